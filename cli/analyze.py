@@ -1,0 +1,43 @@
+"""gcost analyze: one network's per-layer cost table (and its measured latency)."""
+from __future__ import annotations
+
+import click
+
+from .options import FORMAT, OUTPUT, int_list, timing_from, timing_options
+
+
+@click.command()
+@click.argument("spec", required=False, default=None)
+@click.option("--model", "model_ref", metavar="MODULE:FACTORY",
+              help="Analyze a Python model instead of a spec: a callable returning an nn.Module.")
+@click.option("--input", "input_text", metavar="CxHxW", help="Input shape for --model, e.g. 3x224x224.")
+@FORMAT
+@OUTPUT
+@click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
+@click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8,64 for timing.")
+@click.option("--verify", is_flag=True, help="Cross-check every layer's MACs with fvcore.")
+@click.option("--depth", type=click.Choice(["top", "branches"]), default="branches", show_default=True,
+              help="Show module children (inception branches) or top-level rows only.")
+@click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
+@timing_options
+def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, depth, per_layer, **timing):
+    """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
+
+    SPEC is a YAML file or a built-in spec name (default: googlenet)."""
+    from googlenet_cost.formatters import conventions, render, to_rich_table
+
+    from .render import Progress, emit, latency_panel, warn
+    from googlenet_cost.sources import open_source
+
+    batches = int_list(batch, option="--batch")
+    options = timing_from(timing, batches, per_layer=per_layer)
+    source = open_source(spec, model_ref, input_text)
+    with Progress(enabled=fmt == "table" and output is None) as progress:
+        report = source.analyze(batch=batches[0], train=train, verify=verify, timing=options,
+                                progress=progress)
+    for message in report.warnings:
+        warn(message)
+    renderables = [to_rich_table(report, depth), conventions(report)]
+    if report.latency is not None:
+        renderables.append(latency_panel(report.latency))
+    emit(render(report, fmt, depth), renderables, output)

@@ -1,0 +1,84 @@
+"""gcost compare: variants of a network (bottleneck widths, no bottleneck, heads) side by side."""
+from __future__ import annotations
+
+import click
+
+from .options import FORMAT, OUTPUT, int_list, timing_from, timing_options
+
+
+def _record(kind: str):
+    """Remember variant options in command-line order (click processes them in that order)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if value is None or value is False or value == ():
+            return value
+        for item in value if isinstance(value, tuple) else (value,):
+            ctx.meta.setdefault("gcost_variants", []).append((kind, item))
+        return value
+
+    return callback
+
+
+def _floats(value: str) -> list[float]:
+    try:
+        return [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected numbers like 0.5,2, got {value!r}",
+                                 param_hint="--reduce-scale") from None
+
+
+@click.command()
+@click.argument("specs", nargs=-1)
+@click.option("--reduce", "reduce_", multiple=True, callback=_record("reduce"), expose_value=False,
+              help="Every 3x3_reduce / 5x5_reduce conv gets this width (repeatable, or 8,16,32).")
+@click.option("--reduce-scale", multiple=True, callback=_record("reduce-scale"), expose_value=False,
+              help="Every reduce width times this factor (repeatable).")
+@click.option("--no-reduce", is_flag=True, callback=_record("no-reduce"), expose_value=False,
+              help="Remove the reduce convs: 3x3 and 5x5 read the module input.")
+@click.option("--naive", is_flag=True, callback=_record("naive"), expose_value=False,
+              help="The paper's Figure 2(a) module: no reduce, no pool projection.")
+@click.option("--head", type=click.Choice(["fc"]), callback=_record("head"), expose_value=False,
+              help="fc: flatten the last feature map into the classifier instead of pooling it.")
+@click.option("--module", "module_glob", metavar="GLOB", help="Vary only modules matching, e.g. 'inception_4*'.")
+@click.option("--depth", type=click.Choice(["top", "branches"]), default="top", show_default=True)
+@click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
+@click.option("--batch", default="1", show_default=True, help="Batch size for timing.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw a .png or .svg chart.")
+@FORMAT
+@OUTPUT
+@timing_options
+@click.pass_context
+def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output, **timing):
+    """Compare the spec (default: googlenet) with variants of it, and with other SPECS.
+
+    The first column is the baseline (the first spec as written), then one column per variant
+    in the order given, then one per extra spec."""
+    from googlenet_cost import comparison_view
+    from googlenet_cost.comparison import compare as run_compare
+    from googlenet_cost.variants import build_variants
+
+    from .render import Progress, emit, warn
+
+    batches = int_list(batch, option="--batch")
+    if len(batches) != 1:
+        raise click.BadParameter("compare times one batch size", param_hint="--batch")
+    requested = []
+    for kind, value in ctx.meta.get("gcost_variants", []):
+        if kind == "reduce":
+            requested += [("reduce", n) for n in int_list(value, option="--reduce")]
+        elif kind == "reduce-scale":
+            requested += [("reduce-scale", f) for f in _floats(value)]
+        else:
+            requested.append((kind, value))
+    variants = build_variants(list(specs), requested, module_glob)
+    options = timing_from(timing, batches)
+    with Progress(enabled=fmt == "table" and output is None) as progress:
+        result = run_compare(variants, train=train, timing=options, progress=progress)
+    for label, report in zip(result.labels, result.reports):
+        for message in report.warnings:
+            warn(f"{label}: {message}")
+    emit(comparison_view.render(result, fmt, depth),
+         [comparison_view.to_rich(result, depth), comparison_view.summary_text(result)], output)
+    if plot_path:
+        comparison_view.plot(result, plot_path)
+        click.echo(f"wrote {plot_path}", err=True)

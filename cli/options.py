@@ -1,0 +1,68 @@
+"""Options shared by several commands, and their parsing into library types."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]),
+                      default="table", show_default=True, help="Output format.")
+OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
+                      help="Write to this file (atomically) instead of the terminal.")
+
+
+def int_list(value: str | None, *, option: str) -> tuple[int, ...]:
+    """'1,8,64' -> (1, 8, 64); a clear usage error otherwise."""
+    if value is None:
+        return ()
+    items = [v.strip() for v in str(value).split(",") if v.strip()]
+    try:
+        numbers = tuple(int(v) for v in items)
+    except ValueError:
+        raise click.BadParameter(f"expected whole numbers like 1,8,64, got {value!r}",
+                                 param_hint=option) from None
+    if not numbers or any(n < 1 for n in numbers):
+        raise click.BadParameter(f"expected numbers of at least 1, got {value!r}", param_hint=option)
+    return numbers
+
+
+def timing_options(fn: Callable) -> Callable:
+    decorators = [
+        click.option("--no-latency", is_flag=True, help="Skip timing the forward pass."),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
+        click.option("--dtype", type=click.Choice(["fp32", "tf32", "fp16", "bf16"]), default="fp32",
+                     show_default=True),
+        click.option("--channels-last", is_flag=True, help="Time with channels_last memory format."),
+        click.option("--cuda-graph", is_flag=True, help="Capture and replay CUDA graphs (no launch overhead)."),
+        click.option("--compile", "compiled", is_flag=True, help="Time torch.compile(model)."),
+        click.option("--cold-cache", is_flag=True, help="Flush the cache (256 MB) before every iteration."),
+        click.option("--threads", type=click.IntRange(min=1), help="CPU threads for timing."),
+        click.option("--min-time", type=click.FloatRange(min=0), default=1.0, show_default=True,
+                     help="Seconds of timed iterations at least (per configuration)."),
+        click.option("--min-iters", type=click.IntRange(min=1), default=30, show_default=True,
+                     help="Timed iterations at least."),
+        click.option("--warmup", type=click.FloatRange(min=0), default=0.5, show_default=True,
+                     help="Seconds of warm-up at least (and 10 iterations)."),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False):
+    """TimingOptions from the parsed click options, or None with --no-latency."""
+    if options.pop("no_latency"):
+        for key in ("device", "dtype", "channels_last", "cuda_graph", "compiled", "cold_cache", "threads",
+                    "min_time", "min_iters", "warmup"):
+            options.pop(key)
+        return None
+    from googlenet_cost.latency import TimingOptions
+    from googlenet_cost.latency_stats import LoopLimits
+
+    limits = LoopLimits(warmup_min_s=options.pop("warmup"), min_time_s=options.pop("min_time"),
+                        min_iters=options.pop("min_iters"))
+    return TimingOptions(device=options.pop("device"), dtype=options.pop("dtype"), batches=batches,
+                         channels_last=options.pop("channels_last"), cuda_graph=options.pop("cuda_graph"),
+                         compile=options.pop("compiled"), cold_cache=options.pop("cold_cache"),
+                         threads=options.pop("threads"), per_layer=per_layer, limits=limits)

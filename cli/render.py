@@ -1,0 +1,91 @@
+"""All terminal output of the CLI: the console, the latency panel, warnings, file writing."""
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import click
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    terminal = Console(stderr=stderr, highlight=False)
+    if not terminal.is_terminal:
+        terminal.width = 200  # piped or captured: do not squeeze the table into 80 columns
+    return terminal
+
+
+def warn(message: str) -> None:
+    console(stderr=True).print(f"[bold yellow]warning:[/bold yellow] {message}", soft_wrap=True)
+
+
+def latency_panel(latency: Any):
+    from rich.panel import Panel
+
+    items = latency if isinstance(latency, list) else [latency]
+    lines = []
+    for s in items:
+        if s.device_type == "cpu":
+            lines.append(f"[bold yellow]CPU timing[/]: no CUDA device was used, so this is NOT GPU "
+                         f"latency. {s.device}, torch {s.torch_version}")
+        else:
+            lines.append(f"[bold green]GPU timing[/] on {s.device}, torch {s.torch_version}"
+                         + (f", clocks {s.gpu_state}" if s.gpu_state else ""))
+        modes = ", ".join(m for m, on in (("channels_last", s.channels_last), ("CUDA graph", s.cuda_graph),
+                                          ("torch.compile", s.compiled), ("cold L2", s.cold_cache)) if on)
+        peak = f" ({s.peak_fraction:.1%} of peak)" if s.peak_fraction is not None else ""
+        memory = f", peak memory {s.peak_memory_bytes / 2**20:,.1f} MiB" if s.peak_memory_bytes else ""
+        lines.append(
+            f"batch {s.batch} {s.dtype}{', ' + modes if modes else ''}: median [bold]{s.median_ms:.3f} ms[/] "
+            f"(p10 {s.p10_ms:.3f}, p90 {s.p90_ms:.3f}, p99 {s.p99_ms:.3f}, stdev {s.stdev_ms:.3f}) over "
+            f"{s.iterations} runs after {s.warmup_iterations} warm-up; {s.throughput_per_s:,.1f} samples/s, "
+            f"{s.tflops:.3f} TFLOP/s{peak}{memory}")
+    return Panel("\n".join(lines), title="forward-pass latency", expand=False)
+
+
+def emit(text: str | None, renderables: list, output: str | None) -> None:
+    """Print, or write atomically to `output` (a rich view is written as plain text)."""
+    from googlenet_cost.files import atomic_write_text
+
+    if text is None:
+        from rich.console import Console
+
+        buffer = io.StringIO()
+        plain = Console(file=buffer, width=200, no_color=True, highlight=False) if output else console()
+        for item in renderables:
+            plain.print(item)
+        text = buffer.getvalue() if output else None
+    if output:
+        atomic_write_text(output, text or "")
+        click.echo(f"wrote {output}", err=True)
+    elif text is not None:
+        click.echo(text, nl=False)
+
+
+class Progress:
+    """A rich progress bar on stderr for timing loops (they take seconds)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._bar = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "Progress":
+        if self.enabled:
+            from rich.progress import Progress as Bar
+
+            self._bar = Bar(console=console(stderr=True), transient=True)
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def __call__(self, label: str, fraction: float) -> None:
+        if self._bar is None:
+            return
+        if label not in self._tasks:
+            self._tasks[label] = self._bar.add_task(label, total=1.0)
+        self._bar.update(self._tasks[label], completed=fraction)

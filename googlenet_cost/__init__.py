@@ -1,0 +1,40 @@
+"""gcost: architecture cost analysis for convolutional networks (GoogLeNet and friends).
+
+    spec = load_spec("googlenet")           # or a path to a YAML spec
+    model = build_model(spec, train=False)  # a real torch.nn.Module
+    report = analyze(spec)                  # per-layer shapes, params, MACs; report.to_dict()
+
+torch is imported only by the functions that need it, so `import googlenet_cost` stays cheap.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import GcostError, SpecError
+from .spec import Spec, builtin_specs, load_spec, parse_spec
+
+__version__ = "0.1.0"
+__all__ = ["GcostError", "SpecError", "Spec", "load_spec", "parse_spec", "builtin_specs",
+           "build_model", "analyze", "Report", "__version__"]
+
+
+def build_model(spec: Spec, train: bool = False, device: Any = "cpu"):
+    """The real torch.nn.Module for `spec` (see builder.build_model)."""
+    from .builder import build_model as _build
+
+    return _build(spec, train=train, device=device)
+
+
+def analyze(spec: Spec, batch: int = 1, **options: Any):
+    """Per-layer shapes, params, MACs (and latency with timing=...) as a Report."""
+    from .analysis import analyze as _analyze
+
+    return _analyze(spec, batch, **options)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Report":
+        from .report import Report
+
+        return Report
+    raise AttributeError(f"module 'googlenet_cost' has no attribute {name!r}")

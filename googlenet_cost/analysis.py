@@ -1,0 +1,168 @@
+"""analyze(): spec -> Report. Plans rows from the spec (closed form), builds the model on the meta
+device, measures it, compares the two (and fvcore with verify=True), and optionally times it.
+analyze_module() does the same for any nn.Module (no closed form, no paper figures)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable
+
+from .errors import GcostError
+from .plan import PlannedRow, plan_rows
+from .report import LayerRow, PaperComparison, Report, totals_of
+from .spec import Spec
+
+Progress = Callable[[str, float], Any]
+
+
+def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = False,
+            timing: Any = None, progress: Progress | None = None) -> Report:
+    """Count (and with `timing`, a latency.TimingOptions, time) the network `spec` describes.
+
+    Counts are per sample; `batch` is the batch of the meta pass (timing has its own list)."""
+    from .builder import build_model
+    from .counting import fvcore_macs, measure_rows
+
+    _check_batch(batch)
+    planned = plan_rows(spec, train=train)
+    model = build_model(spec, train=train, device="cpu" if _small(planned, batch) else "meta")
+    measured = measure_rows(model, spec.input_shape, batch)
+    warnings = _disagreements(planned, measured)
+    if verify:
+        reference = fvcore_macs(build_model(spec, train=train, device="cpu"), spec.input_shape, batch)
+        warnings += _fvcore_disagreements(measured, reference)
+    rows = [_row(plan, meas) for plan, meas in zip(planned, measured)]
+    target = None
+    if timing is not None:
+        from .latency import spec_target
+
+        target = spec_target(spec)
+    return assemble(spec.to_dict(), spec.input_shape, rows, batch=batch, train=train,
+                    warnings=warnings, timing=timing, target=target, progress=progress)
+
+
+def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...], *, name: str,
+                   batch: int = 1, train: bool = False, verify: bool = False, strict: bool = False,
+                   timing: Any = None, progress: Progress | None = None) -> Report:
+    """The same analysis for a model written in Python: rows are its module tree (two levels)."""
+    from .counting import fvcore_macs, measure_rows
+    from .latency import TimingTarget
+
+    _check_batch(batch)
+    model = make_model("meta").train(train)
+    uncounted: set[str] = set()
+    measured = measure_rows(model, input_shape, batch, uncounted=uncounted)
+    warnings = []
+    if uncounted:
+        message = ("operators with no MAC formula, not counted (their cost is missing from the "
+                   f"totals): {', '.join(sorted(uncounted))}")
+        if strict:
+            raise GcostError(f"--strict: {message}", file=name)
+        warnings.append(message)
+    if verify:
+        warnings += _fvcore_disagreements(measured, fvcore_macs(make_model("cpu").train(train),
+                                                                input_shape, batch))
+    rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
+                     output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
+                     receptive_field=[]) for m in measured]
+    target = None
+    if timing is not None:
+        target = TimingTarget(name=name, make_model=make_model, input_shape=tuple(input_shape),
+                              params=sum(r.params for r in rows if r.parent is None),
+                              activation_sizes=tuple(r.activations for r in rows))
+    spec_info = {"name": name, "path": None, "source": "python", "description": None,
+                 "input_shape": list(input_shape)}
+    return assemble(spec_info, input_shape, rows, batch=batch, train=train, warnings=warnings,
+                    timing=timing, target=target, progress=progress)
+
+
+def assemble(spec_info: dict, input_shape, rows: list[LayerRow], *, batch: int, train: bool,
+             warnings: list[str], timing: Any, target: Any, progress: Progress | None) -> Report:
+    """The Report, with the latency (and per-layer latency) measured when `timing` is given."""
+    from .counting import COUNTING_RULE
+
+    latency = layer_latency = None
+    if timing is not None:
+        from .latency import measure_latency, measure_layer_latency
+
+        latency = measure_latency(target, timing, macs=totals_of(rows).macs, progress=progress)
+        for stats in latency if isinstance(latency, list) else [latency]:
+            warnings = warnings + stats.warnings
+        if timing.per_layer:
+            layer_latency = measure_layer_latency(target, timing)
+            rows = [replace(row, latency_ms=layer_latency.by_row.get(row.name)) for row in rows]
+            warnings = warnings + layer_latency.warnings
+    return Report(spec=spec_info, counting=dict(COUNTING_RULE), input_shape=list(input_shape),
+                  batch=batch, mode="train" if train else "eval", layers=rows, totals=totals_of(rows),
+                  latency=latency, layer_latency=layer_latency, warnings=warnings)
+
+
+# Counting runs on the meta device, except for networks small enough that a real CPU pass is
+# cheaper: in torch 2.x, meta tensors send elementwise ops (cat, add, dropout) through Python
+# reference kernels whose first calls import torch._dynamo and sympy (about a second; so does
+# Module.to_empty from meta). Both devices give
+# the same counts; the tests check that.
+CPU_COUNTING_MAX_MACS = 4_000_000_000
+CPU_COUNTING_MAX_BYTES = 1 << 30
+
+
+def _small(planned: list[PlannedRow], batch: int) -> bool:
+    top = [row for row in planned if row.parent is None]
+    elements = sum(r.cost.params for r in top) + batch * sum(_numel(r.out_shape) for r in planned)
+    return (batch * sum(r.cost.macs for r in top) <= CPU_COUNTING_MAX_MACS
+            and 4 * elements <= CPU_COUNTING_MAX_BYTES)
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    total = 1
+    for d in shape:
+        total *= d
+    return total
+
+
+def _check_batch(batch: int) -> None:
+    if batch < 1:
+        raise GcostError(f"batch must be at least 1, got {batch}")
+
+
+def _disagreements(planned: list[PlannedRow], measured: list) -> list[str]:
+    left, right = "closed form", "PyTorch FlopCounterMode"
+    if [p.name for p in planned] != [m.name for m in measured]:
+        return [f"rows disagree between {left} and {right}: the built model does not follow the spec"]
+    problems = []
+    for plan, meas in zip(planned, measured):
+        expected = {"output_shape": plan.out_shape, "params": plan.cost.params,
+                    "weights": plan.cost.weights, "macs": plan.cost.macs}
+        for key, value in expected.items():
+            if getattr(meas, key) != value:
+                problems.append(f"{key} disagree on {plan.name}: {left} {value}, {right} {getattr(meas, key)}")
+    return problems
+
+
+def _fvcore_disagreements(measured: list, reference: dict[str, int]) -> list[str]:
+    return [f"MACs disagree on {row.name}: PyTorch FlopCounterMode {row.macs:,}, "
+            f"fvcore {reference.get(row.name, 0):,}"
+            for row in measured if reference.get(row.name, 0) != row.macs]
+
+
+def _row(plan: PlannedRow, measured) -> LayerRow:
+    return LayerRow(name=plan.name, parent=plan.parent, type=plan.type, kernel=plan.layer.kernel_text(),
+                    output_shape=list(measured.output_shape), params=measured.params,
+                    weights=measured.weights, macs=measured.macs,
+                    receptive_field=list(plan.field.size), paper=_paper(plan, measured))
+
+
+def _paper(plan: PlannedRow, measured) -> PaperComparison | None:
+    paper = plan.layer.paper
+    if paper is None or plan.parent is not None:
+        return None
+    shape = tuple(measured.output_shape)
+    as_map = shape if len(shape) == 3 else (*shape, 1, 1)
+    return PaperComparison(
+        params_text=paper.params and paper.params.text,
+        params=paper.params and round(paper.params.value),
+        params_ok=None if paper.params is None else paper.params.matches(measured.weights),
+        ops_text=paper.ops and paper.ops.text,
+        ops=paper.ops and round(paper.ops.value),
+        ops_ok=None if paper.ops is None else paper.ops.matches(measured.macs),
+        output_shape=None if paper.output is None else list(paper.output),
+        output_ok=None if paper.output is None else paper.output == as_map)

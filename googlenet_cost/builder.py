@@ -1,0 +1,224 @@
+"""Builder: spec -> real torch.nn.Module, one small function per layer type (a registry).
+
+The built network keeps a row structure matching the spec: each top-level layer is one module
+in `SpecNet.layers`, composite layers expose their children through `row_children()`, so
+counting and timing can attribute their numbers to the spec's rows without guessing.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from .layers import (AdaptiveAvgPoolSpec, AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec,
+                     DropoutSpec, FlattenSpec, GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec,
+                     LRNSpec, MaxPoolSpec, ReLUSpec, SequenceSpec, Shape, SoftmaxSpec, walk)
+from .spec import Spec
+
+Builder = Callable[[Layer, Shape], nn.Module]
+BUILDERS: dict[str, Builder] = {}
+
+
+def register_builder(type_name: str) -> Callable[[Builder], Builder]:
+    """Register the function that builds layers of one spec `type`."""
+
+    def register(fn: Builder) -> Builder:
+        if type_name in BUILDERS:
+            raise RuntimeError(f"a builder for {type_name!r} is registered already")
+        BUILDERS[type_name] = fn
+        return fn
+
+    return register
+
+
+def build_layer(layer: Layer, in_shape: Shape) -> nn.Module:
+    try:
+        builder = BUILDERS[layer.type_name]
+    except KeyError:
+        raise KeyError(f"no builder for layer type {layer.type_name!r}; "
+                       f"known: {', '.join(sorted(BUILDERS))}") from None
+    return builder(layer, in_shape)
+
+
+class Path(nn.Sequential):
+    """Layers in order, remembering their spec names (module keys stay 0, 1, 2...)."""
+
+    def __init__(self, names: list[str], modules: list[nn.Module]):
+        super().__init__(*modules)
+        self.row_names = tuple(names)
+
+    def row_children(self) -> Iterator[tuple[str, nn.Module]]:
+        yield from zip(self.row_names, self)
+
+
+def build_path(layers: tuple[Layer, ...], in_shape: Shape) -> Path:
+    return Path([layer.name for layer, _, _ in walk(layers, in_shape)],
+                [build_layer(layer, shape) for layer, shape, _ in walk(layers, in_shape)])
+
+
+class Parallel(nn.Module):
+    """Paths over the same input, merged by channel concat or elementwise add."""
+
+    def __init__(self, paths: list[Path], merge: str):
+        super().__init__()
+        self.paths = nn.ModuleList(paths)
+        self.merge = merge
+
+    def row_children(self) -> Iterator[tuple[str, nn.Module]]:
+        for path in self.paths:
+            yield from path.row_children()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [path(x) for path in self.paths]
+        if self.merge == "add":
+            total = outs[0]
+            for out in outs[1:]:
+                total = total + out
+            return total
+        return torch.cat(outs, dim=1)  # N x (sum of C) x H x W
+
+
+@register_builder("conv")
+def _conv(layer: ConvSpec, in_shape: Shape) -> nn.Module:
+    modules: list[nn.Module] = [nn.Conv2d(in_shape[0], layer.out, layer.kernel, layer.stride,
+                                          layer.padding, groups=layer.groups, bias=layer.bias)]
+    if layer.norm == "batchnorm":
+        modules.append(nn.BatchNorm2d(layer.out, eps=layer.norm_eps))
+    if layer.activation == "relu":
+        modules.append(nn.ReLU(inplace=True))
+    return modules[0] if len(modules) == 1 else nn.Sequential(*modules)
+
+
+@register_builder("maxpool")
+def _maxpool(layer: MaxPoolSpec, in_shape: Shape) -> nn.Module:
+    return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+
+
+@register_builder("avgpool")
+def _avgpool(layer: AvgPoolSpec, in_shape: Shape) -> nn.Module:
+    return nn.AvgPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+
+
+@register_builder("global_avgpool")
+def _global_avgpool(layer: GlobalAvgPoolSpec, in_shape: Shape) -> nn.Module:
+    return nn.AdaptiveAvgPool2d(1)
+
+
+@register_builder("adaptive_avgpool")
+def _adaptive_avgpool(layer: AdaptiveAvgPoolSpec, in_shape: Shape) -> nn.Module:
+    return nn.AdaptiveAvgPool2d(layer.output)
+
+
+@register_builder("lrn")
+def _lrn(layer: LRNSpec, in_shape: Shape) -> nn.Module:
+    return nn.LocalResponseNorm(layer.size, layer.alpha, layer.beta, layer.k)
+
+
+@register_builder("batchnorm")
+def _batchnorm(layer: BatchNormSpec, in_shape: Shape) -> nn.Module:
+    return nn.BatchNorm2d(in_shape[0], eps=layer.eps)
+
+
+@register_builder("relu")
+def _relu(layer: ReLUSpec, in_shape: Shape) -> nn.Module:
+    return nn.ReLU(inplace=True)
+
+
+@register_builder("dropout")
+def _dropout(layer: DropoutSpec, in_shape: Shape) -> nn.Module:
+    return nn.Dropout(layer.p)
+
+
+@register_builder("flatten")
+def _flatten(layer: FlattenSpec, in_shape: Shape) -> nn.Module:
+    return nn.Flatten(1)
+
+
+@register_builder("linear")
+def _linear(layer: LinearSpec, in_shape: Shape) -> nn.Module:
+    fc = nn.Linear(in_shape[0], layer.out, bias=layer.bias)
+    return nn.Sequential(fc, nn.ReLU(inplace=True)) if layer.activation == "relu" else fc
+
+
+@register_builder("softmax")
+def _softmax(layer: SoftmaxSpec, in_shape: Shape) -> nn.Module:
+    return nn.Softmax(dim=1)
+
+
+@register_builder("sequence")
+def _sequence(layer: SequenceSpec, in_shape: Shape) -> nn.Module:
+    return build_path(layer.layers, in_shape)
+
+
+@register_builder("branches")
+@register_builder("inception")
+def _parallel(layer: BranchesSpec | InceptionSpec, in_shape: Shape) -> nn.Module:
+    return Parallel([build_path(path, in_shape) for path in layer.branches()], layer.merge)
+
+
+class SpecNet(nn.Module):
+    """The network a spec describes. In training mode it also returns the auxiliary heads'
+    outputs, as (main, aux1, aux2, ...), like torchvision's GoogLeNet."""
+
+    def __init__(self, spec: Spec, train: bool):
+        super().__init__()
+        self.spec_name = spec.name
+        self.input_shape = spec.input_shape
+        self.row_names: list[str] = []
+        modules, heads, attach = [], [], []
+        for layer, in_shape, out_shape in walk(spec.layers, spec.input_shape):
+            self.row_names.append(layer.name)
+            modules.append(build_layer(layer, in_shape))
+            for aux in spec.aux if train else ():
+                if aux.attach == layer.name:
+                    heads.append(build_layer(aux.head, out_shape))
+                    attach.append((len(modules) - 1, aux.head.name))
+        self.layers = nn.ModuleList(modules)
+        self.aux = nn.ModuleList(heads)
+        self.aux_attach = attach  # (index of the layer fed, head name), in head order
+
+    def row_children(self) -> Iterator[tuple[str, nn.Module]]:
+        """Top-level rows in execution order, aux heads right after the layer they read."""
+        heads = iter(self.aux)
+        for index, (name, module) in enumerate(zip(self.row_names, self.layers)):
+            yield name, module
+            for attached, head_name in self.aux_attach:
+                if attached == index:
+                    yield head_name, next(heads)
+
+    def forward(self, x: torch.Tensor):
+        aux_outputs = []
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if self.training:
+                aux_outputs += [head(x) for (at, _), head in zip(self.aux_attach, self.aux) if at == index]
+        return (x, *aux_outputs) if aux_outputs else x
+
+
+def row_modules(model: nn.Module) -> Iterator[tuple[str, str | None, nn.Module]]:
+    """(row name, parent row name, module) for every row, in execution order.
+
+    A built SpecNet gives the spec's rows (plan_rows' order); any other nn.Module gives its
+    direct children and their children, as named in the module tree."""
+    spec_built = hasattr(model, "row_children")
+
+    def children(module: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+        if hasattr(module, "row_children"):
+            return module.row_children()
+        return iter(()) if spec_built else module.named_children()
+
+    for name, module in children(model):
+        yield name, None, module
+        for child, child_module in children(module):
+            yield f"{name}/{child}", name, child_module
+
+
+def build_model(spec: Spec, train: bool = False, device: str | torch.device = "cpu") -> SpecNet:
+    """The real network: initialized parameters, or shapes only on device="meta".
+
+    With train=True the auxiliary heads are built and the model is returned in training mode;
+    otherwise it is returned in eval mode without them."""
+    with torch.device(device):
+        model = SpecNet(spec, train=train)
+    return model.train(train)

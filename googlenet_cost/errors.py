@@ -1,0 +1,24 @@
+"""The one exception type users see: it names the file, the layer and the problem."""
+from __future__ import annotations
+
+
+class GcostError(Exception):
+    """A user-facing error (bad spec, bad argument, missing file). The CLI exits 2 on it."""
+
+    def __init__(self, message: str, *, file: str | None = None, layer: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.layer = layer
+
+    def __str__(self) -> str:
+        where = [part for part in (self.file, f"layer '{self.layer}'" if self.layer else None) if part]
+        return ": ".join([*where, self.message])
+
+    def located(self, *, file: str | None = None, layer: str | None = None) -> "GcostError":
+        """The same error with its location filled in where it was still unknown."""
+        return type(self)(self.message, file=self.file or file, layer=self.layer or layer)
+
+
+class SpecError(GcostError):
+    """The spec cannot be read, is malformed, or describes a network whose shapes do not fit."""

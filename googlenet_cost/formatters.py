@@ -1,0 +1,149 @@
+"""Views of a Report: rich table, JSON, CSV, Markdown. All take the same rows; none computes."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Callable
+
+from .quantity import human
+from .report import LayerRow, Report
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+def shape_text(shape: list[int]) -> str:
+    """The paper's HxWxC for feature maps, the length for flat vectors."""
+    if len(shape) == 3:
+        c, h, w = shape
+        return f"{h}x{w}x{c}"
+    return "x".join(map(str, shape))
+
+
+def _paper_cell(text: str | None, ok: bool | None) -> str:
+    if text is None:
+        return ""
+    return text if ok else f"{text} ≠"
+
+
+Column = tuple[str, Callable[[LayerRow], Any], Callable[[LayerRow], str]]
+
+COLUMNS: list[Column] = [
+    ("layer", lambda r: r.name, lambda r: ("  └ " + r.name.split("/", 1)[1]) if r.parent else r.name),
+    ("type", lambda r: r.type, lambda r: r.type),
+    ("kernel", lambda r: r.kernel, lambda r: r.kernel),
+    ("output", lambda r: "x".join(map(str, r.output_shape)), lambda r: shape_text(r.output_shape)),
+    ("params", lambda r: r.params, lambda r: f"{r.params:,}" if r.params else "0"),
+    ("macs", lambda r: r.macs, lambda r: f"{r.macs:,}" if r.macs else "0"),
+    ("receptive_field", lambda r: "x".join(map(str, r.receptive_field)),
+     lambda r: "x".join(map(str, r.receptive_field))),
+    ("paper_params", lambda r: r.paper.params if r.paper else "",
+     lambda r: _paper_cell(r.paper.params_text, r.paper.params_ok) if r.paper else ""),
+    ("paper_ops", lambda r: r.paper.ops if r.paper else "",
+     lambda r: _paper_cell(r.paper.ops_text, r.paper.ops_ok) if r.paper else ""),
+]
+LATENCY_COLUMN: Column = ("latency_ms", lambda r: r.latency_ms if r.latency_ms is not None else "",
+                          lambda r: f"{r.latency_ms:.3f}" if r.latency_ms is not None else "")
+HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output": "output HxWxC",
+           "params": "params", "macs": "MACs", "receptive_field": "RF", "paper_params": "paper params",
+           "paper_ops": "paper ops", "latency_ms": "latency ms"}
+NUMERIC = {"params", "macs", "latency_ms"}
+
+
+def _columns(report: Report) -> list[Column]:
+    has_latency = any(row.latency_ms is not None for row in report.layers)
+    has_paper = any(row.paper is not None for row in report.layers)
+    columns = [c for c in COLUMNS if has_paper or not c[0].startswith("paper")]
+    return columns + [LATENCY_COLUMN] if has_latency else columns
+
+
+def _rows(report: Report, depth: str) -> list[LayerRow]:
+    return [row for row in report.layers if depth == "branches" or row.parent is None]
+
+
+def conventions(report: Report) -> str:
+    t = report.totals
+    return (f"Totals: {t.params:,} params ({t.weights:,} weights), {t.macs:,} MACs = "
+            f"{human(t.macs)} MACs = {human(t.flops)} FLOPs per sample, {report.mode} mode, "
+            f"input {shape_text(report.input_shape)}.\n"
+            "MACs: multiply-accumulates of conv and linear layers, per sample (FLOPs = 2 x MACs); "
+            "bias adds, batch norm, pooling, LRN and elementwise ops are not counted. Params "
+            "include biases; weights exclude them. Paper figures: params (K = 1024) are compared "
+            "with weights, ops (M = 10^6) with MACs; ≠ marks a disagreement beyond rounding.")
+
+
+def to_rich_table(report: Report, depth: str = "branches"):
+    from rich.table import Table
+
+    table = Table(title=f"{report.spec.get('name')}: per-layer cost", show_footer=True,
+                  header_style="bold", footer_style="bold")
+    t = report.totals
+    footers = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}"}
+    for key, _, _ in _columns(report):
+        table.add_column(HEADERS[key], footer=footers.get(key, ""),
+                         justify="right" if key in NUMERIC else "left", no_wrap=key == "layer")
+    for row in _rows(report, depth):
+        cells = [display(row) for _, _, display in _columns(report)]
+        flagged = row.paper is not None and not row.paper.ok
+        table.add_row(*cells, style="dim" if row.parent else ("yellow" if flagged else None))
+    return table
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2) + "\n"
+
+
+def to_csv(report: Report, depth: str = "branches") -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = [("name", lambda r: r.name, None), ("parent", lambda r: r.parent or "", None),
+               *_columns(report)[1:], ("weights", lambda r: r.weights, None)]
+    writer.writerow([key for key, _, _ in columns])
+    for row in _rows(report, depth):
+        writer.writerow([value(row) for _, value, _ in columns])
+    return buffer.getvalue()
+
+
+def markdown_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
+    """A GitHub-flavoured Markdown table; `right` holds the indexes of right-aligned columns."""
+    def escape(cell: str) -> str:
+        return str(cell).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(report: Report, depth: str = "branches") -> str:
+    columns = _columns(report)
+    rows = [[display(row).replace("  └ ", "↳ ") for _, _, display in columns] for row in _rows(report, depth)]
+    t = report.totals
+    rows.append(["**total**", "", "", "", f"**{t.params:,}**", f"**{t.macs:,}**"] + [""] * (len(columns) - 6))
+    right = {i for i, (key, _, _) in enumerate(columns) if key in NUMERIC}
+    text = f"### {report.spec.get('name')}\n\n" + markdown_table([HEADERS[k] for k, _, _ in columns], rows, right)
+    text += "\n" + conventions(report) + "\n"
+    if report.latency is not None:
+        text += "\n" + latency_markdown(report.latency)
+    return text
+
+
+def latency_markdown(latency: Any) -> str:
+    items = latency if isinstance(latency, list) else [latency]
+    headers = ["device", "dtype", "batch", "median ms", "p10 ms", "p90 ms", "p99 ms", "samples/s",
+               "TFLOP/s", "iterations"]
+    rows = [[s.device, s.dtype, str(s.batch), f"{s.median_ms:.3f}", f"{s.p10_ms:.3f}", f"{s.p90_ms:.3f}",
+             f"{s.p99_ms:.3f}", f"{s.throughput_per_s:,.1f}", f"{s.tflops:.3f}", str(s.iterations)]
+            for s in items]
+    return markdown_table(headers, rows, set(range(2, 10)))
+
+
+def render(report: Report, fmt: str, depth: str = "branches") -> str | None:
+    """Text for the file formats; None for "table", which the CLI renders with rich."""
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "csv":
+        return to_csv(report, depth)
+    if fmt == "markdown":
+        return to_markdown(report, depth)
+    return None

@@ -1,0 +1,120 @@
+"""The report: plain data. `to_dict()` is the JSON contract (docs/json.md); every formatter is a
+view of the same rows, so numbers cannot disagree between formats. Imports no torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PaperComparison:
+    """Table 1's printed figures beside ours; `*_ok` is False where they disagree beyond rounding."""
+
+    params_text: str | None
+    params: int | None
+    params_ok: bool | None  # compared with our weights
+    ops_text: str | None
+    ops: int | None
+    ops_ok: bool | None  # compared with our MACs
+    output_shape: list[int] | None
+    output_ok: bool | None
+
+    @property
+    def ok(self) -> bool:
+        return all(flag is not False for flag in (self.params_ok, self.ops_ok, self.output_ok))
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    parent: str | None
+    type: str
+    kernel: str  # "7x7/2" for windows, "" otherwise
+    output_shape: list[int]  # per sample, (C, H, W) or (F,)
+    params: int
+    weights: int
+    macs: int  # per sample
+    receptive_field: list[int]  # [height, width] in input pixels
+    paper: PaperComparison | None = None
+    latency_ms: float | None = None  # from the per-layer profiling pass, when asked
+
+    @property
+    def activations(self) -> int:
+        total = 1
+        for d in self.output_shape:
+            total *= d
+        return total
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    weights: int
+    macs: int
+    activations: int  # output elements of every row (children included), per sample
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True)
+class Report:
+    spec: dict[str, Any]
+    counting: dict[str, Any]
+    input_shape: list[int]
+    batch: int
+    mode: str  # "eval" or "train"
+    layers: list[LayerRow]
+    totals: Totals
+    latency: Any = None  # LatencyStats, a list of them, or None
+    layer_latency: Any = None  # LayerLatency summary from --per-layer, or None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "spec": self.spec,
+            "counting": self.counting,
+            "input_shape": self.input_shape,
+            "batch": self.batch,
+            "mode": self.mode,
+            "layers": [_row_dict(row) for row in self.layers],
+            "totals": {"params": self.totals.params, "weights": self.totals.weights,
+                       "macs": self.totals.macs, "flops": self.totals.flops,
+                       "activations": self.totals.activations},
+            "latency": _latency_dict(self.latency),
+            "layer_latency": None if self.layer_latency is None else self.layer_latency.to_dict(),
+            "warnings": list(self.warnings),
+        }
+
+
+def _row_dict(row: LayerRow) -> dict[str, Any]:
+    paper = row.paper
+    return {
+        "name": row.name, "parent": row.parent, "type": row.type, "kernel": row.kernel or None,
+        "output_shape": row.output_shape, "params": row.params, "weights": row.weights,
+        "macs": row.macs, "receptive_field": row.receptive_field,
+        "paper": None if paper is None else {
+            "params": paper.params, "params_text": paper.params_text, "params_ok": paper.params_ok,
+            "ops": paper.ops, "ops_text": paper.ops_text, "ops_ok": paper.ops_ok,
+            "output_shape": paper.output_shape, "output_ok": paper.output_ok},
+        "latency_ms": row.latency_ms,
+    }
+
+
+def _latency_dict(latency: Any) -> Any:
+    if latency is None:
+        return None
+    if isinstance(latency, list):
+        return [item.to_dict() for item in latency]
+    return latency.to_dict()
+
+
+def totals_of(rows: list[LayerRow]) -> Totals:
+    """Totals are the sums of the top-level rows (a module row already sums its children)."""
+    top = [row for row in rows if row.parent is None]
+    return Totals(params=sum(r.params for r in top), weights=sum(r.weights for r in top),
+                  macs=sum(r.macs for r in top), activations=sum(r.activations for r in rows))

@@ -1,0 +1,101 @@
+"""Where a network comes from: a YAML spec (file or built-in name) or a Python factory
+("package.module:factory" returning an nn.Module). Both give a Report through one interface."""
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import GcostError
+from .spec import Spec, load_spec
+
+DEFAULT_SPEC = "googlenet"
+
+
+@dataclass(frozen=True)
+class SpecSource:
+    spec: Spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.path or self.spec.name
+
+    def analyze(self, **options: Any):
+        from .analysis import analyze
+
+        options.pop("strict", None)
+        return analyze(self.spec, **options)
+
+
+@dataclass(frozen=True)
+class ModuleSource:
+    reference: str
+    factory: Callable[[], Any]
+    input_shape: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        return self.reference
+
+    def make_model(self, device: Any):
+        import torch
+
+        try:
+            with torch.device(device):
+                model = self.factory()
+        except Exception as e:  # the user's code: any failure is theirs to see, in one line
+            raise GcostError(f"calling the factory failed: {type(e).__name__}: {e}", file=self.reference) from e
+        if not isinstance(model, torch.nn.Module):
+            raise GcostError(f"the factory returned {type(model).__name__}, not a torch.nn.Module",
+                             file=self.reference)
+        return model
+
+    def analyze(self, **options: Any):
+        from .analysis import analyze_module
+
+        return analyze_module(self.make_model, self.input_shape, name=self.reference, **options)
+
+
+def parse_input_shape(text: str | None) -> tuple[int, ...]:
+    if not text:
+        raise GcostError("--model needs --input, e.g. --input 3x224x224")
+    try:
+        shape = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise GcostError(f"--input must look like 3x224x224, got {text!r}") from None
+    if not shape or any(d < 1 for d in shape):
+        raise GcostError(f"--input sizes must be at least 1, got {text!r}")
+    return shape
+
+
+def load_factory(reference: str) -> Callable[[], Any]:
+    module_name, _, attribute = reference.partition(":")
+    if not module_name or not attribute:
+        raise GcostError(f"--model must look like package.module:factory, got {reference!r}")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # the user's import: report it in one line
+        raise GcostError(f"cannot import {module_name!r}: {type(e).__name__}: {e}", file=reference) from e
+    factory: Any = module
+    for part in attribute.split("."):
+        factory = getattr(factory, part, None)
+        if factory is None:
+            raise GcostError(f"module {module_name!r} has no attribute {attribute!r}", file=reference)
+    if not callable(factory):
+        raise GcostError(f"{attribute!r} is not callable", file=reference)
+    return factory
+
+
+def open_source(spec: str | None = None, model: str | None = None, input_text: str | None = None):
+    """A SpecSource or ModuleSource for the command-line arguments given."""
+    if model and spec:
+        raise GcostError("give either a spec or --model, not both")
+    if model:
+        return ModuleSource(model, load_factory(model), parse_input_shape(input_text))
+    if input_text:
+        raise GcostError("--input goes with --model; a spec carries its own input shape")
+    return SpecSource(load_spec(spec or DEFAULT_SPEC))

@@ -1,0 +1,172 @@
+"""The spec: a YAML file validated into frozen dataclasses. Imports no torch.
+
+Every problem in a spec is raised here, once, as a SpecError naming the file and the layer;
+later stages (builder, counting, timing) trust what this module returns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import SpecError
+from .layers import Layer, SequenceSpec, Shape
+from .spec_parse import Defaults, Reader, parse_layers, parse_shape
+
+MAX_SPEC_BYTES = 5_000_000
+MAX_ALIASES = 1_000  # YAML aliases allowed in one file; more is an "alias bomb"
+
+
+@dataclass(frozen=True)
+class AuxHead:
+    """A training-only classifier fed by the output of the top-level layer `attach`."""
+
+    attach: str
+    head: SequenceSpec
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    input_shape: Shape  # (C, H, W) of one sample
+    layers: tuple[Layer, ...]
+    aux: tuple[AuxHead, ...] = ()
+    description: str = ""
+    source: str = ""
+    budget: Mapping[str, Any] = field(default_factory=dict)  # raw `budget:` block, read by check
+    path: str | None = None  # where it was loaded from, for error messages
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "source": self.source or None,
+                "description": self.description or None, "input_shape": list(self.input_shape)}
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same rules, faster
+
+
+def _safe_load(text: str):
+    """yaml.safe_load (no object-constructing tags), refusing alias bombs: the aliases are
+    counted on the event stream before anything is built."""
+    aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=_Loader))
+    if aliases > MAX_ALIASES:
+        raise SpecError(f"more than {MAX_ALIASES} YAML aliases (an alias bomb?)")
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+
+
+def builtin_specs() -> dict[str, Path]:
+    """Specs shipped with gcost, by name (the file name without .yaml)."""
+    try:
+        folder = resources.files("googlenet_cost.specs")
+    except ModuleNotFoundError:  # running from a source tree: specs/ beside the package
+        folder = Path(__file__).resolve().parent.parent / "specs"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
+
+
+def resolve_spec_path(path_or_name: str | Path) -> Path:
+    path = Path(path_or_name)
+    if path.exists():
+        return path
+    shipped = builtin_specs()
+    if str(path_or_name) in shipped:
+        return shipped[str(path_or_name)]
+    known = ", ".join(sorted(shipped)) or "none"
+    raise SpecError(f"no such file, and no built-in spec by that name (built-in: {known})",
+                    file=str(path_or_name))
+
+
+def load_spec(path_or_name: str | Path) -> Spec:
+    """Load and validate a spec file, or a built-in spec by name ("googlenet")."""
+    path = resolve_spec_path(path_or_name)
+    where = str(path_or_name)
+    try:
+        if path.is_dir():
+            raise SpecError("is a folder, not a spec file")
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise SpecError(f"file is larger than {MAX_SPEC_BYTES // 1_000_000} MB")
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise SpecError(f"cannot read: {e.strerror}", file=where) from None
+    except UnicodeDecodeError:
+        raise SpecError("not UTF-8 text", file=where) from None
+    except SpecError as e:
+        raise e.located(file=where) from None
+    return parse_spec(text, where=where)
+
+
+def parse_spec(text: str, *, where: str = "<spec>") -> Spec:
+    """Validate spec text (YAML) into a Spec; `where` names it in errors."""
+    try:
+        data = _safe_load(text)
+    except SpecError as e:
+        raise e.located(file=where) from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SpecError(f"malformed YAML: {line}{e.problem or e}", file=where) from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"malformed YAML: {e}", file=where) from None
+    except RecursionError:
+        raise SpecError("YAML nested too deeply", file=where) from None
+    try:
+        spec = _spec_from_data(data, where)
+        from .plan import plan_rows  # validates every shape, aux heads included
+
+        plan_rows(spec, train=True)
+    except SpecError as e:
+        raise e.located(file=where) from None
+    return spec
+
+
+def _spec_from_data(data: Any, where: str) -> Spec:
+    if not isinstance(data, dict):
+        raise SpecError("a spec must be a mapping with name, input and layers")
+    top = Reader(data, layer=None)
+    name = top.text("name", required=True)
+    input_shape = parse_shape(top, "input")
+    defaults = Defaults.parse(top.mapping("defaults"))
+    layers = parse_layers(top.sequence("layers", required=True), defaults, context="layers")
+    aux = tuple(_aux_head(item, defaults) for item in top.sequence("aux"))
+    spec = Spec(name=name, input_shape=input_shape, layers=layers, aux=aux,
+                description=top.text("description"), source=top.text("source"),
+                budget=dict(top.mapping("budget")), path=where)
+    top.finish()
+    _check_names(spec)
+    return spec
+
+
+def _aux_head(item: Any, defaults: Defaults) -> AuxHead:
+    if not isinstance(item, dict):
+        raise SpecError("each aux entry must be a mapping with name, attach and layers")
+    reader = Reader(item, layer=None)
+    name = reader.text("name", required=True)
+    reader.layer = name
+    attach = reader.text("attach", required=True)
+    layers = parse_layers(reader.sequence("layers", required=True), defaults, context=name)
+    reader.finish()
+    return AuxHead(attach=attach, head=SequenceSpec(name=name, layers=layers))
+
+
+def _check_names(spec: Spec) -> None:
+    seen: set[str] = set()
+    for layer in (*spec.layers, *(a.head for a in spec.aux)):
+        if layer.name in seen:
+            raise SpecError("duplicate layer name", layer=layer.name)
+        seen.add(layer.name)
+        children: set[str] = set()
+        for path in layer.branches():
+            for child in path:
+                if child.name in children:
+                    raise SpecError(f"duplicate layer name '{child.name}' inside it", layer=layer.name)
+                children.add(child.name)
+    top_names = [layer.name for layer in spec.layers]
+    for aux in spec.aux:
+        if aux.attach not in top_names:
+            from difflib import get_close_matches
+
+            hint = get_close_matches(aux.attach, top_names, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise SpecError(f"attach: no top-level layer named '{aux.attach}'{suggestion}",
+                            layer=aux.head.name)

@@ -1,0 +1,315 @@
+"""Reading YAML values into layer specs: one small parser per `type`, strict about every key."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import Any, Callable
+
+from .errors import SpecError
+from .layers import (INCEPTION_COLUMNS, LAYER_TYPES, REDUCE_COLUMNS, AdaptiveAvgPoolSpec,
+                     AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
+                     GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,
+                     PaperFigures, ReLUSpec, SequenceSpec, Shape, SoftmaxSpec)
+from .quantity import parse_quantity
+
+MAX_CHANNELS = 1 << 20  # widths, features
+MAX_SPATIAL = 1 << 16  # input height / width, kernels
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}$")
+_MISSING = object()
+
+
+class Reader:
+    """Reads keys of one YAML mapping, remembering which were asked for, so that any key
+    nobody asked for is reported as unknown (with a "did you mean")."""
+
+    def __init__(self, data: dict, *, layer: str | None):
+        self.data = data
+        self.layer = layer
+        self.asked: list[str] = []
+
+    def error(self, message: str) -> SpecError:
+        return SpecError(message, layer=self.layer)
+
+    def raw(self, key: str, default: Any = _MISSING, *, required: bool = False) -> Any:
+        self.asked.append(key)
+        if key in self.data:
+            return self.data[key]
+        if required:
+            raise self.error(f"missing required key '{key}'")
+        return default
+
+    def text(self, key: str, *, required: bool = False) -> str:
+        value = self.raw(key, "", required=required)
+        if not isinstance(value, str):
+            raise self.error(f"{key} must be text, got {value!r}")
+        return value
+
+    def count(self, key: str, default: Any = _MISSING, *, limit: int = MAX_CHANNELS,
+              required: bool = True) -> int:
+        value = self.raw(key, default, required=required and default is _MISSING)
+        return self.check_count(key, value, limit)
+
+    def check_count(self, key: str, value: Any, limit: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(f"{key} must be a whole number, got {value!r}")
+        if value < 1:
+            raise self.error(f"{key} must be at least 1, got {value}")
+        if value > limit:
+            raise self.error(f"{key} {value} is too large (at most {limit})")
+        return value
+
+    def pair(self, key: str, default: Any = _MISSING, *, minimum: int = 1,
+             limit: int = MAX_SPATIAL) -> tuple[int, int]:
+        value = self.raw(key, default, required=default is _MISSING)
+        items = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(items, list) or len(items) != 2:
+            raise self.error(f"{key} must be a whole number or [height, width], got {value!r}")
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise self.error(f"{key} must be whole numbers, got {value!r}")
+            if not minimum <= item <= limit:
+                raise self.error(f"{key} must be between {minimum} and {limit}, got {item}")
+        return (items[0], items[1])
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.error(f"{key} must be true or false, got {value!r}")
+        return value
+
+    def number(self, key: str, default: Any = _MISSING, *, low: float = 0.0, high: float = float("inf"),
+               low_open: bool = True) -> float:
+        value = self.raw(key, default, required=default is _MISSING)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(f"{key} must be a number, got {value!r}")
+        if value < low or (low_open and value == low) or value > high:
+            raise self.error(f"{key} {value} is out of range")
+        return float(value)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.raw(key, default)
+        if value not in choices:
+            raise self.error(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def mapping(self, key: str) -> dict:
+        value = self.raw(key, {})
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(f"{key} must be a mapping, got {type(value).__name__}")
+        return value
+
+    def sequence(self, key: str, *, required: bool = False) -> list:
+        value = self.raw(key, [], required=required)
+        if not isinstance(value, list):
+            raise self.error(f"{key} must be a list, got {type(value).__name__}")
+        return value
+
+    def finish(self) -> None:
+        for key in self.data:
+            if key not in self.asked:
+                known = sorted(set(self.asked))
+                hint = get_close_matches(str(key), known, n=1)
+                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise self.error(f"unknown key '{key}'{suggestion}; known keys: {', '.join(known)}")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The spec's `defaults:` block: values every conv (and linear, for bias) starts from."""
+
+    activation: str = "relu"
+    bias: bool = True
+    norm: str = "none"
+    norm_eps: float = 1e-5
+    ceil_mode: bool = False
+
+    @classmethod
+    def parse(cls, data: dict) -> "Defaults":
+        reader = Reader(data, layer="defaults")
+        base = cls()
+        result = cls(activation=reader.choice("activation", ("relu", "none"), base.activation),
+                     bias=reader.flag("bias", base.bias),
+                     norm=reader.choice("norm", ("batchnorm", "none"), base.norm),
+                     norm_eps=reader.number("norm_eps", base.norm_eps, high=1.0),
+                     ceil_mode=reader.flag("ceil_mode", base.ceil_mode))
+        reader.finish()
+        return result
+
+
+def parse_shape(reader: Reader, key: str) -> Shape:
+    value = reader.raw(key, required=True)
+    if not isinstance(value, list) or len(value) != 3:
+        raise reader.error(f"{key} must be [channels, height, width], got {value!r}")
+    limits = (MAX_CHANNELS, MAX_SPATIAL, MAX_SPATIAL)
+    return tuple(reader.check_count(key, v, lim) for v, lim in zip(value, limits))
+
+
+def _paper(reader: Reader) -> PaperFigures | None:
+    data = reader.raw("paper", None)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise reader.error("paper must be a mapping like {params: 159K, ops: 128M}")
+    sub = Reader(data, layer=reader.layer)
+    try:
+        params = sub.raw("params", None)
+        ops = sub.raw("ops", None)
+        output = sub.raw("output", None)
+        figures = PaperFigures(
+            params=None if params is None else parse_quantity(params, base=1024),
+            ops=None if ops is None else parse_quantity(ops, base=1000),
+            output=None if output is None else _paper_output(output))
+    except ValueError as e:
+        raise reader.error(f"paper: {e}") from None
+    sub.finish()
+    return figures
+
+
+def _paper_output(text: Any) -> Shape:
+    """The paper prints HxWxC ("28x28x256"); we hold (C, H, W)."""
+    parts = str(text).lower().replace("×", "x").split("x")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"output must look like 28x28x256 (HxWxC), got {text!r}")
+    h, w, c = (int(p) for p in parts)
+    return (c, h, w)
+
+
+def _conv(r: Reader, d: Defaults) -> ConvSpec:
+    padding = r.raw("padding", 0)
+    return ConvSpec(name=r.layer, out=r.count("out"), kernel=r.pair("kernel"),
+                    stride=r.pair("stride", 1),
+                    padding="same" if padding == "same" else _padding(r, padding),
+                    groups=r.count("groups", 1), bias=r.flag("bias", d.bias),
+                    activation=r.choice("activation", ("relu", "none"), d.activation),
+                    norm=r.choice("norm", ("batchnorm", "none"), d.norm),
+                    norm_eps=r.number("norm_eps", d.norm_eps, high=1.0))
+
+
+def _padding(r: Reader, value: Any) -> tuple[int, int]:
+    items = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if (not isinstance(items, list) or len(items) != 2
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in items)):
+        raise r.error(f"padding must be a whole number, [height, width] or 'same', got {value!r}")
+    if min(items) < 0 or max(items) > MAX_SPATIAL:
+        raise r.error(f"padding must be between 0 and {MAX_SPATIAL}, got {value!r}")
+    return (items[0], items[1])
+
+
+def _pool(cls: type) -> Callable[[Reader, Defaults], Layer]:
+    def parse(r: Reader, d: Defaults) -> Layer:
+        kernel = r.pair("kernel")
+        return cls(name=r.layer, kernel=kernel, stride=r.pair("stride", list(kernel)),
+                   padding=_padding(r, r.raw("padding", 0)),
+                   ceil_mode=r.flag("ceil_mode", d.ceil_mode))
+
+    return parse
+
+
+def _inception(r: Reader, d: Defaults) -> InceptionSpec:
+    widths = []
+    for column in INCEPTION_COLUMNS:
+        value = r.raw(column, required=True)
+        optional = column in REDUCE_COLUMNS or column == "pool_proj"
+        widths.append(None if value is None and optional else r.check_count(column, value, MAX_CHANNELS))
+    template = ConvSpec(name="", out=1, kernel=(1, 1), bias=r.flag("bias", d.bias),
+                        activation=r.choice("activation", ("relu", "none"), d.activation),
+                        norm=r.choice("norm", ("batchnorm", "none"), d.norm),
+                        norm_eps=r.number("norm_eps", d.norm_eps, high=1.0))
+    kernel_5x5 = r.count("kernel_5x5", 5, limit=MAX_SPATIAL)
+    if kernel_5x5 % 2 == 0:
+        raise r.error(f"kernel_5x5 must be odd, got {kernel_5x5}")
+    return InceptionSpec(name=r.layer, widths=tuple(widths), kernel_5x5=kernel_5x5, conv=template)
+
+
+def _branches(r: Reader, d: Defaults) -> BranchesSpec:
+    paths = r.sequence("branches", required=True)
+    if len(paths) < 1:
+        raise r.error("branches must list at least one path")
+    parsed = []
+    for index, path in enumerate(paths):
+        if not isinstance(path, list):
+            raise r.error(f"branch {index} must be a list of layers (an empty list is the identity)")
+        parsed.append(parse_layers(path, d, context=r.layer, prefix=f"b{index}_", nested=True))
+    return BranchesSpec(name=r.layer, paths=tuple(parsed),
+                        merge=r.choice("merge", ("concat", "add"), "concat"))
+
+
+def _sequence(r: Reader, d: Defaults) -> SequenceSpec:
+    layers = parse_layers(r.sequence("layers", required=True), d, context=r.layer, nested=True)
+    if not layers:
+        raise r.error("layers must list at least one layer")
+    return SequenceSpec(name=r.layer, layers=layers)
+
+
+PARSERS: dict[str, Callable[[Reader, Defaults], Layer]] = {
+    "conv": _conv,
+    "maxpool": _pool(MaxPoolSpec),
+    "avgpool": _pool(AvgPoolSpec),
+    "global_avgpool": lambda r, d: GlobalAvgPoolSpec(name=r.layer),
+    "adaptive_avgpool": lambda r, d: AdaptiveAvgPoolSpec(name=r.layer, output=r.pair("output")),
+    "lrn": lambda r, d: LRNSpec(name=r.layer, size=r.count("size", 5, limit=MAX_CHANNELS),
+                                alpha=r.number("alpha", 1e-4), beta=r.number("beta", 0.75),
+                                k=r.number("k", 1.0)),
+    "batchnorm": lambda r, d: BatchNormSpec(name=r.layer, eps=r.number("eps", 1e-5, high=1.0)),
+    "relu": lambda r, d: ReLUSpec(name=r.layer),
+    "dropout": lambda r, d: DropoutSpec(name=r.layer, p=r.number("p", low=0.0, high=0.999999,
+                                                                 low_open=False)),
+    "flatten": lambda r, d: FlattenSpec(name=r.layer),
+    "linear": lambda r, d: LinearSpec(name=r.layer, out=r.count("out"), bias=r.flag("bias", d.bias),
+                                      activation=r.choice("activation", ("relu", "none"), "none")),
+    "softmax": lambda r, d: SoftmaxSpec(name=r.layer),
+    "inception": _inception,
+    "branches": _branches,
+    "sequence": _sequence,
+}
+assert set(PARSERS) == set(LAYER_TYPES), "every registered layer type needs a parser"
+COMPOSITE_TYPES = ("inception", "branches", "sequence")
+
+
+def parse_layers(items: list, defaults: Defaults, *, context: str, prefix: str = "",
+                 nested: bool = False) -> tuple[Layer, ...]:
+    layers = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise SpecError(f"entry {index} of {context} must be a mapping with a type, got {item!r}",
+                            layer=context if nested else None)
+        layers.append(parse_layer(item, defaults, index=index, prefix=prefix, nested=nested,
+                                  context=context))
+    return tuple(layers)
+
+
+def parse_layer(item: dict, defaults: Defaults, *, index: int, prefix: str = "",
+                nested: bool = False, context: str = "layers") -> Layer:
+    kind = item.get("type")
+    name = item.get("name", f"{prefix}{kind}{index}")
+    shown = f"{context}/{name}" if nested else str(name)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise SpecError(f"name {name!r} must be 1-80 letters, digits, '_', '-' or '.'",
+                        layer=context if nested else f"#{index}")
+    reader = Reader(item, layer=shown)
+    reader.asked += ["name", "type"]
+    if kind not in PARSERS:
+        hint = get_close_matches(str(kind), list(PARSERS), n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise reader.error(f"unknown layer type {kind!r}{suggestion}; known types: "
+                           + ", ".join(sorted(PARSERS)))
+    if nested and kind in COMPOSITE_TYPES:
+        raise reader.error(f"a {kind} layer cannot sit inside another composite layer")
+    paper = _paper(reader)
+    reader.layer = name
+    try:
+        layer = PARSERS[kind](reader, defaults)
+    except SpecError as e:
+        raise SpecError(e.message, layer=shown) from None
+    reader.layer = shown
+    reader.finish()
+    return layer if paper is None else _with_paper(layer, paper)
+
+
+def _with_paper(layer: Layer, paper: PaperFigures) -> Layer:
+    from dataclasses import replace
+
+    return replace(layer, paper=paper)
