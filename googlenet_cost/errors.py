@@ -20,5 +20,13 @@ class GcostError(Exception):
         return type(self)(self.message, file=self.file or file, layer=self.layer or layer)
 
 
+def did_you_mean(word: object, choices) -> str:
+    """ " (did you mean 'conv'?)" for the closest choice, or "" when none is close."""
+    from difflib import get_close_matches
+
+    hint = get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" (did you mean '{hint[0]}'?)" if hint else ""
+
+
 class SpecError(GcostError):
     """The spec cannot be read, is malformed, or describes a network whose shapes do not fit."""

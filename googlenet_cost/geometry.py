@@ -14,8 +14,7 @@ def window_out(size: int, kernel: int, stride: int, padding: int, *, ceil_mode: 
     span = dilation * (kernel - 1) + 1
     padded = size + 2 * padding
     if span > padded:
-        raise ShapeError(f"{what} {kernel} is larger than its padded input {padded}"
-                         f" (input {size}, padding {padding})")
+        raise ShapeError(f"{what} {kernel} is larger than its padded input {padded} (padding {padding})")
     steps = (padded - span) / stride
     out = (math.ceil(steps) if ceil_mode else math.floor(steps)) + 1
     if ceil_mode and (out - 1) * stride >= size + padding:

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import SpecError
+from .errors import SpecError, did_you_mean
 from .layers import Layer, SequenceSpec, Shape
 from .spec_parse import Defaults, Reader, parse_layers, parse_shape
 
@@ -164,9 +164,6 @@ def _check_names(spec: Spec) -> None:
     top_names = [layer.name for layer in spec.layers]
     for aux in spec.aux:
         if aux.attach not in top_names:
-            from difflib import get_close_matches
-
-            hint = get_close_matches(aux.attach, top_names, n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise SpecError(f"attach: no top-level layer named '{aux.attach}'{suggestion}",
+            raise SpecError(f"attach: no top-level layer named '{aux.attach}'"
+                            f"{did_you_mean(aux.attach, top_names)}",
                             layer=aux.head.name)

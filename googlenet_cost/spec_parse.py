@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from difflib import get_close_matches
 from typing import Any, Callable
 
-from .errors import SpecError
+from .errors import SpecError, did_you_mean
 from .layers import (INCEPTION_COLUMNS, LAYER_TYPES, REDUCE_COLUMNS, AdaptiveAvgPoolSpec,
                      AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
                      GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,
@@ -111,9 +110,7 @@ class Reader:
         for key in self.data:
             if key not in self.asked:
                 known = sorted(set(self.asked))
-                hint = get_close_matches(str(key), known, n=1)
-                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-                raise self.error(f"unknown key '{key}'{suggestion}; known keys: {', '.join(known)}")
+                raise self.error(f"unknown key '{key}'{did_you_mean(key, known)}; known keys: {', '.join(known)}")
 
 
 @dataclass(frozen=True)
@@ -292,9 +289,7 @@ def parse_layer(item: dict, defaults: Defaults, *, index: int, prefix: str = "",
     reader = Reader(item, layer=shown)
     reader.asked += ["name", "type"]
     if kind not in PARSERS:
-        hint = get_close_matches(str(kind), list(PARSERS), n=1)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-        raise reader.error(f"unknown layer type {kind!r}{suggestion}; known types: "
+        raise reader.error(f"unknown layer type {kind!r}{did_you_mean(kind, PARSERS)}; known types: "
                            + ", ".join(sorted(PARSERS)))
     if nested and kind in COMPOSITE_TYPES:
         raise reader.error(f"a {kind} layer cannot sit inside another composite layer")
