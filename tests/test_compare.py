@@ -1,0 +1,160 @@
+"""gcost compare: variants are data, and they reproduce the notes' bottleneck arithmetic."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import googlenet_cost as gc
+from googlenet_cost.variants import build_variants
+
+from conftest import invoke
+
+
+def rows(report) -> dict:
+    return {row.name: row for row in report.layers}
+
+
+@pytest.fixture(scope="module")
+def reduce_variants():
+    variants = build_variants([], [("no-reduce", True), ("reduce", 16), ("naive", True)], None)
+    return {v.label: v for v in variants}
+
+
+def test_labels_keep_the_order_given(reduce_variants):
+    assert list(reduce_variants) == ["baseline", "no-reduce", "reduce=16", "naive"]
+
+
+def test_5x5_branch_of_4a_costs_5_3m_with_reduce_and_112_9m_without(reduce_variants):
+    base = rows(gc.analyze(reduce_variants["baseline"].spec))
+    plain = rows(gc.analyze(reduce_variants["no-reduce"].spec))
+    assert base["inception_4a/5x5_reduce"].macs + base["inception_4a/5x5"].macs == 5_268_480
+    assert "inception_4a/5x5_reduce" not in plain
+    assert plain["inception_4a/5x5"].macs == (14 * 14 * 48) * (5 * 5 * 480) == 112_896_000
+
+
+def test_3x3_branch_of_3a_has_129k_weights_with_reduce_and_221k_without(reduce_variants):
+    base = rows(gc.analyze(reduce_variants["baseline"].spec))
+    plain = rows(gc.analyze(reduce_variants["no-reduce"].spec))
+    assert base["inception_3a/3x3_reduce"].weights + base["inception_3a/3x3"].weights == 129_024
+    assert plain["inception_3a/3x3"].weights == 3 * 3 * 192 * 128 == 221_184
+
+
+def test_no_reduce_keeps_every_module_output_shape(reduce_variants):
+    base = rows(gc.analyze(reduce_variants["baseline"].spec))
+    plain = rows(gc.analyze(reduce_variants["no-reduce"].spec))
+    top = [name for name, row in base.items() if row.parent is None]
+    assert [plain[name].output_shape for name in top] == [base[name].output_shape for name in top]
+
+
+def test_reduce_n_changes_only_reduce_widths(reduce_variants):
+    base = reduce_variants["baseline"].spec
+    varied = reduce_variants["reduce=16"].spec
+    for before, after in zip(base.layers, varied.layers):
+        if before.type_name != "inception":
+            assert before == after
+            continue
+        for column in ("1x1", "3x3", "5x5", "pool_proj"):
+            assert after.width(column) == before.width(column)
+        assert after.width("3x3_reduce") == after.width("5x5_reduce") == 16
+
+
+def test_naive_module_widths_grow_module_after_module(reduce_variants):
+    base = rows(gc.analyze(reduce_variants["baseline"].spec))
+    naive = rows(gc.analyze(reduce_variants["naive"].spec))
+    # the pool branch passes its input through, so each module's output is wider than Table 1's
+    assert naive["inception_3a"].output_shape[0] == 64 + 128 + 32 + 192
+    assert naive["inception_3b"].output_shape[0] > base["inception_3b"].output_shape[0]
+    assert naive["inception_5b"].output_shape[0] > naive["inception_3b"].output_shape[0]
+
+
+def test_head_fc_flattens_7x7x1024_into_the_classifier():
+    (base, fc) = build_variants([], [("head", "fc")], None)
+    report = rows(gc.analyze(fc.spec))
+    assert report["fc"].weights == 7 * 7 * 1024 * 1000
+    assert gc.analyze(fc.spec).totals.params > 50_000_000
+
+
+def test_module_glob_limits_the_variant():
+    _, varied = build_variants([], [("no-reduce", True)], "inception_4*")
+    kinds = {layer.name: layer for layer in varied.spec.layers if layer.type_name == "inception"}
+    assert kinds["inception_3a"].width("3x3_reduce") == 96
+    assert kinds["inception_4a"].width("3x3_reduce") is None
+
+
+def test_a_loaded_spec_is_never_mutated():
+    spec = gc.load_spec("googlenet")
+    before = repr(spec)
+    from googlenet_cost.variants import apply_to_modules, modules_matching, no_reduce
+
+    label, transform = no_reduce()
+    apply_to_modules(spec, label, transform, modules_matching(spec, None))
+    assert repr(spec) == before
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--reduce", "0"], "at least 1"),
+    (["--reduce", "x"], "expected whole numbers"),
+    (["--reduce-scale", "-1"], "greater than 0"),
+    (["--no-reduce", "--module", "inception_9*"], "matches no inception module"),
+    (["--reduce", "16", "--reduce", "16"], "asked for twice"),
+    (["specs/vgg16.yaml", "--no-reduce"], "no inception modules"),
+])
+def test_bad_variant_arguments_exit_2(runner, args, fragment):
+    result = invoke(runner, "compare", *args, "--no-latency")
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_compare_json_contract(runner, tmp_path):
+    out = tmp_path / "cmp.json"
+    result = invoke(runner, "compare", "--reduce", "16", "--no-reduce", "--no-latency",
+                    "--format", "json", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [v["label"] for v in data["variants"]] == ["baseline", "reduce=16", "no-reduce"]
+    assert all(v["schema"] == 1 and "totals" in v for v in data["variants"])
+    summary = {s["label"]: s for s in data["summary"]}
+    base_macs = data["variants"][0]["totals"]["macs"]
+    assert summary["no-reduce"]["macs_ratio"] == pytest.approx(data["variants"][2]["totals"]["macs"] / base_macs)
+    assert summary["no-reduce"]["macs_ratio"] > 1  # removing the bottleneck costs more
+    assert summary["no-reduce"]["text"].startswith("no-reduce: ")
+
+
+def test_compare_two_networks_adds_a_column_each(runner):
+    result = invoke(runner, "compare", "specs/googlenet.yaml", "specs/resnet50.yaml", "--no-latency",
+                    "--format", "csv")
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[0].split(",")
+    assert header[:3] == ["layer", "baseline params", "baseline MACs"]
+    assert "resnet50 MACs" in header
+    total = next(line for line in result.stdout.splitlines() if line.startswith("total,"))
+    assert "25,557,032" in total
+
+
+def test_compare_times_variants_interleaved_on_the_cpu():
+    from googlenet_cost.comparison import compare
+    from googlenet_cost.latency import TimingOptions
+    from googlenet_cost.latency_stats import LoopLimits
+
+    variants = build_variants(["example_3x3_bottleneck"], [], None)
+    variants += build_variants(["example_5x5_conv"], [], None)[:1]
+    variants[1] = type(variants[1])("tiny", variants[1].spec)
+    limits = LoopLimits(warmup_min_iters=2, warmup_min_s=0, min_iters=5, min_time_s=0)
+    result = compare(variants, timing=TimingOptions(device="cpu", limits=limits))
+    assert [r.latency.iterations for r in result.reports] == [5, 5]
+    assert result.summary[0]["latency_ratio"] == pytest.approx(
+        result.reports[1].latency.median_ms / result.reports[0].latency.median_ms)
+
+
+def test_plot_needs_matplotlib_or_writes_a_png(runner, tmp_path):
+    out = tmp_path / "cmp.png"
+    result = invoke(runner, "compare", "--no-reduce", "--no-latency", "--plot", str(out), "--format", "json")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert result.exit_code == 2 and "pip install 'gcost[plot]'" in result.stderr
+        return
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

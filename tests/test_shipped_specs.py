@@ -1,0 +1,100 @@
+"""Every shipped spec: three independent counts agree on every row (closed form from the spec,
+FlopCounterMode on the built model, fvcore on real tensors), and the reference networks match
+the figures their implementations publish."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import googlenet_cost as gc
+from googlenet_cost.builder import build_model
+from googlenet_cost.counting import fvcore_macs, measure_rows
+from googlenet_cost.plan import plan_rows
+
+from conftest import SPECS
+
+# (spec, train): (params, MACs), as published by the reference implementation or the paper.
+PUBLISHED = {
+    ("googlenet", False): (6_998_552, 1_582_671_872),  # BVLC deploy network
+    ("googlenet", True): (13_378_280, 1_591_044_096),
+    ("torchvision_googlenet", False): (6_624_904, 1_498_376_192),  # torchvision: 1.498 GFLOPS
+    ("torchvision_googlenet", True): (13_004_888, None),
+    ("vgg16", False): (138_357_544, 15_470_264_320),
+    ("resnet50", False): (25_557_032, 4_089_184_256),
+    ("example_5x5_conv", False): (760, None),
+}
+
+
+@pytest.mark.parametrize("key", sorted(PUBLISHED), ids=lambda k: f"{k[0]}-{'train' if k[1] else 'eval'}")
+def test_reference_networks_match_published_counts(key):
+    name, train = key
+    params, macs = PUBLISHED[key]
+    report = gc.analyze(gc.load_spec(name), train=train)
+    assert report.totals.params == params
+    if macs is not None:
+        assert report.totals.macs == macs
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_closed_form_equals_flop_counter_on_every_row(path, train):
+    spec = gc.load_spec(path)
+    planned = plan_rows(spec, train=train)
+    measured = measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2)
+    assert [p.name for p in planned] == [m.name for m in measured]
+    mismatches = [(p.name, (p.cost.params, p.cost.weights, p.cost.macs, p.out_shape),
+                   (m.params, m.weights, m.macs, m.output_shape))
+                  for p, m in zip(planned, measured)
+                  if (p.cost.params, p.cost.weights, p.cost.macs, p.out_shape)
+                  != (m.params, m.weights, m.macs, m.output_shape)]
+    assert mismatches == []
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_fvcore_agrees_on_every_row(path):
+    spec = gc.load_spec(path)
+    train = bool(spec.aux)
+    measured = {m.name: m.macs for m in measure_rows(build_model(spec, train=train, device="meta"),
+                                                     spec.input_shape)}
+    torch.manual_seed(0)
+    reference = fvcore_macs(build_model(spec, train=train), spec.input_shape)
+    assert reference == measured
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_output_shapes_equal_a_real_forward_pass(path):
+    spec = gc.load_spec(path)
+    model = build_model(spec, train=False)
+    with torch.no_grad():
+        out = model(torch.randn(2, *spec.input_shape))
+    planned = plan_rows(spec, train=False)
+    last_top = [p for p in planned if p.parent is None][-1]
+    assert tuple(out.shape[1:]) == last_top.out_shape
+
+
+def test_counting_on_cpu_and_on_meta_agree():
+    spec = gc.load_spec("googlenet")
+    on_meta = measure_rows(build_model(spec, train=True, device="meta"), spec.input_shape)
+    on_cpu = measure_rows(build_model(spec, train=True, device="cpu"), spec.input_shape)
+    assert on_meta == on_cpu
+
+
+def test_analysis_leaves_a_model_untouched():
+    from googlenet_cost.counting import measure_rows as measure
+
+    spec = gc.load_spec("googlenet")
+    model = build_model(spec, train=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    hooks_before = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    measure(model, spec.input_shape)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert set(before) == set(model.state_dict())
+    assert next(model.parameters()).device.type == "cpu"
+    assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()) == hooks_before
+
+
+def test_builtin_specs_are_listed_by_name():
+    names = set(gc.builtin_specs())
+    assert {"googlenet", "torchvision_googlenet", "vgg16", "resnet50"} <= names
+    assert names == {p.stem for p in SPECS}
