@@ -1,0 +1,224 @@
+"""Size budgets and baselines: the data behind `gcost check` and `gcost baseline`.
+
+Limits come from (highest precedence first) command-line flags, a budgets file, the spec's own
+`budget:` block, and a baseline lock file (its values plus a tolerance). A check compares each
+(network, metric) with its limit; any value over its limit is a regression (exit code 1).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from .errors import GcostError, did_you_mean
+from .quantity import parse_count
+from .report import Report
+
+METRICS = ("params", "weights", "macs", "activation_bytes", "latency_ms")
+BUDGET_KEYS = tuple(f"max_{m}" for m in METRICS)
+LOCK_SCHEMA = 1
+
+
+def metric_values(report: Report) -> dict[str, float]:
+    """The gated numbers of a report; activation_bytes assumes fp32 (4 bytes), per sample."""
+    values: dict[str, float] = {"params": report.totals.params, "weights": report.totals.weights,
+                                "macs": report.totals.macs, "activation_bytes": 4 * report.totals.activations}
+    latency = report.latency[0] if isinstance(report.latency, list) else report.latency
+    if latency is not None:
+        values["latency_ms"] = latency.median_ms
+    return values
+
+
+def parse_limits(raw: Mapping[str, Any], *, where: str) -> dict[str, float]:
+    """{max_params: 7.1M, ...} -> {"params": 7100000, ...}; decimal K/M/G; latency in ms."""
+    if not isinstance(raw, Mapping):
+        raise GcostError(f"a budget must be a mapping like {{max_params: 7.1M}}, got {raw!r}", file=where)
+    limits: dict[str, float] = {}
+    for key, value in raw.items():
+        if key not in BUDGET_KEYS:
+            raise GcostError(f"unknown budget '{key}'{did_you_mean(key, BUDGET_KEYS)}; known: "
+                             + ", ".join(BUDGET_KEYS), file=where)
+        metric = key[len("max_"):]
+        try:
+            limits[metric] = parse_latency(value) if metric == "latency_ms" else parse_count(value, what=key)
+        except ValueError as e:
+            raise GcostError(f"{key}: {e}", file=where) from None
+    return limits
+
+
+def parse_latency(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected milliseconds, got {value!r}")
+    try:
+        number = float(str(value).removesuffix("ms"))
+    except ValueError:
+        raise ValueError(f"expected milliseconds like 12.5, got {value!r}") from None
+    if not number > 0:
+        raise ValueError(f"expected a positive number of milliseconds, got {value!r}")
+    return number
+
+
+def parse_tolerance(text: str) -> float:
+    """'0.5%' -> 0.005; '0.01' -> 0.01."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise GcostError(f"--tolerance must look like 0.5% or 0.005, got {text!r}") from None
+    if value < 0:
+        raise GcostError(f"--tolerance must not be negative, got {text!r}")
+    return value
+
+
+def load_budgets_file(path: str) -> dict[str, dict[str, float]]:
+    """budgets.yaml: {<spec name>: {max_params: 7.1M, ...}, ...}."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as e:
+        raise GcostError(f"cannot read: {e.strerror}", file=path) from None
+    except yaml.YAMLError as e:
+        raise GcostError(f"malformed YAML: {e}", file=path) from None
+    if not isinstance(data, dict):
+        raise GcostError("a budgets file maps spec names to budgets, like googlenet: {max_params: 7.1M}",
+                         file=path)
+    return {str(name): parse_limits(limits or {}, where=f"{path}: {name}") for name, limits in data.items()}
+
+
+@dataclass(frozen=True)
+class CheckEntry:
+    network: str
+    metric: str
+    value: float
+    limit: float
+    source: str  # "flag", "budgets", "spec" or "baseline"
+    baseline: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.value <= self.limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.network, "metric": self.metric, "value": self.value, "limit": self.limit,
+                "ok": self.ok, "source": self.source, "baseline": self.baseline,
+                "over_by": self.value - self.limit,
+                "over_by_pct": (self.value - self.limit) / self.limit * 100 if self.limit else None}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    entries: list[CheckEntry]
+    grown_layers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(entry.ok for entry in self.entries)
+
+    @property
+    def return_code(self) -> int:
+        """0 when every metric is within its limit, 1 for a regression (usage errors are 2)."""
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": 1, "ok": self.ok, "entries": [e.to_dict() for e in self.entries],
+                "grown_layers": self.grown_layers, "notes": self.notes}
+
+
+def lock_entry(report: Report) -> dict[str, Any]:
+    entry = {"path": report.spec.get("path"), "mode": report.mode, "metrics": metric_values(report),
+             "layers": {row.name: {"params": row.params, "macs": row.macs}
+                        for row in report.layers if row.parent is None}}
+    latency = report.latency[0] if isinstance(report.latency, list) else report.latency
+    if latency is not None:
+        entry["latency_device_type"] = latency.device_type
+    return entry
+
+
+def lock_document(reports: dict[str, Report]) -> str:
+    """The lock file: today's numbers per network, with the versions that produced them."""
+    import torch
+
+    from . import __version__
+
+    document = {"schema": LOCK_SCHEMA, "gcost_version": __version__, "torch_version": torch.__version__,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "specs": {name: lock_entry(report) for name, report in reports.items()}}
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def read_lock(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as e:
+        raise GcostError(f"cannot read: {e.strerror}", file=path) from None
+    except json.JSONDecodeError as e:
+        raise GcostError(f"not a gcost lock file: {e}", file=path) from None
+    if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA or not isinstance(data.get("specs"), dict):
+        raise GcostError(f"not a gcost lock file of schema {LOCK_SCHEMA}", file=path)
+    return data
+
+
+def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[str, dict[str, dict[str, float]]]],
+                  lock: dict[str, Any] | None, tolerance: float, latency_tolerance: float,
+                  device_type: str | None) -> CheckResult:
+    """Compare every report with the first source that sets each metric's limit."""
+    entries: list[CheckEntry] = []
+    grown: dict[str, list[dict[str, Any]]] = {}
+    notes: list[str] = []
+    for name, report in reports.items():
+        values = metric_values(report)
+        locked = (lock or {}).get("specs", {}).get(name) if lock else None
+        if lock is not None and locked is None:
+            notes.append(f"{name}: not in the baseline; run gcost baseline to record it")
+        for metric in METRICS:
+            entry = _entry(name, metric, values, limits_by_source, locked, tolerance, latency_tolerance,
+                           device_type, notes)
+            if entry is not None:
+                entries.append(entry)
+        if locked:
+            grown_rows = _grown_layers(report, locked)
+            if grown_rows:
+                grown[name] = grown_rows
+    return CheckResult(entries, grown, notes)
+
+
+def _entry(name: str, metric: str, values: dict[str, float], sources, locked, tolerance: float,
+           latency_tolerance: float, device_type: str | None, notes: list[str]) -> CheckEntry | None:
+    if metric not in values:
+        return None
+    for source, limits in sources:
+        if metric in limits.get(name, {}):
+            limit = limits[name][metric]
+            if metric == "latency_ms":
+                limit *= 1 + latency_tolerance
+            return CheckEntry(name, metric, values[metric], limit, source)
+    if locked and metric in locked.get("metrics", {}):
+        base = locked["metrics"][metric]
+        if metric == "latency_ms":
+            if locked.get("latency_device_type") != device_type:
+                notes.append(f"{name}: latency not compared: the baseline was timed on "
+                             f"{locked.get('latency_device_type')}, this run on {device_type}")
+                return None
+            return CheckEntry(name, metric, values[metric], base * (1 + latency_tolerance), "baseline", base)
+        return CheckEntry(name, metric, values[metric], base * (1 + tolerance), "baseline", base)
+    return None
+
+
+def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]]:
+    before = locked.get("layers", {})
+    grown = []
+    for row in report.layers:
+        if row.parent is not None:
+            continue
+        old = before.get(row.name)
+        if old is None:
+            grown.append({"layer": row.name, "params": row.params, "macs": row.macs, "new": True})
+        elif row.params > old["params"] or row.macs > old["macs"]:
+            grown.append({"layer": row.name, "params": row.params, "macs": row.macs,
+                          "params_before": old["params"], "macs_before": old["macs"]})
+    return grown
