@@ -18,9 +18,11 @@ from .options import FORMAT, OUTPUT, int_list, timing_from, timing_options
 @click.option("--verify", is_flag=True, help="Cross-check every layer's MACs with fvcore.")
 @click.option("--depth", type=click.Choice(["top", "branches"]), default="branches", show_default=True,
               help="Show module children (inception branches) or top-level rows only.")
+@click.option("--strict", is_flag=True, help="Python models: operators with no MAC formula are an error.")
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
 @timing_options
-def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, depth, per_layer, **timing):
+def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, depth, strict, per_layer,
+            **timing):
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
@@ -33,7 +35,7 @@ def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, dept
     options = timing_from(timing, batches, per_layer=per_layer)
     source = open_source(spec, model_ref, input_text)
     with Progress(enabled=fmt == "table" and output is None) as progress:
-        report = source.analyze(batch=batches[0], train=train, verify=verify, timing=options,
+        report = source.analyze(batch=batches[0], train=train, verify=verify, strict=strict, timing=options,
                                 progress=progress)
     for message in report.warnings:
         warn(message)

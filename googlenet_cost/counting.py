@@ -107,7 +107,20 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
         result.append(MeasuredRow(name, parent, shapes.get(name, ()),
                                   sum(p.numel() for p in module.parameters()), _weights(module),
                                   flops // 2 // batch, type(module).__name__, _kernel_text(module)))
-    return result
+    rest = _outside_rows(model, result, sum(counts.get("Global", {}).values()) // 2 // batch)
+    return result + ([rest] if rest else [])
+
+
+def _outside_rows(model: nn.Module, rows: list[MeasuredRow], total_macs: int) -> MeasuredRow | None:
+    """What no row accounts for: parameters held and ops run by the model's own forward (e.g. a
+    functional conv on a parameter of the root). Totals stay whole; none for a spec's model."""
+    top = [row for row in rows if row.parent is None]
+    params = sum(p.numel() for p in model.parameters()) - sum(r.params for r in top)
+    macs = total_macs - sum(r.macs for r in top)
+    if not params and not macs:
+        return None
+    weights = _weights(model) - sum(r.weights for r in top)
+    return MeasuredRow("(outside submodules)", None, (), params, weights, macs, type(model).__name__, "")
 
 
 def _kernel_text(module: nn.Module) -> str:
@@ -157,7 +170,7 @@ zeros zeros_like ones ones_like full fill_ copy_ clone detach alias view reshape
 flatten permute transpose t expand contiguous cat stack split split_with_sizes slice select
 unsqueeze squeeze constant_pad_nd pad narrow index add_ mul_ div_ sub_ _to_copy to
 lift_fresh as_strided new_empty new_zeros new_ones hardswish hardsigmoid leaky_relu elu
-upsample_nearest2d mean.dim var var_mean std
+upsample_nearest2d var var_mean std view_as_real view_as_complex real imag
 """.split())
 
 
