@@ -48,7 +48,7 @@ def run_loop(timer: IterationTimer, limits: LoopLimits, *,
     while True:
         elapsed = clock() - start
         if progress:
-            progress(min(1.0, elapsed / limits.min_time_s, len(samples) / limits.min_iters))
+            progress(min(1.0, fraction(elapsed, limits.min_time_s), fraction(len(samples), limits.min_iters)))
         done = len(samples) >= limits.min_iters and elapsed >= limits.min_time_s
         capped = (elapsed >= limits.max_time_s and len(samples) >= 3) or len(samples) >= limits.max_iters
         if done or capped:
@@ -57,6 +57,10 @@ def run_loop(timer: IterationTimer, limits: LoopLimits, *,
         samples.append(device_ms)
         enqueue.append(host_ms)
     return LoopResult(samples, enqueue, warmup)
+
+
+def fraction(done: float, needed: float) -> float:
+    return done / needed if needed > 0 else 1.0
 
 
 @dataclass(frozen=True)
