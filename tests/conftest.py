@@ -29,3 +29,14 @@ def invoke(runner: CliRunner, *args: str):
     from cli.main import gcost
 
     return runner.invoke(gcost, list(args), catch_exceptions=False)
+
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# A fixed example budget keeps the property tests to seconds in CI; raise it locally with
+# HYPOTHESIS_PROFILE=thorough.
+settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=500, deadline=None)
+import os  # noqa: E402
+
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

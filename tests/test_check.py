@@ -1,0 +1,143 @@
+"""gcost check / baseline: within, over, bad spec, baseline drift, tolerance edges, atomic write."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from googlenet_cost.budget import parse_tolerance
+from googlenet_cost.testing import assert_within_budget
+
+from conftest import invoke
+
+TINY = "specs/example_5x5_conv.yaml"  # 760 params, 750 weights, 768,000 MACs
+
+
+def test_within_limits_is_exit_0(runner):
+    result = invoke(runner, "check", TINY, "--max-params", "760", "--max-macs", "0.768M")
+    assert result.exit_code == 0, result.output
+
+
+def test_over_a_limit_is_exit_1_with_value_limit_and_difference(runner):
+    result = invoke(runner, "check", TINY, "--max-params", "759", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    (entry,) = data["entries"]
+    assert (entry["metric"], entry["value"], entry["limit"], entry["ok"]) == ("params", 760, 759, False)
+    assert entry["over_by"] == 1 and entry["over_by_pct"] == pytest.approx(100 / 759)
+
+
+def test_markdown_summary_names_the_offender(runner):
+    result = invoke(runner, "check", "specs/googlenet.yaml", "--max-params", "7.1M", "--max-macs", "1.5G",
+                    "--format", "markdown")
+    assert result.exit_code == 1
+    assert "FAILED, 1 of 2" in result.stdout and "| googlenet | macs |" in result.stdout
+    assert "OVER" in result.stdout
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["tests/bad_specs/negative_size.yaml", "--max-params", "1"], "out must be at least 1"),
+    ([TINY, "--max-params", "lots"], "max_params"),
+    ([TINY, "--max-params", "1.5"], "whole number"),
+    ([TINY, "--baseline", "missing.lock.json"], "cannot read"),
+    ([TINY, "--tolerance", "abc"], "--tolerance"),
+])
+def test_usage_and_spec_errors_are_exit_2(runner, args, fragment):
+    result = invoke(runner, "check", *args)
+    assert result.exit_code == 2 and fragment in result.stderr, result.output
+
+
+def test_budgets_file_and_spec_budget_block(runner, tmp_path, write_spec):
+    spec = write_spec("""
+name: budgeted
+input: [3, 32, 32]
+budget: {max_params: 700}
+layers:
+  - {name: c1, type: conv, out: 10, kernel: 5, padding: 2}
+""")
+    assert invoke(runner, "check", str(spec)).exit_code == 1  # the spec's own budget
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgeted: {max_params: 800}\n")
+    result = invoke(runner, "check", str(spec), "--budgets", str(budgets), "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["entries"][0]["source"] == "budgets"
+    budgets.write_text("budgetd: {max_params: 800}\n")
+    assert invoke(runner, "check", str(spec), "--budgets", str(budgets)).exit_code == 2
+    budgets.write_text("budgeted: {max_parms: 800}\n")
+    result = invoke(runner, "check", str(spec), "--budgets", str(budgets))
+    assert result.exit_code == 2 and "did you mean 'max_params'" in result.stderr
+
+
+def test_baseline_then_drift_names_the_layers_that_grew(runner, tmp_path, write_spec):
+    lock = tmp_path / "gcost.lock.json"
+    spec = write_spec("""
+name: net
+input: [3, 32, 32]
+layers:
+  - {name: c1, type: conv, out: 10, kernel: 5, padding: 2}
+  - {name: c2, type: conv, out: 10, kernel: 3, padding: 1}
+""")
+    assert invoke(runner, "baseline", str(spec), "-o", str(lock)).exit_code == 0
+    data = json.loads(lock.read_text())
+    assert data["specs"]["net"]["metrics"]["params"] == 760 + 910
+    assert {"gcost_version", "torch_version", "created"} <= set(data)
+    assert set(data["specs"]["net"]["layers"]) == {"c1", "c2"}
+    assert invoke(runner, "check", str(spec), "--baseline", str(lock)).exit_code == 0
+    spec.write_text(spec.read_text().replace("out: 10, kernel: 3", "out: 12, kernel: 3"))
+    result = invoke(runner, "check", str(spec), "--baseline", str(lock), "--format", "json")
+    assert result.exit_code == 1
+    grown = json.loads(result.stdout)["grown_layers"]["net"]
+    assert [g["layer"] for g in grown] == ["c2"]
+
+
+def test_tolerance_edges(runner, tmp_path, write_spec):
+    lock = tmp_path / "lock.json"
+    spec = write_spec("name: net\ninput: [3, 32, 32]\nlayers:\n  - {name: c1, type: conv, out: 100, kernel: 1}\n")
+    invoke(runner, "baseline", str(spec), "-o", str(lock))  # 400 params
+    spec.write_text(spec.read_text().replace("out: 100", "out: 101"))  # 404 params: +1.0%
+    assert invoke(runner, "check", str(spec), "--baseline", str(lock), "--tolerance", "1%").exit_code == 0
+    assert invoke(runner, "check", str(spec), "--baseline", str(lock), "--tolerance", "0.99%").exit_code == 1
+    assert invoke(runner, "check", str(spec), "--baseline", str(lock)).exit_code == 1  # default 0%
+
+
+def test_parse_tolerance():
+    assert parse_tolerance("0.5%") == pytest.approx(0.005)
+    assert parse_tolerance("0.01") == pytest.approx(0.01)
+
+
+def test_baseline_write_is_atomic(runner, tmp_path, monkeypatch):
+    lock = tmp_path / "gcost.lock.json"
+    lock.write_text('{"old": true}')
+
+    def crash(*args):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "replace", crash)
+    result = invoke(runner, "baseline", TINY, "-o", str(lock))
+    assert result.exit_code == 2
+    assert lock.read_text() == '{"old": true}'
+    assert [p.name for p in tmp_path.iterdir()] == ["gcost.lock.json"]
+
+
+def test_python_model_in_check(runner):
+    result = invoke(runner, "check", "--model", "tests.pymodels:tiny", "--input", "3x32x32", "--max-params", "20K")
+    assert result.exit_code == 1  # 20,714 params
+
+
+def test_assert_within_budget_helper():
+    assert_within_budget("googlenet", max_params="7M", max_macs=1_600_000_000)
+    with pytest.raises(AssertionError, match="params 6,998,552 > 6,900,000"):
+        assert_within_budget("googlenet", max_params="6.9M")
+    with pytest.raises(TypeError):
+        assert_within_budget("googlenet", max_parameters=1)
+
+
+def test_committed_lock_file_matches_shipped_specs(runner):
+    from conftest import ROOT, SPECS
+
+    result = invoke(runner, "check", *[str(p) for p in SPECS], "--baseline", str(ROOT / "gcost.lock.json"),
+                    "--format", "json")
+    assert result.exit_code == 0, result.stdout
+    data = json.loads(result.stdout)
+    assert data["notes"] == [] and len(data["entries"]) == 4 * len(SPECS)

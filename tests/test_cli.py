@@ -1,0 +1,158 @@
+"""The CLI end to end: formats, files written atomically, built-in specs, Python models."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, invoke
+
+
+def test_analyze_json_to_file(runner, tmp_path):
+    out = tmp_path / "report.json"
+    result = invoke(runner, "analyze", "specs/googlenet.yaml", "--no-latency", "--format", "json", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["totals"]["params"] == 6_998_552 and data["mode"] == "eval" and data["latency"] is None
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left behind
+
+
+def test_builtin_spec_by_name_with_train_and_batch(runner):
+    result = invoke(runner, "analyze", "googlenet", "--train", "--batch", "8", "--no-latency", "--format", "json")
+    data = json.loads(result.stdout)
+    assert data["mode"] == "train" and data["batch"] == 8
+    assert data["totals"]["params"] == 13_378_280 and data["totals"]["macs"] == 1_591_044_096
+
+
+def test_table_shows_rows_paper_flags_and_conventions(runner):
+    result = invoke(runner, "analyze", "googlenet", "--no-latency")
+    assert result.exit_code == 0
+    for text in ("inception_4a", "└ 5x5_reduce", "2.7K ≠", "1,582,671,872", "multiply-accumulates"):
+        assert text in result.stdout
+
+
+def test_verify_cross_checks_with_fvcore_without_warnings(runner):
+    result = invoke(runner, "analyze", "googlenet", "--verify", "--no-latency", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["warnings"] == []
+
+
+def test_failed_write_keeps_the_previous_file(runner, tmp_path, monkeypatch):
+    out = tmp_path / "report.json"
+    out.write_text("previous")
+
+    def crash(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    result = invoke(runner, "analyze", "googlenet", "--no-latency", "--format", "json", "-o", str(out))
+    assert result.exit_code == 2 and "No space left" in result.stderr
+    assert out.read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_output_into_a_missing_folder_is_a_clear_error(runner, tmp_path):
+    result = invoke(runner, "analyze", "googlenet", "--no-latency", "-o", str(tmp_path / "no" / "r.json"))
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_specs_command_lists_builtins(runner):
+    result = invoke(runner, "specs")
+    assert result.exit_code == 0
+    for name in ("googlenet", "torchvision_googlenet", "vgg16", "resnet50"):
+        assert name in result.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
+def test_device_cuda_without_cuda_is_exit_2(runner):
+    result = invoke(runner, "analyze", "specs/example_5x5_conv.yaml", "--device", "cuda")
+    assert result.exit_code == 2 and "no CUDA device" in result.stderr
+
+
+@pytest.mark.parametrize("flag", [["--cuda-graph"], ["--dtype", "tf32"]])
+def test_cuda_only_options_on_the_cpu_are_exit_2(runner, flag):
+    result = invoke(runner, "analyze", "specs/example_5x5_conv.yaml", "--device", "cpu", *flag)
+    assert result.exit_code == 2 and "needs a CUDA device" in result.stderr
+
+
+def test_cpu_latency_is_labelled_and_in_the_json(runner):
+    result = invoke(runner, "analyze", "specs/example_5x5_conv.yaml", "--device", "cpu", "--format", "json",
+                    "--min-time", "0", "--min-iters", "5", "--warmup", "0", "--batch", "1,2", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    latency = json.loads(result.stdout)["latency"]
+    assert [entry["batch"] for entry in latency] == [1, 2]
+    for entry in latency:
+        assert entry["device_type"] == "cpu" and entry["threads"] == 1 and entry["iterations"] == 5
+        assert entry["p10_ms"] <= entry["median_ms"] <= entry["p90_ms"] <= entry["p99_ms"]
+        assert entry["peak_memory_bytes"] is None and entry["peak_fraction"] is None
+        assert set(entry) >= {"device", "dtype", "mean_ms", "stdev_ms", "warmup_iterations",
+                              "throughput_per_s", "tflops", "cuda_graph", "channels_last", "compiled"}
+    assert torch.get_num_threads() != 1 or os.cpu_count() == 1  # thread count restored
+
+
+def test_cpu_table_says_plainly_it_is_not_gpu_latency(runner):
+    result = invoke(runner, "analyze", "specs/example_5x5_conv.yaml", "--device", "cpu",
+                    "--min-time", "0", "--min-iters", "3", "--warmup", "0")
+    assert "NOT GPU latency" in result.stdout
+
+
+def test_per_layer_latency_is_a_separate_pass(runner):
+    result = invoke(runner, "analyze", "specs/example_3x3_bottleneck.yaml", "--device", "cpu", "--per-layer",
+                    "--format", "json", "--min-time", "0", "--min-iters", "3", "--warmup", "0")
+    data = json.loads(result.stdout)
+    rows = {row["name"]: row["latency_ms"] for row in data["layers"]}
+    assert all(value is not None and value >= 0 for value in rows.values())
+    assert data["layer_latency"]["instrumented_total_ms"] > 0
+    assert data["latency"]["iterations"] == 3  # the headline comes from the uninstrumented loop
+
+
+def test_python_model(runner):
+    result = invoke(runner, "analyze", "--model", "tests.pymodels:tiny", "--input", "3x32x32", "--no-latency",
+                    "--format", "json")
+    data = json.loads(result.stdout)
+    from tests.pymodels import tiny
+
+    model = tiny()
+    assert data["totals"]["params"] == sum(p.numel() for p in model.parameters())
+    assert data["totals"]["macs"] == 8 * 32 * 32 * 3 * 9 + 8 * 16 * 16 * 10
+    assert [r["name"] for r in data["layers"] if r["parent"] is None] == ["features", "head"]
+
+
+def test_python_model_functional_ops_are_counted_outside_submodules(runner):
+    result = invoke(runner, "analyze", "--model", "tests.pymodels:functional_conv", "--input", "3x8x8",
+                    "--no-latency", "--format", "json")
+    data = json.loads(result.stdout)
+    assert data["totals"]["macs"] == 4 * 6 * 6 * 3 * 9 and data["totals"]["params"] == 108
+
+
+def test_python_model_uncounted_ops_are_listed_and_strict_fails(runner):
+    args = ["analyze", "--model", "tests.pymodels:with_fft", "--input", "3x8x8", "--no-latency", "--format", "json"]
+    listed = invoke(runner, *args)
+    assert listed.exit_code == 0 and "_fft_c2c" in listed.stderr
+    strict = invoke(runner, *args, "--strict")
+    assert strict.exit_code == 2 and "_fft_c2c" in strict.stderr
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--model", "tests.pymodels:broken", "--input", "3x8x8"], "no weights here"),
+    (["--model", "tests.pymodels:not_a_module", "--input", "3x8x8"], "not a torch.nn.Module"),
+    (["--model", "tests.nowhere:f", "--input", "3x8x8"], "cannot import"),
+    (["--model", "tests.pymodels", "--input", "3x8x8"], "package.module:factory"),
+    (["--model", "tests.pymodels:tiny"], "needs --input"),
+    (["--model", "tests.pymodels:tiny", "--input", "3xAx8"], "--input must look like"),
+    (["googlenet", "--input", "3x8x8"], "--input goes with --model"),
+])
+def test_python_model_errors_are_exit_2(runner, args, fragment):
+    result = invoke(runner, "analyze", *args, "--no-latency")
+    assert result.exit_code == 2 and fragment in result.stderr, result.output
+
+
+def test_installed_command_runs_in_a_real_process(tmp_path):
+    out = tmp_path / "r.csv"
+    done = subprocess.run([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency", "--format", "csv",
+                           "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().splitlines()[0].startswith("name,parent,type")

@@ -1,0 +1,123 @@
+"""Property tests: random valid specs count the same in closed form and on the built model, have
+the shapes of a real forward pass, and analyze cleanly; random invalid specs fail cleanly."""
+from __future__ import annotations
+
+import torch
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+import googlenet_cost as gc
+from googlenet_cost.errors import SpecError
+from googlenet_cost.plan import plan_rows
+
+from conftest import invoke
+
+
+def _fits(layer: dict, shape: list[int]):
+    """The layer's output shape on `shape`, or None when it does not fit."""
+    try:
+        spec = gc.parse_spec(yaml.safe_dump({"name": "s", "input": shape, "layers": [layer]}))
+    except SpecError:
+        return None
+    return list(plan_rows(spec, train=False)[0].out_shape)
+
+
+@st.composite
+def random_layer(draw, shape, name):
+    c = shape[0]
+    kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "inception", "branches", "lrn", "batchnorm"]))
+    if kind == "conv":
+        groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
+        return {"name": name, "type": "conv", "out": groups * draw(st.integers(1, 6)), "groups": groups,
+                "kernel": draw(st.integers(1, 5)), "stride": draw(st.integers(1, 3)),
+                "padding": draw(st.integers(0, 2)), "bias": draw(st.booleans()),
+                "norm": draw(st.sampled_from(["none", "batchnorm"]))}
+    if kind in ("maxpool", "avgpool"):
+        kernel = draw(st.integers(1, 3))
+        return {"name": name, "type": kind, "kernel": kernel, "stride": draw(st.integers(1, 2)),
+                "padding": draw(st.integers(0, kernel // 2)), "ceil_mode": draw(st.booleans())}
+    if kind == "inception":
+        widths = {col: draw(st.integers(1, 8)) for col in ("1x1", "3x3", "5x5")}
+        widths |= {col: draw(st.one_of(st.none(), st.integers(1, 8)))
+                   for col in ("3x3_reduce", "5x5_reduce", "pool_proj")}
+        return {"name": name, "type": "inception", **widths}
+    if kind == "branches":
+        merge = draw(st.sampled_from(["concat", "add"]))
+        paths = []
+        for b in range(draw(st.integers(1, 3))):
+            if merge == "add" and draw(st.booleans()):
+                paths.append([])  # identity shortcut
+            else:
+                out = c if merge == "add" else draw(st.integers(1, 6))
+                paths.append([{"name": f"p{b}", "type": "conv", "out": out, "kernel": 3, "padding": 1}])
+        return {"name": name, "type": "branches", "merge": merge, "branches": paths}
+    return {"name": name, "type": kind}
+
+
+@st.composite
+def valid_spec(draw):
+    shape = [draw(st.integers(1, 6)), draw(st.integers(4, 20)), draw(st.integers(4, 20))]
+    spec = {"name": "random", "input": list(shape), "layers": []}
+    for index in range(draw(st.integers(1, 5))):
+        layer = draw(random_layer(shape, f"l{index}"))
+        out = _fits(layer, shape)
+        if out is not None:
+            spec["layers"].append(layer)
+            shape = out
+    if draw(st.booleans()) or not spec["layers"]:
+        spec["layers"] += [{"name": "flat", "type": "flatten"},
+                           {"name": "fc", "type": "linear", "out": draw(st.integers(1, 10))}]
+    return spec
+
+
+@given(valid_spec())
+def test_closed_form_equals_the_built_model_and_a_real_forward(data):
+    spec = gc.parse_spec(yaml.safe_dump(data))
+    report = gc.analyze(spec, batch=2)
+    assert report.warnings == []  # closed form == FlopCounterMode on every row
+    planned = plan_rows(spec, train=False)
+    assert [list(p.out_shape) for p in planned] == [r.output_shape for r in report.layers]
+    model = gc.build_model(spec)
+    assert sum(p.numel() for p in model.parameters()) == report.totals.params
+    with torch.no_grad():
+        out = model.eval()(torch.randn(2, *spec.input_shape))
+    assert list(out.shape[1:]) == [r.output_shape for r in report.layers if r.parent is None][-1]
+
+
+@given(valid_spec())
+def test_valid_specs_analyze_with_exit_0(tmp_path_factory, data):
+    from click.testing import CliRunner
+
+    path = tmp_path_factory.mktemp("spec") / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = invoke(CliRunner(), "analyze", str(path), "--no-latency", "--format", "json")
+    assert result.exit_code == 0, result.output
+
+
+CORRUPTIONS = {
+    "negative": lambda layer: layer | {"out" if "out" in layer else "kernel": -3},
+    "zero": lambda layer: layer | {"kernel": 0} if "kernel" in layer else layer | {"out": 0, "type": "conv"},
+    "huge": lambda layer: layer | {"kernel": 10**6} if "kernel" in layer else layer | {"1x1": 10**9},
+    "unknown key": lambda layer: layer | {"colour": "red"},
+    "unknown type": lambda layer: layer | {"type": "transformer"},
+    "text for number": lambda layer: layer | {"type": "conv", "out": "many", "kernel": 3},
+    "missing key": lambda layer: {k: v for k, v in layer.items() if k not in ("out", "kernel", "1x1", "branches")}
+    | ({"type": "conv"} if layer["type"] in ("lrn", "batchnorm") else {}),
+    "not a mapping": lambda layer: [layer],
+}
+
+
+@given(valid_spec(), st.sampled_from(sorted(CORRUPTIONS)), st.data())
+def test_invalid_specs_exit_2_with_one_line(tmp_path_factory, data, corruption, pick):
+    from click.testing import CliRunner
+
+    index = pick.draw(st.integers(0, len(data["layers"]) - 1))
+    data["layers"][index] = CORRUPTIONS[corruption](data["layers"][index])
+    path = tmp_path_factory.mktemp("bad") / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = invoke(CliRunner(), "analyze", str(path), "--no-latency")
+    assert result.exit_code == 2, (corruption, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gcost: error: {path}")
+    assert "Traceback" not in result.output
