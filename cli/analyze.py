@@ -37,9 +37,10 @@ def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, dept
     with Progress(enabled=fmt == "table" and output is None) as progress:
         report = source.analyze(batch=batches[0], train=train, verify=verify, strict=strict, timing=options,
                                 progress=progress)
+    def views() -> list:
+        panel = [latency_panel(report.latency)] if report.latency is not None else []
+        return [to_rich_table(report, depth), conventions(report), *panel]
+
+    emit(render(report, fmt, depth), views, output)
     for message in report.warnings:
         warn(message)
-    renderables = [to_rich_table(report, depth), conventions(report)]
-    if report.latency is not None:
-        renderables.append(latency_panel(report.latency))
-    emit(render(report, fmt, depth), renderables, output)

@@ -95,7 +95,8 @@ def check(specs, model_ref, input_text, max_params, max_weights, max_macs, max_a
                                    ("spec", spec_limits)],
         lock=lock, tolerance=budget.parse_tolerance(tolerance),
         latency_tolerance=budget.parse_tolerance(latency_tolerance), device_type=device_type)
-    emit(check_view.render(result, fmt), [check_view.to_rich(result), check_view.summary_line(result)], output)
+    emit(check_view.render(result, fmt), lambda: [check_view.to_rich(result), check_view.summary_line(result)],
+         output)
     if fmt == "table" or output:
         for line in check_view.details(result):
             warn(line)

@@ -78,7 +78,7 @@ def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output
         for message in report.warnings:
             warn(f"{label}: {message}")
     emit(comparison_view.render(result, fmt, depth),
-         [comparison_view.to_rich(result, depth), comparison_view.summary_text(result)], output)
+         lambda: [comparison_view.to_rich(result, depth), comparison_view.summary_text(result)], output)
     if plot_path:
         comparison_view.plot(result, plot_path)
         click.echo(f"wrote {plot_path}", err=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -44,8 +44,9 @@ def latency_panel(latency: Any):
     return Panel("\n".join(lines), title="forward-pass latency", expand=False)
 
 
-def emit(text: str | None, renderables: list, output: str | None) -> None:
-    """Print, or write atomically to `output` (a rich view is written as plain text)."""
+def emit(text: str | None, renderables: Callable[[], list], output: str | None) -> None:
+    """Print `text`, or when it is None the rich views `renderables()` builds; with `output`,
+    write atomically to that file instead (rich views as plain text)."""
     from googlenet_cost.files import atomic_write_text
 
     if text is None:
@@ -53,7 +54,7 @@ def emit(text: str | None, renderables: list, output: str | None) -> None:
 
         buffer = io.StringIO()
         plain = Console(file=buffer, width=200, no_color=True, highlight=False) if output else console()
-        for item in renderables:
+        for item in renderables():
             plain.print(item)
         text = buffer.getvalue() if output else None
     if output:

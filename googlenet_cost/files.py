@@ -17,6 +17,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename over `path` in one step, so a
     crash (or a full disk) leaves the previous file intact."""
     target = Path(path)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        # a device or pipe (/dev/null, /dev/stdout, a FIFO): never rename over it, write through
+        try:
+            with open(target, "wb") as handle:
+                handle.write(data)
+        except OSError as e:
+            raise GcostError(f"cannot write: {e.strerror}", file=str(path)) from None
+        return
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise GcostError(f"cannot write: folder {str(folder)!r} does not exist", file=str(path))

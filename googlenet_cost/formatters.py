@@ -79,11 +79,12 @@ def to_rich_table(report: Report, depth: str = "branches"):
                   header_style="bold", footer_style="bold")
     t = report.totals
     footers = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}"}
-    for key, _, _ in _columns(report):
+    columns = _columns(report)
+    for key, _, _ in columns:
         table.add_column(HEADERS[key], footer=footers.get(key, ""),
                          justify="right" if key in NUMERIC else "left", no_wrap=key == "layer")
     for row in _rows(report, depth):
-        cells = [display(row) for _, _, display in _columns(report)]
+        cells = [display(row) for _, _, display in columns]
         flagged = row.paper is not None and not row.paper.ok
         table.add_row(*cells, style="dim" if row.parent else ("yellow" if flagged else None))
     return table

@@ -156,3 +156,21 @@ def test_installed_command_runs_in_a_real_process(tmp_path):
                            "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert out.read_text().splitlines()[0].startswith("name,parent,type")
+
+
+def test_output_to_a_pipe_writes_through_and_never_replaces_it(runner, tmp_path):
+    """Like -o /dev/null or /dev/stdout: a rename over a device would destroy it (a FIFO stands in)."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = invoke(runner, "analyze", "specs/example_5x5_conv.yaml", "--no-latency", "--format", "json",
+                    "-o", str(fifo))
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert json.loads(received[0])["totals"]["params"] == 760
