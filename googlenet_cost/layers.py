@@ -9,6 +9,7 @@ Shapes are (C, H, W) for feature maps and (F,) for flat vectors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, Iterator
 
 from .geometry import ShapeError, same_padding, window_out
@@ -401,6 +402,11 @@ class InceptionSpec(ParallelSpec):
         return replace(self, widths=widths)
 
     def branches(self) -> tuple[tuple[Layer, ...], ...]:
+        return self._branches
+
+    @cached_property
+    def _branches(self) -> tuple[tuple[Layer, ...], ...]:
+        """Expanded once per (immutable) module; planning, counting and building all read it."""
         from dataclasses import replace
 
         template = self.conv or ConvSpec(name="", out=1, kernel=(1, 1))

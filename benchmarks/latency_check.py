@@ -1,0 +1,84 @@
+"""Is gcost's latency harness right? On the same model in one process, gcost's median against
+torch.utils.benchmark.Timer (CPU and GPU) and triton.testing.do_bench (GPU, when installed), and
+gcost against itself over repeated runs. Expected ratios: 0.95-1.05 on GPU, 0.9-1.1 on CPU;
+repeated gcost runs within 2% on GPU. Writes docs/benchmarks-latency-check-<device>.md.
+
+Run: python benchmarks/latency_check.py [--device cuda] [--spec googlenet] [--batch 1]"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+import googlenet_cost as gc  # noqa: E402
+from googlenet_cost.formatters import markdown_table  # noqa: E402
+from googlenet_cost.latency import TimingOptions, device_label, measure_latency, resolve_device, spec_target  # noqa: E402
+from googlenet_cost.latency_stats import LoopLimits  # noqa: E402
+
+
+def reference_timer_ms(spec, device: torch.device, batch: int) -> float:
+    from torch.utils import benchmark
+
+    model = gc.build_model(spec, device=device).eval()
+    x = torch.randn(batch, *spec.input_shape, device=device)
+    with torch.inference_mode():
+        timer = benchmark.Timer("model(x)", globals={"model": model, "x": x},
+                                num_threads=torch.get_num_threads())
+        return timer.blocked_autorange(min_run_time=3).median * 1000
+
+
+def triton_ms(spec, device: torch.device, batch: int) -> float | None:
+    try:
+        from triton.testing import do_bench
+    except ImportError:
+        return None
+    model = gc.build_model(spec, device=device).eval()
+    x = torch.randn(batch, *spec.input_shape, device=device)
+    with torch.inference_mode():
+        return float(do_bench(lambda: model(x), warmup=500, rep=3000, return_mode="median"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--spec", default="googlenet")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    spec = gc.load_spec(args.spec)
+    device = resolve_device(args.device)
+    options = TimingOptions(device=str(device), batches=(args.batch,),
+                            limits=LoopLimits(warmup_min_s=1.0, min_time_s=3.0, min_iters=50))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # the references get the same autotuned kernels
+    macs = gc.analyze(spec).totals.macs
+    ours = [measure_latency(spec_target(spec), options, macs=macs).median_ms for _ in range(args.repeats)]
+    reference = reference_timer_ms(spec, device, args.batch)
+    rows = [["gcost (median of each run)", ", ".join(f"{m:.3f}" for m in ours), ""],
+            ["torch.utils.benchmark.Timer", f"{reference:.3f}", f"{statistics.median(ours) / reference:.3f}"]]
+    bench = triton_ms(spec, device, args.batch) if device.type == "cuda" else None
+    if bench is not None:
+        rows.append(["triton.testing.do_bench", f"{bench:.3f}", f"{statistics.median(ours) / bench:.3f}"])
+    spread = (max(ours) - min(ours)) / statistics.median(ours)
+    table = markdown_table(["timer", "median ms", "gcost / this"], rows, {1, 2})
+    name = device_label(device, torch.get_num_threads())
+    text = (f"# Latency harness check ({device.type})\n\n`benchmarks/latency_check.py --spec {args.spec} "
+            f"--batch {args.batch}` on {date.today()}: {name}, torch {torch.__version__}, Python "
+            f"{platform.python_version()}.\n\n{table}\nRepeated gcost runs spread {spread:.1%} "
+            f"(max - min over median). Expected: ratios within 0.95-1.05 on GPU and 0.9-1.1 on CPU; "
+            "repeats within 2% on GPU.\n")
+    out = ROOT / "docs" / f"benchmarks-latency-check-{device.type}.md"
+    out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
