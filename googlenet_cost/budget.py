@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from .errors import GcostError, did_you_mean
+from .files import load_yaml, read_text
 from .quantity import parse_count
 from .report import Report
 
@@ -73,15 +74,7 @@ def parse_tolerance(text: str) -> float:
 
 def load_budgets_file(path: str) -> dict[str, dict[str, float]]:
     """budgets.yaml: {<spec name>: {max_params: 7.1M, ...}, ...}."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except OSError as e:
-        raise GcostError(f"cannot read: {e.strerror}", file=path) from None
-    except yaml.YAMLError as e:
-        raise GcostError(f"malformed YAML: {e}", file=path) from None
+    data = load_yaml(read_text(path), where=path)
     if not isinstance(data, dict):
         raise GcostError("a budgets file maps spec names to budgets, like googlenet: {max_params: 7.1M}",
                          file=path)
@@ -152,10 +145,7 @@ def lock_document(reports: dict[str, Report]) -> str:
 
 def read_lock(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except OSError as e:
-        raise GcostError(f"cannot read: {e.strerror}", file=path) from None
+        data = json.loads(read_text(path, max_bytes=100_000_000))
     except json.JSONDecodeError as e:
         raise GcostError(f"not a gcost lock file: {e}", file=path) from None
     if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA or not isinstance(data.get("specs"), dict):

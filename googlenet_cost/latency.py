@@ -377,5 +377,3 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def default_threads() -> int:
-    return torch.get_num_threads() or os.cpu_count() or 1

@@ -10,14 +10,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from .errors import SpecError, did_you_mean
+from .errors import GcostError, SpecError, did_you_mean
+from .files import load_yaml, read_text
 from .layers import Layer, SequenceSpec, Shape
 from .spec_parse import Defaults, Reader, parse_layers, parse_shape
 
-MAX_SPEC_BYTES = 5_000_000
-MAX_ALIASES = 1_000  # YAML aliases allowed in one file; more is an "alias bomb"
 
 
 @dataclass(frozen=True)
@@ -44,18 +41,6 @@ class Spec:
                 "description": self.description or None, "input_shape": list(self.input_shape)}
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same rules, faster
-
-
-def _safe_load(text: str):
-    """yaml.safe_load (no object-constructing tags), refusing alias bombs: the aliases are
-    counted on the event stream before anything is built."""
-    aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=_Loader))
-    if aliases > MAX_ALIASES:
-        raise SpecError(f"more than {MAX_ALIASES} YAML aliases (an alias bomb?)")
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
-
-
 def builtin_specs() -> dict[str, Path]:
     """Specs shipped with gcost, by name (the file name without .yaml)."""
     try:
@@ -80,36 +65,19 @@ def resolve_spec_path(path_or_name: str | Path) -> Path:
 def load_spec(path_or_name: str | Path) -> Spec:
     """Load and validate a spec file, or a built-in spec by name ("googlenet")."""
     path = resolve_spec_path(path_or_name)
-    where = str(path_or_name)
     try:
-        if path.is_dir():
-            raise SpecError("is a folder, not a spec file")
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"file is larger than {MAX_SPEC_BYTES // 1_000_000} MB")
-        text = path.read_bytes().decode("utf-8")
-    except OSError as e:
-        raise SpecError(f"cannot read: {e.strerror}", file=where) from None
-    except UnicodeDecodeError:
-        raise SpecError("not UTF-8 text", file=where) from None
-    except SpecError as e:
-        raise e.located(file=where) from None
-    return parse_spec(text, where=where)
+        text = read_text(path)
+    except GcostError as e:
+        raise SpecError(e.message, file=str(path_or_name)) from None
+    return parse_spec(text, where=str(path_or_name))
 
 
 def parse_spec(text: str, *, where: str = "<spec>") -> Spec:
     """Validate spec text (YAML) into a Spec; `where` names it in errors."""
     try:
-        data = _safe_load(text)
-    except SpecError as e:
-        raise e.located(file=where) from None
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise SpecError(f"malformed YAML: {line}{e.problem or e}", file=where) from None
-    except yaml.YAMLError as e:
-        raise SpecError(f"malformed YAML: {e}", file=where) from None
-    except RecursionError:
-        raise SpecError("YAML nested too deeply", file=where) from None
+        data = load_yaml(text, where=where)
+    except GcostError as e:
+        raise SpecError(e.message, file=where) from None
     try:
         spec = _spec_from_data(data, where)
         from .plan import plan_rows  # validates every shape, aux heads included

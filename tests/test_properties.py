@@ -102,8 +102,8 @@ CORRUPTIONS = {
     "unknown key": lambda layer: layer | {"colour": "red"},
     "unknown type": lambda layer: layer | {"type": "transformer"},
     "text for number": lambda layer: layer | {"type": "conv", "out": "many", "kernel": 3},
-    "missing key": lambda layer: {k: v for k, v in layer.items() if k not in ("out", "kernel", "1x1", "branches")}
-    | ({"type": "conv"} if layer["type"] in ("lrn", "batchnorm") else {}),
+    "missing type": lambda layer: {k: v for k, v in layer.items() if k != "type"},
+    "missing out": lambda layer: {"name": layer["name"], "type": "conv", "kernel": 1},
     "not a mapping": lambda layer: [layer],
 }
 
