@@ -4,17 +4,16 @@ Writes docs/benchmarks-scale.md. Run: python benchmarks/scale.py"""
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import environment  # noqa: E402
 from googlenet_cost.formatters import markdown_table  # noqa: E402
 
 MODULE = ("  - {{name: m{i}, type: inception, 1x1: 160, 3x3_reduce: 112, 3x3: 224, "
@@ -34,8 +33,6 @@ def run(path: Path) -> float:
 
 
 def main() -> None:
-    import torch
-
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         base = None
@@ -52,8 +49,7 @@ def main() -> None:
     text = (f"# Scale: analysis time against spec size\n\n"
             f"`gcost analyze <synthetic.yaml> --no-latency --format json` in a fresh process; each module is "
             f"GoogLeNet's inception 4b on a 14x14x512 map (8 report rows). Written by "
-            f"`benchmarks/scale.py` on {date.today()}, {platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__}.\n\n"
+            f"`benchmarks/scale.py` on {environment()}.\n\n"
             f"{table}\nThe time per extra module staying flat is what \"linear in the number of layers\" means.\n")
     (ROOT / "docs" / "benchmarks-scale.md").write_text(text)
     print(table)

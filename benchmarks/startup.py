@@ -3,18 +3,16 @@
 installed. Target (issue 2): at most 1.3x the bare import. Writes docs/benchmarks-startup.md."""
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import environment  # noqa: E402
 from googlenet_cost.formatters import markdown_table  # noqa: E402
 
 FVCORE = """
@@ -42,8 +40,6 @@ def timed(command: list[str]) -> float:
 
 
 def main(repeats: int = 7) -> None:
-    import torch
-
     for command in COMMANDS.values():  # warm the file cache
         timed(command)
     results = {}
@@ -54,9 +50,8 @@ def main(repeats: int = 7) -> None:
     rows = [[name, f"{statistics.median(times):.2f}", f"{min(times):.2f}",
              f"{statistics.median(times) / reference:.2f}x"] for name, times in results.items()]
     table = markdown_table(["command (whole process)", "median s", "best s", "vs import torch"], rows, {1, 2, 3})
-    text = (f"# Start-up: whole-process time\n\nWritten by `benchmarks/startup.py` on {date.today()}: "
-            f"{repeats} interleaved runs each, {platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__}.\n\n"
+    text = (f"# Start-up: whole-process time\n\nWritten by `benchmarks/startup.py` on {environment()}: "
+            f"{repeats} interleaved runs each.\n\n"
             f"{table}\nTarget: gcost at most 1.3x the bare `import torch`.\n")
     (ROOT / "docs" / "benchmarks-startup.md").write_text(text)
     print(table)

@@ -8,7 +8,6 @@ is built fresh for timing, so the analyzed spec and any model the caller holds a
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
 import subprocess
 import time

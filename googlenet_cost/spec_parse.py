@@ -22,9 +22,10 @@ class Reader:
     """Reads keys of one YAML mapping, remembering which were asked for, so that any key
     nobody asked for is reported as unknown (with a "did you mean")."""
 
-    def __init__(self, data: dict, *, layer: str | None):
+    def __init__(self, data: dict, *, layer: str | None, name: str = ""):
         self.data = data
-        self.layer = layer
+        self.layer = layer  # how errors name the layer: "conv1", or "inception_4a/5x5" when nested
+        self.name = name  # the layer's own name
         self.asked: list[str] = []
 
     def error(self, message: str) -> SpecError:
@@ -176,7 +177,7 @@ def _paper_output(text: Any) -> Shape:
 
 def _conv(r: Reader, d: Defaults) -> ConvSpec:
     padding = r.raw("padding", 0)
-    return ConvSpec(name=r.layer, out=r.count("out"), kernel=r.pair("kernel"),
+    return ConvSpec(name=r.name, out=r.count("out"), kernel=r.pair("kernel"),
                     stride=r.pair("stride", 1),
                     padding="same" if padding == "same" else _padding(r, padding),
                     groups=r.count("groups", 1), bias=r.flag("bias", d.bias),
@@ -198,7 +199,7 @@ def _padding(r: Reader, value: Any) -> tuple[int, int]:
 def _pool(cls: type) -> Callable[[Reader, Defaults], Layer]:
     def parse(r: Reader, d: Defaults) -> Layer:
         kernel = r.pair("kernel")
-        return cls(name=r.layer, kernel=kernel, stride=r.pair("stride", list(kernel)),
+        return cls(name=r.name, kernel=kernel, stride=r.pair("stride", list(kernel)),
                    padding=_padding(r, r.raw("padding", 0)),
                    ceil_mode=r.flag("ceil_mode", d.ceil_mode))
 
@@ -218,7 +219,7 @@ def _inception(r: Reader, d: Defaults) -> InceptionSpec:
     kernel_5x5 = r.count("kernel_5x5", 5, limit=MAX_SPATIAL)
     if kernel_5x5 % 2 == 0:
         raise r.error(f"kernel_5x5 must be odd, got {kernel_5x5}")
-    return InceptionSpec(name=r.layer, widths=tuple(widths), kernel_5x5=kernel_5x5, conv=template)
+    return InceptionSpec(name=r.name, widths=tuple(widths), kernel_5x5=kernel_5x5, conv=template)
 
 
 def _branches(r: Reader, d: Defaults) -> BranchesSpec:
@@ -229,35 +230,35 @@ def _branches(r: Reader, d: Defaults) -> BranchesSpec:
     for index, path in enumerate(paths):
         if not isinstance(path, list):
             raise r.error(f"branch {index} must be a list of layers (an empty list is the identity)")
-        parsed.append(parse_layers(path, d, context=r.layer, prefix=f"b{index}_", nested=True))
-    return BranchesSpec(name=r.layer, paths=tuple(parsed),
+        parsed.append(parse_layers(path, d, context=r.name, prefix=f"b{index}_", nested=True))
+    return BranchesSpec(name=r.name, paths=tuple(parsed),
                         merge=r.choice("merge", ("concat", "add"), "concat"))
 
 
 def _sequence(r: Reader, d: Defaults) -> SequenceSpec:
-    layers = parse_layers(r.sequence("layers", required=True), d, context=r.layer, nested=True)
+    layers = parse_layers(r.sequence("layers", required=True), d, context=r.name, nested=True)
     if not layers:
         raise r.error("layers must list at least one layer")
-    return SequenceSpec(name=r.layer, layers=layers)
+    return SequenceSpec(name=r.name, layers=layers)
 
 
 PARSERS: dict[str, Callable[[Reader, Defaults], Layer]] = {
     "conv": _conv,
     "maxpool": _pool(MaxPoolSpec),
     "avgpool": _pool(AvgPoolSpec),
-    "global_avgpool": lambda r, d: GlobalAvgPoolSpec(name=r.layer),
-    "adaptive_avgpool": lambda r, d: AdaptiveAvgPoolSpec(name=r.layer, output=r.pair("output")),
-    "lrn": lambda r, d: LRNSpec(name=r.layer, size=r.count("size", 5, limit=MAX_CHANNELS),
+    "global_avgpool": lambda r, d: GlobalAvgPoolSpec(name=r.name),
+    "adaptive_avgpool": lambda r, d: AdaptiveAvgPoolSpec(name=r.name, output=r.pair("output")),
+    "lrn": lambda r, d: LRNSpec(name=r.name, size=r.count("size", 5, limit=MAX_CHANNELS),
                                 alpha=r.number("alpha", 1e-4), beta=r.number("beta", 0.75),
                                 k=r.number("k", 1.0)),
-    "batchnorm": lambda r, d: BatchNormSpec(name=r.layer, eps=r.number("eps", 1e-5, high=1.0)),
-    "relu": lambda r, d: ReLUSpec(name=r.layer),
-    "dropout": lambda r, d: DropoutSpec(name=r.layer, p=r.number("p", low=0.0, high=0.999999,
+    "batchnorm": lambda r, d: BatchNormSpec(name=r.name, eps=r.number("eps", 1e-5, high=1.0)),
+    "relu": lambda r, d: ReLUSpec(name=r.name),
+    "dropout": lambda r, d: DropoutSpec(name=r.name, p=r.number("p", low=0.0, high=0.999999,
                                                                  low_open=False)),
-    "flatten": lambda r, d: FlattenSpec(name=r.layer),
-    "linear": lambda r, d: LinearSpec(name=r.layer, out=r.count("out"), bias=r.flag("bias", d.bias),
+    "flatten": lambda r, d: FlattenSpec(name=r.name),
+    "linear": lambda r, d: LinearSpec(name=r.name, out=r.count("out"), bias=r.flag("bias", d.bias),
                                       activation=r.choice("activation", ("relu", "none"), "none")),
-    "softmax": lambda r, d: SoftmaxSpec(name=r.layer),
+    "softmax": lambda r, d: SoftmaxSpec(name=r.name),
     "inception": _inception,
     "branches": _branches,
     "sequence": _sequence,
@@ -286,7 +287,7 @@ def parse_layer(item: dict, defaults: Defaults, *, index: int, prefix: str = "",
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise SpecError(f"name {name!r} must be 1-80 letters, digits, '_', '-' or '.'",
                         layer=context if nested else f"#{index}")
-    reader = Reader(item, layer=shown)
+    reader = Reader(item, layer=shown, name=name)
     reader.asked += ["name", "type"]
     if kind not in PARSERS:
         raise reader.error(f"unknown layer type {kind!r}{did_you_mean(kind, PARSERS)}; known types: "
@@ -294,12 +295,7 @@ def parse_layer(item: dict, defaults: Defaults, *, index: int, prefix: str = "",
     if nested and kind in COMPOSITE_TYPES:
         raise reader.error(f"a {kind} layer cannot sit inside another composite layer")
     paper = _paper(reader)
-    reader.layer = name
-    try:
-        layer = PARSERS[kind](reader, defaults)
-    except SpecError as e:
-        raise SpecError(e.message, layer=shown) from None
-    reader.layer = shown
+    layer = PARSERS[kind](reader, defaults)
     reader.finish()
     return layer if paper is None else _with_paper(layer, paper)
 

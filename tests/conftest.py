@@ -25,6 +25,17 @@ def write_spec(tmp_path):
     return write
 
 
+@pytest.fixture
+def failing_rename(monkeypatch):
+    """Every rename fails, as a crash or a full disk would fail one mid-write."""
+    import os
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+
+
 def invoke(runner: CliRunner, *args: str):
     from cli.main import gcost
 

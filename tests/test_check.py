@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -106,14 +105,9 @@ def test_parse_tolerance():
     assert parse_tolerance("0.01") == pytest.approx(0.01)
 
 
-def test_baseline_write_is_atomic(runner, tmp_path, monkeypatch):
+def test_baseline_write_is_atomic(runner, tmp_path, failing_rename):
     lock = tmp_path / "gcost.lock.json"
     lock.write_text('{"old": true}')
-
-    def crash(*args):
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(os, "replace", crash)
     result = invoke(runner, "baseline", TINY, "-o", str(lock))
     assert result.exit_code == 2
     assert lock.read_text() == '{"old": true}'

@@ -40,14 +40,9 @@ def test_verify_cross_checks_with_fvcore_without_warnings(runner):
     assert result.exit_code == 0 and json.loads(result.stdout)["warnings"] == []
 
 
-def test_failed_write_keeps_the_previous_file(runner, tmp_path, monkeypatch):
+def test_failed_write_keeps_the_previous_file(runner, tmp_path, failing_rename):
     out = tmp_path / "report.json"
     out.write_text("previous")
-
-    def crash(*args):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "replace", crash)
     result = invoke(runner, "analyze", "googlenet", "--no-latency", "--format", "json", "-o", str(out))
     assert result.exit_code == 2 and "No space left" in result.stderr
     assert out.read_text() == "previous"
