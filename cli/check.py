@@ -20,25 +20,6 @@ def _limit_options(fn):
     return fn
 
 
-def _sources(specs, model_ref, input_text):
-    from googlenet_cost.sources import open_source
-
-    sources = [open_source(spec) for spec in specs]
-    if model_ref:
-        sources.append(open_source(None, model_ref, input_text))
-    if not sources:
-        raise click.UsageError("give at least one spec (or --model)")
-    names = [_report_name(s) for s in sources]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise click.UsageError(f"two specs share the name {', '.join(twice)}: give each a unique `name:`")
-    return sources
-
-
-def _report_name(source) -> str:
-    return source.spec.name if hasattr(source, "spec") else source.name
-
-
 @click.command()
 @click.argument("specs", nargs=-1)
 @click.option("--model", "model_ref", metavar="MODULE:FACTORY", help="Also check a Python model.")
@@ -61,40 +42,18 @@ def check(specs, model_ref, input_text, max_params, max_weights, max_macs, max_a
           max_latency_ms, budgets_path, baseline_path, tolerance, latency_tolerance, with_latency, device,
           train, strict, fmt, output):
     """Fail (exit 1) when a network exceeds its size budget or grew past its baseline."""
-    from googlenet_cost import budget, check_view
+    from googlenet_cost import check_view
+    from googlenet_cost.budget import run_check
+    from googlenet_cost.sources import open_sources
 
     from .render import emit, warn
 
     flags = {key: value for key, value in (("max_params", max_params), ("max_weights", max_weights),
                                            ("max_macs", max_macs), ("max_activation_bytes", max_activation_bytes),
                                            ("max_latency_ms", max_latency_ms)) if value is not None}
-    flag_limits = budget.parse_limits(flags, where="command line")
-    sources = _sources(specs, model_ref, input_text)
-    names = [_report_name(s) for s in sources]
-    file_limits = budget.load_budgets_file(budgets_path) if budgets_path else {}
-    for name in file_limits:
-        if name not in names:
-            raise click.UsageError(f"{budgets_path}: '{name}' is none of the specs checked ({', '.join(names)})")
-    spec_limits = {_report_name(s): budget.parse_limits(s.spec.budget, where=s.name)
-                   for s in sources if hasattr(s, "spec")}
-    lock = budget.read_lock(baseline_path) if baseline_path else None
-    timing = None
-    if "latency_ms" in flag_limits or with_latency or any("latency_ms" in v for v in file_limits.values()) \
-            or any("latency_ms" in v for v in spec_limits.values()):
-        from googlenet_cost.latency import TimingOptions
-
-        timing = TimingOptions(device=device)
-    reports = {name: source.analyze(train=train, strict=strict, timing=timing)
-               for name, source in zip(names, sources)}
-    device_type = None
-    if timing is not None:
-        first = next(iter(reports.values())).latency
-        device_type = first.device_type if first is not None else None
-    result = budget.check_reports(
-        reports, limits_by_source=[("flag", {n: flag_limits for n in names}), ("budgets", file_limits),
-                                   ("spec", spec_limits)],
-        lock=lock, tolerance=budget.parse_tolerance(tolerance),
-        latency_tolerance=budget.parse_tolerance(latency_tolerance), device_type=device_type)
+    result = run_check(open_sources(specs, model_ref, input_text), flags=flags, budgets_path=budgets_path,
+                       baseline_path=baseline_path, tolerance=tolerance, latency_tolerance=latency_tolerance,
+                       with_latency=with_latency, device=device, train=train, strict=strict)
     emit(check_view.render(result, fmt), lambda: [check_view.to_rich(result), check_view.summary_line(result)],
          output)
     if fmt == "table" or output:
@@ -118,13 +77,13 @@ def baseline(specs, model_ref, input_text, output, with_latency, device, train):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""
     from googlenet_cost import budget
     from googlenet_cost.files import atomic_write_text
+    from googlenet_cost.sources import open_sources
 
     timing = None
     if with_latency:
         from googlenet_cost.latency import TimingOptions
 
         timing = TimingOptions(device=device)
-    sources = _sources(specs, model_ref, input_text)
-    reports = {_report_name(s): s.analyze(train=train, timing=timing) for s in sources}
+    reports = {s.key: s.analyze(train=train, timing=timing) for s in open_sources(specs, model_ref, input_text)}
     atomic_write_text(output, budget.lock_document(reports))
     click.echo(f"wrote {output}: {', '.join(reports)}", err=True)

@@ -212,3 +212,32 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]
             grown.append({"layer": row.name, "params": row.params, "macs": row.macs,
                           "params_before": old["params"], "macs_before": old["macs"]})
     return grown
+
+
+def run_check(sources: list, *, flags: Mapping[str, Any], budgets_path: str | None = None,
+              baseline_path: str | None = None, tolerance: str = "0%", latency_tolerance: str = "10%",
+              with_latency: bool = False, device: str = "auto", train: bool = False,
+              strict: bool = False) -> CheckResult:
+    """Analyze every source (see sources.open_sources) and check it against its limits."""
+    keys = [source.key for source in sources]
+    flag_limits = parse_limits(flags, where="command line")
+    file_limits = load_budgets_file(budgets_path) if budgets_path else {}
+    for key in file_limits:
+        if key not in keys:
+            raise GcostError(f"'{key}' is none of the specs checked ({', '.join(keys)})"
+                             f"{did_you_mean(key, keys)}", file=budgets_path)
+    spec_limits = {source.key: parse_limits(source.budget, where=source.name) for source in sources}
+    lock = read_lock(baseline_path) if baseline_path else None
+    limit_sources = [("flag", {key: flag_limits for key in keys}), ("budgets", file_limits), ("spec", spec_limits)]
+    timed = with_latency or any("latency_ms" in limits for _, by_key in limit_sources for limits in by_key.values())
+    timing = None
+    if timed:
+        from .latency import TimingOptions
+
+        timing = TimingOptions(device=device)
+    reports = {source.key: source.analyze(train=train, strict=strict, timing=timing) for source in sources}
+    latency = next(iter(reports.values())).latency if timed else None
+    return check_reports(reports, limits_by_source=limit_sources, lock=lock,
+                         tolerance=parse_tolerance(tolerance),
+                         latency_tolerance=parse_tolerance(latency_tolerance),
+                         device_type=latency.device_type if latency is not None else None)

@@ -22,6 +22,15 @@ class SpecSource:
     def name(self) -> str:
         return self.spec.path or self.spec.name
 
+    @property
+    def key(self) -> str:
+        """Its name in budgets and lock files: the spec's `name:`."""
+        return self.spec.name
+
+    @property
+    def budget(self):
+        return self.spec.budget
+
     def analyze(self, **options: Any):
         from .analysis import analyze
 
@@ -38,6 +47,12 @@ class ModuleSource:
     @property
     def name(self) -> str:
         return self.reference
+
+    key = name
+
+    @property
+    def budget(self) -> dict:
+        return {}  # a Python model has no budget block
 
     def make_model(self, device: Any):
         import torch
@@ -99,3 +114,17 @@ def open_source(spec: str | None = None, model: str | None = None, input_text: s
     if input_text:
         raise GcostError("--input goes with --model; a spec carries its own input shape")
     return SpecSource(load_spec(spec or DEFAULT_SPEC))
+
+
+def open_sources(specs: list[str], model: str | None = None, input_text: str | None = None) -> list:
+    """Several networks at once (check, baseline), each under a unique key."""
+    sources = [open_source(spec) for spec in specs]
+    if model:
+        sources.append(open_source(None, model, input_text))
+    if not sources:
+        raise GcostError("give at least one spec (or --model)")
+    keys = [source.key for source in sources]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise GcostError(f"two specs share the name {', '.join(twice)}: give each a unique `name:`")
+    return sources
