@@ -169,3 +169,28 @@ def test_output_to_a_pipe_writes_through_and_never_replaces_it(runner, tmp_path)
     assert result.exit_code == 0, result.output
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert json.loads(received[0])["totals"]["params"] == 760
+
+
+def test_auto_device_falls_back_to_the_cpu_without_cuda():
+    from googlenet_cost.latency import resolve_device
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu").type == "cpu"
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_reduced_precision_timing_on_the_cpu(runner, dtype):
+    result = invoke(runner, "analyze", "specs/example_5x5_conv.yaml", "--device", "cpu", "--dtype", dtype,
+                    "--format", "json", "--min-time", "0", "--min-iters", "3", "--warmup", "0")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["latency"]["dtype"] == dtype
+
+
+def test_a_disagreement_between_counts_is_warned_loudly(runner, monkeypatch):
+    from googlenet_cost.layers import ConvSpec, Cost
+
+    real = ConvSpec.cost
+    monkeypatch.setattr(ConvSpec, "cost", lambda self, shape: real(self, shape) + Cost(macs=1))
+    result = invoke(runner, "analyze", "specs/example_5x5_conv.yaml", "--no-latency", "--format", "json")
+    assert "warning: macs disagree on c1" in result.stderr
+    assert json.loads(result.stdout)["warnings"]
