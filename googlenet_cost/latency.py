@@ -154,8 +154,9 @@ def _prepare(target: TimingTarget, options: TimingOptions, device: torch.device,
     need = estimate_memory_bytes(target, batch, options.dtype, options.inputs)
     free = available_memory_bytes(device)
     if free is not None and need > 0.9 * free:
-        raise GcostError(f"batch {batch} needs about {need / 2**30:.1f} GiB on {device.type}, "
-                         f"only {free / 2**30:.1f} GiB are free: use a smaller --batch", file=target.name)
+        advice = "use a smaller --batch" if batch > 1 else "too large to time here; --no-latency still counts it"
+        raise GcostError(f"batch {batch} needs about {need / 2**30:,.1f} GiB on {device.type}, "
+                         f"only {free / 2**30:,.1f} GiB are free: {advice}", file=target.name)
     dtype = DTYPES[options.dtype]
     memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
     model = target.make_model(device).eval().to(dtype=dtype, memory_format=memory_format)

@@ -194,3 +194,11 @@ def test_a_disagreement_between_counts_is_warned_loudly(runner, monkeypatch):
     result = invoke(runner, "analyze", "specs/example_5x5_conv.yaml", "--no-latency", "--format", "json")
     assert "warning: macs disagree on c1" in result.stderr
     assert json.loads(result.stdout)["warnings"]
+
+
+def test_a_network_too_large_to_time_is_refused_before_allocating(runner, write_spec):
+    spec = write_spec("name: huge\ninput: [3, 60000, 60000]\nlayers:\n  - {name: c1, type: conv, out: 1000000, kernel: 3}\n")
+    counted = invoke(runner, "analyze", str(spec), "--no-latency", "--format", "json")
+    assert counted.exit_code == 0 and json.loads(counted.stdout)["totals"]["params"] == 1_000_000 * 28
+    timed = invoke(runner, "analyze", str(spec), "--device", "cpu")
+    assert timed.exit_code == 2 and "too large to time here" in timed.stderr
