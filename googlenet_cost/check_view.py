@@ -44,14 +44,10 @@ def summary_line(result: CheckResult) -> str:
 
 
 def to_rich(result: CheckResult):
-    from rich.table import Table
+    from .formatters import rich_table
 
-    table = Table(title="gcost check", header_style="bold")
-    for header in HEADERS:
-        table.add_column(header, justify="right" if header in ("value", "limit", "value - limit") else "left")
-    for entry in result.entries:
-        table.add_row(*_cells(entry), style=None if entry.ok else "bold red")
-    return table
+    return rich_table("gcost check", HEADERS, [_cells(e) for e in result.entries], right={2, 3, 4},
+                      styles=[None if e.ok else "bold red" for e in result.entries])
 
 
 def render(result: CheckResult, fmt: str) -> str | None:

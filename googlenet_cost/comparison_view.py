@@ -56,17 +56,12 @@ def grid(comparison: Comparison, depth: str = "top") -> tuple[list[str], list[li
 
 
 def to_rich(comparison: Comparison, depth: str = "top"):
-    from rich.table import Table
+    from .formatters import rich_table
 
     headers, rows = grid(comparison, depth)
-    table = Table(title="variants side by side (first column: baseline)", header_style="bold")
-    for header in headers:
-        table.add_column(header, justify="left" if header == "layer" else "right",
-                         no_wrap=header == "layer")
-    for cells in rows:
-        style = "bold" if cells[0] in ("total",) or cells[0].startswith("latency") else None
-        table.add_row(*cells, style=style)
-    return table
+    styles = ["bold" if cells[0] == "total" or cells[0].startswith("latency") else None for cells in rows]
+    return rich_table("variants side by side (first column: baseline)", headers, rows,
+                      right=set(range(1, len(headers))), styles=styles)
 
 
 def summary_text(comparison: Comparison) -> str:

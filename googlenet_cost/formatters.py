@@ -72,22 +72,35 @@ def conventions(report: Report) -> str:
             "with weights, ops (M = 10^6) with MACs; ≠ marks a disagreement beyond rounding.")
 
 
-def to_rich_table(report: Report, depth: str = "branches"):
+def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: set[int],
+               styles: list[str | None] | None = None, footer: list[str] | None = None):
+    """A rich Table whose number columns never shrink below their widest cell: a narrow terminal
+    wraps names, never truncates a count."""
     from rich.table import Table
 
-    table = Table(title=f"{report.spec.get('name')}: per-layer cost", show_footer=True,
-                  header_style="bold", footer_style="bold")
+    table = Table(title=title, header_style="bold", show_footer=footer is not None, footer_style="bold")
+    for index, header in enumerate(headers):
+        cells = [row[index] for row in rows] + ([footer[index]] if footer else [])
+        table.add_column(header, footer=footer[index] if footer else "", justify="right" if index in right else "left",
+                         no_wrap=index in right or index == 0,
+                         min_width=max(map(len, cells), default=0) if index in right else None)
+    for row, style in zip(rows, styles or [None] * len(rows)):
+        table.add_row(*row, style=style)
+    return table
+
+
+def to_rich_table(report: Report, depth: str = "branches"):
+    columns = _columns(report)
+    keys = [key for key, _, _ in columns]
+    shown = _rows(report, depth)
     t = report.totals
     footers = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}"}
-    columns = _columns(report)
-    for key, _, _ in columns:
-        table.add_column(HEADERS[key], footer=footers.get(key, ""),
-                         justify="right" if key in NUMERIC else "left", no_wrap=key == "layer")
-    for row in _rows(report, depth):
-        cells = [display(row) for _, _, display in columns]
-        flagged = row.paper is not None and not row.paper.ok
-        table.add_row(*cells, style="dim" if row.parent else ("yellow" if flagged else None))
-    return table
+    styles = ["dim" if row.parent else ("yellow" if row.paper is not None and not row.paper.ok else None)
+              for row in shown]
+    return rich_table(f"{report.spec.get('name')}: per-layer cost", [HEADERS[k] for k in keys],
+                      [[display(row) for _, _, display in columns] for row in shown],
+                      right={i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}, styles=styles,
+                      footer=[footers.get(k, "") for k in keys])
 
 
 def to_json(report: Report) -> str:
