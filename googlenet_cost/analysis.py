@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from .errors import GcostError
+from .layers import numel
 from .plan import PlannedRow, plan_rows
 from .report import LayerRow, PaperComparison, Report, totals_of
 from .spec import Spec
@@ -107,16 +108,9 @@ CPU_COUNTING_MAX_BYTES = 1 << 30
 
 def _small(planned: list[PlannedRow], batch: int) -> bool:
     top = [row for row in planned if row.parent is None]
-    elements = sum(r.cost.params for r in top) + batch * sum(_numel(r.out_shape) for r in planned)
+    elements = sum(r.cost.params for r in top) + batch * sum(numel(r.out_shape) for r in planned)
     return (batch * sum(r.cost.macs for r in top) <= CPU_COUNTING_MAX_MACS
             and 4 * elements <= CPU_COUNTING_MAX_BYTES)
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for d in shape:
-        total *= d
-    return total
 
 
 def _check_batch(batch: int) -> None:

@@ -19,6 +19,7 @@ import torch
 from .errors import GcostError
 from .latency_stats import (LatencyStats, LoopLimits, LoopResult, fraction, known_peak, run_loop,
                             stats_from_loop)
+from .layers import numel
 from .spec import Spec
 
 DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -121,22 +122,15 @@ def spec_target(spec: Spec) -> TimingTarget:
                         make_model=lambda device: build_model(spec, train=False, device=device),
                         input_shape=spec.input_shape,
                         params=sum(r.cost.params for r in rows if r.parent is None),
-                        activation_sizes=tuple(_numel(r.out_shape) for r in rows))
+                        activation_sizes=tuple(numel(r.out_shape) for r in rows))
 
 
 def estimate_memory_bytes(target: TimingTarget, batch: int, dtype: str, inputs: int) -> int:
     """Parameters plus the two largest activations alive at once, times the batch, plus inputs."""
     element = 2 if dtype in ("fp16", "bf16") else 4
     largest = sum(sorted(target.activation_sizes, reverse=True)[:2])
-    input_elements = _numel(target.input_shape) * batch * inputs
+    input_elements = numel(target.input_shape) * batch * inputs
     return element * (target.params + 2 * largest * batch + input_elements)
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for d in shape:
-        total *= d
-    return total
 
 
 def available_memory_bytes(device: torch.device) -> int | None:
@@ -178,7 +172,7 @@ def _cpu_timer(forward: Callable, inputs: list, flush: torch.Tensor | None):
     return iteration
 
 
-def _cuda_timer(forward: Callable, inputs: list, flush: torch.Tensor | None):
+def _cuda_timer(forward: Callable[[int], Any], flush: torch.Tensor | None):
     start_event = torch.cuda.Event(enable_timing=True)
     end_event = torch.cuda.Event(enable_timing=True)
 
@@ -243,7 +237,7 @@ def _timer_for(device: torch.device, forward: Callable, inputs: list, options: T
     """The per-iteration timer for one prepared model (CUDA events, or the CPU clock)."""
     if device.type == "cuda":
         flush = torch.empty(COLD_CACHE_BYTES, dtype=torch.int8, device=device) if options.cold_cache else None
-        return _cuda_timer(_cuda_forward(forward, inputs, options.cuda_graph), inputs, flush)
+        return _cuda_timer(_cuda_forward(forward, inputs, options.cuda_graph), flush)
     flush = torch.empty(COLD_CACHE_BYTES // 4, dtype=torch.int32) if options.cold_cache else None
     return _cpu_timer(forward, inputs, flush)
 

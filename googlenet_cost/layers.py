@@ -8,6 +8,7 @@ Shapes are (C, H, W) for feature maps and (F,) for flat vectors.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar, Iterator
@@ -71,6 +72,11 @@ def layer_type(name: str):
         return cls
 
     return register
+
+
+def numel(shape: Shape) -> int:
+    """Elements in a tensor of this shape."""
+    return math.prod(shape)
 
 
 def _feature_map(in_shape: Shape, what: str) -> Shape:
@@ -262,10 +268,7 @@ class DropoutSpec(Layer):
 @dataclass(frozen=True, kw_only=True)
 class FlattenSpec(Layer):
     def out_shape(self, in_shape: Shape) -> Shape:
-        total = 1
-        for d in in_shape:
-            total *= d
-        return (total,)
+        return (numel(in_shape),)
 
     def receptive(self, rf: Field, in_shape: Shape) -> Field:
         return rf.whole(in_shape)

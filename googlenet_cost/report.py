@@ -2,6 +2,7 @@
 view of the same rows, so numbers cannot disagree between formats. Imports no torch."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +43,7 @@ class LayerRow:
 
     @property
     def activations(self) -> int:
-        total = 1
-        for d in self.output_shape:
-            total *= d
-        return total
+        return math.prod(self.output_shape)
 
 
 @dataclass(frozen=True)
