@@ -99,10 +99,21 @@ def _spec_from_data(data: Any, where: str) -> Spec:
     aux = tuple(_aux_head(item, defaults) for item in top.sequence("aux"))
     spec = Spec(name=name, input_shape=input_shape, layers=layers, aux=aux,
                 description=top.text("description"), source=top.text("source"),
-                budget=dict(top.mapping("budget")), path=where)
+                budget=_budget(top.mapping("budget")), path=where)
     top.finish()
     _check_names(spec)
     return spec
+
+
+def _budget(raw: dict) -> dict:
+    """The `budget:` block, checked now (unknown keys, bad numbers) and kept as written."""
+    from .budget import parse_limits
+
+    try:
+        parse_limits(raw, where="budget")
+    except GcostError as e:
+        raise SpecError(f"budget: {e.message}") from None
+    return dict(raw)
 
 
 def _aux_head(item: Any, defaults: Defaults) -> AuxHead:
