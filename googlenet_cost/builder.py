@@ -16,7 +16,7 @@ from .layers import (AdaptiveAvgPoolSpec, AvgPoolSpec, BatchNormSpec, BranchesSp
                      LRNSpec, MaxPoolSpec, ReLUSpec, SequenceSpec, Shape, SoftmaxSpec, walk)
 from .spec import Spec
 
-Builder = Callable[[Layer, Shape], nn.Module]
+Builder = Callable[[Layer, Shape, torch.device], nn.Module]
 BUILDERS: dict[str, Builder] = {}
 
 
@@ -32,13 +32,13 @@ def register_builder(type_name: str) -> Callable[[Builder], Builder]:
     return register
 
 
-def build_layer(layer: Layer, in_shape: Shape) -> nn.Module:
+def build_layer(layer: Layer, in_shape: Shape, device: torch.device) -> nn.Module:
     try:
         builder = BUILDERS[layer.type_name]
     except KeyError:
         raise KeyError(f"no builder for layer type {layer.type_name!r}; "
                        f"known: {', '.join(sorted(BUILDERS))}") from None
-    return builder(layer, in_shape)
+    return builder(layer, in_shape, device)
 
 
 class Path(nn.Sequential):
@@ -52,9 +52,9 @@ class Path(nn.Sequential):
         yield from zip(self.row_names, self)
 
 
-def build_path(layers: tuple[Layer, ...], in_shape: Shape) -> Path:
+def build_path(layers: tuple[Layer, ...], in_shape: Shape, device: torch.device) -> Path:
     return Path([layer.name for layer, _, _ in walk(layers, in_shape)],
-                [build_layer(layer, shape) for layer, shape, _ in walk(layers, in_shape)])
+                [build_layer(layer, shape, device) for layer, shape, _ in walk(layers, in_shape)])
 
 
 class Parallel(nn.Module):
@@ -80,88 +80,88 @@ class Parallel(nn.Module):
 
 
 @register_builder("conv")
-def _conv(layer: ConvSpec, in_shape: Shape) -> nn.Module:
-    modules: list[nn.Module] = [nn.Conv2d(in_shape[0], layer.out, layer.kernel, layer.stride,
-                                          layer.padding, groups=layer.groups, bias=layer.bias)]
+def _conv(layer: ConvSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    modules: list[nn.Module] = [nn.Conv2d(in_shape[0], layer.out, layer.kernel, layer.stride, layer.padding,
+                                          groups=layer.groups, bias=layer.bias, device=device)]
     if layer.norm == "batchnorm":
-        modules.append(nn.BatchNorm2d(layer.out, eps=layer.norm_eps))
+        modules.append(nn.BatchNorm2d(layer.out, eps=layer.norm_eps, device=device))
     if layer.activation == "relu":
         modules.append(nn.ReLU(inplace=True))
     return modules[0] if len(modules) == 1 else nn.Sequential(*modules)
 
 
 @register_builder("maxpool")
-def _maxpool(layer: MaxPoolSpec, in_shape: Shape) -> nn.Module:
+def _maxpool(layer: MaxPoolSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
 
 
 @register_builder("avgpool")
-def _avgpool(layer: AvgPoolSpec, in_shape: Shape) -> nn.Module:
+def _avgpool(layer: AvgPoolSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.AvgPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
 
 
 @register_builder("global_avgpool")
-def _global_avgpool(layer: GlobalAvgPoolSpec, in_shape: Shape) -> nn.Module:
+def _global_avgpool(layer: GlobalAvgPoolSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.AdaptiveAvgPool2d(1)
 
 
 @register_builder("adaptive_avgpool")
-def _adaptive_avgpool(layer: AdaptiveAvgPoolSpec, in_shape: Shape) -> nn.Module:
+def _adaptive_avgpool(layer: AdaptiveAvgPoolSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.AdaptiveAvgPool2d(layer.output)
 
 
 @register_builder("lrn")
-def _lrn(layer: LRNSpec, in_shape: Shape) -> nn.Module:
+def _lrn(layer: LRNSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.LocalResponseNorm(layer.size, layer.alpha, layer.beta, layer.k)
 
 
 @register_builder("batchnorm")
-def _batchnorm(layer: BatchNormSpec, in_shape: Shape) -> nn.Module:
-    return nn.BatchNorm2d(in_shape[0], eps=layer.eps)
+def _batchnorm(layer: BatchNormSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    return nn.BatchNorm2d(in_shape[0], eps=layer.eps, device=device)
 
 
 @register_builder("relu")
-def _relu(layer: ReLUSpec, in_shape: Shape) -> nn.Module:
+def _relu(layer: ReLUSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.ReLU(inplace=True)
 
 
 @register_builder("dropout")
-def _dropout(layer: DropoutSpec, in_shape: Shape) -> nn.Module:
+def _dropout(layer: DropoutSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.Dropout(layer.p)
 
 
 @register_builder("flatten")
-def _flatten(layer: FlattenSpec, in_shape: Shape) -> nn.Module:
+def _flatten(layer: FlattenSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.Flatten(1)
 
 
 @register_builder("linear")
-def _linear(layer: LinearSpec, in_shape: Shape) -> nn.Module:
-    fc = nn.Linear(in_shape[0], layer.out, bias=layer.bias)
+def _linear(layer: LinearSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    fc = nn.Linear(in_shape[0], layer.out, bias=layer.bias, device=device)
     return nn.Sequential(fc, nn.ReLU(inplace=True)) if layer.activation == "relu" else fc
 
 
 @register_builder("softmax")
-def _softmax(layer: SoftmaxSpec, in_shape: Shape) -> nn.Module:
+def _softmax(layer: SoftmaxSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.Softmax(dim=1)
 
 
 @register_builder("sequence")
-def _sequence(layer: SequenceSpec, in_shape: Shape) -> nn.Module:
-    return build_path(layer.layers, in_shape)
+def _sequence(layer: SequenceSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    return build_path(layer.layers, in_shape, device)
 
 
 @register_builder("branches")
 @register_builder("inception")
-def _parallel(layer: BranchesSpec | InceptionSpec, in_shape: Shape) -> nn.Module:
-    return Parallel([build_path(path, in_shape) for path in layer.branches()], layer.merge)
+def _parallel(layer: BranchesSpec | InceptionSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    return Parallel([build_path(path, in_shape, device) for path in layer.branches()], layer.merge)
 
 
 class SpecNet(nn.Module):
     """The network a spec describes. In training mode it also returns the auxiliary heads'
     outputs, as (main, aux1, aux2, ...), like torchvision's GoogLeNet."""
 
-    def __init__(self, spec: Spec, train: bool):
+    def __init__(self, spec: Spec, train: bool, device: torch.device):
         super().__init__()
         self.spec_name = spec.name
         self.input_shape = spec.input_shape
@@ -169,10 +169,10 @@ class SpecNet(nn.Module):
         modules, heads, attach = [], [], []
         for layer, in_shape, out_shape in walk(spec.layers, spec.input_shape):
             self.row_names.append(layer.name)
-            modules.append(build_layer(layer, in_shape))
+            modules.append(build_layer(layer, in_shape, device))
             for aux in spec.aux if train else ():
                 if aux.attach == layer.name:
-                    heads.append(build_layer(aux.head, out_shape))
+                    heads.append(build_layer(aux.head, out_shape, device))
                     attach.append((len(modules) - 1, aux.head.name))
         self.layers = nn.ModuleList(modules)
         self.aux = nn.ModuleList(heads)
@@ -219,6 +219,4 @@ def build_model(spec: Spec, train: bool = False, device: str | torch.device = "c
 
     With train=True the auxiliary heads are built and the model is returned in training mode;
     otherwise it is returned in eval mode without them."""
-    with torch.device(device):
-        model = SpecNet(spec, train=train)
-    return model.train(train)
+    return SpecNet(spec, train=train, device=torch.device(device)).train(train)
