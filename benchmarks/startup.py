@@ -39,7 +39,7 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def main(repeats: int = 7) -> None:
+def main(repeats: int = 15) -> None:
     for command in COMMANDS.values():  # warm the file cache
         timed(command)
     results = {}
