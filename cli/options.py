@@ -5,7 +5,9 @@ from typing import Any, Callable
 
 import click
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]),
+from googlenet_cost.formatters import FORMATS
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
                       default="table", show_default=True, help="Output format.")
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
                       help="Write to this file (atomically) instead of the terminal.")

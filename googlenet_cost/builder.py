@@ -163,7 +163,6 @@ class SpecNet(nn.Module):
 
     def __init__(self, spec: Spec, train: bool, device: torch.device):
         super().__init__()
-        self.spec_name = spec.name
         self.input_shape = spec.input_shape
         self.row_names: list[str] = []
         modules, heads, attach = [], [], []

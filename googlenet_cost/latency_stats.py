@@ -71,7 +71,6 @@ class Summary:
     p90_ms: float
     p99_ms: float
     stdev_ms: float
-    min_ms: float
     iterations: int
 
     @property
@@ -95,7 +94,7 @@ def summarize(samples_ms: list[float]) -> Summary:
     return Summary(median_ms=statistics.median(ordered), mean_ms=statistics.fmean(ordered),
                    p10_ms=percentile(0.10), p90_ms=percentile(0.90), p99_ms=percentile(0.99),
                    stdev_ms=statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
-                   min_ms=ordered[0], iterations=len(ordered))
+                   iterations=len(ordered))
 
 
 UNSTABLE_CV = 0.05
