@@ -59,6 +59,8 @@ def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output
 
     from .render import Progress, emit, warn
 
+    if plot_path:
+        comparison_view.plot_backend(plot_path)
     batches = int_list(batch, option="--batch")
     if len(batches) != 1:
         raise click.BadParameter("compare times one batch size", param_hint="--batch")

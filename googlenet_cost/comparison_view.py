@@ -85,8 +85,9 @@ def render(comparison: Comparison, fmt: str, depth: str = "top") -> str | None:
     return None
 
 
-def plot(comparison: Comparison, path: str) -> None:
-    """Bars of params, MACs and latency per variant (matplotlib, the optional `plot` extra)."""
+def plot_backend(path: str):
+    """matplotlib's pyplot on a file-only backend, or a GcostError saying what is missing. Called
+    before any analysis, so a bad --plot fails fast."""
     from .errors import GcostError
 
     if not path.lower().endswith((".png", ".svg")):
@@ -98,6 +99,12 @@ def plot(comparison: Comparison, path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise GcostError("--plot needs matplotlib: pip install 'gcost[plot]'") from None
+    return plt
+
+
+def plot(comparison: Comparison, path: str) -> None:
+    """Bars of params, MACs and latency per variant (matplotlib, the optional `plot` extra)."""
+    plt = plot_backend(path)
     metrics = [("params (M)", [r.totals.params / 1e6 for r in comparison.reports]),
                ("MACs (G)", [r.totals.macs / 1e9 for r in comparison.reports])]
     if all(r.latency is not None for r in comparison.reports):

@@ -155,6 +155,12 @@ def test_plot_needs_matplotlib_or_writes_a_png(runner, tmp_path):
         import matplotlib  # noqa: F401
     except ImportError:
         assert result.exit_code == 2 and "pip install 'gcost[plot]'" in result.stderr
+        assert result.stdout == ""  # refused before any analysis
         return
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_needs_png_or_svg(runner, tmp_path):
+    result = invoke(runner, "compare", "--no-reduce", "--no-latency", "--plot", str(tmp_path / "cmp.pdf"))
+    assert result.exit_code == 2 and ".png or .svg" in result.stderr and result.stdout == ""
