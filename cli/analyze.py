@@ -27,9 +27,9 @@ def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, dept
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
     from googlenet_cost.formatters import conventions, render, to_rich_table
+    from googlenet_cost.sources import open_source
 
     from .render import Progress, emit, latency_panel, warn
-    from googlenet_cost.sources import open_source
 
     batches = int_list(batch, option="--batch")
     options = timing_from(timing, batches, per_layer=per_layer)
@@ -37,6 +37,7 @@ def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, dept
     with Progress(enabled=fmt == "table" and output is None) as progress:
         report = source.analyze(batch=batches[0], train=train, verify=verify, strict=strict, timing=options,
                                 progress=progress)
+
     def views() -> list:
         panel = [latency_panel(report.latency)] if report.latency is not None else []
         return [to_rich_table(report, depth), conventions(report), *panel]

@@ -53,18 +53,15 @@ def timing_options(fn: Callable) -> Callable:
 
 
 def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False):
-    """TimingOptions from the parsed click options, or None with --no-latency."""
-    if options.pop("no_latency"):
-        for key in ("device", "dtype", "channels_last", "cuda_graph", "compiled", "cold_cache", "threads",
-                    "min_time", "min_iters", "warmup"):
-            options.pop(key)
+    """TimingOptions from the options `timing_options` added, or None with --no-latency."""
+    if options["no_latency"]:
         return None
     from googlenet_cost.latency import TimingOptions
     from googlenet_cost.latency_stats import LoopLimits
 
-    limits = LoopLimits(warmup_min_s=options.pop("warmup"), min_time_s=options.pop("min_time"),
-                        min_iters=options.pop("min_iters"))
-    return TimingOptions(device=options.pop("device"), dtype=options.pop("dtype"), batches=batches,
-                         channels_last=options.pop("channels_last"), cuda_graph=options.pop("cuda_graph"),
-                         compile=options.pop("compiled"), cold_cache=options.pop("cold_cache"),
-                         threads=options.pop("threads"), per_layer=per_layer, limits=limits)
+    limits = LoopLimits(warmup_min_s=options["warmup"], min_time_s=options["min_time"],
+                        min_iters=options["min_iters"])
+    return TimingOptions(device=options["device"], dtype=options["dtype"], batches=batches,
+                         channels_last=options["channels_last"], cuda_graph=options["cuda_graph"],
+                         compile=options["compiled"], cold_cache=options["cold_cache"],
+                         threads=options["threads"], per_layer=per_layer, limits=limits)
