@@ -22,7 +22,8 @@ class Quantity:
     half_unit: float  # half of the last printed digit's place, in the same unit as value
 
     def matches(self, actual: int) -> bool:
-        """True when `actual` rounds (or truncates) to the printed figure."""
+        """True when `actual` is within one unit of the last printed digit: the paper may have
+        rounded or truncated (Table 1 prints 163,328 weights as "159K", 388,096 as "380K")."""
         return abs(actual - self.value) <= 2 * self.half_unit * (1 + 1e-9)
 
 
