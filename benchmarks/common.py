@@ -13,3 +13,13 @@ def environment() -> str:
 
     return (f"{date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
             f"torch {torch.__version__}")
+
+
+def publish(file_name: str, text: str) -> None:
+    """Write a measured table to docs/ (atomically) and show it."""
+    from pathlib import Path
+
+    from googlenet_cost.files import atomic_write_text
+
+    atomic_write_text(Path(__file__).resolve().parent.parent / "docs" / file_name, text)
+    print(text)

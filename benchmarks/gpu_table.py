@@ -19,6 +19,7 @@ import torch  # noqa: E402
 
 import googlenet_cost as gc  # noqa: E402
 from googlenet_cost.errors import GcostError  # noqa: E402
+from benchmarks.common import publish  # noqa: E402
 from googlenet_cost.formatters import markdown_table  # noqa: E402
 from googlenet_cost.latency import TimingOptions, measure_latency, spec_target  # noqa: E402
 from googlenet_cost.latency_stats import LoopLimits  # noqa: E402
@@ -62,7 +63,7 @@ def main() -> None:
             f"torch {torch.__version__} (CUDA {torch.version.cuda}), Python {platform.python_version()}. "
             f"CUDA events around each forward, warm-up per configuration, median of at least "
             f"{args.min_time:g} s of iterations. TFLOP/s = 2 x MACs x batch / median.\n\n{table}")
-    (ROOT / "docs" / "benchmarks-gpu.md").write_text(text)
+    publish("benchmarks-gpu.md", text)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import googlenet_cost as gc  # noqa: E402
+from benchmarks.common import publish  # noqa: E402
 from googlenet_cost.formatters import markdown_table  # noqa: E402
 from googlenet_cost.latency import TimingOptions, device_label, measure_latency, resolve_device, spec_target  # noqa: E402
 from googlenet_cost.latency_stats import LoopLimits  # noqa: E402
@@ -75,9 +76,7 @@ def main() -> None:
             f"{platform.python_version()}.\n\n{table}\nRepeated gcost runs spread {spread:.1%} "
             f"(max - min over median). Expected: ratios within 0.95-1.05 on GPU and 0.9-1.1 on CPU; "
             "repeats within 2% on GPU.\n")
-    out = ROOT / "docs" / f"benchmarks-latency-check-{device.type}.md"
-    out.write_text(text)
-    print(text)
+    publish(f"benchmarks-latency-check-{device.type}.md", text)
 
 
 if __name__ == "__main__":

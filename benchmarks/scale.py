@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import environment  # noqa: E402
+from benchmarks.common import environment, publish  # noqa: E402
 from googlenet_cost.formatters import markdown_table  # noqa: E402
 
 MODULE = ("  - {{name: m{i}, type: inception, 1x1: 160, 3x3_reduce: 112, 3x3: 224, "
@@ -51,8 +51,7 @@ def main() -> None:
             f"GoogLeNet's inception 4b on a 14x14x512 map (8 report rows). Written by "
             f"`benchmarks/scale.py` on {environment()}.\n\n"
             f"{table}\nThe time per extra module staying flat is what \"linear in the number of layers\" means.\n")
-    (ROOT / "docs" / "benchmarks-scale.md").write_text(text)
-    print(table)
+    publish("benchmarks-scale.md", text)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import environment  # noqa: E402
+from benchmarks.common import environment, publish  # noqa: E402
 from googlenet_cost.formatters import markdown_table  # noqa: E402
 
 FVCORE = """
@@ -53,8 +53,7 @@ def main(repeats: int = 15) -> None:
     text = (f"# Start-up: whole-process time\n\nWritten by `benchmarks/startup.py` on {environment()}: "
             f"{repeats} interleaved runs each.\n\n"
             f"{table}\nTarget: gcost at most 1.3x the bare `import torch`.\n")
-    (ROOT / "docs" / "benchmarks-startup.md").write_text(text)
-    print(table)
+    publish("benchmarks-startup.md", text)
 
 
 if __name__ == "__main__":
