@@ -49,9 +49,12 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
     from .latency import TimingTarget
 
     _check_batch(batch)
-    model = make_model("meta").train(train)
     uncounted: set[str] = set()
-    measured = measure_rows(model, input_shape, batch, uncounted=uncounted)
+    try:
+        measured = measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted)
+    except GcostError:  # some models cannot run on meta (data-dependent ops, .item()): real tensors
+        uncounted.clear()
+        measured = measure_rows(make_model("cpu").train(train), input_shape, batch, uncounted=uncounted)
     warnings = []
     if uncounted:
         message = ("operators with no MAC formula, not counted (their cost is missing from the "

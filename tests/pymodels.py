@@ -52,3 +52,19 @@ def not_a_module():
 
 def broken():
     raise ValueError("no weights here")
+
+
+class DataDependent(nn.Module):
+    """Reads a value (.item()), which the meta device cannot: analysis falls back to the CPU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * float(y.abs().max().item() >= 0)
+
+
+def data_dependent():
+    return DataDependent()

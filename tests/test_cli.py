@@ -202,3 +202,10 @@ def test_a_network_too_large_to_time_is_refused_before_allocating(runner, write_
     assert counted.exit_code == 0 and json.loads(counted.stdout)["totals"]["params"] == 1_000_000 * 28
     timed = invoke(runner, "analyze", str(spec), "--device", "cpu")
     assert timed.exit_code == 2 and "too large to time here" in timed.stderr
+
+
+def test_python_model_that_cannot_run_on_meta_is_measured_on_the_cpu(runner):
+    result = invoke(runner, "analyze", "--model", "tests.pymodels:data_dependent", "--input", "3x8x8",
+                    "--no-latency", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"]["macs"] == 4 * 6 * 6 * 3 * 9
