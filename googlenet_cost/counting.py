@@ -73,12 +73,12 @@ def _without_dynamo_import(mode_class: type) -> None:
 
 def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
                  uncounted: set[str] | None = None) -> list[MeasuredRow]:
-    """Run one forward pass on the meta device under FlopCounterMode, attributing to rows.
+    """Run one forward pass under FlopCounterMode, on the device the model is on (meta or real),
+    attributing counts and output shapes to rows.
 
     Operators that do arithmetic the counter has no formula for are added to `uncounted`."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from torch.utils import flop_counter
+    from torch.utils.flop_counter import FlopCounterMode
 
     for mode_class in (getattr(flop_counter, "_FlopCounterMode", FlopCounterMode), _OpWatcher):
         _without_dynamo_import(mode_class)
@@ -107,11 +107,11 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
         result.append(MeasuredRow(name, parent, shapes.get(name, ()),
                                   sum(p.numel() for p in module.parameters()), _weights(module),
                                   flops // 2 // batch, type(module).__name__, _kernel_text(module)))
-    rest = _outside_rows(model, result, sum(counts.get("Global", {}).values()) // 2 // batch)
+    rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch)
     return result + ([rest] if rest else [])
 
 
-def _outside_rows(model: nn.Module, rows: list[MeasuredRow], total_macs: int) -> MeasuredRow | None:
+def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int) -> MeasuredRow | None:
     """What no row accounts for: parameters held and ops run by the model's own forward (e.g. a
     functional conv on a parameter of the root). Totals stay whole; none for a spec's model."""
     top = [row for row in rows if row.parent is None]

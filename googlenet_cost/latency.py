@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from .errors import GcostError
-from .latency_stats import (LatencyStats, LoopLimits, LoopResult, fraction, known_peak, run_loop,
+from .latency_stats import (LatencyStats, LoopLimits, LoopResult, known_peak, run_loop,
                             stats_from_loop)
 from .layers import numel
 from .spec import Spec
@@ -289,11 +289,8 @@ def measure_interleaved(targets: list[TimingTarget], options: TimingOptions, *, 
             elapsed = time.perf_counter() - start
             rounds = len(samples[0])
             if progress:
-                progress("timing variants, interleaved",
-                         min(1.0, fraction(elapsed, limits.min_time_s * len(timers)),
-                             fraction(rounds, limits.min_iters)))
-            if (rounds >= limits.min_iters and elapsed >= limits.min_time_s * len(timers)) or \
-                    (elapsed >= limits.max_time_s and rounds >= 3) or rounds >= limits.max_iters:
+                progress("timing variants, interleaved", limits.progress(rounds, elapsed, len(timers)))
+            if limits.finished(rounds, elapsed, len(timers)):
                 break
             for k, timer in enumerate(timers):
                 samples[k].append(timer(warm[k] + rounds))

@@ -25,6 +25,16 @@ class LoopLimits:
     max_time_s: float = 60.0
     max_iters: int = 100_000
 
+    def finished(self, count: int, elapsed_s: float, time_scale: float = 1.0) -> bool:
+        """Both minimums reached, or a cap hit. `time_scale` stretches the minimum time when one
+        clock is shared by several interleaved models."""
+        done = count >= self.min_iters and elapsed_s >= self.min_time_s * time_scale
+        return done or (elapsed_s >= self.max_time_s and count >= 3) or count >= self.max_iters
+
+    def progress(self, count: int, elapsed_s: float, time_scale: float = 1.0) -> float:
+        """How far towards both minimums, 0 to 1."""
+        return min(1.0, _fraction(elapsed_s, self.min_time_s * time_scale), _fraction(count, self.min_iters))
+
 
 @dataclass(frozen=True)
 class LoopResult:
@@ -48,10 +58,8 @@ def run_loop(timer: IterationTimer, limits: LoopLimits, *,
     while True:
         elapsed = clock() - start
         if progress:
-            progress(min(1.0, fraction(elapsed, limits.min_time_s), fraction(len(samples), limits.min_iters)))
-        done = len(samples) >= limits.min_iters and elapsed >= limits.min_time_s
-        capped = (elapsed >= limits.max_time_s and len(samples) >= 3) or len(samples) >= limits.max_iters
-        if done or capped:
+            progress(limits.progress(len(samples), elapsed))
+        if limits.finished(len(samples), elapsed):
             break
         device_ms, host_ms = timer(warmup + len(samples))
         samples.append(device_ms)
@@ -59,7 +67,7 @@ def run_loop(timer: IterationTimer, limits: LoopLimits, *,
     return LoopResult(samples, enqueue, warmup)
 
 
-def fraction(done: float, needed: float) -> float:
+def _fraction(done: float, needed: float) -> float:
     return done / needed if needed > 0 else 1.0
 
 
@@ -150,9 +158,7 @@ def stats_from_loop(loop: LoopResult, *, macs_per_sample: int, batch: int, peak_
         warnings.append(f"launch-bound: the host needs {enqueue:.3f} ms to enqueue a forward that "
                         f"runs {summary.median_ms:.3f} ms on the GPU; try --cuda-graph")
     return LatencyStats(
-        median_ms=summary.median_ms, mean_ms=summary.mean_ms, p10_ms=summary.p10_ms,
-        p90_ms=summary.p90_ms, p99_ms=summary.p99_ms, stdev_ms=summary.stdev_ms,
-        iterations=summary.iterations, warmup_iterations=loop.warmup_iterations, batch=batch,
+        **asdict(summary), warmup_iterations=loop.warmup_iterations, batch=batch,
         throughput_per_s=batch / seconds if seconds > 0 else 0.0, tflops=tflops,
         peak_fraction=tflops / peak_tflops if peak_tflops else None, enqueue_median_ms=enqueue,
         warnings=warnings, **fields)
