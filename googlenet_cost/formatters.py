@@ -72,6 +72,12 @@ def conventions(report: Report) -> str:
             "with weights, ops (M = 10^6) with MACs; ≠ marks a disagreement beyond rounding.")
 
 
+def _totals_row(report: Report, keys: list[str]) -> list[str]:
+    t = report.totals
+    cells = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}"}
+    return [cells.get(key, "") for key in keys]
+
+
 def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: set[int],
                styles: list[str | None] | None = None, footer: list[str] | None = None):
     """A rich Table whose number columns never shrink below their widest cell: a narrow terminal
@@ -93,14 +99,12 @@ def to_rich_table(report: Report, depth: str = "branches"):
     columns = _columns(report)
     keys = [key for key, _, _ in columns]
     shown = _rows(report, depth)
-    t = report.totals
-    footers = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}"}
     styles = ["dim" if row.parent else ("yellow" if row.paper is not None and not row.paper.ok else None)
               for row in shown]
     return rich_table(f"{report.spec.get('name')}: per-layer cost", [HEADERS[k] for k in keys],
                       [[display(row) for _, _, display in columns] for row in shown],
                       right={i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}, styles=styles,
-                      footer=[footers.get(k, "") for k in keys])
+                      footer=_totals_row(report, keys))
 
 
 def to_json(report: Report) -> str:
@@ -132,8 +136,7 @@ def markdown_table(headers: list[str], rows: list[list[str]], right: set[int] = 
 def to_markdown(report: Report, depth: str = "branches") -> str:
     columns = _columns(report)
     rows = [[display(row).replace("  └ ", "↳ ") for _, _, display in columns] for row in _rows(report, depth)]
-    t = report.totals
-    rows.append(["**total**", "", "", "", f"**{t.params:,}**", f"**{t.macs:,}**"] + [""] * (len(columns) - 6))
+    rows.append([f"**{cell}**" if cell else "" for cell in _totals_row(report, [k for k, _, _ in columns])])
     right = {i for i, (key, _, _) in enumerate(columns) if key in NUMERIC}
     text = f"### {report.spec.get('name')}\n\n" + markdown_table([HEADERS[k] for k, _, _ in columns], rows, right)
     text += "\n" + conventions(report) + "\n"
