@@ -1,6 +1,8 @@
-"""How analysis time grows with the number of layers: synthetic specs of N inception modules
-(GoogLeNet's 4a widths, 14x14x512 in and out), analyzed with --no-latency in a fresh process.
-Writes docs/benchmarks-scale.md. Run: python benchmarks/scale.py"""
+"""How analysis time grows with the number of layers: synthetic specs of N inception modules on a
+14x14x512 map, analyzed with --no-latency in a fresh process. Two series: one module repeated N
+times (how real networks repeat their blocks; counting measures it once), and N modules that all
+differ (their reduce widths), so every one is built and measured. Writes docs/benchmarks-scale.md.
+Run: python benchmarks/scale.py"""
 from __future__ import annotations
 
 import os
@@ -16,13 +18,18 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import environment, publish  # noqa: E402
 from googlenet_cost.formatters import markdown_table  # noqa: E402
 
-MODULE = ("  - {{name: m{i}, type: inception, 1x1: 160, 3x3_reduce: 112, 3x3: 224, "
-          "5x5_reduce: 24, 5x5: 64, pool_proj: 64}}\n")
+SIZES = (1, 10, 100, 1000)
+MODULE = ("  - {{name: m{i}, type: inception, 1x1: 160, 3x3_reduce: {r3}, 3x3: 224, "
+          "5x5_reduce: {r5}, 5x5: 64, pool_proj: 64}}\n")
 
 
-def synthetic_spec(modules: int) -> str:
+def synthetic_spec(modules: int, distinct: bool) -> str:
+    """GoogLeNet's inception 4b (3x3_reduce 112, 5x5_reduce 24) repeated; when `distinct`, module i
+    has 3x3_reduce 64 + i % 97 and 5x5_reduce 16 + i // 97 instead (unique for i < 9,409; the
+    output, and so every module's input, stays 512x14x14)."""
+    widths = [(64 + i % 97, 16 + i // 97) if distinct else (112, 24) for i in range(modules)]
     return ("name: synthetic\ninput: [512, 14, 14]\nlayers:\n"
-            + "".join(MODULE.format(i=i) for i in range(modules)))
+            + "".join(MODULE.format(i=i, r3=r3, r5=r5) for i, (r3, r5) in enumerate(widths)))
 
 
 def run(path: Path) -> float:
@@ -32,25 +39,38 @@ def run(path: Path) -> float:
     return time.perf_counter() - start
 
 
+def series(folder: Path, distinct: bool) -> list[float]:
+    times = []
+    for modules in SIZES:
+        path = folder / f"{'distinct' if distinct else 'repeated'}{modules}.yaml"
+        path.write_text(synthetic_spec(modules, distinct))
+        times.append(min(run(path) for _ in range(3)))
+        print(f"{'distinct' if distinct else 'repeated'} {modules:5d} modules: {times[-1]:.2f} s", flush=True)
+    return times
+
+
+def per_module_ms(times: list[float], index: int) -> str:
+    if index == 0:
+        return ""
+    return f"{(times[index] - times[index - 1]) / (SIZES[index] - SIZES[index - 1]) * 1000:.2f}"
+
+
 def main() -> None:
-    rows = []
     with tempfile.TemporaryDirectory() as folder:
-        base = None
-        for modules in (1, 10, 100, 1000):
-            path = Path(folder) / f"m{modules}.yaml"
-            path.write_text(synthetic_spec(modules))
-            seconds = min(run(path) for _ in range(3))
-            base = base or seconds
-            rows.append([str(modules), str(modules * 8), f"{seconds:.2f}",
-                         f"{(seconds - base) / max(modules - 1, 1) * 1000:.2f}" if modules > 1 else ""])
-            print(f"{modules:5d} modules ({modules * 8} rows): {seconds:.2f} s", flush=True)
-    table = markdown_table(["inception modules", "rows", "whole process s (best of 3)", "ms per extra module"],
-                           rows, {0, 1, 2, 3})
+        repeated, distinct = series(Path(folder), False), series(Path(folder), True)
+    rows = [[str(n), str(n * 8), f"{repeated[i]:.2f}", per_module_ms(repeated, i),
+             f"{distinct[i]:.2f}", per_module_ms(distinct, i)] for i, n in enumerate(SIZES)]
+    table = markdown_table(["inception modules", "rows", "one module repeated: s", "ms per added module",
+                            "all modules distinct: s", "ms per added module"], rows, set(range(6)))
     text = (f"# Scale: analysis time against spec size\n\n"
-            f"`gcost analyze <synthetic.yaml> --no-latency --format json` in a fresh process; each module is "
-            f"GoogLeNet's inception 4b on a 14x14x512 map (8 report rows). Written by "
+            f"`gcost analyze <synthetic.yaml> --no-latency --format json` in a fresh process, best of 3; "
+            f"each module is an inception module on a 14x14x512 map (8 report rows). \"Repeated\" is "
+            f"GoogLeNet's inception 4b N times (counting builds and measures it once); \"distinct\" gives "
+            f"every module other reduce widths, so all N are built and measured. Written by "
             f"`benchmarks/scale.py` on {environment()}.\n\n"
-            f"{table}\nThe time per extra module staying flat is what \"linear in the number of layers\" means.\n")
+            f"{table}\nThe time per added module (between one size and the next) staying flat or falling is "
+            f"what \"linear in the number of layers\" means; the fixed part is `import torch` and, for the "
+            f"distinct series, the first meta-device pass (see benchmarks.md).\n")
     publish("benchmarks-scale.md", text)
 
 

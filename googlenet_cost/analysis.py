@@ -1,6 +1,6 @@
-"""analyze(): spec -> Report. Plans rows from the spec (closed form), builds the model on the meta
-device, measures it, compares the two (and fvcore with verify=True), and optionally times it.
-analyze_module() does the same for any nn.Module (no closed form, no paper figures)."""
+"""analyze(): spec -> Report. Plans rows from the spec (closed form), builds each distinct layer
+(on the CPU or the meta device) and measures it, compares the two (and fvcore with verify=True),
+and optionally times it. analyze_module() does the same for any nn.Module (no closed form, no paper figures)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -19,18 +19,19 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
             timing: Any = None, progress: Progress | None = None) -> Report:
     """Count (and with `timing`, a latency.TimingOptions, time) the network `spec` describes.
 
-    Counts are per sample; `batch` is the batch of the meta pass (timing has its own list)."""
-    from .builder import build_model
-    from .counting import fvcore_macs, measure_rows
+    Counts are per sample; `batch` is the batch of the counting pass (timing has its own list).
+    Each top-level layer is built and measured alone on its planned input, once per distinct
+    layer (counting.per_distinct_layer); the shapes it measures are checked against the plan,
+    which is what chains the layers together."""
+    from .counting import fvcore_layers, measure_layers
 
     _check_batch(batch)
     planned = plan_rows(spec, train=train)
-    model = build_model(spec, train=train, device="cpu" if _small(planned, batch) else "meta")
-    measured = measure_rows(model, spec.input_shape, batch)
+    layers = [(row.layer, row.in_shape) for row in planned if row.parent is None]
+    measured = measure_layers(layers, batch, train=train, device=_counting_device(planned, batch))
     warnings = _disagreements(planned, measured)
     if verify:
-        reference = fvcore_macs(build_model(spec, train=train, device="cpu"), spec.input_shape, batch)
-        warnings += _fvcore_disagreements(measured, reference)
+        warnings += _fvcore_disagreements(measured, fvcore_layers(layers, batch, train=train))
     rows = [_row(plan, meas) for plan, meas in zip(planned, measured)]
     target = None
     if timing is not None:
@@ -103,17 +104,23 @@ def assemble(spec_info: dict, input_shape, rows: list[LayerRow], *, batch: int, 
 # Counting runs on the meta device, except for networks small enough that a real CPU pass is
 # cheaper: in torch 2.x, meta tensors send elementwise ops (cat, add, dropout) through Python
 # reference kernels whose first calls import torch._dynamo and sympy (about a second; so does
-# Module.to_empty from meta). Both devices give
-# the same counts; the tests check that.
+# Module.to_empty from meta). Both devices give the same counts; the tests check that.
+# Only distinct layers are run, one at a time, so the limits are on their total work and on the
+# largest one's memory.
 CPU_COUNTING_MAX_MACS = 4_000_000_000
 CPU_COUNTING_MAX_BYTES = 1 << 30
 
 
-def _small(planned: list[PlannedRow], batch: int) -> bool:
-    top = [row for row in planned if row.parent is None]
-    elements = sum(r.cost.params for r in top) + batch * sum(numel(r.out_shape) for r in planned)
-    return (batch * sum(r.cost.macs for r in top) <= CPU_COUNTING_MAX_MACS
-            and 4 * elements <= CPU_COUNTING_MAX_BYTES)
+def _counting_device(planned: list[PlannedRow], batch: int) -> str:
+    elements: dict[str, int] = {}
+    for row in planned:
+        top = row.parent or row.name
+        elements[top] = elements.get(top, 0) + batch * numel(row.out_shape)
+    distinct = {(row.layer.structure(), row.in_shape): row for row in planned if row.parent is None}
+    macs = batch * sum(row.cost.macs for row in distinct.values())
+    largest = max((row.cost.params + batch * numel(row.in_shape) + elements[row.name]
+                   for row in distinct.values()), default=0)
+    return "cpu" if macs <= CPU_COUNTING_MAX_MACS and 4 * largest <= CPU_COUNTING_MAX_BYTES else "meta"
 
 
 def _check_batch(batch: int) -> None:

@@ -52,6 +52,11 @@ class Path(nn.Sequential):
         yield from zip(self.row_names, self)
 
 
+def build_row(layer: Layer, in_shape: Shape, device: str | torch.device = "cpu") -> Path:
+    """One top-level layer alone, as a model of one row (its children rows included)."""
+    return Path([layer.name], [build_layer(layer, in_shape, torch.device(device))])
+
+
 def build_path(layers: tuple[Layer, ...], in_shape: Shape, device: torch.device) -> Path:
     return Path([layer.name for layer, _, _ in walk(layers, in_shape)],
                 [build_layer(layer, shape, device) for layer, shape, _ in walk(layers, in_shape)])

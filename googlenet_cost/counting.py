@@ -11,16 +11,17 @@ cannot trace meta tensors). Neither changes the model: hooks are removed in `fin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import contextlib
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .builder import row_modules
+from .builder import build_row, row_modules
 from .errors import GcostError
+from .layers import Layer, Shape
 
 COUNTING_RULE = {
     "macs": "multiply-accumulates of conv and linear layers, per sample (the paper's multiply-adds)",
@@ -72,9 +73,9 @@ def _without_dynamo_import(mode_class: type) -> None:
 
 
 def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
-                 uncounted: set[str] | None = None) -> list[MeasuredRow]:
-    """Run one forward pass under FlopCounterMode, on the device the model is on (meta or real),
-    attributing counts and output shapes to rows.
+                 uncounted: set[str] | None = None, device: str | None = None) -> list[MeasuredRow]:
+    """Run one forward pass under FlopCounterMode on `device` (by default the one the model's
+    parameters are on, else meta), attributing counts and output shapes to rows.
 
     Operators that do arithmetic the counter has no formula for are added to `uncounted`."""
     from torch.utils import flop_counter
@@ -85,8 +86,10 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     rows = list(row_modules(model))
     shapes: dict[str, tuple[int, ...]] = {}
     handles = [module.register_forward_hook(_shape_recorder(shapes, name)) for name, _, module in rows]
-    first = next(model.parameters(), None)
-    x = torch.zeros(batch, *input_shape, device=first.device if first is not None else "meta")
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else "meta"
+    x = torch.zeros(batch, *input_shape, device=device)
     watcher = _OpWatcher() if uncounted is not None else contextlib.nullcontext()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter, watcher:
@@ -109,6 +112,49 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
                                   flops // 2 // batch, type(module).__name__, _kernel_text(module)))
     rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch)
     return result + ([rest] if rest else [])
+
+
+Result = TypeVar("Result")
+
+
+def per_distinct_layer(layers: Iterable[tuple[Layer, Shape]], measure: Callable[[Layer, Shape], Result]
+                       ) -> Iterator[tuple[str, str, Result]]:
+    """(layer name, name it was measured under, result) for each (layer, input shape), calling
+    `measure` once per distinct structure and input shape. Counts are a pure function of the two,
+    and networks repeat their blocks: a spec of 1,000 copies of one inception module builds and
+    measures one module, and memory is one layer's at a time."""
+    done: dict[tuple[Layer, Shape], tuple[str, Result]] = {}
+    for layer, in_shape in layers:
+        key = (layer.structure(), in_shape)
+        if key not in done:
+            done[key] = (layer.name, measure(layer, in_shape))
+        yield (layer.name, *done[key])
+
+
+def _renamed(row_name: str, measured_as: str, name: str) -> str:
+    return name + row_name[len(measured_as):]
+
+
+def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
+                   device: str) -> list[MeasuredRow]:
+    """measure_rows for a spec's top-level layers (aux heads included), each built alone on
+    `device` for its planned input shape; the rows are the same as the whole model's."""
+
+    def measure(layer: Layer, in_shape: Shape) -> list[MeasuredRow]:
+        return measure_rows(build_row(layer, in_shape, device).train(train), in_shape, batch, device=device)
+
+    return [replace(row, name=_renamed(row.name, measured_as, name), parent=row.parent and name)
+            for name, measured_as, rows in per_distinct_layer(layers, measure) for row in rows]
+
+
+def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool) -> dict[str, int]:
+    """fvcore_macs per row, for top-level layers measured as measure_layers does (on the CPU)."""
+
+    def measure(layer: Layer, in_shape: Shape) -> dict[str, int]:
+        return fvcore_macs(build_row(layer, in_shape).train(train), in_shape, batch)
+
+    return {_renamed(row, measured_as, name): macs
+            for name, measured_as, by_row in per_distinct_layer(layers, measure) for row, macs in by_row.items()}
 
 
 def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int) -> MeasuredRow | None:

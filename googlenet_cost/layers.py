@@ -9,7 +9,7 @@ Shapes are (C, H, W) for feature maps and (F,) for flat vectors.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import ClassVar, Iterator
 
@@ -106,6 +106,11 @@ class Layer:
     def branches(self) -> tuple[tuple["Layer", ...], ...]:
         """The parallel paths of a composite layer; empty for a plain one."""
         return ()
+
+    def structure(self) -> "Layer":
+        """This layer without its own name and paper figures: two layers with equal structures
+        build the same module (children keep their names, which name report rows)."""
+        return replace(self, name="", paper=None)
 
 
 def _pair_text(kernel: Pair, stride: Pair) -> str:
@@ -399,8 +404,6 @@ class InceptionSpec(ParallelSpec):
         return self.widths[INCEPTION_COLUMNS.index(column)]
 
     def with_widths(self, **changes: int | None) -> "InceptionSpec":
-        from dataclasses import replace
-
         widths = tuple(changes.get(c, w) for c, w in zip(INCEPTION_COLUMNS, self.widths))
         return replace(self, widths=widths)
 
@@ -410,8 +413,6 @@ class InceptionSpec(ParallelSpec):
     @cached_property
     def _branches(self) -> tuple[tuple[Layer, ...], ...]:
         """Expanded once per (immutable) module; planning, counting and building all read it."""
-        from dataclasses import replace
-
         template = self.conv or ConvSpec(name="", out=1, kernel=(1, 1))
 
         def conv(column: str, kernel: int) -> tuple[Layer, ...]:

@@ -1,5 +1,6 @@
-"""Property tests: random valid specs count the same in closed form and on the built model, have
-the shapes of a real forward pass, and analyze cleanly; random invalid specs fail cleanly."""
+"""Property tests: random valid specs (with repeated blocks) count the same in closed form, on the
+whole built model and layer by layer, have the shapes of a real forward pass, and analyze
+cleanly; random invalid specs fail cleanly."""
 from __future__ import annotations
 
 import torch
@@ -8,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import googlenet_cost as gc
+from googlenet_cost.counting import measure_layers, measure_rows
 from googlenet_cost.errors import SpecError
 from googlenet_cost.plan import plan_rows
 
@@ -60,7 +62,10 @@ def valid_spec(draw):
     shape = [draw(st.integers(1, 6)), draw(st.integers(4, 20)), draw(st.integers(4, 20))]
     spec = {"name": "random", "input": list(shape), "layers": []}
     for index in range(draw(st.integers(1, 5))):
-        layer = draw(random_layer(shape, f"l{index}"))
+        if spec["layers"] and draw(st.booleans()):  # a repeated block, as deep networks have
+            layer = spec["layers"][-1] | {"name": f"l{index}"}
+        else:
+            layer = draw(random_layer(shape, f"l{index}"))
         out = _fits(layer, shape)
         if out is not None:
             spec["layers"].append(layer)
@@ -80,6 +85,8 @@ def test_closed_form_equals_the_built_model_and_a_real_forward(data):
     assert [list(p.out_shape) for p in planned] == [r.output_shape for r in report.layers]
     model = gc.build_model(spec)
     assert sum(p.numel() for p in model.parameters()) == report.totals.params
+    layers = [(p.layer, p.in_shape) for p in planned if p.parent is None]
+    assert measure_layers(layers, 2, train=False, device="cpu") == measure_rows(model, spec.input_shape, 2)
     with torch.no_grad():
         out = model.eval()(torch.randn(2, *spec.input_shape))
     assert list(out.shape[1:]) == [r.output_shape for r in report.layers if r.parent is None][-1]

@@ -8,7 +8,7 @@ import torch
 
 import googlenet_cost as gc
 from googlenet_cost.builder import build_model
-from googlenet_cost.counting import fvcore_macs, measure_rows
+from googlenet_cost.counting import fvcore_layers, fvcore_macs, measure_layers, measure_rows
 from googlenet_cost.plan import plan_rows
 
 from conftest import SPECS
@@ -51,6 +51,15 @@ def test_closed_form_equals_flop_counter_on_every_row(path, train):
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_distinct_layers_measured_alone_equal_the_whole_model(path, train):
+    spec = gc.load_spec(path)
+    layers = [(p.layer, p.in_shape) for p in plan_rows(spec, train=train) if p.parent is None]
+    whole = measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2)
+    assert measure_layers(layers, 2, train=train, device="meta") == whole
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_fvcore_agrees_on_every_row(path):
     spec = gc.load_spec(path)
     train = bool(spec.aux)
@@ -59,6 +68,8 @@ def test_fvcore_agrees_on_every_row(path):
     torch.manual_seed(0)
     reference = fvcore_macs(build_model(spec, train=train), spec.input_shape)
     assert reference == measured
+    layers = [(p.layer, p.in_shape) for p in plan_rows(spec, train=train) if p.parent is None]
+    assert fvcore_layers(layers, train=train) == reference  # --verify's layer-by-layer form
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
