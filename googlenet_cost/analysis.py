@@ -1,6 +1,7 @@
 """analyze(): spec -> Report. Plans rows from the spec (closed form), builds each distinct layer
 (on the CPU or the meta device) and measures it, compares the two (and fvcore with verify=True),
-and optionally times it. analyze_module() does the same for any nn.Module (no closed form, no paper figures)."""
+and optionally times it. analyze_module() does the same for any nn.Module (no closed form, no
+paper figures)."""
 from __future__ import annotations
 
 from dataclasses import replace

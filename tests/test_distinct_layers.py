@@ -38,6 +38,36 @@ def test_another_input_shape_or_setting_is_measured_again():
 def test_children_with_other_names_are_measured_again():
     """Children's names name report rows (`block/conv`), so they are part of what is measured."""
     shape = (8, 16, 16)
-    block = lambda name, child: SequenceSpec(name=name, layers=(_conv(child), ReLUSpec(name="relu")))  # noqa: E731
-    calls, _ = _measured([(block("x", "conv"), shape), (block("y", "conv"), shape), (block("z", "other"), shape)])
+
+    def block(name: str, child: str) -> SequenceSpec:
+        return SequenceSpec(name=name, layers=(_conv(child), ReLUSpec(name="relu")))
+
+    calls, _ = _measured([(block("x", "conv"), shape), (block("y", "conv"), shape),
+                          (block("z", "other"), shape)])
     assert calls == ["x", "z"]
+
+
+def test_analyze_builds_a_repeated_module_once(monkeypatch):
+    """The scale property without timing: 300 copies of inception 4b (2,400 rows) build one module,
+    and every copy's rows carry its own name."""
+    import googlenet_cost as gc
+    from googlenet_cost import counting
+
+    built = []
+    real_build_row = counting.build_row
+
+    def build_row(layer, *args):
+        built.append(layer.name)
+        return real_build_row(layer, *args)
+
+    monkeypatch.setattr(counting, "build_row", build_row)
+    module = ("  - {{name: m{i}, type: inception, 1x1: 160, 3x3_reduce: 112, 3x3: 224, "
+              "5x5_reduce: 24, 5x5: 64, pool_proj: 64}}\n")
+    layers = "".join(module.format(i=i) for i in range(300))
+    spec = gc.parse_spec(f"name: s\ninput: [512, 14, 14]\nlayers:\n{layers}")
+    report = gc.analyze(spec)
+    assert built == ["m0"]
+    assert report.warnings == []
+    assert len(report.layers) == 2400 and report.layers[-1].name == "m299/pool_proj"
+    assert report.layers[-1].parent == "m299"
+    assert report.totals.macs == 300 * report.layers[0].macs
