@@ -117,7 +117,7 @@ def _counting_device(planned: list[PlannedRow], batch: int) -> str:
     for row in planned:
         top = row.parent or row.name
         elements[top] = elements.get(top, 0) + batch * numel(row.out_shape)
-    distinct = {(row.layer.structure(), row.in_shape): row for row in planned if row.parent is None}
+    distinct = {row.layer.build_key(row.in_shape): row for row in planned if row.parent is None}
     macs = batch * sum(row.cost.macs for row in distinct.values())
     largest = max((row.cost.params + batch * numel(row.in_shape) + elements[row.name]
                    for row in distinct.values()), default=0)

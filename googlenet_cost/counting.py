@@ -125,7 +125,7 @@ def per_distinct_layer(layers: Iterable[tuple[Layer, Shape]], measure: Callable[
     measures one module, and memory is one layer's at a time."""
     done: dict[tuple[Layer, Shape], tuple[str, Result]] = {}
     for layer, in_shape in layers:
-        key = (layer.structure(), in_shape)
+        key = layer.build_key(in_shape)
         if key not in done:
             done[key] = (layer.name, measure(layer, in_shape))
         yield (layer.name, *done[key])
@@ -143,7 +143,7 @@ def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, tra
     def measure(layer: Layer, in_shape: Shape) -> list[MeasuredRow]:
         return measure_rows(build_row(layer, in_shape, device).train(train), in_shape, batch, device=device)
 
-    return [replace(row, name=_renamed(row.name, measured_as, name), parent=row.parent and name)
+    return [replace(row, name=_renamed(row.name, measured_as, name), parent=name if row.parent else None)
             for name, measured_as, rows in per_distinct_layer(layers, measure) for row in rows]
 
 

@@ -107,10 +107,10 @@ class Layer:
         """The parallel paths of a composite layer; empty for a plain one."""
         return ()
 
-    def structure(self) -> "Layer":
-        """This layer without its own name and paper figures: two layers with equal structures
-        build the same module (children keep their names, which name report rows)."""
-        return replace(self, name="", paper=None)
+    def build_key(self, in_shape: Shape) -> tuple["Layer", Shape]:
+        """Layers with equal keys build the same module: the layer without its own name and paper
+        figures, and its input shape (children keep their names, which name report rows)."""
+        return replace(self, name="", paper=None), in_shape
 
 
 def _pair_text(kernel: Pair, stride: Pair) -> str:
