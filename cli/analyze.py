@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from googlenet_cost.formatters import TABLE_MAX_ROWS
+
 from .options import FORMAT, OUTPUT, int_list, timing_from, timing_options
 
 
@@ -16,8 +18,9 @@ from .options import FORMAT, OUTPUT, int_list, timing_from, timing_options
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
 @click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8,64 for timing.")
 @click.option("--verify", is_flag=True, help="Cross-check every layer's MACs with fvcore.")
-@click.option("--depth", type=click.Choice(["top", "branches"]), default="branches", show_default=True,
-              help="Show module children (inception branches) or top-level rows only.")
+@click.option("--depth", type=click.Choice(["top", "branches"]), default=None,
+              help="Show module children (inception branches) or top-level rows only. Default: branches, "
+                   f"except top for a terminal table of more than {TABLE_MAX_ROWS:,} rows.")
 @click.option("--strict", is_flag=True, help="Python models: operators with no MAC formula are an error.")
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
 @timing_options
@@ -26,7 +29,7 @@ def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, dept
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
-    from googlenet_cost.formatters import conventions, render, to_rich_table
+    from googlenet_cost.formatters import conventions, render, table_depth, to_rich_table
     from googlenet_cost.sources import open_source
 
     from .render import Progress, emit, latency_panel, warn
@@ -40,8 +43,9 @@ def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, dept
 
     def views() -> list:
         panel = [latency_panel(report.latency)] if report.latency is not None else []
-        return [to_rich_table(report, depth), conventions(report), *panel]
+        shown, left_out = table_depth(report, depth)
+        return [to_rich_table(report, shown), *([left_out] if left_out else []), conventions(report), *panel]
 
-    emit(render(report, fmt, depth), views, output)
+    emit(render(report, fmt, depth or "branches"), views, output)
     for message in report.warnings:
         warn(message)

@@ -61,6 +61,21 @@ def _rows(report: Report, depth: str) -> list[LayerRow]:
     return [row for row in report.layers if depth == "branches" or row.parent is None]
 
 
+# rich renders a table at roughly 2,000 rows a second; past this many rows the terminal table
+# shows top-level rows unless --depth says otherwise (the file formats always keep every row).
+TABLE_MAX_ROWS = 2_000
+
+
+def table_depth(report: Report, depth: str | None) -> tuple[str, str | None]:
+    """The depth the table is drawn at (`depth` when given) and, when rows were left out by
+    default, a line saying so."""
+    if depth is not None or len(report.layers) <= TABLE_MAX_ROWS:
+        return depth or "branches", None
+    top = len(_rows(report, "top"))
+    return "top", (f"Showing the {top:,} top-level rows of {len(report.layers):,}: --depth branches "
+                   "shows them all, --format csv or json writes them all.")
+
+
 def conventions(report: Report) -> str:
     t = report.totals
     return (f"Totals: {t.params:,} params ({t.weights:,} weights), {t.macs:,} MACs = "

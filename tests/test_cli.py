@@ -209,3 +209,16 @@ def test_python_model_that_cannot_run_on_meta_is_measured_on_the_cpu(runner):
                     "--no-latency", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["totals"]["macs"] == 4 * 6 * 6 * 3 * 9
+
+
+def test_cli_table_of_a_large_spec_leaves_branch_rows_out_only_by_default(runner, tmp_path):
+    module = ("  - {{name: m{i}, type: inception, 1x1: 2, 3x3_reduce: 1, 3x3: 2, 5x5_reduce: 1, 5x5: 2, "
+              "pool_proj: 1}}\n")
+    path = tmp_path / "big.yaml"
+    path.write_text("name: big\ninput: [4, 4, 4]\nlayers:\n" + "".join(module.format(i=i) for i in range(300)))
+    default = invoke(runner, "analyze", str(path), "--no-latency")
+    assert default.exit_code == 0, default.output
+    assert "m299" in default.stdout and "└ 1x1" not in default.stdout
+    assert "Showing the 300 top-level rows of 2,400" in default.stdout
+    every = invoke(runner, "analyze", str(path), "--no-latency", "--depth", "branches")
+    assert every.stdout.count("└ 1x1") == 300 and "Showing" not in every.stdout
