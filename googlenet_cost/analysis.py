@@ -29,7 +29,10 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
     _check_batch(batch)
     planned = plan_rows(spec, train=train)
     layers = [(row.layer, row.in_shape) for row in planned if row.parent is None]
-    measured = measure_layers(layers, batch, train=train, device=_counting_device(planned, batch))
+    try:
+        measured = measure_layers(layers, batch, train=train, device=_counting_device(planned, batch))
+    except GcostError as e:
+        raise e.located(file=spec.path) from e
     warnings = _disagreements(planned, measured)
     if verify:
         warnings += _fvcore_disagreements(measured, fvcore_layers(layers, batch, train=train))
@@ -47,16 +50,15 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
                    batch: int = 1, train: bool = False, verify: bool = False, strict: bool = False,
                    timing: Any = None, progress: Progress | None = None) -> Report:
     """The same analysis for a model written in Python: rows are its module tree (two levels)."""
-    from .counting import fvcore_macs, measure_rows
+    from .counting import fvcore_macs
     from .latency import TimingTarget
 
     _check_batch(batch)
     uncounted: set[str] = set()
     try:
-        measured = measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted)
-    except GcostError:  # some models cannot run on meta (data-dependent ops, .item()): real tensors
-        uncounted.clear()
-        measured = measure_rows(make_model("cpu").train(train), input_shape, batch, uncounted=uncounted)
+        measured = _measure_python_model(make_model, input_shape, batch, train, uncounted)
+    except GcostError as e:
+        raise e.located(file=name) from e
     warnings = []
     if uncounted:
         message = ("operators with no MAC formula, not counted (their cost is missing from the "
@@ -79,6 +81,19 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
                  "input_shape": list(input_shape)}
     return assemble(spec_info, input_shape, rows, batch=batch, train=train, warnings=warnings,
                     timing=timing, target=target, progress=progress)
+
+
+def _measure_python_model(make_model: Callable[[Any], Any], input_shape: tuple[int, ...], batch: int,
+                          train: bool, uncounted: set[str]) -> list:
+    """On the meta device, or on real CPU tensors for models that cannot run there (data-dependent
+    ops, .item())."""
+    from .counting import measure_rows
+
+    try:
+        return measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted)
+    except GcostError:
+        uncounted.clear()
+        return measure_rows(make_model("cpu").train(train), input_shape, batch, uncounted=uncounted)
 
 
 def assemble(spec_info: dict, input_shape, rows: list[LayerRow], *, batch: int, train: bool,

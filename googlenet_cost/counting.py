@@ -94,7 +94,7 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter, watcher:
             model(x)
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
         raise GcostError(f"the built model failed on a {tuple(x.shape)} input: {e}") from e
     finally:
         for handle in handles:
@@ -141,7 +141,10 @@ def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, tra
     `device` for its planned input shape; the rows are the same as the whole model's."""
 
     def measure(layer: Layer, in_shape: Shape) -> list[MeasuredRow]:
-        return measure_rows(build_row(layer, in_shape, device).train(train), in_shape, batch, device=device)
+        try:
+            return measure_rows(build_row(layer, in_shape, device).train(train), in_shape, batch, device=device)
+        except GcostError as e:
+            raise e.located(layer=layer.name) from e
 
     return [replace(row, name=_renamed(row.name, measured_as, name), parent=name if row.parent else None)
             for name, measured_as, rows in per_distinct_layer(layers, measure) for row in rows]

@@ -68,3 +68,18 @@ class DataDependent(nn.Module):
 
 def data_dependent():
     return DataDependent()
+
+
+class WrongView(nn.Module):
+    """Builds, but its forward pass cannot run on the given input."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x).view(7, -1)
+
+
+def wrong_view():
+    return WrongView()

@@ -45,3 +45,17 @@ def test_real_process_prints_no_traceback_for_a_bad_spec():
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "layer 'c2'" in done.stderr and done.stdout == ""
+
+
+def test_a_layer_torch_refuses_to_run_is_a_clear_error_naming_it(runner, tmp_path):
+    """The shapes fit, but PyTorch's batch norm cannot train on one value per channel (batch 1
+    after global pooling): exit 2 naming the file and the layer, not an internal error."""
+    path = tmp_path / "bn.yaml"
+    path.write_text("name: bn\ninput: [3, 8, 8]\nlayers:\n  - {name: conv, type: conv, out: 4, kernel: 3}\n"
+                    "  - {name: gap, type: global_avgpool}\n  - {name: bn, type: batchnorm}\n")
+    result = invoke(runner, "analyze", str(path), "--no-latency", "--train")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gcost: error: {path}: layer 'bn': ")
+    assert "more than 1 value per channel" in lines[0]
+    assert invoke(runner, "analyze", str(path), "--no-latency", "--train", "--batch", "2").exit_code == 0
