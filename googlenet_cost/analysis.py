@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from .errors import GcostError
 from .layers import numel
-from .plan import PlannedRow, plan_rows
+from .plan import PlannedRow, plan_rows, top_layers
 from .report import LayerRow, PaperComparison, Report, totals_of
 from .spec import Spec
 
@@ -28,7 +28,7 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
 
     _check_batch(batch)
     planned = plan_rows(spec, train=train)
-    layers = [(row.layer, row.in_shape) for row in planned if row.parent is None]
+    layers = top_layers(planned)
     try:
         measured = measure_layers(layers, batch, train=train, device=_counting_device(planned, batch))
     except GcostError as e:

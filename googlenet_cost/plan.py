@@ -45,6 +45,11 @@ def plan_rows(spec: Spec, *, train: bool) -> list[PlannedRow]:
     return rows
 
 
+def top_layers(planned: list[PlannedRow]) -> list[tuple[Layer, Shape]]:
+    """(layer, input shape) of every top-level row, aux heads included: what counting builds."""
+    return [(row.layer, row.in_shape) for row in planned if row.parent is None]
+
+
 def _plan_layer(rows: list[PlannedRow], layer: Layer, in_shape: Shape, field: Field, *,
                 parent: str | None, type_name: str) -> tuple[Shape, Field]:
     name = f"{parent}/{layer.name}" if parent else layer.name

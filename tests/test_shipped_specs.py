@@ -9,7 +9,7 @@ import torch
 import googlenet_cost as gc
 from googlenet_cost.builder import build_model
 from googlenet_cost.counting import fvcore_layers, fvcore_macs, measure_layers, measure_rows
-from googlenet_cost.plan import plan_rows
+from googlenet_cost.plan import plan_rows, top_layers
 
 from conftest import SPECS
 
@@ -54,7 +54,7 @@ def test_closed_form_equals_flop_counter_on_every_row(path, train):
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 def test_distinct_layers_measured_alone_equal_the_whole_model(path, train):
     spec = gc.load_spec(path)
-    layers = [(p.layer, p.in_shape) for p in plan_rows(spec, train=train) if p.parent is None]
+    layers = top_layers(plan_rows(spec, train=train))
     whole = measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2)
     assert measure_layers(layers, 2, train=train, device="meta") == whole
 
@@ -68,7 +68,7 @@ def test_fvcore_agrees_on_every_row(path):
     torch.manual_seed(0)
     reference = fvcore_macs(build_model(spec, train=train), spec.input_shape)
     assert reference == measured
-    layers = [(p.layer, p.in_shape) for p in plan_rows(spec, train=train) if p.parent is None]
+    layers = top_layers(plan_rows(spec, train=train))
     assert fvcore_layers(layers, train=train) == reference  # --verify's layer-by-layer form
 
 
