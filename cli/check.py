@@ -81,7 +81,7 @@ def baseline(specs, model_ref, input_text, output, with_latency, device, train):
 
     timing = None
     if with_latency:
-        from googlenet_cost.latency import TimingOptions
+        from googlenet_cost.timing.measure import TimingOptions
 
         timing = TimingOptions(device=device)
     reports = {s.key: s.analyze(train=train, timing=timing) for s in open_sources(specs, model_ref, input_text)}

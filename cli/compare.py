@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import FORMAT, OUTPUT, int_list, timing_from, timing_options
+from .options import FORMAT, OUTPUT, int_list, interval_options, timing_from, timing_options
 
 
 def _record(kind: str):
@@ -42,11 +42,12 @@ def _floats(value: str) -> list[float]:
 @click.option("--module", "module_glob", metavar="GLOB", help="Vary only modules matching, e.g. 'inception_4*'.")
 @click.option("--depth", type=click.Choice(["top", "branches"]), default="top", show_default=True)
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
-@click.option("--batch", default="1", show_default=True, help="Batch size for timing.")
+@click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8 (timed one after another).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw a .png or .svg chart.")
 @FORMAT
 @OUTPUT
 @timing_options
+@interval_options
 @click.pass_context
 def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output, **timing):
     """Compare the spec (default: googlenet) with variants of it, and with other SPECS.
@@ -62,8 +63,6 @@ def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output
     if plot_path:
         comparison_view.plot_backend(plot_path)
     batches = int_list(batch, option="--batch")
-    if len(batches) != 1:
-        raise click.BadParameter("compare times one batch size", param_hint="--batch")
     requested = []
     for kind, value in ctx.meta.get("gcost_variants", []):
         if kind == "reduce":

@@ -39,7 +39,8 @@ def timing_options(fn: Callable) -> Callable:
         click.option("--cuda-graph", is_flag=True, help="Capture and replay CUDA graphs (no launch overhead)."),
         click.option("--compile", "compiled", is_flag=True, help="Time torch.compile(model)."),
         click.option("--cold-cache", is_flag=True, help="Flush the cache (256 MB) before every iteration."),
-        click.option("--threads", type=click.IntRange(min=1), help="CPU threads for timing."),
+        click.option("--threads", type=click.IntRange(min=1),
+                     help="CPU threads for timing. Default: the CPUs this process may run on."),
         click.option("--min-time", type=click.FloatRange(min=0), default=1.0, show_default=True,
                      help="Seconds of timed iterations at least (per configuration)."),
         click.option("--min-iters", type=click.IntRange(min=1), default=30, show_default=True,
@@ -52,16 +53,36 @@ def timing_options(fn: Callable) -> Callable:
     return fn
 
 
+def interval_options(fn: Callable) -> Callable:
+    """compare's adaptive sampling: how narrow the latency ratios' intervals must get, and the
+    time budget."""
+    fn = click.option("--max-time", type=click.FloatRange(min=1, max=86_400), default=30.0, show_default=True,
+                      help="Seconds of timing at most, all variants and warm-up included.")(fn)
+    return click.option("--precision", default="2%", show_default=True,
+                        help="Time until every latency ratio's 95% interval is within ± this.")(fn)
+
+
 def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False):
-    """TimingOptions from the options `timing_options` added, or None with --no-latency."""
+    """TimingOptions from the options `timing_options` (and `interval_options`) added, or None
+    with --no-latency."""
     if options["no_latency"]:
         return None
-    from googlenet_cost.latency import TimingOptions
-    from googlenet_cost.latency_stats import LoopLimits
+    from googlenet_cost.quantity import parse_fraction
+    from googlenet_cost.timing.loop import LoopLimits
+    from googlenet_cost.timing.measure import TimingOptions
 
     limits = LoopLimits(warmup_min_s=options["warmup"], min_time_s=options["min_time"],
                         min_iters=options["min_iters"])
+    extra = {}
+    if "precision" in options:
+        try:
+            extra["precision"] = parse_fraction(options["precision"], what="--precision")
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--precision") from None
+        if not extra["precision"] > 0:
+            raise click.BadParameter("must be more than 0", param_hint="--precision")
+        extra["max_time_s"] = options["max_time"]
     return TimingOptions(device=options["device"], dtype=options["dtype"], batches=batches,
                          channels_last=options["channels_last"], cuda_graph=options["cuda_graph"],
                          compile=options["compiled"], cold_cache=options["cold_cache"],
-                         threads=options["threads"], per_layer=per_layer, limits=limits)
+                         threads=options["threads"], per_layer=per_layer, limits=limits, **extra)

@@ -23,24 +23,34 @@ def warn(message: str) -> None:
 def latency_panel(latency: Any):
     from rich.panel import Panel
 
+    from rich.markup import escape
+
     items = latency if isinstance(latency, list) else [latency]
-    lines = []
+    first = items[0]
+    if first.device_type == "cpu":
+        lines = [f"[bold yellow]CPU timing[/]: no CUDA device was used, so this is NOT GPU latency. "
+                 f"{escape(first.device)}, torch {first.torch_version}"]
+    else:
+        lines = [f"[bold green]GPU timing[/] on {escape(first.device)}, torch {first.torch_version}"]
     for s in items:
-        if s.device_type == "cpu":
-            lines.append(f"[bold yellow]CPU timing[/]: no CUDA device was used, so this is NOT GPU "
-                         f"latency. {s.device}, torch {s.torch_version}")
-        else:
-            lines.append(f"[bold green]GPU timing[/] on {s.device}, torch {s.torch_version}"
-                         + (f", clocks {s.gpu_state}" if s.gpu_state else ""))
         modes = ", ".join(m for m, on in (("channels_last", s.channels_last), ("CUDA graph", s.cuda_graph),
                                           ("torch.compile", s.compiled), ("cold L2", s.cold_cache)) if on)
         peak = f" ({s.peak_fraction:.1%} of peak)" if s.peak_fraction is not None else ""
         memory = f", peak memory {s.peak_memory_bytes / 2**20:,.1f} MiB" if s.peak_memory_bytes else ""
+        p99 = f", p99 {s.p99_ms:.3f}" if s.p99_ms is not None else ""
         lines.append(
             f"batch {s.batch} {s.dtype}{', ' + modes if modes else ''}: median [bold]{s.median_ms:.3f} ms[/] "
-            f"(p10 {s.p10_ms:.3f}, p90 {s.p90_ms:.3f}, p99 {s.p99_ms:.3f}, stdev {s.stdev_ms:.3f}) over "
-            f"{s.iterations} runs after {s.warmup_iterations} warm-up; {s.throughput_per_s:,.1f} samples/s, "
+            f"(IQR {s.iqr_ms:.3f}, p10 {s.p10_ms:.3f}, p90 {s.p90_ms:.3f}{p99}) over {s.iterations} "
+            f"runs after {s.warmup_iterations} warm-up; {s.throughput_per_s:,.1f} samples/s, "
             f"{s.tflops:.3f} TFLOP/s{peak}{memory}")
+        check = s.self_check or {}
+        if check.get("events_vs_wall") is not None:
+            graph = {True: ", CUDA graph output = eager output", None: ""}.get(check.get("graph_matches_eager"), "")
+            lines.append(f"  self-check: events / wall time {check['events_vs_wall']:.3f}{graph}")
+        if s.gpu_state and s.gpu_state.get("before"):
+            before, after = s.gpu_state["before"], s.gpu_state.get("after") or {}
+            lines.append(f"  GPU SM clock {before.get('sm_clock_mhz')} -> {after.get('sm_clock_mhz')} MHz, "
+                         f"temperature {before.get('temperature_c')} -> {after.get('temperature_c')} C")
     return Panel("\n".join(lines), title="forward-pass latency", expand=False)
 
 
@@ -84,9 +94,10 @@ class Progress:
         if self._bar is not None:
             self._bar.__exit__(*exc)
 
-    def __call__(self, label: str, fraction: float) -> None:
+    def __call__(self, label: str, fraction: float, detail: str = "") -> None:
         if self._bar is None:
             return
         if label not in self._tasks:
             self._tasks[label] = self._bar.add_task(label, total=1.0)
-        self._bar.update(self._tasks[label], completed=fraction)
+        description = f"{label}: {detail}" if detail else label
+        self._bar.update(self._tasks[label], completed=fraction, description=description)

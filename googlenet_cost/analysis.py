@@ -18,7 +18,7 @@ Progress = Callable[[str, float], Any]
 
 def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = False,
             timing: Any = None, progress: Progress | None = None) -> Report:
-    """Count (and with `timing`, a latency.TimingOptions, time) the network `spec` describes.
+    """Count (and with `timing`, a timing.measure.TimingOptions, time) the network `spec` describes.
 
     Counts are per sample; `batch` is the batch of the counting pass (timing has its own list).
     Each top-level layer is built and measured alone on its planned input, once per distinct
@@ -39,7 +39,7 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
     rows = [_row(plan, meas) for plan, meas in zip(planned, measured)]
     target = None
     if timing is not None:
-        from .latency import spec_target
+        from .timing.measure import spec_target
 
         target = spec_target(spec)
     return assemble(spec.to_dict(), spec.input_shape, rows, batch=batch, train=train,
@@ -51,7 +51,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
                    timing: Any = None, progress: Progress | None = None) -> Report:
     """The same analysis for a model written in Python: rows are its module tree (two levels)."""
     from .counting import fvcore_macs
-    from .latency import TimingTarget
+    from .timing.measure import TimingTarget
 
     _check_batch(batch)
     uncounted: set[str] = set()
@@ -76,7 +76,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
     if timing is not None:
         target = TimingTarget(name=name, make_model=make_model, input_shape=tuple(input_shape),
                               params=sum(r.params for r in rows if r.parent is None),
-                              activation_sizes=tuple(r.activations for r in rows))
+                              activation_sizes=tuple(r.activations for r in rows), owned=False)
     spec_info = {"name": name, "path": None, "source": "python", "description": None,
                  "input_shape": list(input_shape)}
     return assemble(spec_info, input_shape, rows, batch=batch, train=train, warnings=warnings,
@@ -103,7 +103,8 @@ def assemble(spec_info: dict, input_shape, rows: list[LayerRow], *, batch: int, 
 
     latency = layer_latency = None
     if timing is not None:
-        from .latency import measure_latency, measure_layer_latency
+        from .timing.measure import measure_latency
+        from .timing.per_layer import measure_layer_latency
 
         latency = measure_latency(target, timing, macs=totals_of(rows).macs, progress=progress)
         for stats in latency if isinstance(latency, list) else [latency]:

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from .errors import GcostError, did_you_mean
 from .files import load_yaml, read_text
-from .quantity import parse_count
+from .quantity import parse_count, parse_fraction
 from .report import Report
 
 METRICS = ("params", "weights", "macs", "activation_bytes", "latency_ms")
@@ -60,16 +60,12 @@ def parse_latency(value: Any) -> float:
     return number
 
 
-def parse_tolerance(text: str) -> float:
-    """'0.5%' -> 0.005; '0.01' -> 0.01."""
-    raw = str(text).strip()
+def parse_tolerance(text: str, *, what: str = "--tolerance") -> float:
+    """'0.5%' -> 0.005; '0.01' -> 0.01; a bare '5' is refused (quantity.parse_fraction)."""
     try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise GcostError(f"--tolerance must look like 0.5% or 0.005, got {text!r}") from None
-    if value < 0:
-        raise GcostError(f"--tolerance must not be negative, got {text!r}")
-    return value
+        return parse_fraction(text, what=what)
+    except ValueError as e:
+        raise GcostError(str(e)) from None
 
 
 def load_budgets_file(path: str) -> dict[str, dict[str, float]]:
@@ -232,12 +228,12 @@ def run_check(sources: list, *, flags: Mapping[str, Any], budgets_path: str | No
     timed = with_latency or any("latency_ms" in limits for _, by_key in limit_sources for limits in by_key.values())
     timing = None
     if timed:
-        from .latency import TimingOptions
+        from .timing.measure import TimingOptions
 
         timing = TimingOptions(device=device)
     reports = {source.key: source.analyze(train=train, strict=strict, timing=timing) for source in sources}
     latency = next(iter(reports.values())).latency if timed else None
     return check_reports(reports, limits_by_source=limit_sources, lock=lock,
                          tolerance=parse_tolerance(tolerance),
-                         latency_tolerance=parse_tolerance(latency_tolerance),
+                         latency_tolerance=parse_tolerance(latency_tolerance, what="--latency-tolerance"),
                          device_type=latency.device_type if latency is not None else None)

@@ -1,11 +1,18 @@
-"""Compare variants of a network (or several networks) side by side: counts and latency."""
+"""Compare variants of a network (or several networks) side by side: counts and latency.
+
+Latency is compared only as measured together: every variant is timed interleaved in one process,
+and each non-baseline variant gets the ratio of its median to the baseline's with a 95% interval
+and a verdict (timing.paired); a variant whose interval contains 1.0 is "no measurable difference",
+never a ratio that merely looks like one."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from .report import Report
 from .variants import Variant
+
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -13,46 +20,75 @@ class Comparison:
     labels: list[str]  # the first is the baseline
     reports: list[Report]
     summary: list[dict[str, Any]]
+    timing: list[dict[str, Any]] = field(default_factory=list)  # per timed batch: rounds, why it stopped
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": 1,
+        return {"schema": SCHEMA_VERSION,
                 "variants": [{"label": label, **report.to_dict()}
                              for label, report in zip(self.labels, self.reports)],
-                "summary": self.summary}
+                "summary": self.summary,
+                "timing": self.timing or None}
 
 
-def _median(report: Report) -> float | None:
-    return report.latency.median_ms if report.latency is not None else None
+def ratio_entry(ratio: Any, batch: int) -> dict[str, Any]:
+    """The JSON form of one latency ratio: {"median", "ci95", "verdict", "rounds", "batch"}."""
+    return {**ratio.to_dict(), "batch": batch}
 
 
-def summarize(labels: list[str], reports: list[Report]) -> list[dict[str, Any]]:
-    """One entry per non-baseline variant: its ratios to the baseline, and a sentence."""
+def latency_words(entry: dict[str, Any]) -> str:
+    """'0.85x the latency (95% CI 0.84-0.86)', or 'no measurable latency difference (...)'."""
+    low, high = entry["ci95"]
+    interval = f"95% CI {low:.2f}-{high:.2f}"
+    if entry["verdict"] == "no measurable difference":
+        return f"no measurable latency difference ({interval})"
+    return f"{entry['median']:.2f}x the latency ({interval})"
+
+
+def summarize(labels: list[str], reports: list[Report], ratios: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One entry per non-baseline variant: its ratios to the baseline, and a sentence. `ratios[k]`
+    holds variant k+1's latency ratio per timed batch (empty without timing)."""
     base = reports[0]
     lines = []
-    for label, report in zip(labels[1:], reports[1:]):
-        ratios = {"params_ratio": report.totals.params / base.totals.params if base.totals.params else None,
-                  "macs_ratio": report.totals.macs / base.totals.macs if base.totals.macs else None,
-                  "latency_ratio": None}
-        if _median(report) is not None and _median(base):
-            ratios["latency_ratio"] = _median(report) / _median(base)
-        parts = [f"{ratios[key]:.2f}x the {what}" for key, what in
-                 (("params_ratio", "params"), ("macs_ratio", "MACs"), ("latency_ratio", "latency"))
-                 if ratios[key] is not None]
-        lines.append({"label": label, **ratios, "text": f"{label}: " + ", ".join(parts)})
+    for label, report, by_batch in zip(labels[1:], reports[1:], ratios):
+        entry = {"label": label,
+                 "params_ratio": report.totals.params / base.totals.params if base.totals.params else None,
+                 "macs_ratio": report.totals.macs / base.totals.macs if base.totals.macs else None,
+                 "latency_ratio": None if not by_batch else by_batch[0] if len(by_batch) == 1 else by_batch}
+        parts = [f"{entry[key]:.2f}x the {what}" for key, what in
+                 (("params_ratio", "params"), ("macs_ratio", "MACs")) if entry[key] is not None]
+        if len(by_batch) == 1:
+            parts.append(latency_words(by_batch[0]))
+        parts += [f"at batch {r['batch']} {latency_words(r)}" for r in by_batch if len(by_batch) > 1]
+        lines.append({**entry, "text": f"{label}: " + ", ".join(parts)})
     return lines
 
 
 def compare(variants: list[Variant], *, train: bool = False, timing: Any = None,
-            progress: Callable[[str, float], Any] | None = None) -> Comparison:
+            progress: Callable[..., Any] | None = None) -> Comparison:
     """Count every variant; with `timing`, time them all interleaved in this process."""
     from .analysis import analyze
 
-    reports = [analyze(v.spec, batch=timing.batches[0] if timing else 1, train=train) for v in variants]
+    reports = []
+    for index, variant in enumerate(variants):
+        if progress:
+            progress("counting variants", index / len(variants), variant.label)
+        reports.append(analyze(variant.spec, batch=timing.batches[0] if timing else 1, train=train))
+    ratios: list[list[dict[str, Any]]] = [[] for _ in variants[1:]]
+    runs: list[dict[str, Any]] = []
     if timing is not None:
-        from .latency import measure_interleaved, spec_target
+        from .timing.measure import measure_interleaved, spec_target
 
-        stats = measure_interleaved([spec_target(v.spec) for v in variants], timing,
+        timed = measure_interleaved([spec_target(v.spec) for v in variants], timing,
                                     macs=[r.totals.macs for r in reports], progress=progress)
-        reports = [replace(r, latency=s, warnings=r.warnings + s.warnings) for r, s in zip(reports, stats)]
+        reports = [_with_latency(report, [run.stats[k] for run in timed]) for k, report in enumerate(reports)]
+        for run in timed:
+            runs.append(run.run_dict())
+            for k, ratio in enumerate(run.ratios):
+                ratios[k].append(ratio_entry(ratio, run.batch))
     labels = [v.label for v in variants]
-    return Comparison(labels, reports, summarize(labels, reports))
+    return Comparison(labels, reports, summarize(labels, reports, ratios), runs)
+
+
+def _with_latency(report: Report, stats: list[Any]) -> Report:
+    warnings = report.warnings + [w for s in stats for w in s.warnings]
+    return replace(report, latency=stats[0] if len(stats) == 1 else stats, warnings=warnings)

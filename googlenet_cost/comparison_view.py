@@ -44,15 +44,39 @@ def grid(comparison: Comparison, depth: str = "top") -> tuple[list[str], list[li
         if index:
             total.append(_ratio(report.totals.macs, reports[0].totals.macs))
     rows.append(total)
-    if any(r.latency is not None for r in reports):
-        latency = ["latency ms (p10-p90)"]
-        for index, report in enumerate(reports):
-            s = report.latency
-            latency += ["", f"{s.median_ms:.3f} ({s.p10_ms:.3f}-{s.p90_ms:.3f})" if s else ""]
-            if index:
-                latency.append(_ratio(s.median_ms, reports[0].latency.median_ms) if s else "")
-        rows.append(latency)
+    rows += latency_rows(comparison)
     return headers, rows
+
+
+def ratio_cell(entry: dict | None) -> str:
+    """'0.85x [0.84-0.86] faster', or '[0.98-1.03] no measurable difference'."""
+    if entry is None:
+        return ""
+    low, high = entry["ci95"]
+    if entry["verdict"] == "no measurable difference":
+        return f"[{low:.2f}-{high:.2f}] no measurable difference"
+    return f"{entry['median']:.2f}x [{low:.2f}-{high:.2f}] {entry['verdict']}"
+
+
+def _by_batch(value) -> list:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+def latency_rows(comparison: Comparison) -> list[list[str]]:
+    """One row per timed batch: each variant's median (p10-p90), and for each non-baseline
+    variant its latency ratio with the 95% interval and the verdict."""
+    stats = [_by_batch(report.latency) for report in comparison.reports]
+    ratios = [_by_batch(line["latency_ratio"]) for line in comparison.summary]
+    rows = []
+    for b, base in enumerate(stats[0]):
+        cells = [f"latency ms, batch {base.batch} (p10-p90)" if len(stats[0]) > 1 else "latency ms (p10-p90)"]
+        for index, by_batch in enumerate(stats):
+            s = by_batch[b] if b < len(by_batch) else None
+            cells += ["", f"{s.median_ms:.3f} ({s.p10_ms:.3f}-{s.p90_ms:.3f})" if s else ""]
+            if index:
+                cells.append(ratio_cell(ratios[index - 1][b] if b < len(ratios[index - 1]) else None))
+        rows.append(cells)
+    return rows
 
 
 def to_rich(comparison: Comparison, depth: str = "top"):
@@ -65,7 +89,16 @@ def to_rich(comparison: Comparison, depth: str = "top"):
 
 
 def summary_text(comparison: Comparison) -> str:
-    return "\n".join(line["text"] for line in comparison.summary)
+    lines = [line["text"] for line in comparison.summary]
+    for run in comparison.timing:
+        why = {"precision": f"every interval within ±{run['precision']:.0%}",
+               "max_time": f"the time limit ({run['max_time_s']:g} s; intervals wider than ±{run['precision']:.0%} "
+                           "remain: raise --max-time for a sharper answer)",
+               "max_rounds": "the round limit"}[run["stopped_by"]]
+        lines.append(f"latency at batch {run['batch']}: {run['rounds']} interleaved rounds in "
+                     f"{run['elapsed_s']:.1f} s, stopped by {why}; ratios are medians with paired-bootstrap "
+                     "95% intervals")
+    return "\n".join(lines)
 
 
 def render(comparison: Comparison, fmt: str, depth: str = "top") -> str | None:
@@ -102,18 +135,38 @@ def plot_backend(path: str):
     return plt
 
 
+def _latency_panel(comparison: Comparison):
+    """(title, ratios, (below, above) error lengths) of the first timed batch, or None."""
+    stats = [_by_batch(report.latency) for report in comparison.reports]
+    if not all(stats):
+        return None
+    entries = [_by_batch(line["latency_ratio"])[0] for line in comparison.summary]
+    values = [1.0] + [e["median"] for e in entries]
+    below = [0.0] + [e["median"] - e["ci95"][0] for e in entries]
+    above = [0.0] + [e["ci95"][1] - e["median"] for e in entries]
+    first = stats[0][0]
+    where = "CPU timing (not GPU latency)" if first.device_type == "cpu" else first.device
+    return (f"latency / baseline, 95% CI\nbatch {first.batch} {first.dtype}, {where}", values, (below, above))
+
+
 def plot(comparison: Comparison, path: str) -> None:
-    """Bars of params, MACs and latency per variant (matplotlib, the optional `plot` extra)."""
+    """Bars of params, MACs and the latency ratio (with its 95% interval) per variant, values
+    printed on the bars (matplotlib, the optional `plot` extra)."""
     plt = plot_backend(path)
-    metrics = [("params (M)", [r.totals.params / 1e6 for r in comparison.reports]),
-               ("MACs (G)", [r.totals.macs / 1e9 for r in comparison.reports])]
-    if all(r.latency is not None for r in comparison.reports):
-        metrics.append(("latency (ms)", [r.latency.median_ms for r in comparison.reports]))
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.5), squeeze=False)
-    for axis, (title, values) in zip(axes[0], metrics):
-        axis.bar(comparison.labels, values, color="#4c72b0")
+    panels = [("params (M)", [r.totals.params / 1e6 for r in comparison.reports], None),
+              ("MACs (G)", [r.totals.macs / 1e9 for r in comparison.reports], None)]
+    latency = _latency_panel(comparison)
+    if latency is not None:
+        panels.append(latency)
+    figure, axes = plt.subplots(1, len(panels), figsize=(12, 8), squeeze=False)
+    for axis, (title, values, errors) in zip(axes[0], panels):
+        bars = axis.bar(comparison.labels, values, color="#4c72b0", yerr=errors, capsize=6 if errors else 0)
+        axis.bar_label(bars, labels=[f"{v:.2f}" if errors else f"{v:,.2f}" for v in values], padding=3)
+        if errors:
+            axis.axhline(1.0, color="#888888", linewidth=1, linestyle="--")
         axis.set_title(title)
         axis.tick_params(axis="x", rotation=45)
+    figure.suptitle(f"{comparison.reports[0].spec.get('name')}: what each variant costs")
     figure.tight_layout()
     from .files import atomic_write_bytes
 

@@ -60,3 +60,21 @@ def human(value: float, *, base: int = 1000) -> str:
         if abs(value) >= base**exponent:
             return f"{value / base**exponent:.2f}{suffix}"
     return f"{value:g}"
+
+
+def parse_fraction(text: object, *, what: str) -> float:
+    """'0.5%' -> 0.005, '0.005' -> 0.005. A bare number of 1 or more is refused (is '5' 5% or
+    500%?), as are NaN, infinities and negative values. Raises ValueError naming `what`."""
+    import math
+
+    raw = str(text).strip()
+    percent = raw.endswith("%")
+    try:
+        value = float(raw[:-1] if percent else raw)
+    except ValueError:
+        raise ValueError(f"{what} must look like 2% or 0.02, got {raw[:40]!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite, non-negative number like 2% or 0.02, got {raw[:40]!r}")
+    if not percent and value >= 1:
+        raise ValueError(f"{what}: a bare {raw[:40]} is ambiguous: write {raw[:40]}% or {value / 100:g}")
+    return value / 100 if percent else value

@@ -135,16 +135,17 @@ def test_compare_two_networks_adds_a_column_each(runner):
 
 def test_compare_times_variants_interleaved_on_the_cpu():
     from googlenet_cost.comparison import compare
-    from googlenet_cost.latency import TimingOptions
-    from googlenet_cost.latency_stats import LoopLimits
+    from googlenet_cost.timing.measure import TimingOptions
+    from googlenet_cost.timing.loop import LoopLimits
 
     variants = build_variants(["example_3x3_bottleneck"], [], None)
     variants += build_variants(["example_5x5_conv"], [], None)[:1]
     variants[1] = type(variants[1])("tiny", variants[1].spec)
     limits = LoopLimits(warmup_min_iters=2, warmup_min_s=0, min_iters=5, min_time_s=0)
     result = compare(variants, timing=TimingOptions(device="cpu", limits=limits))
-    assert [r.latency.iterations for r in result.reports] == [5, 5]
-    assert result.summary[0]["latency_ratio"] == pytest.approx(
+    first, second = (r.latency.iterations for r in result.reports)
+    assert first == second >= 5  # one sample of each per round
+    assert result.summary[0]["latency_ratio"]["median"] == pytest.approx(
         result.reports[1].latency.median_ms / result.reports[0].latency.median_ms)
 
 

@@ -1,0 +1,398 @@
+"""Forward-pass latency of a model: CUDA events on a GPU, the host clock on the CPU.
+
+Method (docs/latency.md): eval mode, inference_mode; on CUDA cudnn.benchmark and the dtype's TF32
+setting, everything run under `torch.cuda.device(device)` with events on that device's stream;
+each (model, batch, dtype) warmed up and, with --compile, compiled separately (static shapes);
+several input buffers in rotation. The timed model is always one the caller does not hold: a spec
+is built fresh, a Python model is deep-copied before it is cast or moved.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+
+from ..errors import GcostError
+from .cuda import (CudaTimer, TorchCuda, capture_graphs, check_graph_outputs, cuda_numerics,
+                   events_vs_wall, timer_overhead_ms)
+from .loop import Clock, LoopLimits, LoopResult, RoundsPlan, Sample, run_loop, run_rounds
+from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes
+from .stats import LatencyStats, known_peak, stats_from_loop
+
+DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+Progress = Callable[..., Any]  # (label, fraction[, detail])
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+    dtype: str = "fp32"
+    batches: tuple[int, ...] = (1,)
+    channels_last: bool = False
+    cuda_graph: bool = False
+    compile: bool = False
+    per_layer: bool = False
+    cold_cache: bool = False
+    threads: int | None = None  # CPU threads; None: the CPUs this process may run on
+    inputs: int = 4  # input buffers in rotation
+    limits: LoopLimits = LoopLimits()
+    precision: float = 0.02  # compare: stop once every ratio's 95% interval is within +-this
+    max_time_s: float = 30.0  # compare: time budget for all variants (warm-up included)
+
+
+@dataclass(frozen=True)
+class TimingTarget:
+    """What to time: a model on a device, its input shape, and its size for the memory check."""
+
+    name: str
+    make_model: Callable[[torch.device], torch.nn.Module]
+    input_shape: tuple[int, ...]
+    params: int
+    activation_sizes: tuple[int, ...]  # output elements per sample of every row
+    owned: bool = True  # make_model returns a new model; False: it may be the caller's (copy it)
+
+
+def spec_target(spec: Any) -> TimingTarget:
+    from ..builder import build_model
+    from ..layers import numel
+    from ..plan import plan_rows
+
+    rows = plan_rows(spec, train=False)
+    return TimingTarget(name=spec.path or spec.name,
+                        make_model=lambda device: build_model(spec, train=False, device=device),
+                        input_shape=spec.input_shape,
+                        params=sum(r.cost.params for r in rows if r.parent is None),
+                        activation_sizes=tuple(numel(r.out_shape) for r in rows))
+
+
+def cuda_backend() -> TorchCuda:
+    """The CUDA backend the timing uses (tests replace it with a fake)."""
+    return TorchCuda()
+
+
+def resolve_device(name: str, cuda: TorchCuda | None = None) -> torch.device:
+    cuda = cuda or cuda_backend()
+    if name == "auto":
+        return torch.device("cuda", 0) if cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise GcostError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise GcostError(f"device {name!r} is not supported: use auto, cpu, cuda or cuda:N")
+    if device.type == "cpu":
+        return device
+    if not cuda.is_available():
+        raise GcostError(f"--device {name}: this machine has no CUDA device (torch {torch.__version__}, "
+                         f"built {'with' if torch.version.cuda else 'without'} CUDA)")
+    count = cuda.device_count()
+    index = 0 if device.index is None else device.index
+    if index >= count:
+        raise GcostError(f"--device {name}: this machine has {count} CUDA device{'s' if count != 1 else ''} "
+                         f"(cuda:0 to cuda:{count - 1})")
+    return torch.device("cuda", index)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), not every CPU of the machine."""
+    with contextlib.suppress(AttributeError, OSError):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def device_label(device: torch.device, threads: int, cuda: TorchCuda | None = None) -> str:
+    if device.type == "cuda":
+        return (cuda or cuda_backend()).device_name(device)
+    return f"{cpu_model()} ({threads} thread{'s' if threads != 1 else ''})"
+
+
+def check_options(options: TimingOptions, device: torch.device) -> None:
+    if options.dtype not in DTYPES:
+        raise GcostError(f"unknown dtype {options.dtype!r}: use {', '.join(DTYPES)}")
+    if device.type == "cpu":
+        for flag, name in ((options.cuda_graph, "--cuda-graph"), (options.dtype == "tf32", "--dtype tf32")):
+            if flag:
+                raise GcostError(f"{name} needs a CUDA device; this run times on the CPU")
+    if any(b < 1 for b in options.batches):
+        raise GcostError("batch sizes must be at least 1")
+    if options.threads is not None and options.threads < 1:
+        raise GcostError("--threads must be at least 1")
+
+
+@contextlib.contextmanager
+def timing_context(options: TimingOptions, device: torch.device, cuda: TorchCuda) -> Iterator[None]:
+    """The device current, numerics and thread count set for the timing only, then restored."""
+    threads = torch.get_num_threads()
+    try:
+        if device.type == "cpu":
+            torch.set_num_threads(options.threads or usable_cpus())
+            with torch.inference_mode():
+                yield
+            return
+        with cuda.use_device(device), cuda_numerics(options.dtype == "tf32"), torch.inference_mode():
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@dataclass
+class Prepared:
+    """A model ready to time on one device, with its input buffers."""
+
+    model: torch.nn.Module
+    forward: Callable
+    inputs: list
+    compile_s: float | None
+    need_bytes: int
+    flush: torch.Tensor | None = None
+    graph_check: dict = field(default_factory=dict)
+
+
+def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, batch: int,
+            cuda: TorchCuda, *, reset_dynamo: bool = True) -> Prepared:
+    need = estimate_bytes(params=target.params, activation_sizes=target.activation_sizes,
+                          input_shape=target.input_shape, batch=batch, dtype=options.dtype,
+                          inputs=options.inputs, cold_cache=options.cold_cache, cuda=device.type == "cuda")
+    if device.type == "cuda":
+        cuda.empty_cache()  # PyTorch's own cached blocks are free for this run
+        free = cuda.free_memory(device)
+    else:
+        free = cpu_available_bytes()
+    if free is not None and need > 0.9 * free:
+        advice = "use a smaller --batch" if batch > 1 else "too large to time here; --no-latency still counts it"
+        raise GcostError(f"batch {batch} needs about {need / 2**30:,.1f} GiB on {device}, only "
+                         f"{free / 2**30:,.1f} GiB are free to this process: {advice}", file=target.name)
+    place = cuda.tensor_device(device) if device.type == "cuda" else device
+    dtype = DTYPES[options.dtype]
+    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    model = target.make_model(place)
+    if not target.owned:
+        model = copy.deepcopy(model)  # the caller's model keeps its dtype, device, mode and buffers
+    model = model.eval().to(device=place, dtype=dtype, memory_format=memory_format)
+    inputs = [torch.randn(batch, *target.input_shape, device=place, dtype=dtype)
+              .contiguous(memory_format=memory_format) for _ in range(options.inputs)]
+    forward, compile_s = model, None
+    if options.compile:
+        forward, compile_s = compile_model(model, inputs[0], target.name, reset=reset_dynamo)
+    flush = None
+    if options.cold_cache:
+        flush = (torch.empty(COLD_CACHE_BYTES, dtype=torch.int8, device=place) if device.type == "cuda"
+                 else torch.empty(COLD_CACHE_BYTES // 4, dtype=torch.int32))
+    return Prepared(model, forward, inputs, compile_s, need, flush)
+
+
+def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, reset: bool) -> tuple[Callable, float]:
+    """torch.compile with static shapes, compiled now by a first call (its time is returned and
+    kept out of the warm-up); any failure (no C++ compiler, an unsupported op) is a GcostError."""
+    import torch._dynamo
+
+    if reset:
+        torch._dynamo.reset()
+    compiled = torch.compile(model, dynamic=False)
+    start = time.perf_counter()
+    try:
+        compiled(example)
+    except GcostError:
+        raise
+    except Exception as e:  # torch.compile's and the model's failures alike: the user's to see
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise GcostError(f"--compile: torch.compile failed: {type(e).__name__}: {first[:300]} "
+                         "(time it without --compile)", file=name) from None
+    return compiled, time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def dynamo_limits(models: int) -> Iterator[None]:
+    """Room for one compiled entry per model (they share their forward's code), and an error
+    instead of a silent fall-back to eager when that is exceeded."""
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    settings = {"recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit": models + 8}
+    if hasattr(config, "fail_on_recompile_limit_hit"):
+        settings["fail_on_recompile_limit_hit"] = True
+    with config.patch(**settings):
+        yield
+
+
+def make_timer(prepared: Prepared, options: TimingOptions, device: torch.device, cuda: TorchCuda,
+               clock: Clock):
+    """The per-iteration timer: CUDA events (eager, or CUDA-graph replay after its output check)
+    or the host clock."""
+    if device.type == "cpu":
+        return CpuTimer(prepared.forward, prepared.inputs, prepared.flush, clock)
+    inputs = prepared.inputs
+    if options.cuda_graph:
+        graphs, outputs = capture_graphs(cuda, device, prepared.forward, inputs)
+        worst = check_graph_outputs(cuda, device, prepared.forward, inputs, graphs, outputs, options.dtype)
+        prepared.graph_check = {"graph_matches_eager": None if worst is None else True,
+                                "graph_max_difference": worst}
+        return CudaTimer(cuda, device, lambda index: graphs[index % len(graphs)].replay(), prepared.flush, clock)
+    return CudaTimer(cuda, device, lambda index: prepared.forward(inputs[index % len(inputs)]), prepared.flush,
+                     clock)
+
+
+class CpuTimer:
+    def __init__(self, forward: Callable, inputs: list, flush: torch.Tensor | None, clock: Clock):
+        self.forward, self.inputs, self.flush, self.clock = forward, inputs, flush, clock
+
+    def __call__(self, index: int) -> Sample:
+        if self.flush is not None:
+            self.flush.add_(1)
+        start = self.clock()
+        self.forward(self.inputs[index % len(self.inputs)])
+        ms = (self.clock() - start) * 1000
+        return Sample(ms, ms, ms)
+
+
+def measure_latency(target: TimingTarget, options: TimingOptions, *, macs: int,
+                    progress: Progress | None = None, cuda: TorchCuda | None = None,
+                    clock: Clock = time.perf_counter) -> LatencyStats | list[LatencyStats]:
+    """Time the forward pass for every batch size in options.batches (one entry each)."""
+    cuda = cuda or cuda_backend()
+    device = resolve_device(options.device, cuda)
+    check_options(options, device)
+    results = [_measure_one(target, options, device, batch, macs, progress, cuda, clock)
+               for batch in options.batches]
+    return results if len(results) > 1 else results[0]
+
+
+def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.device, batch: int, macs: int,
+                 progress: Progress | None, cuda: TorchCuda, clock: Clock) -> LatencyStats:
+    label = f"timing batch {batch} ({options.dtype}) on {device.type}"
+    with timing_context(options, device, cuda), _out_of_memory(cuda, device, target.name, batch):
+        prepared = prepare(target, options, device, batch, cuda)
+        try:
+            timer = make_timer(prepared, options, device, cuda, clock)
+            if device.type == "cpu":
+                loop = run_loop(timer, options.limits, clock=clock,
+                                progress=(lambda f: progress(label, f)) if progress else None)
+                return _stats(loop, options, device, batch, macs, prepared, cuda)
+            overhead = timer_overhead_ms(cuda, device, clock)
+            before = cuda.sensors(device)
+
+            def after_warmup() -> None:
+                cuda.synchronize(device)
+                cuda.reset_peak_memory(device)  # warm-up's autotuning workspaces are not the model's
+
+            loop = run_loop(timer, options.limits, clock=clock, after_warmup=after_warmup,
+                            progress=(lambda f: progress(label, f)) if progress else None)
+            peak = cuda.max_memory_allocated(device) - (prepared.flush.numel() if prepared.flush is not None else 0)
+            return _stats(loop, options, device, batch, macs, prepared, cuda, peak_memory=peak,
+                          gpu_state={"before": before, "after": cuda.sensors(device)},
+                          self_check={"events_vs_wall": events_vs_wall(loop.samples, overhead),
+                                      "timer_overhead_ms": overhead, **prepared.graph_check})
+        finally:
+            del prepared
+            if device.type == "cuda":
+                cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def _out_of_memory(cuda: TorchCuda, device: torch.device, name: str, batch: int) -> Iterator[None]:
+    """An allocation failure despite the estimate is the user's size problem (exit 2), not a bug."""
+    errors: tuple[type[BaseException], ...] = (torch.OutOfMemoryError,) if hasattr(torch, "OutOfMemoryError") else ()
+    if device.type == "cuda":
+        errors += (cuda.oom_error,)
+    try:
+        yield
+    except errors as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise GcostError(f"batch {batch}: out of memory on {device} ({first[:200]}); use a smaller "
+                         "--batch, or --no-latency to count only", file=name) from None
+
+
+def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch: int, macs: int,
+           prepared: Prepared | None, cuda: TorchCuda, **extra: Any) -> LatencyStats:
+    threads = torch.get_num_threads()
+    name = device_label(device, threads, cuda)
+    return stats_from_loop(
+        loop, macs_per_sample=macs, batch=batch, peak_tflops=known_peak(name, options.dtype),
+        check_launch_bound=device.type == "cuda" and not options.cuda_graph,
+        device=name, device_type=device.type, dtype=options.dtype,
+        peak_memory_bytes=extra.pop("peak_memory", None),
+        cuda_graph=options.cuda_graph, channels_last=options.channels_last, compiled=options.compile,
+        cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None,
+        compile_s=prepared.compile_s if prepared else None, torch_version=torch.__version__, **extra)
+
+
+@dataclass(frozen=True)
+class Interleaved:
+    """Interleaved timing of several models at one batch: per model its stats, per non-first
+    model its ratio to the first (paired.RatioEstimate), and why sampling stopped."""
+
+    batch: int
+    stats: list[LatencyStats]
+    ratios: list[Any]
+    rounds: int
+    stopped_by: str  # "precision", "max_time" or "max_rounds"
+    elapsed_s: float
+    precision: float
+    max_time_s: float
+
+    def run_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "rounds": self.rounds, "stopped_by": self.stopped_by,
+                "elapsed_s": round(self.elapsed_s, 3), "precision": self.precision,
+                "max_time_s": self.max_time_s}
+
+
+def measure_interleaved(targets: list[TimingTarget], options: TimingOptions, *, macs: list[int],
+                        progress: Progress | None = None, cuda: TorchCuda | None = None,
+                        clock: Clock = time.perf_counter) -> list[Interleaved]:
+    """Time several models in one process, in rounds (each model once a round, the starting model
+    rotating) so drift in clocks or load is shared, until every ratio to the first model is known
+    within options.precision or options.max_time_s is spent (split evenly over the batches)."""
+    cuda = cuda or cuda_backend()
+    device = resolve_device(options.device, cuda)
+    check_options(options, device)
+    plan = RoundsPlan(options.limits, options.precision, options.max_time_s / len(options.batches))
+    return [_interleave_one(targets, options, device, batch, macs, plan, progress, cuda, clock)
+            for batch in options.batches]
+
+
+def _interleave_one(targets: list[TimingTarget], options: TimingOptions, device: torch.device, batch: int,
+                    macs: list[int], plan: RoundsPlan, progress: Progress | None, cuda: TorchCuda,
+                    clock: Clock) -> Interleaved:
+    label = f"timing {len(targets)} models interleaved, batch {batch}"
+    compiled = dynamo_limits(len(targets)) if options.compile else contextlib.nullcontext()
+    with timing_context(options, device, cuda), _out_of_memory(cuda, device, targets[0].name, batch), compiled:
+        if options.compile:
+            import torch._dynamo
+
+            torch._dynamo.reset()
+        prepared: list[Prepared] = []
+        try:
+            for index, target in enumerate(targets):
+                if progress:
+                    progress(f"preparing {target.name} for timing", 1.0)
+                prepared.append(prepare(target, options, device, batch, cuda, reset_dynamo=False))
+            timers = [make_timer(p, options, device, cuda, clock) for p in prepared]
+            result = run_rounds(timers, plan, clock=clock,
+                                progress=(lambda f, detail: progress(label, f, detail)) if progress else None)
+            overhead = timer_overhead_ms(cuda, device, clock) if device.type == "cuda" else None
+            stats = [_stats(loop, options, device, batch, m, p, cuda, interleaved=True,
+                            self_check=None if overhead is None else
+                            {"events_vs_wall": events_vs_wall(loop.samples, overhead),
+                             "timer_overhead_ms": overhead, **p.graph_check})
+                     for loop, m, p in zip(result.loops, macs, prepared)]
+        finally:
+            prepared.clear()
+            if device.type == "cuda":
+                cuda.empty_cache()
+    return Interleaved(batch, stats, result.ratios, result.rounds, result.stopped_by, result.elapsed_s,
+                       plan.precision, plan.max_time_s)

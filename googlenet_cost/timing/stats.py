@@ -1,0 +1,163 @@
+"""Latency statistics of one timed configuration (no torch: plain lists of samples).
+
+Dispersion is robust (median and interquartile range), since timing noise is one-sided and
+heavy-tailed; p99 is given only from 100 samples or more (below that it is just the maximum).
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .loop import LoopResult
+
+P99_MIN_SAMPLES = 100
+UNSTABLE_IQR = 0.05  # interquartile range / median above this: an unstable run
+DRIFT_MIN = 0.01  # halves' medians must also differ by 1% of the median to count as drift
+LAUNCH_BOUND_RATIO = 0.8
+EVENTS_VS_WALL_RANGE = (0.9, 1.1)
+
+
+@dataclass(frozen=True)
+class Summary:
+    median_ms: float
+    iqr_ms: float  # p75 - p25
+    p10_ms: float
+    p90_ms: float
+    p99_ms: float | None  # None below P99_MIN_SAMPLES samples
+    mean_ms: float
+    stdev_ms: float
+    iterations: int
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default; statistics.quantiles'
+    'inclusive' method)."""
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summarize(samples_ms: list[float]) -> Summary:
+    if not samples_ms:
+        raise ValueError("no samples")
+    ordered = sorted(samples_ms)
+    return Summary(median_ms=statistics.median(ordered),
+                   iqr_ms=percentile(ordered, 0.75) - percentile(ordered, 0.25),
+                   p10_ms=percentile(ordered, 0.10), p90_ms=percentile(ordered, 0.90),
+                   p99_ms=percentile(ordered, 0.99) if len(ordered) >= P99_MIN_SAMPLES else None,
+                   mean_ms=statistics.fmean(ordered),
+                   stdev_ms=statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
+                   iterations=len(ordered))
+
+
+def drift(samples_ms: list[float]) -> tuple[float, float] | None:
+    """(first half's median, second half's) when they differ by more than the spread within
+    either half (its IQR) and by more than 1% of the median: the machine changed speed while it
+    was timed."""
+    if len(samples_ms) < 10:
+        return None
+    half = len(samples_ms) // 2
+    first, second = summarize(samples_ms[:half]), summarize(samples_ms[half:])
+    shift = abs(second.median_ms - first.median_ms)
+    spread = max(first.iqr_ms, second.iqr_ms)
+    if shift > spread and shift > DRIFT_MIN * statistics.median(samples_ms):
+        return first.median_ms, second.median_ms
+    return None
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """One timed configuration. `to_dict()` is the "latency" object of the JSON contract."""
+
+    device: str
+    device_type: str  # "cuda" or "cpu"
+    dtype: str
+    batch: int
+    median_ms: float
+    iqr_ms: float
+    p10_ms: float
+    p90_ms: float
+    p99_ms: float | None
+    mean_ms: float
+    stdev_ms: float
+    iterations: int
+    warmup_iterations: int
+    throughput_per_s: float
+    tflops: float  # achieved, 2 x MACs x batch / median
+    peak_fraction: float | None
+    peak_memory_bytes: int | None  # during the timed loop, the cold-cache buffer excluded
+    cuda_graph: bool
+    channels_last: bool
+    compiled: bool
+    cold_cache: bool = False
+    interleaved: bool = False  # timed in turn with other models (compare): L2 is shared with them
+    threads: int | None = None
+    enqueue_median_ms: float | None = None
+    compile_s: float | None = None  # the first compiled call (compilation), outside the warm-up
+    torch_version: str = ""
+    gpu_state: dict | None = None  # {"before": {...}, "after": {...}} from NVML, read only
+    self_check: dict | None = None  # CUDA: events_vs_wall and the CUDA-graph output check
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stats_from_loop(loop: LoopResult, *, macs_per_sample: int, batch: int, peak_tflops: float | None,
+                    check_launch_bound: bool, self_check: dict | None = None, **fields: Any) -> LatencyStats:
+    summary = summarize(loop.samples_ms)
+    seconds = summary.median_ms / 1000
+    tflops = 2 * macs_per_sample * batch / seconds / 1e12 if seconds > 0 else 0.0
+    enqueue = statistics.median(s.enqueue_ms for s in loop.samples) if loop.samples else None
+    warnings = _warnings(loop, summary, enqueue if check_launch_bound else None, self_check)
+    return LatencyStats(
+        **asdict(summary), warmup_iterations=loop.warmup_iterations, batch=batch,
+        throughput_per_s=batch / seconds if seconds > 0 else 0.0, tflops=tflops,
+        peak_fraction=tflops / peak_tflops if peak_tflops else None, enqueue_median_ms=enqueue,
+        self_check=self_check, warnings=[f"batch {batch}: {w}" for w in warnings], **fields)
+
+
+def _warnings(loop: LoopResult, summary: Summary, enqueue: float | None, self_check: dict | None) -> list[str]:
+    warnings = []
+    spread = summary.iqr_ms / summary.median_ms if summary.median_ms else 0.0
+    if spread > UNSTABLE_IQR:
+        warnings.append(f"latency varies a lot (interquartile range {spread:.1%} of the median > "
+                        f"{UNSTABLE_IQR:.0%}): clocks or other load make this run unstable; treat the "
+                        "numbers with care")
+    shifted = drift(loop.samples_ms)
+    if shifted:
+        warnings.append(f"latency drifted while timing: median {shifted[0]:.3f} ms in the first half, "
+                        f"{shifted[1]:.3f} ms in the second (more than the spread); the machine changed "
+                        "speed (thermal throttling, other load)")
+    if enqueue is not None and enqueue >= LAUNCH_BOUND_RATIO * summary.median_ms:
+        warnings.append(f"launch-bound: the host needs {enqueue:.3f} ms to issue a forward whose CUDA "
+                        f"events span {summary.median_ms:.3f} ms (GPU work plus the GPU's idle time "
+                        "waiting for the host); try --cuda-graph")
+    ratio = (self_check or {}).get("events_vs_wall")
+    low, high = EVENTS_VS_WALL_RANGE
+    if ratio is not None and not low <= ratio <= high:
+        warnings.append(f"self-check: CUDA event time is {ratio:.2f}x the host's wall time of the same "
+                        f"iterations (expected {low}-{high}): events may be on the wrong stream or "
+                        "device; do not trust these numbers")
+    return warnings
+
+
+# Dense datasheet peaks in TFLOP/s, by the exact torch.cuda.get_device_name() of each product
+# (an H100 NVL is not an H100 SXM, an A10G is not an A10: unknown names get no peak).
+PEAK_TFLOPS: dict[str, dict[str, float]] = {
+    "NVIDIA H200": {"fp32": 67.0, "tf32": 494.7, "fp16": 989.4, "bf16": 989.4},
+    "NVIDIA H100 80GB HBM3": {"fp32": 67.0, "tf32": 494.7, "fp16": 989.4, "bf16": 989.4},
+    "NVIDIA H100 PCIe": {"fp32": 51.2, "tf32": 378.0, "fp16": 756.0, "bf16": 756.0},
+    "NVIDIA A100-SXM4-80GB": {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+    "NVIDIA A100-SXM4-40GB": {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+    "NVIDIA A100 80GB PCIe": {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+    "NVIDIA A100-PCIE-40GB": {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+    "NVIDIA L40S": {"fp32": 91.6, "tf32": 183.0, "fp16": 362.0, "bf16": 362.0},
+    "NVIDIA A10": {"fp32": 31.2, "tf32": 62.5, "fp16": 125.0, "bf16": 125.0},
+}
+
+
+def known_peak(device_name: str, dtype: str) -> float | None:
+    return PEAK_TFLOPS.get(device_name.strip(), {}).get(dtype)

@@ -1,0 +1,184 @@
+"""Timing on the CPU: thread count, torch.compile handling, the user's model left untouched, the
+per-layer aggregation, and compare's intervals through the CLI (structure only: no timing is
+asserted in pass/fail tests)."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+import googlenet_cost as gc
+from googlenet_cost.errors import GcostError
+from googlenet_cost.timing.loop import LoopLimits
+from googlenet_cost.timing.measure import (TimingOptions, TimingTarget, measure_interleaved, measure_latency,
+                                           spec_target, usable_cpus)
+from tests.conftest import invoke
+
+FAST = LoopLimits(warmup_min_iters=1, warmup_min_s=0.0, min_iters=3, min_time_s=0.0)
+
+
+def test_cpu_threads_default_to_the_cpus_this_process_may_use():
+    spec = gc.load_spec("example_5x5_conv")
+    before = torch.get_num_threads()
+    stats = measure_latency(spec_target(spec), TimingOptions(device="cpu", limits=FAST), macs=1)
+    assert stats.threads == usable_cpus()
+    assert stats.device.endswith(f"({usable_cpus()} thread{'s' if usable_cpus() != 1 else ''})")
+    assert torch.get_num_threads() == before
+    assert measure_latency(spec_target(spec), TimingOptions(device="cpu", threads=1, limits=FAST),
+                           macs=1).device.endswith("(1 thread)")
+
+
+@pytest.fixture
+def eager_compile(monkeypatch):
+    """torch.compile with the eager backend (no C++ toolchain, fast), recording each call."""
+    import torch._dynamo
+
+    real_compile, real_reset = torch.compile, torch._dynamo.reset
+    calls = SimpleNamespace(compile=[], reset=0)
+
+    def compile(model, **kwargs):
+        calls.compile.append(kwargs)
+        return real_compile(model, backend="eager", **kwargs)
+
+    def reset():
+        calls.reset += 1
+        real_reset()
+
+    monkeypatch.setattr(torch, "compile", compile)
+    monkeypatch.setattr(torch._dynamo, "reset", reset)
+    yield calls
+    real_reset()
+
+
+def test_compile_is_static_per_batch_and_reset_between(eager_compile):
+    spec = gc.load_spec("example_5x5_conv")
+    results = measure_latency(spec_target(spec), TimingOptions(device="cpu", compile=True, batches=(1, 2),
+                                                               limits=FAST), macs=1)
+    assert eager_compile.compile == [{"dynamic": False}, {"dynamic": False}]
+    assert eager_compile.reset == 2
+    assert all(r.compiled and r.compile_s is not None and r.compile_s > 0 for r in results)
+
+
+def test_compare_compiles_more_variants_than_dynamos_default_recompile_limit(eager_compile):
+    import torch._dynamo
+
+    target = spec_target(gc.load_spec("example_5x5_conv"))
+    [run] = measure_interleaved([target] * 10, TimingOptions(device="cpu", compile=True, limits=FAST,
+                                                             max_time_s=60), macs=[1] * 10)
+    assert len(eager_compile.compile) == 10 and len(run.stats) == 10
+    assert torch._dynamo.config.recompile_limit == 8  # restored
+    assert not torch._dynamo.config.fail_on_recompile_limit_hit
+
+
+def test_a_compile_failure_is_a_usage_error(monkeypatch):
+    def broken(model, **kwargs):
+        def run(x):
+            raise RuntimeError("InductorError: CppCompileError: C++ compile error\ncc not found")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    spec = gc.load_spec("example_5x5_conv")
+    with pytest.raises(GcostError, match="--compile: torch.compile failed: RuntimeError: InductorError"):
+        measure_latency(spec_target(spec), TimingOptions(device="cpu", compile=True, limits=FAST), macs=1)
+
+
+class Held(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+def test_timing_leaves_a_model_the_caller_holds_untouched():
+    held = Held().train()
+    hook = held.register_forward_hook(lambda *args: None)
+    state = {k: v.clone() for k, v in held.state_dict().items()}
+    target = TimingTarget("held", lambda device: held, (3, 8, 8), 0, (256,), owned=False)
+    measure_latency(target, TimingOptions(device="cpu", dtype="bf16", limits=FAST), macs=1)
+    assert held.training and held.conv.weight.dtype == torch.float32
+    assert all(torch.equal(state[k], v) for k, v in held.state_dict().items())
+    assert list(held._forward_hooks) == [hook.id]
+
+
+def _event(name, device_type, device_us=0.0, cpu_us=0.0, self_device_us=0.0):
+    return SimpleNamespace(name=name, device_type=device_type, device_time_total=device_us, cpu_time_total=cpu_us,
+                           self_device_time_total=self_device_us)
+
+
+def test_per_layer_rows_read_cpu_side_ranges_only():
+    from torch.autograd import DeviceType
+
+    from googlenet_cost.timing.per_layer import kernel_time_us, row_times_us, summarize_rows
+
+    events = [_event("block", DeviceType.CPU, device_us=300.0, cpu_us=50.0),
+              _event("block", DeviceType.CUDA, device_us=900.0),  # the GPU user-annotation span
+              _event("block/a", DeviceType.CPU, device_us=100.0, self_device_us=100.0),
+              _event("block/b", DeviceType.CPU, device_us=150.0, self_device_us=150.0),
+              _event("aten::add", DeviceType.CPU, device_us=50.0, self_device_us=50.0)]
+    names = {"block", "block/a", "block/b"}
+    assert row_times_us(events, names, on_device=True) == {"block": 300.0, "block/a": 100.0, "block/b": 150.0}
+    assert row_times_us(events, names, on_device=False)["block"] == 50.0
+    assert kernel_time_us(events) == 300.0
+    rows = [("block", None), ("block/a", "block"), ("block/b", "block")]
+    layers = summarize_rows({"block": 0.3, "block/a": 0.1, "block/b": 0.15}, rows, 0.3, 1, "cuda")
+    assert layers.coverage == pytest.approx(1.0) and layers.warnings == []
+    inverted = summarize_rows({"block": 0.1, "block/a": 0.1, "block/b": 0.15}, rows, 0.1, 1, "cuda")
+    assert any("children take longer than their parent in block" in w for w in inverted.warnings)
+
+
+def test_the_profiler_events_have_the_fields_the_aggregation_reads():
+    """Against the installed torch: a real CPU profile's events carry what row_times_us reads."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    from googlenet_cost.timing.per_layer import row_times_us
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with record_function("outer"):
+            with record_function("inner"):
+                torch.ones(64, 64) @ torch.ones(64, 64)
+    times = row_times_us(prof.events(), {"outer", "inner"}, on_device=False)
+    assert set(times) == {"outer", "inner"} and times["outer"] >= times["inner"] > 0
+
+
+def test_compare_reports_ratio_intervals_and_verdicts(runner):
+    result = invoke(runner, "compare", "example_3x3_bottleneck", "example_5x5_conv", "--device", "cpu",
+                    "--format", "json", "--min-time", "0", "--min-iters", "5", "--warmup", "0",
+                    "--max-time", "2", "--precision", "50%")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["schema"] == 2
+    [line] = data["summary"]
+    ratio = line["latency_ratio"]
+    assert set(ratio) == {"median", "ci95", "verdict", "rounds", "batch"}
+    low, high = ratio["ci95"]
+    assert low <= ratio["median"] <= high and ratio["rounds"] >= 5 and ratio["batch"] == 1
+    expected = "faster" if high < 1 else "slower" if low > 1 else "no measurable difference"
+    assert ratio["verdict"] == expected
+    [run] = data["timing"]
+    assert run["rounds"] == ratio["rounds"] and run["stopped_by"] in ("precision", "max_time")
+    assert all(v["latency"]["interleaved"] for v in data["variants"])
+
+
+def test_compare_table_and_summary_state_the_verdict(runner):
+    result = invoke(runner, "compare", "example_5x5_bottleneck", "example_5x5_conv", "--device", "cpu",
+                    "--min-time", "0", "--min-iters", "5", "--warmup", "0", "--max-time", "2",
+                    "--precision", "50%", "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    latency_row = next(line for line in result.stdout.splitlines() if line.startswith("| latency ms"))
+    summary = next(line for line in result.stdout.splitlines() if line.startswith("example_5x5_conv:"))
+    assert any(v in latency_row for v in ("] faster", "] slower", "] no measurable difference"))
+    assert "95% CI" in summary
+    assert "interleaved rounds" in result.stdout and "stopped by" in result.stdout
+
+
+@pytest.mark.parametrize("value, message", [("5", "ambiguous: write 5% or 0.05"), ("nan", "finite"),
+                                            ("0%", "more than 0"), ("x", "must look like")])
+def test_compare_precision_must_be_a_clear_fraction(runner, value, message):
+    result = invoke(runner, "compare", "--precision", value)
+    assert result.exit_code == 2 and message in result.stderr
