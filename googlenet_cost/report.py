@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: latency p99_ms may be null; layer_latency reshaped
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,38 @@ def test_compare_table_and_summary_state_the_verdict(runner):
 def test_compare_precision_must_be_a_clear_fraction(runner, value, message):
     result = invoke(runner, "compare", "--precision", value)
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_cpu_memory_room_is_the_least_of_meminfo_cgroup_and_rlimit(tmp_path, monkeypatch):
+    import resource
+
+    from googlenet_cost.timing.memory import cpu_available_bytes
+
+    proc, cgroup = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text("MemTotal: 100 kB\nMemAvailable: 8000000 kB\n")
+    (proc / "self" / "cgroup").write_text("0::/job/task\n")
+    (proc / "self" / "status").write_text("VmSize: 1000 kB\n")
+    (cgroup / "job" / "task").mkdir(parents=True)
+    (cgroup / "job" / "memory.max").write_text(str(3 * 2**30) + "\n")
+    (cgroup / "job" / "memory.current").write_text(str(2**30) + "\n")
+    (cgroup / "job" / "task" / "memory.max").write_text("max\n")
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert cpu_available_bytes(proc, cgroup) == 2 * 2**30  # the parent cgroup's room
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (2**30 + 1000 * 1024, resource.RLIM_INFINITY))
+    assert cpu_available_bytes(proc, cgroup) == 2**30  # RLIMIT_AS less the address space in use
+    (cgroup / "job" / "memory.max").write_text("max\n")
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert cpu_available_bytes(proc, cgroup) == 8000000 * 1024
+
+
+def test_the_plot_draws_the_latency_ratio_intervals():
+    from googlenet_cost.comparison import Comparison
+    from googlenet_cost.comparison_view import _latency_panel
+
+    report = SimpleNamespace(latency=SimpleNamespace(device_type="cpu", batch=1, dtype="fp32", device="x"))
+    summary = [{"latency_ratio": {"median": 0.8, "ci95": [0.75, 0.9], "verdict": "faster", "rounds": 40,
+                                  "batch": 1}}]
+    title, values, (below, above) = _latency_panel(Comparison(["baseline", "v"], [report, report], summary))
+    assert values == [1.0, 0.8] and below == [0.0, pytest.approx(0.05)] and above == [0.0, pytest.approx(0.1)]
+    assert "95% CI" in title and "CPU timing" in title
