@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from googlenet_cost.errors import quoted
+
 from .options import FORMAT, OUTPUT, int_list, interval_options, timing_from, timing_options
 
 
@@ -23,7 +25,7 @@ def _floats(value: str) -> list[float]:
     try:
         return [float(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected numbers like 0.5,2, got {value!r}",
+        raise click.BadParameter(f"expected numbers like 0.5,2, got {quoted(value)}",
                                  param_hint="--reduce-scale") from None
 
 

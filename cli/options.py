@@ -5,6 +5,8 @@ from typing import Any, Callable
 
 import click
 
+from googlenet_cost.errors import quoted
+
 from googlenet_cost.formatters import FORMATS
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
@@ -21,10 +23,10 @@ def int_list(value: str | None, *, option: str) -> tuple[int, ...]:
     try:
         numbers = tuple(int(v) for v in items)
     except ValueError:
-        raise click.BadParameter(f"expected whole numbers like 1,8,64, got {value!r}",
+        raise click.BadParameter(f"expected whole numbers like 1,8,64, got {quoted(value)}",
                                  param_hint=option) from None
     if not numbers or any(n < 1 for n in numbers):
-        raise click.BadParameter(f"expected numbers of at least 1, got {value!r}", param_hint=option)
+        raise click.BadParameter(f"expected numbers of at least 1, got {quoted(value)}", param_hint=option)
     return numbers
 
 

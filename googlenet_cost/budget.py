@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from .errors import GcostError, did_you_mean
+from .errors import GcostError, did_you_mean, quoted
 from .files import load_yaml, read_text
 from .quantity import parse_count, parse_fraction
 from .report import Report
@@ -34,7 +34,7 @@ def metric_values(report: Report) -> dict[str, float]:
 def parse_limits(raw: Mapping[str, Any], *, where: str) -> dict[str, float]:
     """{max_params: 7.1M, ...} -> {"params": 7100000, ...}; decimal K/M/G; latency in ms."""
     if not isinstance(raw, Mapping):
-        raise GcostError(f"a budget must be a mapping like {{max_params: 7.1M}}, got {raw!r}", file=where)
+        raise GcostError(f"a budget must be a mapping like {{max_params: 7.1M}}, got {quoted(raw)}", file=where)
     limits: dict[str, float] = {}
     for key, value in raw.items():
         if key not in BUDGET_KEYS:
@@ -50,13 +50,13 @@ def parse_limits(raw: Mapping[str, Any], *, where: str) -> dict[str, float]:
 
 def parse_latency(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected milliseconds, got {value!r}")
+        raise ValueError(f"expected milliseconds, got {quoted(value)}")
     try:
         number = float(str(value).removesuffix("ms"))
     except ValueError:
-        raise ValueError(f"expected milliseconds like 12.5, got {value!r}") from None
+        raise ValueError(f"expected milliseconds like 12.5, got {quoted(value)}") from None
     if not number > 0:
-        raise ValueError(f"expected a positive number of milliseconds, got {value!r}")
+        raise ValueError(f"expected a positive number of milliseconds, got {quoted(value)}")
     return number
 
 

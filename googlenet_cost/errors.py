@@ -20,11 +20,26 @@ class GcostError(Exception):
         return type(self)(self.message, file=self.file or file, layer=self.layer or layer)
 
 
+def quoted(value: object, limit: int = 40) -> str:
+    """repr() of user data for a message, cut to `limit` characters: never an unbounded repr
+    (an alias bomb's value is billions of elements)."""
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxstring = shortener.maxother = limit
+    shortener.maxlist = shortener.maxtuple = shortener.maxdict = shortener.maxset = 4
+    shortener.maxlevel = 2
+    text = shortener.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def did_you_mean(word: object, choices) -> str:
     """ " (did you mean 'conv'?)" for the closest choice, or "" when none is close."""
     from difflib import get_close_matches
 
-    hint = get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
+    if not isinstance(word, str):
+        return ""
+    hint = get_close_matches(word[:100], [str(c) for c in choices], n=1, cutoff=0.5)
     return f" (did you mean '{hint[0]}'?)" if hint else ""
 
 

@@ -1,51 +1,158 @@
-"""Writing outputs without ever leaving a half-written file behind."""
+"""Reading user files without being fooled (sizes, devices, FIFOs, YAML bombs, duplicate keys) and
+writing outputs without ever leaving a half-written file behind or replacing an input."""
 from __future__ import annotations
 
+import errno
+import functools
 import os
+import stat
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import GcostError
 
-
 MAX_INPUT_BYTES = 5_000_000
 MAX_ALIASES = 1_000  # YAML aliases allowed in one file; more is an "alias bomb"
+MAX_DEPTH = 64  # nesting of YAML collections; the real specs need about 8
+MAX_VALUES = 1_000_000  # values in a document once aliases are expanded
+STALE_TEMP_S = 600  # our own temporary files older than this were left by a killed process
 
 
 def read_text(path: str | Path, *, max_bytes: int = MAX_INPUT_BYTES) -> str:
-    """A user's input file as text, or a GcostError naming it."""
-    target = Path(path)
+    """A user's input file as text, or a GcostError naming it. Only regular files are read, and
+    never more than max_bytes + 1 bytes (/dev/zero, a FIFO or a huge file are refused, not read)."""
+    where = str(path)
     try:
-        if target.is_dir():
-            raise GcostError("is a folder, not a file", file=str(path))
-        if target.stat().st_size > max_bytes:
-            raise GcostError(f"file is larger than {max_bytes // 1_000_000} MB", file=str(path))
-        return target.read_bytes().decode("utf-8")
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise GcostError("is a folder, not a file", file=where)
+        if not stat.S_ISREG(info.st_mode):
+            raise GcostError("not a regular file (a device, FIFO or socket): give a file", file=where)
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
     except OSError as e:
-        raise GcostError(f"cannot read: {e.strerror}", file=str(path)) from None
+        raise GcostError(f"cannot read: {_reason(e)}", file=where) from None
+    if len(data) > max_bytes:
+        raise GcostError(f"file is larger than {max_bytes // 1_000_000} MB", file=where)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise GcostError("not UTF-8 text", file=str(path)) from None
+        raise GcostError("not UTF-8 text", file=where) from None
+
+
+def _reason(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "symlink loop"
+    return error.strerror or type(error).__name__
 
 
 def load_yaml(text: str, *, where: str):
-    """yaml.safe_load (no object-constructing tags) that refuses alias bombs (aliases are counted
-    on the event stream before anything is built) and reports errors with their line."""
+    """yaml.safe_load (no object-constructing tags) that first walks the event stream to refuse
+    documents nested deeper than MAX_DEPTH, with more than MAX_ALIASES aliases, or expanding to
+    more than MAX_VALUES values (alias "bombs"); a key given twice in one mapping is an error
+    naming both lines. Errors carry their line."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same rules, faster
     try:
-        aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=loader))
-        if aliases > MAX_ALIASES:
-            raise GcostError(f"more than {MAX_ALIASES} YAML aliases (an alias bomb?)", file=where)
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader
+        _check_events(yaml.parse(text, Loader=_base_loader()), where)
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise GcostError(f"malformed YAML: {line}{e.problem or e}", file=where) from None
     except yaml.YAMLError as e:
-        raise GcostError(f"malformed YAML: {e}", file=where) from None
+        raise GcostError(f"malformed YAML: {str(e)[:200]}", file=where) from None
     except RecursionError:
         raise GcostError("YAML nested too deeply", file=where) from None
+
+
+def _base_loader():
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same rules, faster
+
+
+def _check_events(events, where: str) -> None:
+    """Depth, alias count and expanded size, from the event stream (no value is built)."""
+    import yaml
+
+    sizes: dict[str, int] = {}  # anchor -> values under it
+    stack: list[list] = []  # open collections: [count, anchor]
+    aliases = total = 0
+    for event in events:
+        if isinstance(event, yaml.CollectionStartEvent):
+            stack.append([1, event.anchor])
+            if len(stack) > MAX_DEPTH:
+                raise GcostError(f"YAML nested deeper than {MAX_DEPTH} levels, at line {event.start_mark.line + 1}",
+                                 file=where)
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            count, anchor = stack.pop()
+            size = count
+        elif isinstance(event, yaml.ScalarEvent):
+            size, anchor = 1, event.anchor
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise GcostError(f"more than {MAX_ALIASES} YAML aliases (an alias bomb?)", file=where)
+            size, anchor = sizes.get(event.anchor, 1), None
+        else:
+            continue
+        if anchor:
+            sizes[anchor] = size
+        if stack:
+            stack[-1][0] += size
+        else:
+            total += size
+        if total + sum(item[0] for item in stack) > MAX_VALUES:
+            raise GcostError(f"YAML expands to more than {MAX_VALUES:,} values (an alias bomb?)", file=where)
+
+
+@functools.lru_cache(maxsize=1)
+def _strict_loader():
+    """The base loader, refusing a key that appears twice in one mapping."""
+    import yaml
+
+    class StrictLoader(_base_loader()):  # type: ignore[misc]
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # an unhashable key: the base constructor reports it
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {str(key)[:40]!r} appears twice in one mapping (lines {first} and "
+                                    f"{line})", key_node.start_mark)
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def refuse_overwriting_inputs(output: str | Path | None, inputs: list[str | Path]) -> None:
+    """An output path that is one of the inputs (the same file, also through a symlink or a hard
+    link) would replace it with the report: refuse before any work."""
+    if output is None:
+        return
+    if str(output) == "":
+        raise GcostError("-o needs a file name, got an empty one")
+    target = Path(output)
+    if not target.exists():
+        return
+    for source in inputs:
+        try:
+            if Path(source).exists() and os.path.samefile(source, target):
+                raise GcostError("is also an input: writing there would replace it; choose another -o",
+                                 file=str(output))
+        except OSError:
+            continue
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -55,33 +162,65 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename over `path` in one step, so a
-    crash (or a full disk) leaves the previous file intact."""
+    crash (or a full disk) leaves the previous file intact. A new file gets the mode the umask
+    gives; a replaced file keeps its mode. Temporary files of ours that a killed process left
+    beside `path` are removed."""
     target = Path(path)
+    if str(path) == "":
+        raise GcostError("cannot write: an empty file name")
     if target.exists() and not target.is_file() and not target.is_dir():
         # a device or pipe (/dev/null, /dev/stdout, a FIFO): never rename over it, write through
         try:
             with open(target, "wb") as handle:
                 handle.write(data)
         except OSError as e:
-            raise GcostError(f"cannot write: {e.strerror}", file=str(path)) from None
+            raise GcostError(f"cannot write: {_reason(e)}", file=str(path)) from None
         return
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
-        raise GcostError(f"cannot write: folder {str(folder)!r} does not exist", file=str(path))
+        raise GcostError(f"cannot write: folder {str(folder)[:80]!r} does not exist", file=str(path))
     if target.is_dir():
         raise GcostError("cannot write: is a folder", file=str(path))
+    mode = _mode_for(target)
+    _remove_stale_temps(folder, target.name)
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
-        raise GcostError(f"cannot write: {e.strerror}", file=str(path)) from None
+        raise GcostError(f"cannot write: {_reason(e)}", file=str(path)) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temp, mode)
         os.replace(temp, target)
     except BaseException as e:
         Path(temp).unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise GcostError(f"cannot write: {e.strerror}", file=str(path)) from None
+            raise GcostError(f"cannot write: {_reason(e)}", file=str(path)) from None
         raise
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _remove_stale_temps(folder: Path, name: str) -> None:
+    now = time.time()
+    for temp in folder.glob(f".{glob_escape(name)}.*.tmp"):
+        try:
+            if now - temp.lstat().st_mtime > STALE_TEMP_S and temp.is_file() and not temp.is_symlink():
+                temp.unlink()
+        except OSError:
+            continue
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)

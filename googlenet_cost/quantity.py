@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from .errors import quoted
+
 _QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)\s*$", re.IGNORECASE)
 _EXPONENT = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 
@@ -30,16 +32,16 @@ class Quantity:
 def parse_quantity(text: object, *, base: int) -> Quantity:
     """Parse 1234, "1234", "2.7K", "1.6G". Raises ValueError with a readable message."""
     if isinstance(text, bool) or not isinstance(text, (int, float, str)):
-        raise ValueError(f"expected a number like 7.1M or 1600000, got {text!r}")
+        raise ValueError(f"expected a number like 7.1M or 1600000, got {quoted(text)}")
     raw = str(text)
     match = _QUANTITY.match(raw)
     if not match:
-        raise ValueError(f"expected a number like 7.1M or 1600000, got {raw!r}")
+        raise ValueError(f"expected a number like 7.1M or 1600000, got {quoted(raw)}")
     digits, suffix = match.groups()
     try:
         number = Decimal(digits)
     except InvalidOperation:  # pragma: no cover - the regex admits only decimals
-        raise ValueError(f"not a number: {raw!r}") from None
+        raise ValueError(f"not a number: {quoted(raw)}") from None
     scale = Decimal(base) ** _EXPONENT[suffix.upper()]
     places = len(digits.split(".")[1]) if "." in digits else 0
     half_unit = Decimal(5) * Decimal(10) ** (-places - 1) * scale
@@ -50,7 +52,7 @@ def parse_count(text: object, *, what: str) -> int:
     """A whole, non-negative count with decimal suffixes (budgets, limits)."""
     quantity = parse_quantity(text, base=1000)
     if quantity.value != int(quantity.value):
-        raise ValueError(f"{what} must be a whole number, got {quantity.text!r}")
+        raise ValueError(f"{what} must be a whole number, got {quoted(quantity.text)}")
     return int(quantity.value)
 
 
@@ -72,9 +74,9 @@ def parse_fraction(text: object, *, what: str) -> float:
     try:
         value = float(raw[:-1] if percent else raw)
     except ValueError:
-        raise ValueError(f"{what} must look like 2% or 0.02, got {raw[:40]!r}") from None
+        raise ValueError(f"{what} must look like 2% or 0.02, got {quoted(raw)}") from None
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{what} must be a finite, non-negative number like 2% or 0.02, got {raw[:40]!r}")
+        raise ValueError(f"{what} must be a finite, non-negative number like 2% or 0.02, got {quoted(raw)}")
     if not percent and value >= 1:
         raise ValueError(f"{what}: a bare {raw[:40]} is ambiguous: write {raw[:40]}% or {value / 100:g}")
     return value / 100 if percent else value

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import GcostError
+from .errors import GcostError, quoted
 from .spec import Spec, load_spec
 
 DEFAULT_SPEC = "googlenet"
@@ -79,29 +79,29 @@ def parse_input_shape(text: str | None) -> tuple[int, ...]:
     try:
         shape = tuple(int(part) for part in text.lower().split("x"))
     except ValueError:
-        raise GcostError(f"--input must look like 3x224x224, got {text!r}") from None
+        raise GcostError(f"--input must look like 3x224x224, got {quoted(text)}") from None
     if not shape or any(d < 1 for d in shape):
-        raise GcostError(f"--input sizes must be at least 1, got {text!r}")
+        raise GcostError(f"--input sizes must be at least 1, got {quoted(text)}")
     return shape
 
 
 def load_factory(reference: str) -> Callable[[], Any]:
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
-        raise GcostError(f"--model must look like package.module:factory, got {reference!r}")
+        raise GcostError(f"--model must look like package.module:factory, got {quoted(reference)}")
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # the user's import: report it in one line
-        raise GcostError(f"cannot import {module_name!r}: {type(e).__name__}: {e}", file=reference) from e
+        raise GcostError(f"cannot import {quoted(module_name)}: {type(e).__name__}: {e}", file=reference) from e
     factory: Any = module
     for part in attribute.split("."):
         factory = getattr(factory, part, None)
         if factory is None:
-            raise GcostError(f"module {module_name!r} has no attribute {attribute!r}", file=reference)
+            raise GcostError(f"module {quoted(module_name)} has no attribute {quoted(attribute)}", file=reference)
     if not callable(factory):
-        raise GcostError(f"{attribute!r} is not callable", file=reference)
+        raise GcostError(f"{quoted(attribute)} is not callable", file=reference)
     return factory
 
 

@@ -10,10 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import GcostError, SpecError, did_you_mean
+from .errors import GcostError, SpecError, did_you_mean, quoted
 from .files import load_yaml, read_text
 from .layers import Layer, SequenceSpec, Shape
-from .spec_parse import Defaults, Reader, parse_layers, parse_shape
+from .spec_parse import NAME_PATTERN, Defaults, Reader, parse_layers, parse_shape
 
 
 
@@ -51,6 +51,8 @@ def builtin_specs() -> dict[str, Path]:
 
 
 def resolve_spec_path(path_or_name: str | Path) -> Path:
+    if str(path_or_name).strip() == "":
+        raise SpecError("the spec argument is empty: give a file or a built-in name (gcost specs lists them)")
     path = Path(path_or_name)
     if path.exists():
         return path
@@ -93,9 +95,13 @@ def _spec_from_data(data: Any, where: str) -> Spec:
         raise SpecError("a spec must be a mapping with name, input and layers")
     top = Reader(data, layer=None)
     name = top.text("name", required=True)
+    if not NAME_PATTERN.fullmatch(name):
+        raise SpecError(f"name {quoted(name)} must be 1-80 letters, digits, '_', '-' or '.'")
     input_shape = parse_shape(top, "input")
     defaults = Defaults.parse(top.mapping("defaults"))
     layers = parse_layers(top.sequence("layers", required=True), defaults, context="layers")
+    if not layers:
+        raise SpecError("layers must list at least one layer")
     aux = tuple(_aux_head(item, defaults) for item in top.sequence("aux"))
     spec = Spec(name=name, input_shape=input_shape, layers=layers, aux=aux,
                 description=top.text("description"), source=top.text("source"),

@@ -1,11 +1,12 @@
 """Reading YAML values into layer specs: one small parser per `type`, strict about every key."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import SpecError, did_you_mean
+from .errors import SpecError, did_you_mean, quoted
 from .layers import (INCEPTION_COLUMNS, LAYER_TYPES, REDUCE_COLUMNS, AdaptiveAvgPoolSpec,
                      AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
                      GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,
@@ -14,7 +15,7 @@ from .quantity import parse_quantity
 
 MAX_CHANNELS = 1 << 20  # widths, features
 MAX_SPATIAL = 1 << 16  # input height / width, kernels
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}")  # used with fullmatch: no trailing newline
 _MISSING = object()
 
 
@@ -42,7 +43,7 @@ class Reader:
     def text(self, key: str, *, required: bool = False) -> str:
         value = self.raw(key, "", required=required)
         if not isinstance(value, str):
-            raise self.error(f"{key} must be text, got {value!r}")
+            raise self.error(f"{key} must be text, got {quoted(value)}")
         return value
 
     def count(self, key: str, default: Any = _MISSING, *, limit: int = MAX_CHANNELS,
@@ -52,7 +53,7 @@ class Reader:
 
     def check_count(self, key: str, value: Any, limit: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"{key} must be a whole number, got {value!r}")
+            raise self.error(f"{key} must be a whole number, got {quoted(value)}")
         if value < 1:
             raise self.error(f"{key} must be at least 1, got {value}")
         if value > limit:
@@ -64,10 +65,10 @@ class Reader:
         value = self.raw(key, default, required=default is _MISSING)
         items = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
         if not isinstance(items, list) or len(items) != 2:
-            raise self.error(f"{key} must be a whole number or [height, width], got {value!r}")
+            raise self.error(f"{key} must be a whole number or [height, width], got {quoted(value)}")
         for item in items:
             if isinstance(item, bool) or not isinstance(item, int):
-                raise self.error(f"{key} must be whole numbers, got {value!r}")
+                raise self.error(f"{key} must be whole numbers, got {quoted(value)}")
             if not minimum <= item <= limit:
                 raise self.error(f"{key} must be between {minimum} and {limit}, got {item}")
         return (items[0], items[1])
@@ -75,14 +76,16 @@ class Reader:
     def flag(self, key: str, default: bool) -> bool:
         value = self.raw(key, default)
         if not isinstance(value, bool):
-            raise self.error(f"{key} must be true or false, got {value!r}")
+            raise self.error(f"{key} must be true or false, got {quoted(value)}")
         return value
 
     def number(self, key: str, default: Any = _MISSING, *, low: float = 0.0, high: float = float("inf"),
                low_open: bool = True) -> float:
         value = self.raw(key, default, required=default is _MISSING)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(f"{key} must be a number, got {value!r}")
+            raise self.error(f"{key} must be a number, got {quoted(value)}")
+        if not math.isfinite(value):
+            raise self.error(f"{key} must be a finite number, got {value}")
         if value < low or (low_open and value == low) or value > high:
             raise self.error(f"{key} {value} is out of range")
         return float(value)
@@ -90,7 +93,7 @@ class Reader:
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.raw(key, default)
         if value not in choices:
-            raise self.error(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+            raise self.error(f"{key} must be one of {', '.join(choices)}, got {quoted(value)}")
         return value
 
     def mapping(self, key: str) -> dict:
@@ -140,7 +143,7 @@ class Defaults:
 def parse_shape(reader: Reader, key: str) -> Shape:
     value = reader.raw(key, required=True)
     if not isinstance(value, list) or len(value) != 3:
-        raise reader.error(f"{key} must be [channels, height, width], got {value!r}")
+        raise reader.error(f"{key} must be [channels, height, width], got {quoted(value)}")
     limits = (MAX_CHANNELS, MAX_SPATIAL, MAX_SPATIAL)
     return tuple(reader.check_count(key, v, lim) for v, lim in zip(value, limits))
 
@@ -170,7 +173,7 @@ def _paper_output(text: Any) -> Shape:
     """The paper prints HxWxC ("28x28x256"); we hold (C, H, W)."""
     parts = str(text).lower().replace("×", "x").split("x")
     if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"output must look like 28x28x256 (HxWxC), got {text!r}")
+        raise ValueError(f"output must look like 28x28x256 (HxWxC), got {quoted(text)}")
     h, w, c = (int(p) for p in parts)
     return (c, h, w)
 
@@ -190,9 +193,9 @@ def _padding(r: Reader, value: Any) -> tuple[int, int]:
     items = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
     if (not isinstance(items, list) or len(items) != 2
             or not all(isinstance(i, int) and not isinstance(i, bool) for i in items)):
-        raise r.error(f"padding must be a whole number, [height, width] or 'same', got {value!r}")
+        raise r.error(f"padding must be a whole number, [height, width] or 'same', got {quoted(value)}")
     if min(items) < 0 or max(items) > MAX_SPATIAL:
-        raise r.error(f"padding must be between 0 and {MAX_SPATIAL}, got {value!r}")
+        raise r.error(f"padding must be between 0 and {MAX_SPATIAL}, got {quoted(value)}")
     return (items[0], items[1])
 
 
@@ -272,7 +275,7 @@ def parse_layers(items: list, defaults: Defaults, *, context: str, prefix: str =
     layers = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise SpecError(f"entry {index} of {context} must be a mapping with a type, got {item!r}",
+            raise SpecError(f"entry {index} of {context} must be a mapping with a type, got {quoted(item)}",
                             layer=context if nested else None)
         layers.append(parse_layer(item, defaults, index=index, prefix=prefix, nested=nested,
                                   context=context))
@@ -284,13 +287,15 @@ def parse_layer(item: dict, defaults: Defaults, *, index: int, prefix: str = "",
     kind = item.get("type")
     name = item.get("name", f"{prefix}{kind}{index}")
     shown = f"{context}/{name}" if nested else str(name)
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise SpecError(f"name {name!r} must be 1-80 letters, digits, '_', '-' or '.'",
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise SpecError(f"name {quoted(name)} must be 1-80 letters, digits, '_', '-' or '.'",
                         layer=context if nested else f"#{index}")
     reader = Reader(item, layer=shown, name=name)
     reader.asked += ["name", "type"]
+    if not isinstance(kind, str):
+        raise reader.error(f"type must be text such as conv, got {quoted(kind)}")
     if kind not in PARSERS:
-        raise reader.error(f"unknown layer type {kind!r}{did_you_mean(kind, PARSERS)}; known types: "
+        raise reader.error(f"unknown layer type {quoted(kind)}{did_you_mean(kind, PARSERS)}; known types: "
                            + ", ".join(sorted(PARSERS)))
     if nested and kind in COMPOSITE_TYPES:
         raise reader.error(f"a {kind} layer cannot sit inside another composite layer")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Callable
 
-from .errors import GcostError, SpecError
+from .errors import GcostError, SpecError, quoted
 from .layers import (REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AvgPoolSpec, GlobalAvgPoolSpec,
                      InceptionSpec, Layer, LinearSpec)
 from .spec import Spec
@@ -63,7 +63,7 @@ def modules_matching(spec: Spec, pattern: str | None) -> set[str]:
         return names
     chosen = {name for name in names if fnmatchcase(name, pattern)}
     if not chosen:
-        raise GcostError(f"--module {pattern!r} matches no inception module (there are "
+        raise GcostError(f"--module {quoted(pattern)} matches no inception module (there are "
                          f"{', '.join(sorted(names))})", file=spec.path)
     return chosen
 
