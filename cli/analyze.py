@@ -5,10 +5,10 @@ import click
 
 from googlenet_cost.formatters import TABLE_MAX_ROWS
 
-from .options import FORMAT, OUTPUT, int_list, timing_from, timing_options
+from .options import FORMAT, OUTPUT, guard_outputs, int_list, timing_from, timing_options
 
 
-@click.command()
+@click.command(short_help="Per-layer shapes, params, MACs, the paper's figures and latency of one network.")
 @click.argument("spec", required=False, default=None)
 @click.option("--model", "model_ref", metavar="MODULE:FACTORY",
               help="Analyze a Python model instead of a spec: a callable returning an nn.Module.")
@@ -34,6 +34,7 @@ def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, dept
 
     from .render import Progress, emit, latency_panel, warn
 
+    guard_outputs([output], [spec or (None if model_ref else "googlenet")])
     batches = int_list(batch, option="--batch")
     options = timing_from(timing, batches, per_layer=per_layer)
     source = open_source(spec, model_ref, input_text)

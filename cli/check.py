@@ -3,11 +3,9 @@
 Exit codes: 0 every metric within its limit, 1 a regression, 2 a usage or spec error."""
 from __future__ import annotations
 
-import sys
-
 import click
 
-from .options import FORMAT, OUTPUT
+from .options import FORMAT, OUTPUT, guard_outputs
 
 LIMIT_OPTIONS = [("--max-params", "params"), ("--max-weights", "weights"), ("--max-macs", "MACs"),
                  ("--max-activation-bytes", "activation memory (fp32 bytes per sample)"),
@@ -20,7 +18,7 @@ def _limit_options(fn):
     return fn
 
 
-@click.command()
+@click.command(short_help="Fail (exit 1) when a network exceeds its budget or grew past its baseline.")
 @click.argument("specs", nargs=-1)
 @click.option("--model", "model_ref", metavar="MODULE:FACTORY", help="Also check a Python model.")
 @click.option("--input", "input_text", metavar="CxHxW", help="Input shape for --model.")
@@ -48,6 +46,7 @@ def check(specs, model_ref, input_text, max_params, max_weights, max_macs, max_a
 
     from .render import emit, warn
 
+    guard_outputs([output], list(specs), [budgets_path, baseline_path])
     flags = {key: value for key, value in (("max_params", max_params), ("max_weights", max_weights),
                                            ("max_macs", max_macs), ("max_activation_bytes", max_activation_bytes),
                                            ("max_latency_ms", max_latency_ms)) if value is not None}
@@ -61,10 +60,10 @@ def check(specs, model_ref, input_text, max_params, max_weights, max_macs, max_a
             warn(line)
     if not result.entries:
         click.echo(check_view.summary_line(result), err=True)
-    sys.exit(result.return_code)
+    click.get_current_context().exit(result.return_code)
 
 
-@click.command()
+@click.command(short_help="Record today's params, weights, MACs and activations in a lock file.")
 @click.argument("specs", nargs=-1)
 @click.option("--model", "model_ref", metavar="MODULE:FACTORY", help="Also record a Python model.")
 @click.option("--input", "input_text", metavar="CxHxW", help="Input shape for --model.")
@@ -79,6 +78,7 @@ def baseline(specs, model_ref, input_text, output, with_latency, device, train):
     from googlenet_cost.files import atomic_write_text
     from googlenet_cost.sources import open_sources
 
+    guard_outputs([output], list(specs))
     timing = None
     if with_latency:
         from googlenet_cost.timing.measure import TimingOptions

@@ -5,7 +5,7 @@ import click
 
 from googlenet_cost.errors import quoted
 
-from .options import FORMAT, OUTPUT, int_list, interval_options, timing_from, timing_options
+from .options import FORMAT, OUTPUT, guard_outputs, int_list, interval_options, timing_from, timing_options
 
 
 def _record(kind: str):
@@ -29,7 +29,7 @@ def _floats(value: str) -> list[float]:
                                  param_hint="--reduce-scale") from None
 
 
-@click.command()
+@click.command(short_help="Compare a network with variants of it (bottleneck widths, heads) and other specs.")
 @click.argument("specs", nargs=-1)
 @click.option("--reduce", "reduce_", multiple=True, callback=_record("reduce"), expose_value=False,
               help="Every 3x3_reduce / 5x5_reduce conv gets this width (repeatable, or 8,16,32).")
@@ -62,6 +62,7 @@ def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output
 
     from .render import Progress, emit, warn
 
+    guard_outputs([output, plot_path], list(specs) or ["googlenet"])
     if plot_path:
         comparison_view.plot_backend(plot_path)
     batches = int_list(batch, option="--batch")

@@ -1,9 +1,12 @@
 """The `gcost` command group: the one place where errors become exit codes.
 
 Exit codes: 0 success; 1 a `gcost check` regression; 2 a usage or spec error (one line, no
-traceback); 3 an internal error (a bug: set GCOST_DEBUG=1 for the traceback)."""
+traceback); 3 an internal error (a bug: set GCOST_DEBUG=1 for the traceback); 130 interrupted
+(Ctrl-C); 141 standard output closed early (`| head`). Nothing the analyzed code does (sys.exit
+in a model or factory) can choose gcost's exit code."""
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -12,50 +15,106 @@ import click
 from googlenet_cost import __version__
 from googlenet_cost.errors import GcostError
 
+from googlenet_cost.formatters import printable
+
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141
 
 
 class UserError(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file=None) -> None:
-        click.echo(f"gcost: error: {self.format_message()}", err=True)
+        click.echo(f"gcost: error: {printable(self.format_message())}", err=True)
+
+
+def usage_line(error: click.UsageError) -> str:
+    """click's usage errors in gcost's one-line style, with where to look for help."""
+    command = error.ctx.command_path if error.ctx is not None else "gcost"
+    return f"{error.format_message()} (see '{command} --help')"
+
+
+def _interrupted() -> click.exceptions.Exit:
+    click.echo("gcost: interrupted", err=True)
+    return click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+def _stdout_closed() -> click.exceptions.Exit:
+    """The reader went away (`| head`): stop quietly, and keep Python's exit-time flush quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test runner's buffer)
+        pass
+    return click.exceptions.Exit(EXIT_PIPE_CLOSED)
 
 
 class Gcost(click.Group):
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":
+                raise
+            raise UserError(usage_line(e)) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except GcostError as e:
             raise UserError(str(e)) from None
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+        except UserError:
             raise
+        except click.UsageError as e:
+            raise UserError(usage_line(e)) from None
+        except (click.ClickException, click.exceptions.Exit):
+            raise
+        except (KeyboardInterrupt, click.Abort):
+            raise _interrupted() from None
+        except BrokenPipeError:
+            raise _stdout_closed() from None
+        except SystemExit as e:  # gcost exits through click; this came from the analyzed code
+            raise UserError(f"the analyzed code called sys.exit({e.code!r}); gcost does not let a model "
+                            "or factory choose its exit code") from None
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise UserError(f"cannot write the output: {e.strerror}") from None
+            return _internal(e)
         except Exception as e:  # the single boundary: a bug must not look like a user error
-            if os.environ.get("GCOST_DEBUG"):
-                raise
-            click.echo(f"gcost: internal error: {type(e).__name__}: {e} "
-                       "(set GCOST_DEBUG=1 for the traceback, and please report it)", err=True)
-            sys.exit(EXIT_INTERNAL)
+            return _internal(e)
 
 
-@click.group(cls=Gcost, context_settings={"help_option_names": ["-h", "--help"]})
+def _internal(error: Exception):
+    from .entry import interrupted
+
+    if interrupted():  # a Ctrl-C that a library swallowed, breaking what came after it
+        raise _interrupted() from None
+    if os.environ.get("GCOST_DEBUG"):
+        raise error
+    click.echo(f"gcost: internal error: {type(error).__name__}: {printable(str(error))[:300]} "
+               "(set GCOST_DEBUG=1 for the traceback, and please report it)", err=True)
+    raise click.exceptions.Exit(EXIT_INTERNAL)
+
+
+@click.group(cls=Gcost, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="gcost")
 def gcost() -> None:
     """Architecture cost analysis for convolutional networks: per-layer shapes, params, MACs and
     measured latency, from a YAML spec (GoogLeNet and friends)."""
 
 
-@gcost.command()
+@gcost.command(short_help="List the built-in specs, usable by name.")
 def specs() -> None:
     """List the built-in specs (usable by name, e.g. `gcost analyze googlenet`)."""
     from googlenet_cost.spec import builtin_specs, load_spec
 
-    from .render import console
+    from .render import console, plain_text
 
     for name, path in sorted(builtin_specs().items()):
         spec = load_spec(path)
-        console().print(f"[bold]{name}[/bold]  {spec.description}")
+        console().print(plain_text(f"{name}  {spec.description}"))
 
 
 def _register() -> None:
@@ -71,4 +130,18 @@ _register()
 
 
 def main() -> None:
-    gcost(prog_name="gcost")
+    """The console script. Interrupts and closed pipes are handled here too, so that even one
+    arriving while arguments are parsed or torch is imported gets its exit code."""
+    try:
+        code = gcost.main(prog_name="gcost", standalone_mode=False)
+    except (KeyboardInterrupt, click.Abort):
+        _interrupted()
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        sys.exit(_stdout_closed().exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -15,6 +15,24 @@ OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
                       help="Write to this file (atomically) instead of the terminal.")
 
 
+def guard_outputs(outputs: list[str | None], specs: list[str | None] = (), files: list[str | None] = ()) -> None:
+    """Refuse, before any work, an output (-o, --plot) that is one of the inputs: a spec (built-in
+    names included), a budgets or lock file. An empty output name is refused too."""
+    from googlenet_cost.errors import GcostError
+    from googlenet_cost.files import refuse_overwriting_inputs
+    from googlenet_cost.spec import resolve_spec_path
+
+    inputs = [f for f in files if f]
+    for spec in specs:
+        if spec:
+            try:
+                inputs.append(str(resolve_spec_path(spec)))
+            except GcostError:
+                continue  # reported when the spec is loaded
+    for output in outputs:
+        refuse_overwriting_inputs(output, inputs)
+
+
 def int_list(value: str | None, *, option: str) -> tuple[int, ...]:
     """'1,8,64' -> (1, 8, 64); a clear usage error otherwise."""
     if value is None:

@@ -6,18 +6,34 @@ from typing import Any, Callable
 
 import click
 
+from googlenet_cost.formatters import printable
+
 
 def console(stderr: bool = False):
     from rich.console import Console
 
-    terminal = Console(stderr=stderr, highlight=False)
+    class Terminal(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError  # rich would raise SystemExit(1); the CLI boundary decides
+
+    terminal = Terminal(stderr=stderr, highlight=False)
     if not terminal.is_terminal:
         terminal.width = 200  # piped or captured: do not squeeze the table into 80 columns
     return terminal
 
 
+def plain_text(text: str):
+    """A rich Text that is shown as written: no markup, no control characters."""
+    from rich.text import Text
+
+    return Text(printable(text))
+
+
 def warn(message: str) -> None:
-    console(stderr=True).print(f"[bold yellow]warning:[/bold yellow] {message}", soft_wrap=True)
+    from rich.text import Text
+
+    line = Text("warning: ", style="bold yellow") + plain_text(message)
+    console(stderr=True).print(line, soft_wrap=True)
 
 
 def latency_panel(latency: Any):

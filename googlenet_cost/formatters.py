@@ -12,6 +12,12 @@ from .report import LayerRow, Report
 FORMATS = ("table", "json", "csv", "markdown")
 
 
+def printable(text: str) -> str:
+    """User-supplied text made harmless for a terminal: control characters (ANSI escapes,
+    carriage returns) are shown as escapes instead of acting."""
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in str(text))
+
+
 def shape_text(shape: list[int]) -> str:
     """The paper's HxWxC for feature maps, the length for flat vectors."""
     if len(shape) == 3:
@@ -96,17 +102,22 @@ def _totals_row(report: Report, keys: list[str]) -> list[str]:
 def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: set[int],
                styles: list[str | None] | None = None, footer: list[str] | None = None):
     """A rich Table whose number columns never shrink below their widest cell: a narrow terminal
-    wraps names, never truncates a count."""
+    wraps names, never truncates a count. Every cell is plain text (no rich markup, control
+    characters shown as escapes): names come from user files."""
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, header_style="bold", show_footer=footer is not None, footer_style="bold")
+    def plain(cell: str) -> Text:
+        return Text(printable(cell))
+
+    table = Table(title=plain(title), header_style="bold", show_footer=footer is not None, footer_style="bold")
     for index, header in enumerate(headers):
         cells = [row[index] for row in rows] + ([footer[index]] if footer else [])
         table.add_column(header, footer=footer[index] if footer else "", justify="right" if index in right else "left",
                          no_wrap=index in right or index == 0,
                          min_width=max(map(len, cells), default=0) if index in right else None)
     for row, style in zip(rows, styles or [None] * len(rows)):
-        table.add_row(*row, style=style)
+        table.add_row(*map(plain, row), style=style)
     return table
 
 

@@ -83,3 +83,24 @@ class WrongView(nn.Module):
 
 def wrong_view():
     return WrongView()
+
+
+def exits_in_factory():
+    import sys
+
+    sys.exit(0)
+
+
+class ExitsInForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        import sys
+
+        sys.exit(0)
+
+
+def exits_in_forward():
+    return ExitsInForward()
