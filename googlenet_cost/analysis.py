@@ -35,6 +35,7 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
         raise e.located(file=spec.path) from e
     warnings = _disagreements(planned, measured)
     if verify:
+        require_cpu_memory(_largest_layer_bytes(planned, batch), "--verify (fvcore on real tensors)")
         warnings += _fvcore_disagreements(measured, fvcore_layers(layers, batch, train=train))
     rows = [_row(plan, meas) for plan, meas in zip(planned, measured)]
     target = None
@@ -67,6 +68,9 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
             raise GcostError(f"--strict: {message}", file=name)
         warnings.append(message)
     if verify:
+        require_cpu_memory(4 * (sum(m.params for m in measured if m.parent is None)
+                                + batch * (numel(input_shape) + sum(numel(m.output_shape) for m in measured))),
+                           "--verify (fvcore on real tensors)")
         warnings += _fvcore_disagreements(measured, fvcore_macs(make_model("cpu").train(train),
                                                                 input_shape, batch))
     rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
@@ -93,6 +97,8 @@ def _measure_python_model(make_model: Callable[[Any], Any], input_shape: tuple[i
         return measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted)
     except GcostError:
         uncounted.clear()
+        require_cpu_memory(4 * 4 * batch * numel(input_shape), "counting on real CPU tensors (the model "
+                           "cannot run on the meta device)")
         return measure_rows(make_model("cpu").train(train), input_shape, batch, uncounted=uncounted)
 
 
@@ -129,15 +135,31 @@ CPU_COUNTING_MAX_BYTES = 1 << 30
 
 
 def _counting_device(planned: list[PlannedRow], batch: int) -> str:
+    distinct = {row.layer.build_key(row.in_shape): row for row in planned if row.parent is None}
+    macs = batch * sum(row.cost.macs for row in distinct.values())
+    fits = _largest_layer_bytes(planned, batch) <= CPU_COUNTING_MAX_BYTES
+    return "cpu" if macs <= CPU_COUNTING_MAX_MACS and fits else "meta"
+
+
+def _largest_layer_bytes(planned: list[PlannedRow], batch: int) -> int:
+    """fp32 bytes of the largest top-level layer run alone on real tensors: its parameters, its
+    input and every output inside it."""
     elements: dict[str, int] = {}
     for row in planned:
         top = row.parent or row.name
         elements[top] = elements.get(top, 0) + batch * numel(row.out_shape)
-    distinct = {row.layer.build_key(row.in_shape): row for row in planned if row.parent is None}
-    macs = batch * sum(row.cost.macs for row in distinct.values())
-    largest = max((row.cost.params + batch * numel(row.in_shape) + elements[row.name]
-                   for row in distinct.values()), default=0)
-    return "cpu" if macs <= CPU_COUNTING_MAX_MACS and 4 * largest <= CPU_COUNTING_MAX_BYTES else "meta"
+    return 4 * max((row.cost.params + batch * numel(row.in_shape) + elements[row.name]
+                    for row in planned if row.parent is None), default=0)
+
+
+def require_cpu_memory(need_bytes: int, what: str) -> None:
+    """Refuse work on real CPU tensors that would not fit in what this process may use."""
+    from .timing.memory import cpu_available_bytes
+
+    free = cpu_available_bytes()
+    if free is not None and need_bytes > 0.9 * free:
+        raise GcostError(f"{what} needs about {need_bytes / 2**30:,.1f} GiB of memory, only "
+                         f"{free / 2**30:,.1f} GiB are free to this process")
 
 
 def _check_batch(batch: int) -> None:

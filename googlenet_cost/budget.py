@@ -7,6 +7,7 @@ Limits come from (highest precedence first) command-line flags, a budgets file, 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -55,8 +56,8 @@ def parse_latency(value: Any) -> float:
         number = float(str(value).removesuffix("ms"))
     except ValueError:
         raise ValueError(f"expected milliseconds like 12.5, got {quoted(value)}") from None
-    if not number > 0:
-        raise ValueError(f"expected a positive number of milliseconds, got {quoted(value)}")
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"expected a positive, finite number of milliseconds, got {quoted(value)}")
     return number
 
 
@@ -140,13 +141,52 @@ def lock_document(reports: dict[str, Report]) -> str:
 
 
 def read_lock(path: str) -> dict[str, Any]:
+    """A lock file, validated whole: any other shape is a one-line error saying where."""
     try:
         data = json.loads(read_text(path, max_bytes=100_000_000))
     except json.JSONDecodeError as e:
         raise GcostError(f"not a gcost lock file: {e}", file=path) from None
-    if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA or not isinstance(data.get("specs"), dict):
+    except RecursionError:
+        raise GcostError("not a gcost lock file: nested too deeply", file=path) from None
+    if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
         raise GcostError(f"not a gcost lock file of schema {LOCK_SCHEMA}", file=path)
+    problem = lock_problem(data)
+    if problem:
+        raise GcostError(f"not a gcost lock file: {problem}", file=path)
     return data
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def lock_problem(data: dict[str, Any]) -> str | None:
+    """Where a lock document departs from what `lock_document` writes, or None."""
+    specs = data.get("specs")
+    if not isinstance(specs, dict):
+        return "specs must be a mapping of spec names"
+    for name, entry in specs.items():
+        where = f"specs.{str(name)[:40]}"
+        if not isinstance(entry, dict):
+            return f"{where} must be a mapping"
+        metrics = entry.get("metrics")
+        if not isinstance(metrics, dict):
+            return f"{where}.metrics must be a mapping"
+        for metric, value in metrics.items():
+            if metric not in METRICS:
+                return f"{where}.metrics: unknown metric {quoted(metric)}"
+            if not _is_number(value):
+                return f"{where}.metrics.{metric} must be a non-negative number, got {quoted(value)}"
+        layers = entry.get("layers", {})
+        if not isinstance(layers, dict):
+            return f"{where}.layers must be a mapping"
+        for layer, counts in layers.items():
+            if not isinstance(counts, dict) or not all(_is_number(counts.get(k)) for k in ("params", "macs")):
+                return f"{where}.layers.{str(layer)[:40]} must hold params and macs numbers"
+        for key in ("path", "mode", "latency_device_type"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                return f"{where}.{key} must be text"
+    return None
 
 
 def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[str, dict[str, dict[str, float]]]],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from .errors import GcostError, quoted
 from .spec import Spec, load_spec
 
 DEFAULT_SPEC = "googlenet"
+MAX_INPUT_SIDE = 1 << 20
+MAX_INPUT_ELEMENTS = 1 << 30  # 4 GiB per sample in fp32
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ def parse_input_shape(text: str | None) -> tuple[int, ...]:
         raise GcostError(f"--input must look like 3x224x224, got {quoted(text)}") from None
     if not shape or any(d < 1 for d in shape):
         raise GcostError(f"--input sizes must be at least 1, got {quoted(text)}")
+    if len(shape) > 4 or any(d > MAX_INPUT_SIDE for d in shape) or math.prod(shape) > MAX_INPUT_ELEMENTS:
+        raise GcostError(f"--input {quoted(text)} is too large: at most 4 sizes of at most {MAX_INPUT_SIDE:,}, "
+                         f"{MAX_INPUT_ELEMENTS:,} elements per sample")
     return shape
 
 

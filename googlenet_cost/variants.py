@@ -6,6 +6,7 @@ head=fc.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Callable
@@ -14,7 +15,9 @@ from .errors import GcostError, SpecError, quoted
 from .layers import (REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AvgPoolSpec, GlobalAvgPoolSpec,
                      InceptionSpec, Layer, LinearSpec)
 from .spec import Spec
+from .spec_parse import MAX_CHANNELS
 
+MAX_SCALE = 1000.0
 Transform = Callable[[InceptionSpec], InceptionSpec]
 
 
@@ -29,18 +32,23 @@ def _format_number(value: float) -> str:
 
 
 def reduce_to(width: int) -> tuple[str, Transform]:
-    if width < 1:
-        raise GcostError(f"--reduce must be at least 1, got {width}")
+    if not 1 <= width <= MAX_CHANNELS:
+        raise GcostError(f"--reduce must be between 1 and {MAX_CHANNELS:,}, got {width}")
     return f"reduce={width}", lambda m: m.with_widths(**{c: width for c in REDUCE_COLUMNS})
 
 
 def reduce_scale(factor: float) -> tuple[str, Transform]:
-    if not factor > 0:
-        raise GcostError(f"--reduce-scale must be greater than 0, got {_format_number(factor)}")
+    if not (math.isfinite(factor) and 0 < factor <= MAX_SCALE):
+        raise GcostError(f"--reduce-scale must be a number above 0 and at most {MAX_SCALE}, "
+                         f"got {_format_number(factor)}")
 
     def scale(m: InceptionSpec) -> InceptionSpec:
-        return m.with_widths(**{c: max(1, round(m.width(c) * factor)) for c in REDUCE_COLUMNS
-                                if m.width(c) is not None})
+        widths = {c: max(1, round(m.width(c) * factor)) for c in REDUCE_COLUMNS if m.width(c) is not None}
+        too_wide = {c: w for c, w in widths.items() if w > MAX_CHANNELS}
+        if too_wide:
+            raise GcostError(f"--reduce-scale {_format_number(factor)} makes {m.name}'s reduce convs "
+                             f"{max(too_wide.values()):,} wide (at most {MAX_CHANNELS:,})")
+        return m.with_widths(**widths)
 
     return f"reduce-scale={_format_number(factor)}", scale
 

@@ -95,7 +95,7 @@ def test_a_loaded_spec_is_never_mutated():
 @pytest.mark.parametrize("args,fragment", [
     (["--reduce", "0"], "at least 1"),
     (["--reduce", "x"], "expected whole numbers"),
-    (["--reduce-scale", "-1"], "greater than 0"),
+    (["--reduce-scale", "-1"], "above 0 and at most 1000"),
     (["--no-reduce", "--module", "inception_9*"], "matches no inception module"),
     (["--reduce", "16", "--reduce", "16"], "asked for twice"),
     (["specs/vgg16.yaml", "--no-reduce"], "no inception modules"),
