@@ -94,7 +94,7 @@ class Progress:
     """A rich progress bar on stderr for timing loops (they take seconds)."""
 
     def __init__(self, enabled: bool):
-        self.enabled = enabled
+        self.enabled = enabled and console(stderr=True).is_terminal  # nothing on a redirected stderr
         self._bar = None
         self._tasks: dict[str, Any] = {}
 

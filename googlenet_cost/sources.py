@@ -119,7 +119,7 @@ def open_source(spec: str | None = None, model: str | None = None, input_text: s
         return ModuleSource(model, load_factory(model), parse_input_shape(input_text))
     if input_text:
         raise GcostError("--input goes with --model; a spec carries its own input shape")
-    return SpecSource(load_spec(spec or DEFAULT_SPEC))
+    return SpecSource(load_spec(DEFAULT_SPEC if spec is None else spec))
 
 
 def open_sources(specs: list[str], model: str | None = None, input_text: str | None = None) -> list:

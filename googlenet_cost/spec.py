@@ -54,7 +54,7 @@ def resolve_spec_path(path_or_name: str | Path) -> Path:
     if str(path_or_name).strip() == "":
         raise SpecError("the spec argument is empty: give a file or a built-in name (gcost specs lists them)")
     path = Path(path_or_name)
-    if path.exists():
+    if path.exists() or path.is_symlink():  # a dangling link or a loop: reading says which
         return path
     shipped = builtin_specs()
     if str(path_or_name) in shipped:

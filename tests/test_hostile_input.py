@@ -1,0 +1,232 @@
+"""Hostile input, class by class: no crash, no hang, no lost file, and exit codes that cannot lie
+to CI. Each test names the class of input it covers."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, invoke
+
+GOOD = "name: t\ninput: [3, 8, 8]\nlayers:\n  - {name: c1, type: conv, out: 4, kernel: 3, padding: 1}\n"
+
+
+def gcost(*args, timeout=120, **kwargs):
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+# Crashes, hangs and runaway memory
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("{a: ", "}")])
+def test_yaml_nested_thirty_thousand_levels_is_refused_not_a_crash(tmp_path, opening, closing):
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: t\ninput: " + opening * 30_000 + "1" + closing * 30_000 + "\n")
+    done = gcost("analyze", str(path), "--no-latency")
+    assert done.returncode == 2 and "nested deeper than 64 levels" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_alias_repr_bomb_is_refused_quickly_and_never_printed(runner):
+    start = time.perf_counter()
+    result = invoke(runner, "analyze", str(ROOT / "tests" / "bad_specs" / "repr_bomb.yaml"), "--no-latency")
+    assert result.exit_code == 2 and "alias bomb" in result.stderr and len(result.stderr) < 300
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_devices_are_refused_without_reading_them(runner, device):
+    if not os.path.exists(device):
+        pytest.skip(f"no {device}")
+    result = invoke(runner, "analyze", device, "--no-latency")
+    assert result.exit_code == 2 and "not a regular file" in result.stderr
+
+
+def test_a_fifo_is_refused_instead_of_hanging(tmp_path):
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    done = gcost("analyze", str(fifo), "--no-latency", timeout=60)
+    assert done.returncode == 2 and "not a regular file" in done.stderr
+
+
+def test_a_symlink_loop_says_so(runner, tmp_path):
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop)
+    result = invoke(runner, "analyze", str(loop), "--no-latency")
+    assert result.exit_code == 2 and "symlink loop" in result.stderr
+
+
+def test_a_python_model_input_has_an_upper_bound(runner):
+    result = invoke(runner, "analyze", "--model", "tests.pymodels:tiny", "--input", "3x1000000x1000000", "--no-latency")
+    assert result.exit_code == 2 and "is too large" in result.stderr
+
+
+def test_verify_checks_memory_before_using_real_tensors(runner, monkeypatch):
+    from googlenet_cost.timing import memory
+
+    monkeypatch.setattr(memory, "cpu_available_bytes", lambda *a, **k: 1_000_000)
+    result = invoke(runner, "analyze", "googlenet", "--verify", "--no-latency")
+    assert result.exit_code == 2 and "--verify (fvcore on real tensors) needs about" in result.stderr
+
+
+# Exit codes that lie
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--tolerance", "5", "ambiguous: write 5% or 0.05"), ("--tolerance", "nan", "finite"),
+    ("--tolerance", "inf", "finite"), ("--latency-tolerance", "10", "ambiguous"), ("--max-latency-ms", "inf", "finite")])
+def test_gate_numbers_that_could_never_fail_are_usage_errors(runner, option, value, message):
+    result = invoke(runner, "check", "googlenet", "--max-params", "7.1M", option, value)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+@pytest.mark.parametrize("factory", ["exits_in_factory", "exits_in_forward"])
+def test_sys_exit_in_the_model_cannot_pass_the_gate(factory):
+    done = gcost("check", "--model", f"tests.pymodels:{factory}", "--input", "3x8x8", "--max-params", "1")
+    assert done.returncode == 2 and "sys.exit(0)" in done.stderr
+
+
+def test_ctrl_c_is_130_and_never_aborted(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "cli", "analyze", "googlenet"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Aborted" not in err
+
+
+def test_a_closed_stdout_is_a_quiet_exit():
+    reader = subprocess.Popen([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.read(10)
+    reader.stdout.close()
+    err = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 141 and err == ""
+
+
+def test_a_full_disk_on_stdout_is_a_usage_error():
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency", "--format", "json"],
+                              cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2 and "No space left" in done.stderr
+
+
+LOCKS = {
+    "a spec entry that is a string": {"googlenet": "x"},
+    "null metrics": {"googlenet": {"metrics": None}},
+    "a string metric": {"googlenet": {"metrics": {"params": "7"}}},
+    "a negative metric": {"googlenet": {"metrics": {"params": -1}}},
+    "a null layer entry": {"googlenet": {"metrics": {"params": 1}, "layers": {"conv1": None}}},
+    "an empty layer entry": {"googlenet": {"metrics": {"params": 1}, "layers": {"conv1": {}}}},
+    "a list where a mapping belongs": {"googlenet": {"metrics": [1, 2]}},
+}
+
+
+@pytest.mark.parametrize("specs", list(LOCKS.values()), ids=list(LOCKS))
+def test_lock_files_of_the_wrong_shape_are_usage_errors(runner, tmp_path, specs):
+    lock = tmp_path / "lock.json"
+    lock.write_text(json.dumps({"schema": 1, "specs": specs}))
+    result = invoke(runner, "check", "googlenet", "--baseline", str(lock))
+    assert result.exit_code == 2 and f"{lock}: not a gcost lock file: specs.googlenet" in result.stderr
+
+
+def test_a_lock_file_of_deep_brackets_or_nan_is_a_usage_error(runner, tmp_path):
+    lock = tmp_path / "lock.json"
+    lock.write_text("[" * 100_000 + "]" * 100_000)
+    assert "nested too deeply" in invoke(runner, "check", "googlenet", "--baseline", str(lock)).stderr
+    lock.write_text('{"schema": 1, "specs": {"googlenet": {"metrics": {"params": NaN}}}}')
+    result = invoke(runner, "check", "googlenet", "--baseline", str(lock))
+    assert result.exit_code == 2 and "params must be a non-negative number" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["inf", "1e300", "nan"])
+def test_reduce_scale_must_be_finite_and_sane(runner, value):
+    result = invoke(runner, "compare", "--reduce-scale", value, "--no-latency")
+    assert result.exit_code == 2 and "--reduce-scale must be a number above 0" in result.stderr
+
+
+# Lost files
+
+def test_an_output_that_is_an_input_is_refused_in_every_form(runner, write_spec, tmp_path):
+    spec = write_spec(GOOD)
+    (tmp_path / "link.yaml").symlink_to(spec)
+    os.link(spec, tmp_path / "hard.yaml")
+    for output in (spec, tmp_path / "link.yaml", tmp_path / "hard.yaml"):
+        for args in (["analyze", str(spec), "--no-latency"], ["baseline", str(spec)],
+                     ["compare", str(spec), "--no-latency"]):
+            result = invoke(runner, *args, "-o", str(output))
+            assert result.exit_code == 2 and "is also an input" in result.stderr, (args, output)
+    assert spec.read_text() == GOOD
+
+
+def test_check_refuses_to_write_over_its_baseline(runner, tmp_path):
+    lock = tmp_path / "lock.json"
+    invoke(runner, "baseline", "example_5x5_conv", "-o", str(lock))
+    before = lock.read_bytes()
+    result = invoke(runner, "check", "example_5x5_conv", "--baseline", str(lock), "-o", str(lock))
+    assert result.exit_code == 2 and lock.read_bytes() == before
+
+
+def test_new_outputs_get_the_umask_mode_and_replaced_ones_keep_theirs(runner, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        out = tmp_path / "report.json"
+        invoke(runner, "analyze", "example_5x5_conv", "--no-latency", "--format", "json", "-o", str(out))
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644
+        out.chmod(0o640)
+        invoke(runner, "analyze", "example_5x5_conv", "--no-latency", "--format", "json", "-o", str(out))
+        assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    finally:
+        os.umask(previous)
+
+
+def test_stale_temporary_files_of_a_killed_write_are_cleared(runner, tmp_path):
+    out = tmp_path / "report.json"
+    stale, fresh = tmp_path / ".report.json.abc123.tmp", tmp_path / ".report.json.def456.tmp"
+    stale.write_text("half")
+    fresh.write_text("another writer, right now")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    invoke(runner, "analyze", "example_5x5_conv", "--no-latency", "--format", "json", "-o", str(out))
+    assert not stale.exists() and fresh.exists() and json.loads(out.read_text())["totals"]["params"] == 760
+
+
+# Accepted when it should not be
+
+@pytest.mark.parametrize("args, message", [
+    (["analyze", "", "--no-latency"], "the spec argument is empty"),
+    (["analyze", "googlenet", "--no-latency", "-o", ""], "-o needs a file name")])
+def test_empty_arguments_are_refused(runner, args, message):
+    result = invoke(runner, *args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+# Terminal injection
+
+def test_user_text_cannot_reach_the_terminal_raw(runner, write_spec):
+    spec = write_spec(GOOD.replace("name: t\n", 'name: t\ndescription: "x\\e[2J[link=file:///etc/passwd]y[/link][/bold]"\n'))
+    result = invoke(runner, "analyze", str(spec), "--no-latency")
+    assert result.exit_code == 0 and "\x1b[2J" not in result.output
+
+
+def test_warnings_show_markup_as_text(capsys):
+    from cli.render import warn
+
+    warn("model [bold]x[/bold] \x1b[31mred")
+    err = capsys.readouterr().err
+    assert "[bold]x[/bold]" in err and "\x1b[31m" not in err and "\\x1b[31m" in err
+
+
+# Messages
+
+def test_click_usage_errors_are_one_line_like_ours(runner):
+    for args in (["analyze", "--bogus"], ["compare", "--batch", "x"], ["nosuch"], ["analyze", "--depth", "deep"]):
+        result = invoke(runner, *args)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("gcost: error: "), args
