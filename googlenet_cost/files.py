@@ -60,11 +60,44 @@ def load_yaml(text: str, *, where: str):
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise GcostError(f"malformed YAML: {line}{e.problem or e}", file=where) from None
+        layer = _layer_at(text, mark) if isinstance(e, yaml.constructor.ConstructorError) and mark else None
+        raise GcostError(f"malformed YAML: {line}{e.problem or e}", file=where, layer=layer) from None
     except yaml.YAMLError as e:
         raise GcostError(f"malformed YAML: {str(e)[:200]}", file=where) from None
     except RecursionError:
         raise GcostError("YAML nested too deeply", file=where) from None
+
+
+def _layer_at(text: str, mark) -> str | None:
+    """The `name` of the innermost list item around `mark` that has one (a layer), found in the
+    composed node tree: a constructor error (a tag, a duplicate key) happens after composition
+    succeeded."""
+    import yaml
+
+    def inner(node, in_list: bool):
+        if not node.start_mark.index <= mark.index <= node.end_mark.index:
+            return None
+        if isinstance(node, yaml.MappingNode):
+            children = [(child, False) for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(child, True) for child in node.value]
+        else:
+            return None
+        for child, listed in children:
+            deeper = inner(child, listed)
+            if deeper is not None:
+                return deeper
+        if in_list and isinstance(node, yaml.MappingNode):
+            names = [v.value for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "name"
+                     and isinstance(v, yaml.ScalarNode)]
+            return names[0][:80] if names else None
+        return None
+
+    try:
+        root = yaml.compose(text, Loader=_base_loader())
+    except yaml.YAMLError:
+        return None
+    return None if root is None else inner(root, False)
 
 
 def _base_loader():

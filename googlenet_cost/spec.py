@@ -79,7 +79,7 @@ def parse_spec(text: str, *, where: str = "<spec>") -> Spec:
     try:
         data = load_yaml(text, where=where)
     except GcostError as e:
-        raise SpecError(e.message, file=where) from None
+        raise SpecError(e.message, file=where, layer=e.layer) from None
     try:
         spec = _spec_from_data(data, where)
         from .plan import plan_rows  # validates every shape, aux heads included
