@@ -37,6 +37,9 @@ def usage_line(error: click.UsageError) -> str:
 
 
 def _interrupted() -> click.exceptions.Exit:
+    from .entry import ending
+
+    ending()  # a second signal must not break the way out
     click.echo("gcost: interrupted", err=True)
     return click.exceptions.Exit(EXIT_INTERRUPTED)
 
