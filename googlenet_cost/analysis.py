@@ -57,7 +57,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
     _check_batch(batch)
     uncounted: set[str] = set()
     try:
-        measured = _measure_python_model(make_model, input_shape, batch, train, uncounted)
+        measured = _measure_python_model(make_model, input_shape, batch, train, uncounted, name)
     except GcostError as e:
         raise e.located(file=name) from e
     warnings = []
@@ -80,7 +80,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
     if timing is not None:
         target = TimingTarget(name=name, make_model=make_model, input_shape=tuple(input_shape),
                               params=sum(r.params for r in rows if r.parent is None),
-                              activation_sizes=tuple(r.activations for r in rows), owned=False)
+                              activation_sizes=tuple(r.activations for r in rows))
     spec_info = {"name": name, "path": None, "source": "python", "description": None,
                  "input_shape": list(input_shape)}
     return assemble(spec_info, input_shape, rows, batch=batch, train=train, warnings=warnings,
@@ -88,18 +88,20 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
 
 
 def _measure_python_model(make_model: Callable[[Any], Any], input_shape: tuple[int, ...], batch: int,
-                          train: bool, uncounted: set[str]) -> list:
+                          train: bool, uncounted: set[str], name: str) -> list:
     """On the meta device, or on real CPU tensors for models that cannot run there (data-dependent
     ops, .item())."""
     from .counting import measure_rows
 
     try:
-        return measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted)
+        return measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted,
+                            user_code=name)
     except GcostError:
         uncounted.clear()
         require_cpu_memory(4 * 4 * batch * numel(input_shape), "counting on real CPU tensors (the model "
                            "cannot run on the meta device)")
-        return measure_rows(make_model("cpu").train(train), input_shape, batch, uncounted=uncounted)
+        return measure_rows(make_model("cpu").train(train), input_shape, batch, uncounted=uncounted,
+                            user_code=name)
 
 
 def assemble(spec_info: dict, input_shape, rows: list[LayerRow], *, batch: int, train: bool,

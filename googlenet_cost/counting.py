@@ -1,9 +1,11 @@
 """Counting on the built model (read-only): output shapes, params, weights and MACs per row.
 
-The rule, printed under every table: MACs are the multiply-accumulates of conv and linear layers
-(the paper's "multiply-adds"), per sample; FLOPs = 2 x MACs; bias adds, batch norm, pooling, LRN
-and elementwise ops are not counted. Params include biases and normalization affine parameters;
-weights are the conv and linear kernels only.
+The rule, printed under every table: MACs are the multiply-accumulates of convolutions, linear
+layers, matrix products (matmul, bmm, einsum) and attention's products, per sample (the paper's
+"multiply-adds"); FLOPs = 2 x MACs; bias adds, normalization, pooling, LRN, softmax and
+elementwise ops are not counted. Params include biases and normalization parameters; weights are
+the parameters that a MAC-carrying operator reads as a matrix or kernel (conv and linear kernels,
+attention's projections, recurrent weight matrices, an einsum's parameter), never biases.
 
 Two independent measurements live here: PyTorch's FlopCounterMode on the meta device (the
 default: no memory, fast) and fvcore's FlopCountAnalysis on real tensors (`--verify`; fvcore
@@ -12,6 +14,7 @@ cannot trace meta tensors). Neither changes the model: hooks are removed in `fin
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -24,11 +27,13 @@ from .errors import GcostError
 from .layers import Layer, Shape
 
 COUNTING_RULE = {
-    "macs": "multiply-accumulates of conv and linear layers, per sample (the paper's multiply-adds)",
+    "macs": "multiply-accumulates of convolutions, linear layers, matrix products (matmul, bmm, einsum) "
+            "and attention's products, per sample (the paper's multiply-adds)",
     "flops": "2 x MACs",
-    "not_counted": "bias adds, batch norm, pooling, LRN, softmax and elementwise ops",
+    "not_counted": "bias adds, normalization, pooling, LRN, softmax and elementwise ops",
     "params": "all parameters, biases and normalization affine parameters included",
-    "weights": "conv and linear kernels only (no biases, no normalization parameters)",
+    "weights": "parameters read as a matrix or kernel by a MAC-carrying operator (conv and linear kernels, "
+               "attention projections, recurrent weights); no biases, no normalization parameters",
     "paper_params_compare_with": "weights (the paper's K is 1024)",
     "paper_ops_compare_with": "macs (the paper's M is 10^6)",
 }
@@ -47,8 +52,9 @@ class MeasuredRow:
     kernel: str = ""  # "3x3/1" for conv and pooling modules
 
 
-def _weights(module: nn.Module) -> int:
-    return sum(m.weight.numel() for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+def _weights(module: nn.Module, operands: set[int], recurse: bool = True) -> int:
+    """Elements of the module's parameters that a MAC-carrying operator read as a matrix or kernel."""
+    return sum(p.numel() for p in module.parameters(recurse=recurse) if _storage_id(p) in operands)
 
 
 def _fqns(model: nn.Module) -> dict[int, str]:
@@ -73,45 +79,67 @@ def _without_dynamo_import(mode_class: type) -> None:
 
 
 def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
-                 uncounted: set[str] | None = None, device: str | None = None) -> list[MeasuredRow]:
+                 uncounted: set[str] | None = None, device: str | None = None,
+                 user_code: str | None = None) -> list[MeasuredRow]:
     """Run one forward pass under FlopCounterMode on `device` (by default the one the model's
-    parameters are on, else meta), attributing counts and output shapes to rows.
+    parameters are on, else meta), attention through its math path, attributing counts and
+    output shapes to rows.
 
-    Operators that do arithmetic the counter has no formula for are added to `uncounted`."""
+    Operators with no formula that might hide MACs are added to `uncounted`. With `user_code`
+    (the model's reference), any exception the model's forward raises is the user's error
+    (GcostError naming the model and the row it happened in), not gcost's."""
     from torch.utils import flop_counter
     from torch.utils.flop_counter import FlopCounterMode
 
-    for mode_class in (getattr(flop_counter, "_FlopCounterMode", FlopCounterMode), _OpWatcher):
+    for mode_class in (getattr(flop_counter, "_FlopCounterMode", FlopCounterMode), _OpRecorder):
         _without_dynamo_import(mode_class)
     rows = list(row_modules(model))
     shapes: dict[str, tuple[int, ...]] = {}
-    handles = [module.register_forward_hook(_shape_recorder(shapes, name)) for name, _, module in rows]
+    active: list[str] = []
+    handles = [h for name, _, module in rows
+               for h in (module.register_forward_pre_hook(lambda m, a, name=name: active.append(name)),
+                         module.register_forward_hook(_shape_recorder(shapes, name, active)))]
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else "meta"
     x = torch.zeros(batch, *input_shape, device=device)
-    watcher = _OpWatcher() if uncounted is not None else contextlib.nullcontext()
+    recorder = _OpRecorder()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter, watcher:
+        with torch.no_grad(), math_attention(), FlopCounterMode(display=False) as counter, recorder:
             model(x)
+    except GcostError:
+        raise
     except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
-        raise GcostError(f"the built model failed on a {tuple(x.shape)} input: {e}") from e
+        if user_code is None:
+            raise GcostError(f"the built model failed on a {tuple(x.shape)} input: {e}") from e
+        raise _user_failure(user_code, e, active) from e
+    except Exception as e:  # the user's forward: whatever it raises is theirs to see, in one line
+        if user_code is None:
+            raise
+        raise _user_failure(user_code, e, active) from e
     finally:
         for handle in handles:
             handle.remove()
     if uncounted is not None:
-        uncounted.update(watcher.uncounted())
+        uncounted.update(recorder.suspect)
     counts = counter.get_flop_counts()
     prefix = type(model).__name__
     fqn = _fqns(model)
+    operands = recorder.operand_storages
     result = []
     for name, parent, module in rows:
         flops = sum(counts.get(f"{prefix}.{fqn[id(module)]}", {}).values())
         result.append(MeasuredRow(name, parent, shapes.get(name, ()),
-                                  sum(p.numel() for p in module.parameters()), _weights(module),
+                                  sum(p.numel() for p in module.parameters()), _weights(module, operands),
                                   flops // 2 // batch, type(module).__name__, _kernel_text(module)))
-    rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch)
+    rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch, operands)
     return result + ([rest] if rest else [])
+
+
+def _user_failure(reference: str, error: BaseException, active: list[str]) -> GcostError:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    where = f" (in {active[-1]})" if active else ""
+    return GcostError(f"the model raised {type(error).__name__}: {message[:300]}{where}", file=reference)
 
 
 Result = TypeVar("Result")
@@ -160,7 +188,8 @@ def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, trai
             for name, measured_as, by_row in per_distinct_layer(layers, measure) for row, macs in by_row.items()}
 
 
-def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int) -> MeasuredRow | None:
+def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int,
+                 operands: set[int]) -> MeasuredRow | None:
     """What no row accounts for: parameters held and ops run by the model's own forward (e.g. a
     functional conv on a parameter of the root). Totals stay whole; none for a spec's model."""
     top = [row for row in rows if row.parent is None]
@@ -168,7 +197,7 @@ def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int) -> 
     macs = total_macs - sum(r.macs for r in top)
     if not params and not macs:
         return None
-    weights = _weights(model) - sum(r.weights for r in top)
+    weights = _weights(model, operands) - sum(r.weights for r in top)
     return MeasuredRow("(outside submodules)", None, (), params, weights, macs, type(model).__name__, "")
 
 
@@ -181,8 +210,10 @@ def _kernel_text(module: nn.Module) -> str:
     return f"{kh}x{kw}/{sh if sh == sw else f'{sh}x{sw}'}"
 
 
-def _shape_recorder(shapes: dict, name: str):
+def _shape_recorder(shapes: dict, name: str, active: list[str]):
     def hook(module, inputs, output):
+        if active and active[-1] == name:
+            active.pop()
         if isinstance(output, torch.Tensor):
             shapes[name] = tuple(output.shape[1:])
 
@@ -205,37 +236,90 @@ def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) 
             for name, _, module in row_modules(model)}
 
 
-# Operators that do no multiply-accumulate work under the counting rule (data movement,
-# elementwise, pooling, normalization). Anything else the flop counter has no formula for is
-# reported as uncounted rather than silently taken as zero.
-NON_MAC_OPS = frozenset("""
-add sub mul div relu relu_ threshold threshold_ hardtanh hardtanh_ gelu silu silu_ sigmoid tanh
-neg exp log sqrt rsqrt pow clamp clamp_ clamp_min clamp_max abs where maximum minimum
-max_pool2d max_pool2d_with_indices avg_pool2d adaptive_avg_pool2d _adaptive_avg_pool2d
-adaptive_max_pool2d avg_pool3d mean sum amax max min softmax _softmax log_softmax _log_softmax
-native_batch_norm _native_batch_norm_legit _native_batch_norm_legit_no_training batch_norm
-native_layer_norm native_group_norm dropout native_dropout bernoulli bernoulli_ empty empty_like
-zeros zeros_like ones ones_like full fill_ copy_ clone detach alias view reshape _unsafe_view
-flatten permute transpose t expand contiguous cat stack split split_with_sizes slice select
-unsqueeze squeeze constant_pad_nd pad narrow index add_ mul_ div_ sub_ _to_copy to
-lift_fresh as_strided new_empty new_zeros new_ones hardswish hardsigmoid leaky_relu elu
-upsample_nearest2d var var_mean std view_as_real view_as_complex real imag
-""".split())
+# Which operators might hide multiply-accumulates. The counter's own formulas cover conv, mm,
+# addmm, bmm, baddbmm and the attention kernels. Of the rest, torch's operator tags settle most:
+# views, pointwise (in place or not), reductions and copies carry no MACs. Operators that are none
+# of those are free too when they move or select data, normalize, pool or sort; an operator is
+# reported only when its name says it multiplies matrices or kernels (mm, mv, conv, dot, einsum,
+# attention, fft, recurrent cells ...) or when it is a custom operator outside aten and prims,
+# whose contents nobody can see.
+FREE_TAGS = ("pointwise", "reduction", "view_copy", "inplace_view")
+MAC_NAME = re.compile(r"mm|mv|conv|dot|einsum|matmul|linear|bilinear|attention|fft|lstm|gru|rnn|cdist|"
+                      r"tensordot|addr|baddbmm|addbmm|kron|outer|inner")
 
 
-class _OpWatcher(TorchDispatchMode):
-    """Records the aten operators a forward pass runs that are neither counted nor known free."""
+def might_hide_macs(func) -> bool:
+    """True for an operator with no MAC formula that could still multiply-accumulate."""
+    packet = func._overloadpacket
+    name = packet.__name__
+    namespace = getattr(func, "namespace", "aten")
+    if namespace not in ("aten", "prims"):
+        return True
+    if func.is_view or any(getattr(torch.Tag, tag, None) in func.tags for tag in FREE_TAGS):
+        return False
+    return MAC_NAME.search(name.lstrip("_")) is not None
+
+
+# The tensor arguments that are matrices or kernels (not biases) of the MAC-carrying operators;
+# an operator not listed treats every tensor argument as one.
+OPERAND_ARGS = {"convolution": (1,), "_convolution": (1,), "convolution_overrideable": (1,), "conv2d": (1,),
+                "conv1d": (1,), "conv3d": (1,), "conv_transpose2d": (1,), "mkldnn_convolution": (1,),
+                "cudnn_convolution": (1,), "addmm": (1, 2), "baddbmm": (1, 2), "addbmm": (1, 2), "addmv": (1, 2),
+                "linear": (1,)}
+
+
+class _OpRecorder(TorchDispatchMode):
+    """Records what a forward pass runs: operators with no formula that might hide MACs, and the
+    storages that MAC-carrying operators read as matrices or kernels (which parameters are
+    weights)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.seen: set[str] = set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.seen.add(func._overloadpacket.__name__)
-        return func(*args, **(kwargs or {}))
-
-    def uncounted(self) -> set[str]:
         from torch.utils.flop_counter import flop_registry
 
-        counted = {getattr(op, "__name__", str(op)) for op in flop_registry}
-        return {op for op in self.seen if op not in NON_MAC_OPS and op not in counted}
+        self.counted = {getattr(op, "__name__", str(op)) for op in flop_registry}
+        self.suspect: set[str] = set()
+        self.operand_storages: set[int] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func._overloadpacket.__name__
+        carries = name in self.counted or might_hide_macs(func)
+        if carries:
+            if name not in self.counted:
+                self.suspect.add(name if getattr(func, "namespace", "aten") == "aten" else str(func._overloadpacket))
+            positions = OPERAND_ARGS.get(name)
+            for index, arg in enumerate(args):
+                if positions is None or index in positions:
+                    for tensor in (arg if isinstance(arg, (list, tuple)) else (arg,)):
+                        if isinstance(tensor, torch.Tensor):
+                            self.operand_storages.add(_storage_id(tensor))
+        return func(*args, **(kwargs or {}))
+
+
+def _storage_id(tensor: torch.Tensor) -> int:
+    try:
+        return tensor.untyped_storage()._cdata
+    except (RuntimeError, NotImplementedError):  # a tensor subclass without storage
+        return id(tensor)
+
+
+@contextlib.contextmanager
+def math_attention() -> Iterator[None]:
+    """Attention through its math path (matmuls the counter sees) instead of fused kernels with no
+    formula on some devices (the CPU's flash attention, nn.MultiheadAttention's fast path); the
+    previous settings are restored."""
+    mha = getattr(torch.backends, "mha", None)
+    fastpath = mha.get_fastpath_enabled() if mha is not None else None
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        kernels = sdpa_kernel([SDPBackend.MATH])
+    except ImportError:  # torch < 2.3
+        kernels = contextlib.nullcontext()
+    try:
+        if mha is not None:
+            mha.set_fastpath_enabled(False)
+        with kernels:
+            yield
+    finally:
+        if mha is not None:
+            mha.set_fastpath_enabled(fastpath)

@@ -58,17 +58,24 @@ class ModuleSource:
         return {}  # a Python model has no budget block
 
     def make_model(self, device: Any):
+        """A model of gcost's own: the factory's result, deep-copied, so that nothing gcost does
+        (train or eval mode, batch-norm statistics, hooks, dtype, device) reaches a model the
+        factory hands out and keeps."""
+        import copy
+
         import torch
 
         try:
             with torch.device(device):
                 model = self.factory()
         except Exception as e:  # the user's code: any failure is theirs to see, in one line
-            raise GcostError(f"calling the factory failed: {type(e).__name__}: {e}", file=self.reference) from e
+            message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise GcostError(f"the model raised {type(e).__name__}: {message[:300]} (in the factory)",
+                             file=self.reference) from e
         if not isinstance(model, torch.nn.Module):
             raise GcostError(f"the factory returned {type(model).__name__}, not a torch.nn.Module",
                              file=self.reference)
-        return model
+        return copy.deepcopy(model)
 
     def analyze(self, **options: Any):
         from .analysis import analyze_module
