@@ -5,14 +5,12 @@ import click
 
 from googlenet_cost.formatters import TABLE_MAX_ROWS
 
-from .options import FORMAT, OUTPUT, guard_outputs, int_list, timing_from, timing_options
+from .options import FORMAT, OUTPUT, guard_outputs, int_list, model_options, timing_from, timing_options
 
 
 @click.command(short_help="Per-layer shapes, params, MACs, the paper's figures and latency of one network.")
 @click.argument("spec", required=False, default=None)
-@click.option("--model", "model_ref", metavar="MODULE:FACTORY",
-              help="Analyze a Python model instead of a spec: a callable returning an nn.Module.")
-@click.option("--input", "input_text", metavar="CxHxW", help="Input shape for --model, e.g. 3x224x224.")
+@model_options("Analyze a Python model instead of a spec")
 @FORMAT
 @OUTPUT
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
@@ -24,7 +22,7 @@ from .options import FORMAT, OUTPUT, guard_outputs, int_list, timing_from, timin
 @click.option("--strict", is_flag=True, help="Python models: operators with no MAC formula are an error.")
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
 @timing_options
-def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, depth, strict, per_layer,
+def analyze(spec, model_ref, model_args, input_text, fmt, output, train, batch, verify, depth, strict, per_layer,
             **timing):
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
@@ -37,7 +35,7 @@ def analyze(spec, model_ref, input_text, fmt, output, train, batch, verify, dept
     guard_outputs([output], [spec or (None if model_ref else "googlenet")])
     batches = int_list(batch, option="--batch")
     options = timing_from(timing, batches, per_layer=per_layer)
-    source = open_source(spec, model_ref, input_text)
+    source = open_source(spec, model_ref, input_text, model_args)
     with Progress(enabled=fmt == "table" and output is None) as progress:
         report = source.analyze(batch=batches[0], train=train, verify=verify, strict=strict, timing=options,
                                 progress=progress)

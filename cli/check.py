@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from .options import FORMAT, OUTPUT, guard_outputs
+from .options import FORMAT, OUTPUT, guard_outputs, model_options
 
 LIMIT_OPTIONS = [("--max-params", "params"), ("--max-weights", "weights"), ("--max-macs", "MACs"),
                  ("--max-activation-bytes", "activation memory (fp32 bytes per sample)"),
@@ -20,8 +20,7 @@ def _limit_options(fn):
 
 @click.command(short_help="Fail (exit 1) when a network exceeds its budget or grew past its baseline.")
 @click.argument("specs", nargs=-1)
-@click.option("--model", "model_ref", metavar="MODULE:FACTORY", help="Also check a Python model.")
-@click.option("--input", "input_text", metavar="CxHxW", help="Input shape for --model.")
+@model_options("Also check a Python model")
 @_limit_options
 @click.option("--budgets", "budgets_path", type=click.Path(dir_okay=False),
               help="YAML file of per-spec limits: {googlenet: {max_params: 7.1M}}.")
@@ -36,7 +35,7 @@ def _limit_options(fn):
 @click.option("--strict", is_flag=True, help="Operators with no MAC formula fail (Python models).")
 @FORMAT
 @OUTPUT
-def check(specs, model_ref, input_text, max_params, max_weights, max_macs, max_activation_bytes,
+def check(specs, model_ref, model_args, input_text, max_params, max_weights, max_macs, max_activation_bytes,
           max_latency_ms, budgets_path, baseline_path, tolerance, latency_tolerance, with_latency, device,
           train, strict, fmt, output):
     """Fail (exit 1) when a network exceeds its size budget or grew past its baseline."""
@@ -50,7 +49,7 @@ def check(specs, model_ref, input_text, max_params, max_weights, max_macs, max_a
     flags = {key: value for key, value in (("max_params", max_params), ("max_weights", max_weights),
                                            ("max_macs", max_macs), ("max_activation_bytes", max_activation_bytes),
                                            ("max_latency_ms", max_latency_ms)) if value is not None}
-    result = run_check(open_sources(specs, model_ref, input_text), flags=flags, budgets_path=budgets_path,
+    result = run_check(open_sources(specs, model_ref, input_text, model_args), flags=flags, budgets_path=budgets_path,
                        baseline_path=baseline_path, tolerance=tolerance, latency_tolerance=latency_tolerance,
                        with_latency=with_latency, device=device, train=train, strict=strict)
     emit(check_view.render(result, fmt), lambda: [check_view.to_rich(result), check_view.summary_line(result)],
@@ -65,14 +64,13 @@ def check(specs, model_ref, input_text, max_params, max_weights, max_macs, max_a
 
 @click.command(short_help="Record today's params, weights, MACs and activations in a lock file.")
 @click.argument("specs", nargs=-1)
-@click.option("--model", "model_ref", metavar="MODULE:FACTORY", help="Also record a Python model.")
-@click.option("--input", "input_text", metavar="CxHxW", help="Input shape for --model.")
+@model_options("Also record a Python model")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The lock file to write (atomically), e.g. gcost.lock.json.")
 @click.option("--latency", "with_latency", is_flag=True, help="Also record the median latency.")
 @click.option("--device", default="auto", show_default=True, help="Device for --latency.")
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
-def baseline(specs, model_ref, input_text, output, with_latency, device, train):
+def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""
     from googlenet_cost import budget
     from googlenet_cost.files import atomic_write_text
@@ -84,6 +82,6 @@ def baseline(specs, model_ref, input_text, output, with_latency, device, train):
         from googlenet_cost.timing.measure import TimingOptions
 
         timing = TimingOptions(device=device)
-    reports = {s.key: s.analyze(train=train, timing=timing) for s in open_sources(specs, model_ref, input_text)}
+    reports = {s.key: s.analyze(train=train, timing=timing) for s in open_sources(specs, model_ref, input_text, model_args)}
     atomic_write_text(output, budget.lock_document(reports))
     click.echo(f"wrote {output}: {', '.join(reports)}", err=True)

@@ -15,6 +15,20 @@ OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
                       help="Write to this file (atomically) instead of the terminal.")
 
 
+def model_options(purpose: str) -> Callable:
+    """--model, --model-arg and --input: a network written in Python instead of (or beside) specs."""
+    def decorate(fn: Callable) -> Callable:
+        fn = click.option("--input", "input_text", metavar="CxHxW",
+                          help="Input shape of one sample for --model, e.g. 3x224x224 (or 197x768 for tokens).")(fn)
+        fn = click.option("--model-arg", "model_args", multiple=True, metavar="NAME=VALUE",
+                          help="An argument for the --model factory (repeatable); values read as YAML: "
+                               "aux_logits=false, width=0.5.")(fn)
+        return click.option("--model", "model_ref", metavar="MODULE:FACTORY",
+                            help=f"{purpose}: a callable returning an nn.Module, as package.module:factory "
+                                 "or path/to/file.py:factory.")(fn)
+    return decorate
+
+
 def guard_outputs(outputs: list[str | None], specs: list[str | None] = (), files: list[str | None] = ()) -> None:
     """Refuse, before any work, an output (-o, --plot) that is one of the inputs: a spec (built-in
     names included), a budgets or lock file. An empty output name is refused too."""

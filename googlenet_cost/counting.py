@@ -38,6 +38,7 @@ COUNTING_RULE = {
     "paper_ops_compare_with": "macs (the paper's M is 10^6)",
 }
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
+OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs
 
 
 @dataclass(frozen=True)
@@ -178,14 +179,20 @@ def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, tra
             for name, measured_as, rows in per_distinct_layer(layers, measure) for row in rows]
 
 
-def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool) -> dict[str, int]:
+def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
+                  blind: dict[str, set[str]] | None = None) -> dict[str, int]:
     """fvcore_macs per row, for top-level layers measured as measure_layers does (on the CPU)."""
 
-    def measure(layer: Layer, in_shape: Shape) -> dict[str, int]:
-        return fvcore_macs(build_row(layer, in_shape).train(train), in_shape, batch)
+    def measure(layer: Layer, in_shape: Shape) -> tuple[dict[str, int], dict[str, set[str]]]:
+        unseen: dict[str, set[str]] = {}
+        return fvcore_macs(build_row(layer, in_shape).train(train), in_shape, batch, blind=unseen), unseen
 
-    return {_renamed(row, measured_as, name): macs
-            for name, measured_as, by_row in per_distinct_layer(layers, measure) for row, macs in by_row.items()}
+    result: dict[str, int] = {}
+    for name, measured_as, (by_row, unseen) in per_distinct_layer(layers, measure):
+        result.update({_renamed(row, measured_as, name): macs for row, macs in by_row.items()})
+        if blind is not None:
+            blind.update({_renamed(row, measured_as, name): ops for row, ops in unseen.items()})
+    return result
 
 
 def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int,
@@ -198,7 +205,7 @@ def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int,
     if not params and not macs:
         return None
     weights = _weights(model, operands) - sum(r.weights for r in top)
-    return MeasuredRow("(outside submodules)", None, (), params, weights, macs, type(model).__name__, "")
+    return MeasuredRow(OUTSIDE_ROW, None, (), params, weights, macs, type(model).__name__, "")
 
 
 def _kernel_text(module: nn.Module) -> str:
@@ -220,9 +227,12 @@ def _shape_recorder(shapes: dict, name: str, active: list[str]):
     return hook
 
 
-def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) -> dict[str, int]:
+def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
+                blind: dict[str, set[str]] | None = None) -> dict[str, int]:
     """MACs per row from fvcore's FlopCountAnalysis (one fused multiply-add = one flop), on real
-    CPU tensors. Only conv and linear-like operators are summed, to follow the counting rule."""
+    CPU tensors. Only conv and linear-like operators are summed, to follow the counting rule.
+    With `blind`, each row that holds an operator fvcore skipped and that might hide MACs
+    (attention, padding="same" convolutions ...) is entered there with those operators' names."""
     try:
         from fvcore.nn import FlopCountAnalysis
     except ImportError:
@@ -232,8 +242,28 @@ def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) 
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     by_module = analysis.by_module_and_operator()
     fqn = _fqns(model)
-    return {name: sum(by_module.get(fqn[id(module)], {}).get(op, 0) for op in FVCORE_MAC_OPS) // batch
-            for name, _, module in row_modules(model)}
+    rows = [(name, parent, fqn[id(module)]) for name, parent, module in row_modules(model)]
+
+    def macs(path: str) -> int:
+        return sum(by_module.get(path, {}).get(op, 0) for op in FVCORE_MAC_OPS) // batch
+
+    def skipped(path: str) -> set[str]:
+        return {op for op, count in analysis.unsupported_ops(path).items()
+                if count and MAC_NAME.search(op.split("::")[-1].lstrip("_"))}
+
+    result = {name: macs(path) for name, _, path in rows}
+    top = [path for _, parent, path in rows if parent is None]
+    outside = macs("") - sum(macs(path) for path in top)
+    if outside:
+        result[OUTSIDE_ROW] = outside
+    if blind is not None:
+        for name, _, path in rows:
+            if skipped(path):
+                blind[name] = skipped(path)
+        unattributed = skipped("") - set().union(*(skipped(path) for path in top))
+        if unattributed:
+            blind[OUTSIDE_ROW] = unattributed
+    return result
 
 
 # Which operators might hide multiply-accumulates. The counter's own formulas cover conv, mm,

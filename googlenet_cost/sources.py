@@ -98,16 +98,15 @@ def parse_input_shape(text: str | None) -> tuple[int, ...]:
     return shape
 
 
-def load_factory(reference: str) -> Callable[[], Any]:
-    module_name, _, attribute = reference.partition(":")
+def load_factory(reference: str, arguments: tuple[str, ...] = ()) -> Callable[[], Any]:
+    """The callable `reference` names, as `package.module:factory` (imported from the current
+    folder or sys.path) or `path/to/file.py:factory`, with `arguments` ("name=value", values read
+    as YAML scalars) bound to it."""
+    module_name, _, attribute = reference.rpartition(":")
     if not module_name or not attribute:
-        raise GcostError(f"--model must look like package.module:factory, got {quoted(reference)}")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:  # the user's import: report it in one line
-        raise GcostError(f"cannot import {quoted(module_name)}: {type(e).__name__}: {e}", file=reference) from e
+        raise GcostError(f"--model must look like package.module:factory or path/to/file.py:factory, "
+                         f"got {quoted(reference)}")
+    module = _import_file(module_name, reference) if module_name.endswith(".py") else _import(module_name, reference)
     factory: Any = module
     for part in attribute.split("."):
         factory = getattr(factory, part, None)
@@ -115,25 +114,100 @@ def load_factory(reference: str) -> Callable[[], Any]:
             raise GcostError(f"module {quoted(module_name)} has no attribute {quoted(attribute)}", file=reference)
     if not callable(factory):
         raise GcostError(f"{quoted(attribute)} is not callable", file=reference)
-    return factory
+    return _bind(factory, parse_model_args(arguments), reference)
 
 
-def open_source(spec: str | None = None, model: str | None = None, input_text: str | None = None):
+def _import(module_name: str, reference: str):
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise GcostError(f"cannot import {quoted(module_name)}: no module {quoted(e.name)} in the current folder "
+                             f"({Path.cwd()}) or on sys.path; for a file, give path/to/file.py:factory",
+                             file=reference) from None
+        raise GcostError(f"importing {quoted(module_name)} failed: ModuleNotFoundError: {e}", file=reference) from e
+    except Exception as e:  # the user's import: report it in one line
+        raise GcostError(f"importing {quoted(module_name)} failed: {type(e).__name__}: {e}", file=reference) from e
+
+
+def _import_file(path_text: str, reference: str):
+    import importlib.util
+
+    path = Path(path_text)
+    if not path.is_file():
+        raise GcostError(f"no such file: {quoted(path_text)}", file=reference)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # so the file's own imports of its neighbours work
+    name = f"gcost_model_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the user's file: report it in one line
+        raise GcostError(f"importing {quoted(path_text)} failed: {type(e).__name__}: {e}", file=reference) from e
+    return module
+
+
+def parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
+    """("aux_logits=false", "width=0.5") -> {"aux_logits": False, "width": 0.5}."""
+    import yaml
+
+    arguments: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise GcostError(f"--model-arg must look like name=value, got {quoted(item)}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            raise GcostError(f"--model-arg {name.strip()}: give a single value (number, true/false, null or text), "
+                             f"got {quoted(text)}")
+        arguments[name.strip()] = value
+    return arguments
+
+
+def _bind(factory: Callable[..., Any], arguments: dict[str, Any], reference: str) -> Callable[[], Any]:
+    if not arguments:
+        return factory
+    import functools
+    import inspect
+
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin without a signature: the call will tell
+        return functools.partial(factory, **arguments)
+    try:
+        signature.bind_partial(**arguments)
+    except TypeError as e:
+        raise GcostError(f"--model-arg: {e}; the factory is {getattr(factory, '__name__', 'factory')}{signature}",
+                         file=reference) from None
+    return functools.partial(factory, **arguments)
+
+
+def open_source(spec: str | None = None, model: str | None = None, input_text: str | None = None,
+                model_args: tuple[str, ...] = ()):
     """A SpecSource or ModuleSource for the command-line arguments given."""
     if model and spec:
         raise GcostError("give either a spec or --model, not both")
     if model:
-        return ModuleSource(model, load_factory(model), parse_input_shape(input_text))
+        return ModuleSource(model, load_factory(model, model_args), parse_input_shape(input_text))
     if input_text:
         raise GcostError("--input goes with --model; a spec carries its own input shape")
     return SpecSource(load_spec(DEFAULT_SPEC if spec is None else spec))
 
 
-def open_sources(specs: list[str], model: str | None = None, input_text: str | None = None) -> list:
+def open_sources(specs: list[str], model: str | None = None, input_text: str | None = None,
+                 model_args: tuple[str, ...] = ()) -> list:
     """Several networks at once (check, baseline), each under a unique key."""
     sources = [open_source(spec) for spec in specs]
     if model:
-        sources.append(open_source(None, model, input_text))
+        sources.append(open_source(None, model, input_text, model_args))
     if not sources:
         raise GcostError("give at least one spec (or --model)")
     keys = [source.key for source in sources]

@@ -104,3 +104,123 @@ class ExitsInForward(nn.Module):
 
 def exits_in_forward():
     return ExitsInForward()
+
+
+class TokenAttention(nn.Module):
+    """nn.MultiheadAttention on (tokens, features) inputs: its fused fast path must not hide MACs."""
+
+    def __init__(self, features: int = 8, heads: int = 2):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(features, heads, batch_first=True)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+class ScaledDotProduct(nn.Module):
+    """F.scaled_dot_product_attention with bias-free projections."""
+
+    def __init__(self, features: int = 8):
+        super().__init__()
+        self.q, self.k, self.v = (nn.Linear(features, features, bias=False) for _ in range(3))
+
+    def forward(self, x):
+        return F.scaled_dot_product_attention(self.q(x), self.k(x), self.v(x))
+
+
+class Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size=4, hidden_size=3, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+class EinsumProjection(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(8, 4))
+
+    def forward(self, x):
+        return torch.einsum("bld,dk->blk", x, self.weight)
+
+
+class InPlaceActivations(nn.Module):
+    """Only free operators besides the conv: in-place pointwise ops, splits, comparisons, norms."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        a, b = torch.unsafe_split(y, 2, dim=1)
+        a = a.sigmoid_() + b.tanh_() + F.hardswish(b.clone(), inplace=True)
+        mask = (a > 0.5).eq(True).ne(False)
+        a = a.masked_fill(mask, 0.0) + torch.linalg.vector_norm(a, dim=1, keepdim=True)
+        return torch.roll(a, 1, dims=2).softmax(dim=-1)
+
+
+class WithOwnParameters(nn.Module):
+    """A parent holding a parameter itself (like ViT's pos_embedding) besides its children."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+        self.pos = nn.Parameter(torch.zeros(1, 5, 8))
+
+    def forward(self, x):
+        return self.block(x + self.pos)
+
+
+class FailsInABlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3)
+        self.block = Asserting()
+
+    def forward(self, x):
+        return self.block(self.stem(x))
+
+
+class Asserting(nn.Module):
+    def forward(self, x):
+        assert x.shape[1] == 5, "expected 5 channels"
+        return x
+
+
+HELD = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+
+
+def held():
+    """Returns the same model object every time, as a registry or a cache would."""
+    return HELD
+
+
+def token_attention():
+    return TokenAttention()
+
+
+def scaled_dot_product():
+    return ScaledDotProduct()
+
+
+def recurrent():
+    return Recurrent()
+
+
+def einsum_projection():
+    return EinsumProjection()
+
+
+def in_place_activations():
+    return InPlaceActivations()
+
+
+def fails_in_a_block():
+    return FailsInABlock()
+
+
+def with_kwargs(width: int = 4, bias: bool = True):
+    return nn.Conv2d(3, width, 1, bias=bias)
