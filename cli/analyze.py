@@ -5,7 +5,8 @@ import click
 
 from googlenet_cost.formatters import TABLE_MAX_ROWS
 
-from .options import FORMAT, OUTPUT, guard_outputs, int_list, model_options, timing_from, timing_options
+from .options import (FORMAT, OUTPUT, depth_choice, guard_outputs, int_list, model_options, timing_from,
+                      timing_options)
 
 
 @click.command(short_help="Per-layer shapes, params, MACs, the paper's figures and latency of one network.")
@@ -16,9 +17,11 @@ from .options import FORMAT, OUTPUT, guard_outputs, int_list, model_options, tim
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
 @click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8,64 for timing.")
 @click.option("--verify", is_flag=True, help="Cross-check every layer's MACs with fvcore.")
-@click.option("--depth", type=click.Choice(["top", "branches"]), default=None,
-              help="Show module children (inception branches) or top-level rows only. Default: branches, "
-                   f"except top for a terminal table of more than {TABLE_MAX_ROWS:,} rows.")
+@click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default=None,
+              metavar="top|branches|all|N",
+              help="Rows shown: top-level only, every level (branches, all), or N levels; a Python model "
+                   f"is also measured N levels deep (default 2). Default: all, except top for a terminal "
+                   f"table of more than {TABLE_MAX_ROWS:,} rows.")
 @click.option("--strict", is_flag=True, help="Python models: operators with no MAC formula are an error.")
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
 @timing_options
@@ -27,7 +30,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, batch, 
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
-    from googlenet_cost.formatters import conventions, render, table_depth, to_rich_table
+    from googlenet_cost.formatters import conventions, levels_shown, render, table_depth, to_rich_table
     from googlenet_cost.sources import open_source
 
     from .render import Progress, emit, latency_panel, warn
@@ -36,9 +39,10 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, batch, 
     batches = int_list(batch, option="--batch")
     options = timing_from(timing, batches, per_layer=per_layer)
     source = open_source(spec, model_ref, input_text, model_args)
+    measured_depth = 2 if depth is None else levels_shown(depth)  # rows a Python model is measured to
     with Progress(enabled=fmt == "table" and output is None) as progress:
         report = source.analyze(batch=batches[0], train=train, verify=verify, strict=strict, timing=options,
-                                progress=progress)
+                                progress=progress, depth=measured_depth)
 
     def views() -> list:
         panel = [latency_panel(report.latency)] if report.latency is not None else []

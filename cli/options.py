@@ -6,7 +6,6 @@ from typing import Any, Callable
 import click
 
 from googlenet_cost.errors import quoted
-
 from googlenet_cost.formatters import FORMATS
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
@@ -45,6 +44,16 @@ def guard_outputs(outputs: list[str | None], specs: list[str | None] = (), files
                 continue  # reported when the spec is loaded
     for output in outputs:
         refuse_overwriting_inputs(output, inputs)
+
+
+def depth_choice(value: str | None) -> str | None:
+    """--depth: top, branches, all, or a number of levels (at least 1)."""
+    if value is None or value in ("top", "branches", "all"):
+        return value
+    if value.isdigit() and int(value) >= 1:
+        return value
+    raise click.BadParameter(f"use top, branches, all or a number of levels, got {quoted(value)}",
+                             param_hint="--depth")
 
 
 def int_list(value: str | None, *, option: str) -> tuple[int, ...]:

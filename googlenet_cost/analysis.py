@@ -50,15 +50,16 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
 
 def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...], *, name: str,
                    batch: int = 1, train: bool = False, verify: bool = False, strict: bool = False,
-                   timing: Any = None, progress: Progress | None = None) -> Report:
-    """The same analysis for a model written in Python: rows are its module tree (two levels)."""
+                   timing: Any = None, progress: Progress | None = None, depth: int | None = 2) -> Report:
+    """The same analysis for a model written in Python: rows are its module tree, `depth` levels
+    deep (None: every module)."""
     from .counting import fvcore_macs
     from .timing.measure import TimingTarget
 
     _check_batch(batch)
     uncounted: set[str] = set()
     try:
-        measured = _measure_python_model(make_model, input_shape, batch, train, uncounted, name)
+        measured = _measure_python_model(make_model, input_shape, batch, train, uncounted, name, depth)
     except GcostError as e:
         raise e.located(file=name) from e
     warnings = []
@@ -74,7 +75,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
                            "--verify (fvcore on real tensors)")
         blind = {}
         warnings += _fvcore_disagreements(measured, fvcore_macs(make_model("cpu").train(train), input_shape, batch,
-                                                                blind=blind), blind)
+                                                                blind=blind, depth=depth), blind)
     rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
                      output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
                      receptive_field=[]) for m in measured]
@@ -90,26 +91,26 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
 
 
 def _measure_python_model(make_model: Callable[[Any], Any], input_shape: tuple[int, ...], batch: int,
-                          train: bool, uncounted: set[str], name: str) -> list:
+                          train: bool, uncounted: set[str], name: str, depth: int | None) -> list:
     """On the meta device, or on real CPU tensors for models that cannot run there (data-dependent
     ops, .item())."""
     from .counting import measure_rows
 
     try:
         return measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted,
-                            user_code=name)
+                            user_code=name, depth=depth)
     except GcostError:
         uncounted.clear()
         require_cpu_memory(4 * 4 * batch * numel(input_shape), "counting on real CPU tensors (the model "
                            "cannot run on the meta device)")
         return measure_rows(make_model("cpu").train(train), input_shape, batch, uncounted=uncounted,
-                            user_code=name)
+                            user_code=name, depth=depth)
 
 
 def assemble(spec_info: dict, input_shape, rows: list[LayerRow], *, batch: int, train: bool,
              warnings: list[str], timing: Any, target: Any, progress: Progress | None) -> Report:
     """The Report, with the latency (and per-layer latency) measured when `timing` is given."""
-    from .counting import COUNTING_RULE
+    from .report import COUNTING_RULE
 
     latency = layer_latency = None
     if timing is not None:

@@ -200,11 +200,11 @@ class SpecNet(nn.Module):
         return (x, *aux_outputs) if aux_outputs else x
 
 
-def row_modules(model: nn.Module) -> Iterator[tuple[str, str | None, nn.Module]]:
-    """(row name, parent row name, module) for every row, in execution order.
+def row_modules(model: nn.Module, depth: int | None = 2) -> Iterator[tuple[str, str | None, nn.Module]]:
+    """(row name, parent row name, module) for every row, parents before their children.
 
     A built SpecNet gives the spec's rows (plan_rows' order); any other nn.Module gives its
-    direct children and their children, as named in the module tree."""
+    module tree, `depth` levels deep (None: all), rows named by path ("encoder/layers/0")."""
     spec_built = hasattr(model, "row_children")
 
     def children(module: nn.Module) -> Iterator[tuple[str, nn.Module]]:
@@ -212,10 +212,14 @@ def row_modules(model: nn.Module) -> Iterator[tuple[str, str | None, nn.Module]]
             return module.row_children()
         return iter(()) if spec_built else module.named_children()
 
-    for name, module in children(model):
-        yield name, None, module
-        for child, child_module in children(module):
-            yield f"{name}/{child}", name, child_module
+    def walk(module: nn.Module, path: str | None, level: int) -> Iterator[tuple[str, str | None, nn.Module]]:
+        for name, child in children(module):
+            row = f"{path}/{name}" if path else name
+            yield row, path, child
+            if depth is None or level + 1 < depth:
+                yield from walk(child, row, level + 1)
+
+    yield from walk(model, None, 0)
 
 
 def build_model(spec: Spec, train: bool = False, device: str | torch.device = "cpu") -> SpecNet:

@@ -26,17 +26,6 @@ from .builder import build_row, row_modules
 from .errors import GcostError
 from .layers import Layer, Shape
 
-COUNTING_RULE = {
-    "macs": "multiply-accumulates of convolutions, linear layers, matrix products (matmul, bmm, einsum) "
-            "and attention's products, per sample (the paper's multiply-adds)",
-    "flops": "2 x MACs",
-    "not_counted": "bias adds, normalization, pooling, LRN, softmax and elementwise ops",
-    "params": "all parameters, biases and normalization affine parameters included",
-    "weights": "parameters read as a matrix or kernel by a MAC-carrying operator (conv and linear kernels, "
-               "attention projections, recurrent weights); no biases, no normalization parameters",
-    "paper_params_compare_with": "weights (the paper's K is 1024)",
-    "paper_ops_compare_with": "macs (the paper's M is 10^6)",
-}
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs
 
@@ -81,7 +70,7 @@ def _without_dynamo_import(mode_class: type) -> None:
 
 def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
                  uncounted: set[str] | None = None, device: str | None = None,
-                 user_code: str | None = None) -> list[MeasuredRow]:
+                 user_code: str | None = None, depth: int | None = 2) -> list[MeasuredRow]:
     """Run one forward pass under FlopCounterMode on `device` (by default the one the model's
     parameters are on, else meta), attention through its math path, attributing counts and
     output shapes to rows.
@@ -94,7 +83,7 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
 
     for mode_class in (getattr(flop_counter, "_FlopCounterMode", FlopCounterMode), _OpRecorder):
         _without_dynamo_import(mode_class)
-    rows = list(row_modules(model))
+    rows = list(row_modules(model, depth))
     shapes: dict[str, tuple[int, ...]] = {}
     active: list[str] = []
     handles = [h for name, _, module in rows
@@ -228,7 +217,7 @@ def _shape_recorder(shapes: dict, name: str, active: list[str]):
 
 
 def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
-                blind: dict[str, set[str]] | None = None) -> dict[str, int]:
+                blind: dict[str, set[str]] | None = None, depth: int | None = 2) -> dict[str, int]:
     """MACs per row from fvcore's FlopCountAnalysis (one fused multiply-add = one flop), on real
     CPU tensors. Only conv and linear-like operators are summed, to follow the counting rule.
     With `blind`, each row that holds an operator fvcore skipped and that might hide MACs
@@ -242,7 +231,7 @@ def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     by_module = analysis.by_module_and_operator()
     fqn = _fqns(model)
-    rows = [(name, parent, fqn[id(module)]) for name, parent, module in row_modules(model)]
+    rows = [(name, parent, fqn[id(module)]) for name, parent, module in row_modules(model, depth)]
 
     def macs(path: str) -> int:
         return sum(by_module.get(path, {}).get(op, 0) for op in FVCORE_MAC_OPS) // batch

@@ -7,7 +7,7 @@ import json
 from typing import Any, Callable
 
 from .quantity import human
-from .report import LayerRow, Report
+from .report import COUNTING_RULE, LayerRow, Report
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -32,10 +32,30 @@ def _paper_cell(text: str | None, ok: bool | None) -> str:
     return text if ok else f"{text} ≠"
 
 
+def row_level(name: str) -> int:
+    """0 for a top-level row, 1 for its children ("inception_4a/3x3"), and so on."""
+    return name.count("/")
+
+
+def indented(name: str) -> str:
+    """A row's name as the table shows it: children indented under their parent."""
+    level = row_level(name)
+    return name if not level else "  " * level + "└ " + name.rsplit("/", 1)[1]
+
+
+def levels_shown(depth: str) -> int | None:
+    """--depth as a number of row levels: top = 1, a number N = N, branches or all = every level."""
+    if depth == "top":
+        return 1
+    if depth in ("branches", "all"):
+        return None
+    return int(depth)
+
+
 Column = tuple[str, Callable[[LayerRow], Any], Callable[[LayerRow], str]]
 
 COLUMNS: list[Column] = [
-    ("layer", lambda r: r.name, lambda r: ("  └ " + r.name.split("/", 1)[1]) if r.parent else r.name),
+    ("layer", lambda r: r.name, lambda r: indented(r.name)),
     ("type", lambda r: r.type, lambda r: r.type),
     ("kernel", lambda r: r.kernel, lambda r: r.kernel),
     ("output", lambda r: "x".join(map(str, r.output_shape)), lambda r: shape_text(r.output_shape)),
@@ -56,6 +76,18 @@ HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output"
 NUMERIC = {"params", "macs", "latency_ms"}
 
 
+def output_heading(report: Report) -> str:
+    """"output HxWxC" when every shape is a feature map or a vector, else plain "output" (tokens:
+    197x768 is not an image)."""
+    if all(len(row.output_shape) in (0, 1, 3) for row in report.layers):
+        return "output HxWxC"
+    return "output"
+
+
+def _headings(report: Report, keys: list[str]) -> list[str]:
+    return [output_heading(report) if key == "output" else HEADERS[key] for key in keys]
+
+
 def _columns(report: Report) -> list[Column]:
     has_latency = any(row.latency_ms is not None for row in report.layers)
     has_paper = any(row.paper is not None for row in report.layers)
@@ -64,7 +96,8 @@ def _columns(report: Report) -> list[Column]:
 
 
 def _rows(report: Report, depth: str) -> list[LayerRow]:
-    return [row for row in report.layers if depth == "branches" or row.parent is None]
+    levels = levels_shown(depth)
+    return [row for row in report.layers if levels is None or row_level(row.name) < levels]
 
 
 # rich renders a table at roughly 2,000 rows a second; past this many rows the terminal table
@@ -83,14 +116,18 @@ def table_depth(report: Report, depth: str | None) -> tuple[str, str | None]:
 
 
 def conventions(report: Report) -> str:
+    """The totals and the counting rule in words, under every table (report.COUNTING_RULE, the
+    rule counting follows, so the words cannot drift from what was counted)."""
     t = report.totals
-    return (f"Totals: {t.params:,} params ({t.weights:,} weights), {t.macs:,} MACs = "
+    text = (f"Totals: {t.params:,} params ({t.weights:,} weights), {t.macs:,} MACs = "
             f"{human(t.macs)} MACs = {human(t.flops)} FLOPs per sample, {report.mode} mode, "
             f"input {shape_text(report.input_shape)}.\n"
-            "MACs: multiply-accumulates of conv and linear layers, per sample (FLOPs = 2 x MACs); "
-            "bias adds, batch norm, pooling, LRN and elementwise ops are not counted. Params "
-            "include biases; weights exclude them. Paper figures: params (K = 1024) are compared "
-            "with weights, ops (M = 10^6) with MACs; ≠ marks a disagreement beyond rounding.")
+            f"MACs: {COUNTING_RULE['macs']} (FLOPs = 2 x MACs); {COUNTING_RULE['not_counted']} are not "
+            f"counted. Params include biases; weights are the {COUNTING_RULE['weights'].split(' (')[0]}.")
+    if any(row.paper is not None for row in report.layers):
+        text += (" Paper figures: params (K = 1024) are compared with weights, ops (M = 10^6) with MACs; "
+                 "≠ marks a disagreement beyond rounding.")
+    return text
 
 
 def _totals_row(report: Report, keys: list[str]) -> list[str]:
@@ -127,7 +164,7 @@ def to_rich_table(report: Report, depth: str = "branches"):
     shown = _rows(report, depth)
     styles = ["dim" if row.parent else ("yellow" if row.paper is not None and not row.paper.ok else None)
               for row in shown]
-    return rich_table(f"{report.spec.get('name')}: per-layer cost", [HEADERS[k] for k in keys],
+    return rich_table(f"{report.spec.get('name')}: per-layer cost", _headings(report, keys),
                       [[display(row) for _, _, display in columns] for row in shown],
                       right={i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}, styles=styles,
                       footer=_totals_row(report, keys))
@@ -148,6 +185,14 @@ def to_csv(report: Report, depth: str = "branches") -> str:
     return buffer.getvalue()
 
 
+def _markdown_name(cell: str) -> str:
+    """Markdown drops leading spaces: show a child's level as arrows ("↳ 3x3", "↳↳ conv")."""
+    stripped = cell.lstrip(" ")
+    if not stripped.startswith("└ "):
+        return cell
+    return "↳" * ((len(cell) - len(stripped)) // 2) + " " + stripped[2:]
+
+
 def markdown_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
     """A GitHub-flavoured Markdown table; `right` holds the indexes of right-aligned columns."""
     def escape(cell: str) -> str:
@@ -161,10 +206,10 @@ def markdown_table(headers: list[str], rows: list[list[str]], right: set[int] = 
 
 def to_markdown(report: Report, depth: str = "branches") -> str:
     columns = _columns(report)
-    rows = [[display(row).replace("  └ ", "↳ ") for _, _, display in columns] for row in _rows(report, depth)]
+    rows = [[_markdown_name(display(row)) for _, _, display in columns] for row in _rows(report, depth)]
     rows.append([f"**{cell}**" if cell else "" for cell in _totals_row(report, [k for k, _, _ in columns])])
     right = {i for i, (key, _, _) in enumerate(columns) if key in NUMERIC}
-    text = f"### {report.spec.get('name')}\n\n" + markdown_table([HEADERS[k] for k, _, _ in columns], rows, right)
+    text = f"### {report.spec.get('name')}\n\n" + markdown_table(_headings(report, [k for k, _, _ in columns]), rows, right)
     text += "\n" + conventions(report) + "\n"
     if report.latency is not None:
         text += "\n" + latency_markdown(report.latency)

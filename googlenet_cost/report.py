@@ -6,6 +6,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+COUNTING_RULE = {
+    "macs": "multiply-accumulates of convolutions, linear layers, matrix products (matmul, bmm, einsum) "
+            "and attention's products, per sample (the paper's multiply-adds)",
+    "flops": "2 x MACs",
+    "not_counted": "bias adds, normalization, pooling, LRN, softmax and elementwise ops",
+    "params": "all parameters, biases and normalization affine parameters included",
+    "weights": "parameters read as a matrix or kernel by a MAC-carrying operator (conv and linear kernels, "
+               "attention projections, recurrent weights); no biases, no normalization parameters",
+    "paper_params_compare_with": "weights (the paper's K is 1024)",
+    "paper_ops_compare_with": "macs (the paper's M is 10^6)",
+}
+
 SCHEMA_VERSION = 2  # 2: latency p99_ms may be null; layer_latency reshaped
 
 

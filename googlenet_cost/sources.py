@@ -38,6 +38,7 @@ class SpecSource:
         from .analysis import analyze
 
         options.pop("strict", None)
+        options.pop("depth", None)  # a spec's rows are its layers and their branches
         return analyze(self.spec, **options)
 
 

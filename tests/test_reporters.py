@@ -58,7 +58,7 @@ def test_markdown_shows_totals_flags_and_the_counting_rule():
     text = render(hand_report(), "markdown")
     assert "| **total** |" in text and f"**{hand_report().totals.macs:,}**" in text
     assert "2.7K ≠" in text
-    assert "multiply-accumulates of conv and linear layers" in text
+    assert "multiply-accumulates of convolutions, linear layers, matrix products" in text
 
 
 def test_rich_table_has_a_row_per_layer_and_a_footer():
@@ -72,9 +72,14 @@ def test_rich_table_has_a_row_per_layer_and_a_footer():
     assert f"{hand_report().totals.params:,}" in text
 
 
-def test_conventions_state_the_counting_rule():
+def test_conventions_state_the_counting_rule_and_paper_figures_only_when_there_are_some():
+    from dataclasses import replace
+
     text = conventions(hand_report())
-    assert "FLOPs = 2 x MACs" in text and "weights exclude" in text
+    assert "FLOPs = 2 x MACs" in text and "weights are the parameters read as a matrix or kernel" in text
+    assert "Paper figures" in text
+    no_paper = replace(hand_report(), layers=[replace(r, paper=None) for r in hand_report().layers])
+    assert "Paper figures" not in conventions(no_paper)
 
 
 def _many_modules(modules: int) -> Report:
