@@ -70,7 +70,11 @@ def main() -> None:
             "`_ops`, GFLOPS that are multiply-accumulates (torchvision counts them with its own tool). "
             "As in torchvision's metadata, googlenet is built without its auxiliary heads and inception_v3 with "
             "its one (in eval mode it holds parameters and runs no MACs).\n\n"
-            f"{table}\nThe exact figures pinned in tests/test_zoo_figures.py come from this table.\n")
+            f"{table}\nWeights are the parameters a MAC-carrying operator reads as a matrix or kernel, so "
+            "inception_v3's auxiliary head, which holds parameters but does not run in eval mode, has none. "
+            "The exact figures are pinned in tests/test_zoo_figures.py; where torchvision is installed those "
+            "tests also analyze the live models: `PYTHONPATH=. ../tvenv/bin/python -m pytest "
+            "tests/test_zoo_figures.py`.\n")
     publish("zoo.md", text)
 
 
