@@ -78,7 +78,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
                                                                 blind=blind, depth=depth), blind)
     rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
                      output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
-                     receptive_field=[]) for m in measured]
+                     receptive_field=[], written=m.activations) for m in measured]
     target = None
     if timing is not None:
         target = TimingTarget(name=name, make_model=make_model, input_shape=tuple(input_shape),
@@ -189,6 +189,13 @@ def _disagreements(planned: list[PlannedRow], measured: list) -> list[str]:
 def _fvcore_disagreements(measured: list, reference: dict[str, int], blind: dict[str, set[str]]) -> list[str]:
     """Rows where the two counters disagree. Rows holding an operator fvcore cannot count are
     not compared (fvcore is the one that is short there), and one line says so."""
+    reference = dict(reference)
+    for row in measured:  # a parent's own share, as in counting._with_own_rows
+        if row.name.endswith("/(own)"):
+            siblings = [r.name for r in measured if r.parent == row.parent and r is not row]
+            reference[row.name] = reference.get(row.parent, 0) - sum(reference.get(n, 0) for n in siblings)
+            if row.parent in blind:
+                blind = {**blind, row.name: blind[row.parent]}
     problems = [f"MACs disagree on {row.name}: PyTorch FlopCounterMode {row.macs:,}, "
                 f"fvcore {reference.get(row.name, 0):,}"
                 for row in measured if row.name not in blind and reference.get(row.name, 0) != row.macs]

@@ -40,6 +40,7 @@ class MeasuredRow:
     macs: int  # per sample
     type: str = ""  # the module's class name
     kernel: str = ""  # "3x3/1" for conv and pooling modules
+    activations: int = 0  # elements its operators write into new tensors, per sample (children included)
 
 
 def _weights(module: nn.Module, operands: set[int], recurse: bool = True) -> int:
@@ -93,7 +94,7 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
         first = next(model.parameters(), None)
         device = first.device if first is not None else "meta"
     x = torch.zeros(batch, *input_shape, device=device)
-    recorder = _OpRecorder()
+    recorder = _OpRecorder(active)
     try:
         with torch.no_grad(), math_attention(), FlopCounterMode(display=False) as counter, recorder:
             model(x)
@@ -121,9 +122,36 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
         flops = sum(counts.get(f"{prefix}.{fqn[id(module)]}", {}).values())
         result.append(MeasuredRow(name, parent, shapes.get(name, ()),
                                   sum(p.numel() for p in module.parameters()), _weights(module, operands),
-                                  flops // 2 // batch, type(module).__name__, _kernel_text(module)))
-    rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch, operands)
+                                  flops // 2 // batch, type(module).__name__, _kernel_text(module),
+                                  recorder.written.get(name, 0) // batch))
+    result = _with_own_rows(result, {name: module for name, _, module in rows}, operands)
+    rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch, operands,
+                        recorder.written.get("", 0) // batch)
     return result + ([rest] if rest else [])
+
+
+def _with_own_rows(rows: list[MeasuredRow], modules: dict[str, nn.Module], operands: set[int]) -> list[MeasuredRow]:
+    """After the children of a row whose module holds parameters itself (ViT's pos_embedding, a
+    bare BatchNorm beside submodules), a `<row>/(own)` row with those parameters and the MACs and
+    activations its own forward adds, so children always sum to their parent."""
+    children: dict[str, list[MeasuredRow]] = {}
+    for row in rows:
+        if row.parent is not None:
+            children.setdefault(row.parent, []).append(row)
+    result: list[MeasuredRow] = []
+    pending: list[MeasuredRow] = []  # own rows waiting for their parent's last descendant
+    for row in rows:
+        while pending and not row.name.startswith(pending[-1].parent + "/"):
+            result.append(pending.pop())
+        result.append(row)
+        own = list(modules[row.name].parameters(recurse=False))
+        if own and row.name in children:
+            kids = children[row.name]
+            pending.append(MeasuredRow(
+                f"{row.name}/(own)", row.name, (), sum(p.numel() for p in own),
+                _weights(modules[row.name], operands, recurse=False), row.macs - sum(k.macs for k in kids),
+                "(own)", "", row.activations - sum(k.activations for k in kids)))
+    return result + pending[::-1]
 
 
 def _user_failure(reference: str, error: BaseException, active: list[str]) -> GcostError:
@@ -185,16 +213,17 @@ def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, trai
 
 
 def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int,
-                 operands: set[int]) -> MeasuredRow | None:
+                 operands: set[int], total_written: int) -> MeasuredRow | None:
     """What no row accounts for: parameters held and ops run by the model's own forward (e.g. a
     functional conv on a parameter of the root). Totals stay whole; none for a spec's model."""
     top = [row for row in rows if row.parent is None]
     params = sum(p.numel() for p in model.parameters()) - sum(r.params for r in top)
     macs = total_macs - sum(r.macs for r in top)
-    if not params and not macs:
+    written = total_written - sum(r.activations for r in top)
+    if not params and not macs and not written:
         return None
     weights = _weights(model, operands) - sum(r.weights for r in top)
-    return MeasuredRow(OUTSIDE_ROW, None, (), params, weights, macs, type(model).__name__, "")
+    return MeasuredRow(OUTSIDE_ROW, None, (), params, weights, macs, type(model).__name__, "", written)
 
 
 def _kernel_text(module: nn.Module) -> str:
@@ -210,6 +239,8 @@ def _shape_recorder(shapes: dict, name: str, active: list[str]):
     def hook(module, inputs, output):
         if active and active[-1] == name:
             active.pop()
+        while isinstance(output, (tuple, list)) and output:  # (output, attention weights), as MHA returns
+            output = output[0]
         if isinstance(output, torch.Tensor):
             shapes[name] = tuple(output.shape[1:])
 
@@ -288,19 +319,33 @@ OPERAND_ARGS = {"convolution": (1,), "_convolution": (1,), "convolution_override
 
 
 class _OpRecorder(TorchDispatchMode):
-    """Records what a forward pass runs: operators with no formula that might hide MACs, and the
+    """Records what a forward pass runs: operators with no formula that might hide MACs, the
     storages that MAC-carrying operators read as matrices or kernels (which parameters are
-    weights)."""
+    weights), and the elements every operator writes into new tensors (activations), attributed
+    to the rows active at the time (`active`, kept by forward hooks) and to the whole model."""
 
-    def __init__(self) -> None:
+    def __init__(self, active: list[str]) -> None:
         super().__init__()
         from torch.utils.flop_counter import flop_registry
 
         self.counted = {getattr(op, "__name__", str(op)) for op in flop_registry}
         self.suspect: set[str] = set()
         self.operand_storages: set[int] = set()
+        self.active = active
+        self.written: dict[str, int] = {}  # row name -> elements; "" for the whole model
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = self._record(func, args)
+        result = func(*args, **(kwargs or {}))
+        if not out:
+            elements = sum(t.numel() for t in (result if isinstance(result, (tuple, list)) else (result,))
+                           if isinstance(t, torch.Tensor))
+            for row in ("", *self.active):
+                self.written[row] = self.written.get(row, 0) + elements
+        return result
+
+    def _record(self, func, args) -> bool:
+        """Note what `func` may cost; True when it writes into existing tensors (a view, in place)."""
         name = func._overloadpacket.__name__
         carries = name in self.counted or might_hide_macs(func)
         if carries:
@@ -312,7 +357,8 @@ class _OpRecorder(TorchDispatchMode):
                     for tensor in (arg if isinstance(arg, (list, tuple)) else (arg,)):
                         if isinstance(tensor, torch.Tensor):
                             self.operand_storages.add(_storage_id(tensor))
-        return func(*args, **(kwargs or {}))
+        return func.is_view or any(getattr(torch.Tag, tag, None) in func.tags
+                                   for tag in ("inplace", "inplace_view", "out"))
 
 
 def _storage_id(tensor: torch.Tensor) -> int:

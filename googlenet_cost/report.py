@@ -52,10 +52,13 @@ class LayerRow:
     receptive_field: list[int]  # [height, width] in input pixels
     paper: PaperComparison | None = None
     latency_ms: float | None = None  # from the per-layer profiling pass, when asked
+    written: int | None = None  # Python models: elements its operators write, per sample (children included)
 
     @property
     def activations(self) -> int:
-        return math.prod(self.output_shape)
+        """Elements of activation memory per sample: what a Python model's operators write inside
+        the row, or a spec row's output."""
+        return self.written if self.written is not None else math.prod(self.output_shape)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
     return {
         "name": row.name, "parent": row.parent, "type": row.type, "kernel": row.kernel or None,
         "output_shape": row.output_shape, "params": row.params, "weights": row.weights,
-        "macs": row.macs, "receptive_field": row.receptive_field,
+        "macs": row.macs, "activations": row.activations, "receptive_field": row.receptive_field,
         "paper": None if paper is None else {
             "params": paper.params, "params_text": paper.params_text, "params_ok": paper.params_ok,
             "ops": paper.ops, "ops_text": paper.ops_text, "ops_ok": paper.ops_ok,
@@ -124,7 +127,12 @@ def _latency_dict(latency: Any) -> Any:
 
 
 def totals_of(rows: list[LayerRow]) -> Totals:
-    """Totals are the sums of the top-level rows (a module row already sums its children)."""
+    """Totals are the sums of the top-level rows (a module row already sums its children).
+    Activations: for a spec, the outputs of every row, children included (what a plain forward
+    keeps alive at some point); for a Python model, every element its operators write, which the
+    top-level rows already hold."""
     top = [row for row in rows if row.parent is None]
+    measured = any(row.written is not None for row in rows)
     return Totals(params=sum(r.params for r in top), weights=sum(r.weights for r in top),
-                  macs=sum(r.macs for r in top), activations=sum(r.activations for r in rows))
+                  macs=sum(r.macs for r in top),
+                  activations=sum(r.activations for r in (top if measured else rows)))

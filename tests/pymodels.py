@@ -224,3 +224,8 @@ def fails_in_a_block():
 
 def with_kwargs(width: int = 4, bias: bool = True):
     return nn.Conv2d(3, width, 1, bias=bias)
+
+
+def with_own_parameters():
+    """Row "0" holds `pos` itself beside its child row "0/block"."""
+    return nn.Sequential(WithOwnParameters())

@@ -137,3 +137,49 @@ def test_analysis_and_timing_leave_a_held_model_exactly_as_it_was():
     assert held[0].weight.dtype == torch.float32 and held[0].weight.device.type == "cpu"
     assert list(held._forward_hooks) == [hook.id] and not held[0]._forward_hooks
     hook.remove()
+
+
+def test_a_parent_with_its_own_parameters_gets_an_own_row_so_children_sum_to_it():
+    report = analyze("with_own_parameters", "5x8")
+    rows = {row.name: row for row in report.layers}
+    assert [r.name for r in report.layers] == ["0", "0/block", "0/(own)"]
+    assert rows["0/(own)"].params == 5 * 8 and rows["0/(own)"].weights == 0  # pos: added, not multiplied
+    assert rows["0/(own)"].macs == 0 and rows["0/(own)"].activations == 5 * 8  # x + pos writes 5x8
+    kids = [r for r in report.layers if r.parent == "0"]
+    assert sum(k.params for k in kids) == rows["0"].params == 8 * 8 + 8 + 5 * 8
+    assert sum(k.macs for k in kids) == rows["0"].macs == 5 * 8 * 8
+
+
+def test_own_rows_hold_parameters_a_parents_forward_uses_itself():
+    report = analyze("token_attention", f"{L}x{E}")
+    rows = {row.name: row for row in report.layers}
+    assert rows["attn/(own)"].params == 3 * E * E + 3 * E  # in_proj_weight and in_proj_bias
+    assert rows["attn/(own)"].weights == 3 * E * E
+    assert sum(r.params for r in report.layers if r.parent == "attn") == rows["attn"].params
+    assert sum(r.macs for r in report.layers if r.parent == "attn") == rows["attn"].macs
+
+
+def test_activations_come_from_operator_outputs_so_functional_work_counts(runner):
+    report = analyze("functional_conv", "3x8x8")
+    assert report.totals.activations == 4 * 6 * 6  # the F.conv2d output, with no module to hook
+    result = invoke(runner, "check", "--model", "tests.pymodels:functional_conv", "--input", "3x8x8",
+                    "--max-activation-bytes", "500")
+    assert result.exit_code == 1  # 576 bytes in fp32: over the limit
+
+
+def test_depth_n_measures_and_shows_deeper_rows(runner):
+    shallow = invoke(runner, "analyze", "--model", "tests.pymodels:fails_in_a_block", "--input", "3x8x8",
+                     "--no-latency", "--format", "json")
+    assert shallow.exit_code == 2  # (its forward fails: a model with depth is needed)
+    deep = json.loads(invoke(runner, "analyze", "--model", "tests.pymodels:tiny", "--input", "3x32x32",
+                             "--no-latency", "--format", "json", "--depth", "1").stdout)
+    assert [row["name"] for row in deep["layers"]] == ["features", "head"]
+    table = invoke(runner, "analyze", "--model", "tests.pymodels:tiny", "--input", "3x32x32", "--no-latency",
+                   "--depth", "all").stdout
+    assert "  └ 0" in table and "Paper figures" not in table
+
+
+def test_token_shapes_are_not_called_images(runner):
+    table = invoke(runner, "analyze", "--model", "tests.pymodels:token_attention", "--input", f"{L}x{E}",
+                   "--no-latency").stdout
+    assert "output HxWxC" not in table and "5x8" in table
