@@ -24,18 +24,23 @@ from .options import (FORMAT, OUTPUT, depth_choice, guard_outputs, int_list, mod
                    f"table of more than {TABLE_MAX_ROWS:,} rows.")
 @click.option("--strict", is_flag=True, help="Python models: operators with no MAC formula are an error.")
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
+@click.option("--columns", metavar="LIST",
+              help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, "
+                   "rf, paper_params, paper_ops, latency).")
 @timing_options
 def analyze(spec, model_ref, model_args, input_text, fmt, output, train, batch, verify, depth, strict, per_layer,
-            **timing):
+            columns, **timing):
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
-    from googlenet_cost.formatters import conventions, levels_shown, render, table_depth, to_rich_table
+    from googlenet_cost.formatters import (conventions, levels_shown, parse_columns, render, table_depth,
+                                           to_rich_table)
     from googlenet_cost.sources import open_source
 
-    from .render import Progress, emit, latency_panel, warn
+    from .render import Progress, emit, fit_width, latency_panel, warn
 
     guard_outputs([output], [spec or (None if model_ref else "googlenet")])
+    chosen = parse_columns(columns)
     batches = int_list(batch, option="--batch")
     options = timing_from(timing, batches, per_layer=per_layer)
     source = open_source(spec, model_ref, input_text, model_args)
@@ -47,8 +52,10 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, batch, 
     def views() -> list:
         panel = [latency_panel(report.latency)] if report.latency is not None else []
         shown, left_out = table_depth(report, depth)
-        return [to_rich_table(report, shown), *([left_out] if left_out else []), conventions(report), *panel]
+        table, dropped = to_rich_table(report, shown, width=None if output else fit_width(), columns=chosen)
+        notes = [note for note in (left_out, dropped) if note]
+        return [table, *notes, conventions(report), *panel]
 
-    emit(render(report, fmt, depth or "branches"), views, output)
+    emit(render(report, fmt, depth or "branches", columns=chosen), views, output)
     for message in report.warnings:
         warn(message)

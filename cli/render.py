@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from typing import Any, Callable
 
 import click
@@ -18,8 +19,25 @@ def console(stderr: bool = False):
 
     terminal = Terminal(stderr=stderr, highlight=False)
     if not terminal.is_terminal:
-        terminal.width = 200  # piped or captured: do not squeeze the table into 80 columns
+        terminal.width = fit_width() or NATURAL_WIDTH  # piped: COLUMNS when set, else nothing is squeezed
     return terminal
+
+
+NATURAL_WIDTH = 100_000  # "as wide as the content": tables and panels never expand to it
+
+
+def fit_width() -> int | None:
+    """The width tables are fitted to: the terminal's; COLUMNS when set (also when piped); else
+    None, the tables' natural width (a pipe or a file never gets a squeezed table)."""
+    import os
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 def plain_text(text: str):
@@ -79,9 +97,10 @@ def emit(text: str | None, renderables: Callable[[], list], output: str | None) 
         from rich.console import Console
 
         buffer = io.StringIO()
-        plain = Console(file=buffer, width=200, no_color=True, highlight=False) if output else console()
+        plain = Console(file=buffer, width=NATURAL_WIDTH, no_color=True, highlight=False) if output else console()
         for item in renderables():
-            plain.print(item)
+            needed = getattr(item, "needed_width", 0)  # a table never cut: wider than the terminal, it wraps
+            plain.print(item, width=max(plain.width, needed) if needed > plain.width else None)
         text = buffer.getvalue() if output else None
     if output:
         atomic_write_text(output, text or "")

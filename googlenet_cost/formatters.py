@@ -58,7 +58,8 @@ COLUMNS: list[Column] = [
     ("layer", lambda r: r.name, lambda r: indented(r.name)),
     ("type", lambda r: r.type, lambda r: r.type),
     ("kernel", lambda r: r.kernel, lambda r: r.kernel),
-    ("output", lambda r: "x".join(map(str, r.output_shape)), lambda r: shape_text(r.output_shape)),
+    ("output", lambda r: "x".join(map(str, r.output_shape)),
+     lambda r: shape_text(r.output_shape) + (" ≠" if r.paper is not None and r.paper.output_ok is False else "")),
     ("params", lambda r: r.params, lambda r: f"{r.params:,}" if r.params else "0"),
     ("macs", lambda r: r.macs, lambda r: f"{r.macs:,}" if r.macs else "0"),
     ("receptive_field", lambda r: "x".join(map(str, r.receptive_field)),
@@ -88,11 +89,49 @@ def _headings(report: Report, keys: list[str]) -> list[str]:
     return [output_heading(report) if key == "output" else HEADERS[key] for key in keys]
 
 
-def _columns(report: Report) -> list[Column]:
+def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Column]:
+    """The columns a report has (paper and latency columns only when it has such figures), or
+    the `chosen` ones (--columns), in the order given."""
     has_latency = any(row.latency_ms is not None for row in report.layers)
     has_paper = any(row.paper is not None for row in report.layers)
     columns = [c for c in COLUMNS if has_paper or not c[0].startswith("paper")]
-    return columns + [LATENCY_COLUMN] if has_latency else columns
+    columns += [LATENCY_COLUMN] if has_latency else []
+    if chosen is None:
+        return columns
+    by_key = {key: column for column in [*COLUMNS, LATENCY_COLUMN] for key in [column[0]]}
+    return [by_key[key] for key in chosen]
+
+
+COLUMN_NAMES = {"layer": "layer", "name": "layer", "type": "type", "kernel": "kernel", "output": "output",
+                "params": "params", "macs": "macs", "rf": "receptive_field", "receptive_field": "receptive_field",
+                "paper_params": "paper_params", "paper_ops": "paper_ops", "latency": "latency_ms",
+                "latency_ms": "latency_ms"}
+OPTIONAL_COLUMNS = ("paper_ops", "paper_params", "receptive_field", "kernel")  # dropped first, in this order
+
+
+def parse_columns(text: str | None) -> tuple[str, ...] | None:
+    """--columns "name,output,params,macs" -> column keys; None when not given."""
+    from .errors import GcostError, did_you_mean
+
+    if text is None:
+        return None
+    keys = []
+    for word in (w.strip().lower() for w in text.split(",") if w.strip()):
+        if word not in COLUMN_NAMES:
+            raise GcostError(f"--columns: unknown column {word[:40]!r}{did_you_mean(word, COLUMN_NAMES)}; known: "
+                             + ", ".join(sorted(set(COLUMN_NAMES) - {"name", "receptive_field", "latency_ms"})))
+        keys.append(COLUMN_NAMES[word])
+    if not keys:
+        raise GcostError("--columns needs at least one column, e.g. name,output,params,macs")
+    return tuple(dict.fromkeys(keys))
+
+
+def table_width(headers: list[str], rows: list[list[str]], footer: list[str] | None = None) -> int:
+    """Characters a boxed table needs to show every cell whole: the widest cell of each column,
+    one space of padding on each side, and the column rules."""
+    widths = [max([len(header)] + [len(row[i]) for row in rows] + ([len(footer[i])] if footer else []))
+              for i, header in enumerate(headers)]
+    return sum(widths) + 3 * len(widths) + 1
 
 
 def _rows(report: Report, depth: str) -> list[LayerRow]:
@@ -158,28 +197,59 @@ def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: 
     return table
 
 
-def to_rich_table(report: Report, depth: str = "branches"):
-    columns = _columns(report)
-    keys = [key for key, _, _ in columns]
+def to_rich_table(report: Report, depth: str = "branches", *, width: int | None = None,
+                  columns: tuple[str, ...] | None = None):
+    """The table, and a note when columns were left out to fit `width` (the optional ones, in
+    OPTIONAL_COLUMNS order; never when `columns` were chosen). A table that still needs more than
+    `width` carries `needed_width`: printed at that width it wraps in the terminal instead of
+    cutting a number."""
+    chosen = _columns(report, columns)
     shown = _rows(report, depth)
+    left_out: list[str] = []
+
+    def cells(cols: list[Column]) -> tuple[list[str], list[list[str]], list[str]]:
+        keys = [key for key, _, _ in cols]
+        return (_headings(report, keys), [[display(row) for _, _, display in cols] for row in shown],
+                _totals_row(report, keys))
+
+    headers, body, footer = cells(chosen)
+    for key in OPTIONAL_COLUMNS if columns is None and width is not None else ():
+        if table_width(headers, body, footer) <= width:
+            break
+        if any(c[0] == key for c in chosen):
+            left_out.append(HEADERS[key])
+            chosen = [c for c in chosen if c[0] != key]
+            headers, body, footer = cells(chosen)
+    keys = [key for key, _, _ in chosen]
     styles = ["dim" if row.parent else ("yellow" if row.paper is not None and not row.paper.ok else None)
               for row in shown]
-    return rich_table(f"{report.spec.get('name')}: per-layer cost", _headings(report, keys),
-                      [[display(row) for _, _, display in columns] for row in shown],
-                      right={i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}, styles=styles,
-                      footer=_totals_row(report, keys))
+    table = rich_table(f"{report.spec.get('name')}: per-layer cost", headers, body,
+                       right={i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}, styles=styles,
+                       footer=footer)
+    table.needed_width = table_width(headers, body, footer)
+    note = None
+    if left_out:
+        note = (f"Left out to fit {width} columns: {', '.join(left_out)}. --columns chooses columns "
+                "(e.g. --columns name,type,output,params,macs,rf); --format markdown or csv has them all.")
+    return table, note
 
 
 def to_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2) + "\n"
 
 
-def to_csv(report: Report, depth: str = "branches") -> str:
+def to_csv(report: Report, depth: str = "branches", columns: tuple[str, ...] | None = None) -> str:
+    """One row per layer, full names with their parent; the output column says its order in its
+    name (output_shape_hwc, as the table shows it, or output_shape for other shapes)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    columns = [("name", lambda r: r.name, None), ("parent", lambda r: r.parent or "", None),
-               *_columns(report)[1:], ("weights", lambda r: r.weights, None)]
-    writer.writerow([key for key, _, _ in columns])
+    output = "output_shape_hwc" if output_heading(report) == "output HxWxC" else "output_shape"
+    chosen = [(output if key == "output" else key, lambda r: shape_text(r.output_shape), None) if key == "output"
+              else (key, value, display) for key, value, display in _columns(report, columns) if key != "layer"]
+    extra = [] if columns else [("weights", lambda r: r.weights, None), ("activations", lambda r: r.activations, None)]
+    columns_out = [("name", lambda r: r.name, None), ("parent", lambda r: r.parent or "", None), *chosen, *extra]
+    writer.writerow([key for key, _, _ in columns_out])
+    columns = columns_out
     for row in _rows(report, depth):
         writer.writerow([value(row) for _, value, _ in columns])
     return buffer.getvalue()
@@ -204,8 +274,8 @@ def markdown_table(headers: list[str], rows: list[list[str]], right: set[int] = 
     return "\n".join(lines) + "\n"
 
 
-def to_markdown(report: Report, depth: str = "branches") -> str:
-    columns = _columns(report)
+def to_markdown(report: Report, depth: str = "branches", columns: tuple[str, ...] | None = None) -> str:
+    columns = _columns(report, columns)
     rows = [[_markdown_name(display(row)) for _, _, display in columns] for row in _rows(report, depth)]
     rows.append([f"**{cell}**" if cell else "" for cell in _totals_row(report, [k for k, _, _ in columns])])
     right = {i for i, (key, _, _) in enumerate(columns) if key in NUMERIC}
@@ -218,20 +288,25 @@ def to_markdown(report: Report, depth: str = "branches") -> str:
 
 def latency_markdown(latency: Any) -> str:
     items = latency if isinstance(latency, list) else [latency]
-    headers = ["device", "dtype", "batch", "median ms", "p10 ms", "p90 ms", "p99 ms", "samples/s",
+    headers = ["device", "dtype", "batch", "median ms", "IQR ms", "p10 ms", "p90 ms", "p99 ms", "samples/s",
                "TFLOP/s", "iterations"]
-    rows = [[s.device, s.dtype, str(s.batch), f"{s.median_ms:.3f}", f"{s.p10_ms:.3f}", f"{s.p90_ms:.3f}",
-             f"{s.p99_ms:.3f}", f"{s.throughput_per_s:,.1f}", f"{s.tflops:.3f}", str(s.iterations)]
+    rows = [[s.device, s.dtype, str(s.batch), f"{s.median_ms:.3f}", f"{s.iqr_ms:.3f}", f"{s.p10_ms:.3f}",
+             f"{s.p90_ms:.3f}", "" if s.p99_ms is None else f"{s.p99_ms:.3f}", f"{s.throughput_per_s:,.1f}",
+             f"{s.tflops:.3f}", str(s.iterations)]
             for s in items]
-    return markdown_table(headers, rows, set(range(2, 10)))
+    text = markdown_table(headers, rows, set(range(2, 11)))
+    if items[0].device_type == "cpu":
+        text = "CPU timing: no CUDA device was used, so this is NOT GPU latency.\n\n" + text
+    return text
 
 
-def render(report: Report, fmt: str, depth: str = "branches") -> str | None:
-    """Text for the file formats; None for "table", which the CLI renders with rich."""
+def render(report: Report, fmt: str, depth: str = "branches", columns: tuple[str, ...] | None = None) -> str | None:
+    """Text for the file formats; None for "table", which the CLI renders with rich. JSON always
+    holds every field; `columns` chooses the columns of CSV and Markdown."""
     if fmt == "json":
         return to_json(report)
     if fmt == "csv":
-        return to_csv(report, depth)
+        return to_csv(report, depth, columns)
     if fmt == "markdown":
-        return to_markdown(report, depth)
+        return to_markdown(report, depth, columns)
     return None

@@ -20,4 +20,4 @@ def test_wheel_finds_builtin_specs_by_name(tmp_path):
     done = subprocess.run([sys.executable, "-c", script, str(target)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(target)})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[1].startswith("conv1,,conv,7x7/2,64x112x112,9472,118013952")
+    assert done.stdout.splitlines()[1].startswith("conv1,,conv,7x7/2,112x112x64,9472,118013952")

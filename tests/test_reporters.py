@@ -65,7 +65,7 @@ def test_rich_table_has_a_row_per_layer_and_a_footer():
     from rich.console import Console
 
     console = Console(file=io.StringIO(), width=200)
-    console.print(to_rich_table(hand_report()))
+    console.print(to_rich_table(hand_report())[0])
     text = console.file.getvalue()
     for name in ("conv1", "└ 1x1", "└ 3x3", "fc", "total"):
         assert name in text
