@@ -52,12 +52,11 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
     result = run_check(open_sources(specs, model_ref, input_text, model_args), flags=flags, budgets_path=budgets_path,
                        baseline_path=baseline_path, tolerance=tolerance, latency_tolerance=latency_tolerance,
                        with_latency=with_latency, device=device, train=train, strict=strict)
-    emit(check_view.render(result, fmt), lambda: [check_view.to_rich(result), check_view.summary_line(result)],
-         output)
+    emit(check_view.render(result, fmt), lambda: check_view.to_rich(result), output)
     if fmt == "table" or output:
         for line in check_view.details(result):
             warn(line)
-    if not result.entries:
+    if not result.entries and (fmt != "table" or output):  # the table view already said it
         click.echo(check_view.summary_line(result), err=True)
     click.get_current_context().exit(result.return_code)
 

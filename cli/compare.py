@@ -5,7 +5,8 @@ import click
 
 from googlenet_cost.errors import quoted
 
-from .options import FORMAT, OUTPUT, guard_outputs, int_list, interval_options, timing_from, timing_options
+from .options import (FORMAT, OUTPUT, depth_choice, guard_outputs, int_list, interval_options, timing_from,
+                      timing_options)
 
 
 def _record(kind: str):
@@ -42,7 +43,8 @@ def _floats(value: str) -> list[float]:
 @click.option("--head", type=click.Choice(["fc"]), callback=_record("head"), expose_value=False,
               help="fc: flatten the last feature map into the classifier instead of pooling it.")
 @click.option("--module", "module_glob", metavar="GLOB", help="Vary only modules matching, e.g. 'inception_4*'.")
-@click.option("--depth", type=click.Choice(["top", "branches"]), default="top", show_default=True)
+@click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default="top", show_default=True,
+              metavar="top|branches|all|N", help="Rows: top-level layers, or their branches too.")
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
 @click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8 (timed one after another).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw a .png or .svg chart.")
@@ -60,7 +62,7 @@ def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output
     from googlenet_cost.comparison import compare as run_compare
     from googlenet_cost.variants import build_variants
 
-    from .render import Progress, emit, warn
+    from .render import Progress, emit, fit_width, warn
 
     guard_outputs([output, plot_path], list(specs) or ["googlenet"])
     if plot_path:
@@ -82,7 +84,8 @@ def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output
         for message in report.warnings:
             warn(f"{label}: {message}")
     emit(comparison_view.render(result, fmt, depth),
-         lambda: [comparison_view.to_rich(result, depth), comparison_view.summary_text(result)], output)
+         lambda: [*comparison_view.to_rich(result, depth, None if output else fit_width()),
+                  comparison_view.summary_text(result)], output)
     if plot_path:
         comparison_view.plot(result, plot_path)
         click.echo(f"wrote {plot_path}", err=True)

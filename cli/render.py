@@ -99,8 +99,11 @@ def emit(text: str | None, renderables: Callable[[], list], output: str | None) 
         buffer = io.StringIO()
         plain = Console(file=buffer, width=NATURAL_WIDTH, no_color=True, highlight=False) if output else console()
         for item in renderables():
-            needed = getattr(item, "needed_width", 0)  # a table never cut: wider than the terminal, it wraps
-            plain.print(item, width=max(plain.width, needed) if needed > plain.width else None)
+            needed = getattr(item, "needed_width", 0)  # a table is never cut: wider than the terminal, it wraps
+            width = plain.width
+            plain.width = max(width, needed)
+            plain.print(item)
+            plain.width = width
         text = buffer.getvalue() if output else None
     if output:
         atomic_write_text(output, text or "")

@@ -43,11 +43,21 @@ def summary_line(result: CheckResult) -> str:
     return f"gcost check: FAILED, {len(over)} of {len(result.entries)} limits exceeded"
 
 
-def to_rich(result: CheckResult):
+def title(result: CheckResult) -> str:
+    """"gcost check: googlenet, resnet50" (the first few networks checked)."""
+    names = list(dict.fromkeys(entry.network for entry in result.entries))
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"gcost check: {shown}" if shown else "gcost check"
+
+
+def to_rich(result: CheckResult) -> list:
+    """The table and the summary line; only the line when there was nothing to check."""
     from .formatters import rich_table
 
-    return rich_table("gcost check", HEADERS, [_cells(e) for e in result.entries], right={2, 3, 4},
-                      styles=[None if e.ok else "bold red" for e in result.entries])
+    if not result.entries:
+        return [summary_line(result)]
+    return [rich_table(title(result), HEADERS, [_cells(e) for e in result.entries], right={2, 3, 4},
+                       styles=[None if e.ok else "bold red" for e in result.entries]), summary_line(result)]
 
 
 def render(result: CheckResult, fmt: str) -> str | None:

@@ -15,22 +15,35 @@ def _ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x"
 
 
-def grid(comparison: Comparison, depth: str = "top") -> tuple[list[str], list[list[str]]]:
+def column_label(comparison: Comparison, index: int) -> str:
+    """The baseline column is named after its spec: "googlenet (baseline)"."""
+    label = comparison.labels[index]
+    return f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
+
+
+def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None = None, *,
+         full_names: bool = False) -> tuple[list[str], list[list[str]]]:
     """Headers and rows: a layer per row, then totals and latency; per variant params and MACs,
-    and for each non-baseline variant its MACs as a ratio of the baseline's."""
-    labels, reports = comparison.labels, comparison.reports
+    and for each non-baseline variant its MACs as a ratio of the baseline's. `variants` picks the
+    non-baseline variants to show (all by default)."""
+    from .formatters import indented, levels_shown, row_level
+
+    keep = [0] + (variants if variants is not None else list(range(1, len(comparison.reports))))
+    reports = [comparison.reports[k] for k in keep]
+    levels = levels_shown(depth)
     names: list[str] = []
     for report in reports:
         for row in report.layers:
-            if (depth == "branches" or row.parent is None) and row.name not in names:
+            if (levels is None or row_level(row.name) < levels) and row.name not in names:
                 names.append(row.name)
     by_name = [{row.name: row for row in report.layers} for report in reports]
     headers = ["layer"]
-    for index, label in enumerate(labels):
-        headers += [f"{label} params", f"{label} MACs"] + ([f"{label} MACs ratio"] if index else [])
+    for index, k in enumerate(keep):
+        label = column_label(comparison, k)
+        headers += [f"{label}\nparams", f"{label}\nMACs"] + ([f"{label}\nMACs ratio"] if index else [])
     rows = []
     for name in names:
-        cells = ["  └ " + name.split("/", 1)[1] if "/" in name else name]
+        cells = [name if full_names else indented(name)]
         base = by_name[0].get(name)
         for index, rows_of in enumerate(by_name):
             row = rows_of.get(name)
@@ -44,7 +57,7 @@ def grid(comparison: Comparison, depth: str = "top") -> tuple[list[str], list[li
         if index:
             total.append(_ratio(report.totals.macs, reports[0].totals.macs))
     rows.append(total)
-    rows += latency_rows(comparison)
+    rows += latency_rows(comparison, keep)
     return headers, rows
 
 
@@ -62,11 +75,11 @@ def _by_batch(value) -> list:
     return [] if value is None else value if isinstance(value, list) else [value]
 
 
-def latency_rows(comparison: Comparison) -> list[list[str]]:
+def latency_rows(comparison: Comparison, keep: list[int]) -> list[list[str]]:
     """One row per timed batch: each variant's median (p10-p90), and for each non-baseline
     variant its latency ratio with the 95% interval and the verdict."""
-    stats = [_by_batch(report.latency) for report in comparison.reports]
-    ratios = [_by_batch(line["latency_ratio"]) for line in comparison.summary]
+    stats = [_by_batch(comparison.reports[k].latency) for k in keep]
+    ratios = [_by_batch(comparison.summary[k - 1]["latency_ratio"]) for k in keep[1:]]
     rows = []
     for b, base in enumerate(stats[0]):
         cells = [f"latency ms, batch {base.batch} (p10-p90)" if len(stats[0]) > 1 else "latency ms (p10-p90)"]
@@ -79,13 +92,22 @@ def latency_rows(comparison: Comparison) -> list[list[str]]:
     return rows
 
 
-def to_rich(comparison: Comparison, depth: str = "top"):
-    from .formatters import rich_table
+def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None) -> list:
+    """The side-by-side table; when it is wider than `width`, one block per variant against the
+    baseline instead (stacked), so that no name or number is ever cut."""
+    from .formatters import rich_table, table_width
 
-    headers, rows = grid(comparison, depth)
-    styles = ["bold" if cells[0] == "total" or cells[0].startswith("latency") else None for cells in rows]
-    return rich_table("variants side by side (first column: baseline)", headers, rows,
-                      right=set(range(1, len(headers))), styles=styles)
+    def table(title: str, variants: list[int] | None):
+        headers, rows = grid(comparison, depth, variants)
+        styles = ["bold" if cells[0] == "total" or cells[0].startswith("latency") else None for cells in rows]
+        drawn = rich_table(title, headers, rows, right=set(range(1, len(headers))), styles=styles)
+        drawn.needed_width = table_width(headers, rows)
+        return drawn
+
+    whole = table("variants side by side (first column: baseline)", None)
+    if width is None or whole.needed_width <= width or len(comparison.reports) < 3:
+        return [whole]
+    return [table(f"{column_label(comparison, k)} against the baseline", [k]) for k in range(1, len(comparison.reports))]
 
 
 def summary_text(comparison: Comparison) -> str:
@@ -104,16 +126,18 @@ def summary_text(comparison: Comparison) -> str:
 def render(comparison: Comparison, fmt: str, depth: str = "top") -> str | None:
     if fmt == "json":
         return json.dumps(comparison.to_dict(), indent=2) + "\n"
-    headers, rows = grid(comparison, depth)
+    headers, rows = grid(comparison, depth, full_names=fmt == "csv")
+    headers = [header.replace("\n", " ") for header in headers]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(headers)
-        writer.writerows([[c.replace("  └ ", "") for c in row] for row in rows])
+        writer.writerows(rows)
         return buffer.getvalue()
     if fmt == "markdown":
-        body = markdown_table(headers, [[c.replace("  └ ", "↳ ") for c in r] for r in rows],
-                              set(range(1, len(headers))))
+        from .formatters import markdown_name
+
+        body = markdown_table(headers, [[markdown_name(r[0]), *r[1:]] for r in rows], set(range(1, len(headers))))
         return body + "\n" + summary_text(comparison) + "\n"
     return None
 

@@ -129,7 +129,8 @@ def parse_columns(text: str | None) -> tuple[str, ...] | None:
 def table_width(headers: list[str], rows: list[list[str]], footer: list[str] | None = None) -> int:
     """Characters a boxed table needs to show every cell whole: the widest cell of each column,
     one space of padding on each side, and the column rules."""
-    widths = [max([len(header)] + [len(row[i]) for row in rows] + ([len(footer[i])] if footer else []))
+    widths = [max([len(line) for line in header.split("\n")] + [len(row[i]) for row in rows]
+                  + ([len(footer[i])] if footer else []))
               for i, header in enumerate(headers)]
     return sum(widths) + 3 * len(widths) + 1
 
@@ -255,7 +256,7 @@ def to_csv(report: Report, depth: str = "branches", columns: tuple[str, ...] | N
     return buffer.getvalue()
 
 
-def _markdown_name(cell: str) -> str:
+def markdown_name(cell: str) -> str:
     """Markdown drops leading spaces: show a child's level as arrows ("↳ 3x3", "↳↳ conv")."""
     stripped = cell.lstrip(" ")
     if not stripped.startswith("└ "):
@@ -276,7 +277,7 @@ def markdown_table(headers: list[str], rows: list[list[str]], right: set[int] = 
 
 def to_markdown(report: Report, depth: str = "branches", columns: tuple[str, ...] | None = None) -> str:
     columns = _columns(report, columns)
-    rows = [[_markdown_name(display(row)) for _, _, display in columns] for row in _rows(report, depth)]
+    rows = [[markdown_name(display(row)) for _, _, display in columns] for row in _rows(report, depth)]
     rows.append([f"**{cell}**" if cell else "" for cell in _totals_row(report, [k for k, _, _ in columns])])
     right = {i for i, (key, _, _) in enumerate(columns) if key in NUMERIC}
     text = f"### {report.spec.get('name')}\n\n" + markdown_table(_headings(report, [k for k, _, _ in columns]), rows, right)

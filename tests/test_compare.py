@@ -127,7 +127,7 @@ def test_compare_two_networks_adds_a_column_each(runner):
                     "--format", "csv")
     assert result.exit_code == 0, result.output
     header = result.stdout.splitlines()[0].split(",")
-    assert header[:3] == ["layer", "baseline params", "baseline MACs"]
+    assert header[:3] == ["layer", "googlenet (baseline) params", "googlenet (baseline) MACs"]
     assert "resnet50 MACs" in header
     total = next(line for line in result.stdout.splitlines() if line.startswith("total,"))
     assert "25,557,032" in total

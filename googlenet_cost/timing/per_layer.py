@@ -9,9 +9,10 @@ the profile (CUDA) or with the instrumented forward's wall time (CPU), and says 
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 
@@ -87,7 +88,7 @@ def measure_layer_latency(target: TimingTarget, options: TimingOptions, iteratio
             for x in inputs:  # warm-up outside the profile
                 model(x)
             _sync(cuda, device)
-            with profile(activities=activities) as prof:
+            with _native_stderr_silenced(), profile(activities=activities) as prof:
                 start = time.perf_counter()
                 for index in range(iterations):
                     model(inputs[index % len(inputs)])
@@ -123,6 +124,30 @@ def summarize_rows(by_row: dict[str, float], rows: list[tuple[str, str | None]],
         warnings.append("per-layer self-check: children take longer than their parent in "
                         + ", ".join(over[:5]) + (" ..." if len(over) > 5 else ""))
     return LayerLatency(by_row, total_ms, coverage, coverage_of, iterations, activity, warnings)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """The profiler's C++ side logs "profiler_start"/"profiler_stop" lines straight to file
+    descriptor 2; they are not gcost's output. Python-level warnings still reach sys.stderr only
+    after the block, so nothing of ours is lost."""
+    import os
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real descriptor 2 (a test runner's buffer)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _sync(cuda: TorchCuda, device: torch.device) -> None:
