@@ -5,12 +5,12 @@ import click
 
 from googlenet_cost.formatters import TABLE_MAX_ROWS
 
-from .options import (FORMAT, OUTPUT, depth_choice, guard_outputs, int_list, model_options, timing_from,
+from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs, int_list, model_options, timing_from,
                       timing_options)
 
 
 @click.command(short_help="Per-layer shapes, params, MACs, the paper's figures and latency of one network.")
-@click.argument("spec", required=False, default=None)
+@click.argument("spec", required=False, default=None, shell_complete=complete_spec)
 @model_options("Analyze a Python model instead of a spec")
 @FORMAT
 @OUTPUT

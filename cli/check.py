@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from .options import FORMAT, OUTPUT, guard_outputs, model_options
+from .options import FORMAT, OUTPUT, complete_spec, guard_outputs, model_options
 
 LIMIT_OPTIONS = [("--max-params", "params"), ("--max-weights", "weights"), ("--max-macs", "MACs"),
                  ("--max-activation-bytes", "activation memory (fp32 bytes per sample)"),
@@ -19,7 +19,7 @@ def _limit_options(fn):
 
 
 @click.command(short_help="Fail (exit 1) when a network exceeds its budget or grew past its baseline.")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", nargs=-1, shell_complete=complete_spec)
 @model_options("Also check a Python model")
 @_limit_options
 @click.option("--budgets", "budgets_path", type=click.Path(dir_okay=False),
@@ -62,7 +62,7 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
 
 
 @click.command(short_help="Record today's params, weights, MACs and activations in a lock file.")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", nargs=-1, shell_complete=complete_spec)
 @model_options("Also record a Python model")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The lock file to write (atomically), e.g. gcost.lock.json.")

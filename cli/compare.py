@@ -5,7 +5,7 @@ import click
 
 from googlenet_cost.errors import quoted
 
-from .options import (FORMAT, OUTPUT, depth_choice, guard_outputs, int_list, interval_options, timing_from,
+from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs, int_list, interval_options, timing_from,
                       timing_options)
 
 
@@ -31,7 +31,7 @@ def _floats(value: str) -> list[float]:
 
 
 @click.command(short_help="Compare a network with variants of it (bottleneck widths, heads) and other specs.")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", nargs=-1, shell_complete=complete_spec)
 @click.option("--reduce", "reduce_", multiple=True, callback=_record("reduce"), expose_value=False,
               help="Every 3x3_reduce / 5x5_reduce conv gets this width (repeatable, or 8,16,32).")
 @click.option("--reduce-scale", multiple=True, callback=_record("reduce-scale"), expose_value=False,

@@ -14,6 +14,20 @@ OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
                       help="Write to this file (atomically) instead of the terminal.")
 
 
+def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of SPEC arguments: built-in spec names and .yaml files (and folders)."""
+    import glob
+    import os
+
+    from click.shell_completion import CompletionItem
+    from googlenet_cost.spec import builtin_specs
+
+    names = [CompletionItem(name) for name in sorted(builtin_specs()) if name.startswith(incomplete)]
+    paths = [path + ("/" if os.path.isdir(path) else "") for path in sorted(glob.glob(glob.escape(incomplete) + "*"))
+             if os.path.isdir(path) or path.endswith((".yaml", ".yml"))]
+    return names + [CompletionItem(path) for path in paths]
+
+
 def model_options(purpose: str) -> Callable:
     """--model, --model-arg and --input: a network written in Python instead of (or beside) specs."""
     def decorate(fn: Callable) -> Callable:

@@ -142,13 +142,16 @@ def render(comparison: Comparison, fmt: str, depth: str = "top") -> str | None:
     return None
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
 def plot_backend(path: str):
     """matplotlib's pyplot on a file-only backend, or a GcostError saying what is missing. Called
     before any analysis, so a bad --plot fails fast."""
     from .errors import GcostError
 
-    if not path.lower().endswith((".png", ".svg")):
-        raise GcostError("--plot needs a .png or .svg file name", file=path)
+    if not path.lower().endswith(PLOT_FORMATS):
+        raise GcostError("--plot needs a .png, .svg or .pdf file name", file=path)
     try:
         import matplotlib
 
@@ -173,25 +176,64 @@ def _latency_panel(comparison: Comparison):
     return (f"latency / baseline, 95% CI\nbatch {first.batch} {first.dtype}, {where}", values, (below, above))
 
 
-def plot(comparison: Comparison, path: str) -> None:
-    """Bars of params, MACs and the latency ratio (with its 95% interval) per variant, values
-    printed on the bars (matplotlib, the optional `plot` extra)."""
-    plt = plot_backend(path)
-    panels = [("params (M)", [r.totals.params / 1e6 for r in comparison.reports], None),
-              ("MACs (G)", [r.totals.macs / 1e9 for r in comparison.reports], None)]
+def figure_title(comparison: Comparison) -> str:
+    """Spec, and where the latency was measured: "googlenet: what each variant costs (CPU timing,
+    fp32, batch 1)"."""
+    name = comparison.reports[0].spec.get("name")
+    first = _by_batch(comparison.reports[0].latency)
+    if not first:
+        return f"{name}: what each variant costs (counts only)"
+    s = first[0]
+    where = f"CPU timing on {s.device}" if s.device_type == "cpu" else f"GPU timing on {s.device}"
+    return f"{name}: what each variant costs ({where}, {s.dtype}, batch {s.batch})"
+
+
+def build_figure(comparison: Comparison):
+    """Params, MACs and the latency ratio with its 95% interval per variant (values printed on
+    the bars), and latency against MACs (does MACs predict time?). 1200x800 pixels at 100 dpi."""
+    import matplotlib.pyplot as plt
+
+    labels = [column_label(comparison, k).replace(" (baseline)", "\n(baseline)") for k in range(len(comparison.labels))]
     latency = _latency_panel(comparison)
-    if latency is not None:
-        panels.append(latency)
-    figure, axes = plt.subplots(1, len(panels), figsize=(12, 8), squeeze=False)
-    for axis, (title, values, errors) in zip(axes[0], panels):
-        bars = axis.bar(comparison.labels, values, color="#4c72b0", yerr=errors, capsize=6 if errors else 0)
-        axis.bar_label(bars, labels=[f"{v:.2f}" if errors else f"{v:,.2f}" for v in values], padding=3)
+    figure, axes = plt.subplots(2, 2, figsize=(12, 8), dpi=100) if latency else plt.subplots(1, 2, figsize=(12, 8),
+                                                                                              dpi=100)
+    axes = list(getattr(axes, "flat", axes))
+    bars = [("params (millions)", [r.totals.params / 1e6 for r in comparison.reports], None, "{:,.2f}"),
+            ("MACs per sample (billions)", [r.totals.macs / 1e9 for r in comparison.reports], None, "{:,.3f}")]
+    if latency:
+        bars.append((latency[0], latency[1], latency[2], "{:.2f}x"))
+    for axis, (title, values, errors, fmt) in zip(axes, bars):
+        drawn = axis.bar(labels, values, color="#4c72b0", yerr=errors, capsize=6 if errors else 0)
+        axis.bar_label(drawn, labels=[fmt.format(v) for v in values], padding=3, fontsize=9)
         if errors:
             axis.axhline(1.0, color="#888888", linewidth=1, linestyle="--")
-        axis.set_title(title)
-        axis.tick_params(axis="x", rotation=45)
-    figure.suptitle(f"{comparison.reports[0].spec.get('name')}: what each variant costs")
+        axis.set_title(title, fontsize=11)
+        axis.tick_params(axis="x", rotation=30, labelsize=9)
+        axis.margins(y=0.15)
+    if latency:
+        _latency_scatter(axes[3], comparison, labels)
+    figure.suptitle(figure_title(comparison), fontsize=13)
     figure.tight_layout()
+    return figure
+
+
+def _latency_scatter(axis, comparison: Comparison, labels: list[str]) -> None:
+    macs = [r.totals.macs / 1e9 for r in comparison.reports]
+    medians = [_by_batch(r.latency)[0].median_ms for r in comparison.reports]
+    axis.scatter(macs, medians, color="#dd8452", zorder=3)
+    for x, y, label in zip(macs, medians, labels):
+        axis.annotate(label.replace("\n", " "), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    axis.set_xlabel("MACs per sample (billions)")
+    axis.set_ylabel("median latency (ms, interleaved)")
+    axis.set_title("does MACs predict latency?", fontsize=11)
+    axis.grid(True, alpha=0.3)
+    axis.margins(x=0.2, y=0.1)  # room for the labels of the outermost points
+
+
+def plot(comparison: Comparison, path: str) -> None:
+    """The figure, written atomically (matplotlib, the optional `plot` extra)."""
+    plt = plot_backend(path)
+    figure = build_figure(comparison)
     from .files import atomic_write_bytes
 
     buffer = io.BytesIO()

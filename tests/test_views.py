@@ -1,0 +1,124 @@
+"""Output a person can read: tables at any width and piped lose nothing, --columns, CSV's shape
+order, check's messages, help text, completion and the compare plot."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import invoke
+
+WIDTHS = [60, 80, 100, 120, 200]
+
+
+def _numbers(report: dict) -> list[str]:
+    return [f"{row[key]:,}" for row in report["layers"] for key in ("params", "macs")] + \
+           [f"{report['totals'][key]:,}" for key in ("params", "macs")]
+
+
+@pytest.fixture(scope="module")
+def googlenet_json():
+    from click.testing import CliRunner
+
+    return json.loads(invoke(CliRunner(), "analyze", "googlenet", "--no-latency", "--format", "json").stdout)
+
+
+@pytest.mark.parametrize("width", [*WIDTHS, None], ids=[*map(str, WIDTHS), "piped"])
+def test_the_analyze_table_never_cuts_a_name_or_a_number(runner, googlenet_json, width):
+    env = {"COLUMNS": str(width)} if width else {"COLUMNS": ""}
+    result = runner.invoke(__import__("cli.main", fromlist=["gcost"]).gcost, ["analyze", "googlenet", "--no-latency"],
+                           env=env, catch_exceptions=False)
+    text = result.stdout
+    assert result.exit_code == 0 and "…" not in text
+    for number in _numbers(googlenet_json):
+        assert number in text, number
+    for row in googlenet_json["layers"]:
+        assert row["name"].rsplit("/", 1)[-1] in text
+    assert "≠" in text  # the paper disagreements survive every width
+    table_lines = [line for line in text.splitlines() if line.startswith(("┃", "│", "┏", "└", "┡"))]
+    if width and width >= 80:
+        assert max(map(len, table_lines)) <= width
+    if width and width <= 100:
+        assert "Left out to fit" in text and "--columns" in text
+    if width is None or width >= 200:
+        assert "paper params" in text and "Left out" not in text
+
+
+@pytest.mark.parametrize("width", [*WIDTHS, None], ids=[*map(str, WIDTHS), "piped"])
+def test_the_compare_table_never_cuts_and_stacks_when_narrow(runner, width):
+    from cli.main import gcost
+
+    env = {"COLUMNS": str(width)} if width else {"COLUMNS": ""}
+    data = json.loads(invoke(runner, "compare", "--reduce", "8,16", "--no-reduce", "--no-latency", "--format",
+                             "json").stdout)
+    text = runner.invoke(gcost, ["compare", "--reduce", "8,16", "--no-reduce", "--no-latency"], env=env,
+                         catch_exceptions=False).stdout
+    assert "…" not in text and "googlenet (baseline)" in text
+    for variant in data["variants"]:
+        assert f"{variant['totals']['params']:,}" in text and f"{variant['totals']['macs']:,}" in text
+    stacked = text.count("against the baseline")
+    assert stacked == (0 if width is None else 3) or (width and width >= 200 and stacked in (0, 3))
+
+
+def test_columns_choose_what_the_table_markdown_and_csv_show(runner):
+    table = invoke(runner, "analyze", "googlenet", "--no-latency", "--columns", "name,output,params,macs").stdout
+    assert "type" not in table.splitlines()[2] and "RF" not in table and "MACs" in table
+    csv_text = invoke(runner, "analyze", "googlenet", "--no-latency", "--format", "csv", "--columns", "name,macs").stdout
+    assert csv_text.splitlines()[0] == "name,parent,macs"
+    bad = invoke(runner, "analyze", "googlenet", "--no-latency", "--columns", "name,mac")
+    assert bad.exit_code == 2 and "unknown column 'mac' (did you mean 'macs'?)" in bad.stderr
+
+
+def test_csv_states_its_shape_order(runner):
+    lines = invoke(runner, "analyze", "googlenet", "--no-latency", "--format", "csv").stdout.splitlines()
+    assert "output_shape_hwc" in lines[0].split(",")
+    assert lines[1].split(",")[4] == "112x112x64"  # H x W x C, as the table and the paper write it
+
+
+def test_check_without_limits_says_so_once(runner):
+    result = invoke(runner, "check", "googlenet")
+    assert result.exit_code == 0 and result.output.count("no limits to check") == 1 and "┏" not in result.output
+
+
+def test_check_table_title_names_the_spec(runner):
+    assert "gcost check: googlenet" in invoke(runner, "check", "googlenet", "--max-params", "7.1M").stdout
+
+
+def test_help_shows_whole_first_sentences(runner):
+    text = invoke(runner, "--help").stdout
+    commands = text.split("Commands:")[1]
+    assert "..." not in commands and "List the built-in specs, usable by name." in commands
+
+
+def test_shell_completion_offers_builtin_specs_and_yaml_files(tmp_path, monkeypatch):
+    from cli.options import complete_spec
+
+    (tmp_path / "mine.yaml").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert [item.value for item in complete_spec(None, None, "goo")] == ["googlenet"]
+    assert [item.value for item in complete_spec(None, None, "m")] == ["mine.yaml"]
+    assert [item.value for item in complete_spec(None, None, "no")] == []
+
+
+def test_the_plot_has_a_title_intervals_values_and_a_scatter(runner, tmp_path):
+    pytest.importorskip("matplotlib")
+    from googlenet_cost.comparison import compare
+    from googlenet_cost.comparison_view import build_figure, plot
+    from googlenet_cost.timing.loop import LoopLimits
+    from googlenet_cost.timing.measure import TimingOptions
+    from googlenet_cost.variants import build_variants
+
+    variants = build_variants(["example_5x5_bottleneck", "example_5x5_conv"], [], None)
+    timing = TimingOptions(device="cpu", limits=LoopLimits(1, 0.0, 5, 0.0), max_time_s=2, precision=0.5)
+    result = compare(variants, timing=timing)
+    figure = build_figure(result)
+    assert "example_5x5_bottleneck" in figure._suptitle.get_text() and "CPU timing" in figure._suptitle.get_text()
+    assert figure.get_size_inches().tolist() == [12, 8] and figure.dpi == 100
+    latency_axis, scatter_axis = figure.axes[2], figure.axes[3]
+    assert "95% CI" in latency_axis.get_title() and "CPU timing" in latency_axis.get_title()
+    assert latency_axis.containers and any(t.get_text().endswith("x") for t in latency_axis.texts)
+    assert len(scatter_axis.collections[0].get_offsets()) == 2 and "latency" in scatter_axis.get_ylabel()
+    out = tmp_path / "cmp.svg"
+    plot(result, str(out))
+    assert out.read_text().lstrip().startswith("<?xml") and "example_5x5_bottleneck" in out.read_text()
