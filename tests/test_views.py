@@ -122,3 +122,16 @@ def test_the_plot_has_a_title_intervals_values_and_a_scatter(runner, tmp_path):
     out = tmp_path / "cmp.svg"
     plot(result, str(out))
     assert out.read_text().lstrip().startswith("<?xml") and "example_5x5_bottleneck" in out.read_text()
+
+
+def test_per_layer_profiling_leaks_nothing_to_stderr():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-m", "cli", "analyze", "example_3x3_bottleneck", "--per-layer",
+                           "--format", "json", "--min-time", "0", "--min-iters", "3", "--warmup", "0"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
+    assert json.loads(done.stdout)["layer_latency"]["iterations"] == 20
