@@ -5,7 +5,7 @@ import click
 
 from googlenet_cost.formatters import TABLE_MAX_ROWS
 
-from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs, int_list, model_options, timing_from,
+from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, step_options, guard_outputs, int_list, model_options, timing_from,
                       timing_options)
 
 
@@ -15,6 +15,7 @@ from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs
 @FORMAT
 @OUTPUT
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
+@step_options
 @click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8,64 for timing.")
 @click.option("--verify", is_flag=True, help="Cross-check every layer's MACs with fvcore.")
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default=None,
@@ -28,8 +29,8 @@ from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs
               help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, "
                    "rf, paper_params, paper_ops, latency).")
 @timing_options
-def analyze(spec, model_ref, model_args, input_text, fmt, output, train, batch, verify, depth, strict, per_layer,
-            columns, **timing):
+def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, optimizer, batch, verify, depth,
+            strict, per_layer, columns, **timing):
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
@@ -42,12 +43,13 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, batch, 
     guard_outputs([output], [spec or (None if model_ref else "googlenet")])
     chosen = parse_columns(columns)
     batches = int_list(batch, option="--batch")
-    options = timing_from(timing, batches, per_layer=per_layer)
+    options = timing_from(timing, batches, per_layer=per_layer, step=step, optimizer=optimizer)
     source = open_source(spec, model_ref, input_text, model_args)
     measured_depth = 2 if depth is None else levels_shown(depth)  # rows a Python model is measured to
     with Progress(enabled=fmt == "table" and output is None) as progress:
         report = source.analyze(batch=batches[0], train=train, verify=verify, strict=strict, timing=options,
-                                progress=progress, depth=measured_depth)
+                                progress=progress, depth=measured_depth,
+                                optimizer=optimizer if step == "train" else None)
 
     def views() -> list:
         panel = [latency_panel(report.latency)] if report.latency is not None else []

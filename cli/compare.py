@@ -5,7 +5,7 @@ import click
 
 from googlenet_cost.errors import quoted
 
-from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs, int_list, interval_options, timing_from,
+from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, step_options, guard_outputs, int_list, interval_options, timing_from,
                       timing_options)
 
 
@@ -46,6 +46,7 @@ def _floats(value: str) -> list[float]:
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default="top", show_default=True,
               metavar="top|branches|all|N", help="Rows: top-level layers, or their branches too.")
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
+@step_options
 @click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8 (timed one after another).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw a .png or .svg chart.")
 @FORMAT
@@ -53,7 +54,7 @@ def _floats(value: str) -> list[float]:
 @timing_options
 @interval_options
 @click.pass_context
-def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output, **timing):
+def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_path, fmt, output, **timing):
     """Compare the spec (default: googlenet) with variants of it, and with other SPECS.
 
     The first column is the baseline (the first spec as written), then one column per variant
@@ -77,9 +78,10 @@ def compare(ctx, specs, module_glob, depth, train, batch, plot_path, fmt, output
         else:
             requested.append((kind, value))
     variants = build_variants(list(specs), requested, module_glob)
-    options = timing_from(timing, batches)
+    options = timing_from(timing, batches, step=step, optimizer=optimizer)
     with Progress(enabled=fmt == "table" and output is None) as progress:
-        result = run_compare(variants, train=train, timing=options, progress=progress)
+        result = run_compare(variants, train=train, timing=options, progress=progress,
+                             optimizer=optimizer if step == "train" else None)
     for label, report in zip(result.labels, result.reports):
         for message in report.warnings:
             warn(f"{label}: {message}")

@@ -110,6 +110,16 @@ def timing_options(fn: Callable) -> Callable:
     return fn
 
 
+def step_options(fn: Callable) -> Callable:
+    """--step and --optimizer: what a training step costs (backward MACs, memory, step latency)."""
+    fn = click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="momentum",
+                      show_default=True, help="With --step train: optimizer state in the memory (momentum: "
+                                              "1 tensor per parameter, adam: 2) and in the timed step.")(fn)
+    return click.option("--step", type=click.Choice(["inference", "train"]), default="inference", show_default=True,
+                        help="train: forward + backward per layer in train mode (aux heads included), the memory "
+                             "of a training step, and the latency of a whole training step.")(fn)
+
+
 def interval_options(fn: Callable) -> Callable:
     """compare's adaptive sampling: how narrow the latency ratios' intervals must get, and the
     time budget."""
@@ -119,7 +129,8 @@ def interval_options(fn: Callable) -> Callable:
                         help="Time until every latency ratio's 95% interval is within ± this.")(fn)
 
 
-def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False):
+def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False,
+                step: str = "inference", optimizer: str = "momentum"):
     """TimingOptions from the options `timing_options` (and `interval_options`) added, or None
     with --no-latency."""
     if options["no_latency"]:
@@ -142,4 +153,5 @@ def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bo
     return TimingOptions(device=options["device"], dtype=options["dtype"], batches=batches,
                          channels_last=options["channels_last"], cuda_graph=options["cuda_graph"],
                          compile=options["compiled"], cold_cache=options["cold_cache"],
-                         threads=options["threads"], per_layer=per_layer, limits=limits, **extra)
+                         threads=options["threads"], per_layer=per_layer, limits=limits, step=step,
+                         optimizer=optimizer, **extra)

@@ -85,7 +85,8 @@ def latency_panel(latency: Any):
             before, after = s.gpu_state["before"], s.gpu_state.get("after") or {}
             lines.append(f"  GPU SM clock {before.get('sm_clock_mhz')} -> {after.get('sm_clock_mhz')} MHz, "
                          f"temperature {before.get('temperature_c')} -> {after.get('temperature_c')} C")
-    return Panel("\n".join(lines), title="forward-pass latency", expand=False)
+    title = "training-step latency" if first.step == "train" else "forward-pass latency"
+    return Panel("\n".join(lines), title=title, expand=False)
 
 
 def emit(text: str | None, renderables: Callable[[], list], output: str | None) -> None:

@@ -17,16 +17,18 @@ Progress = Callable[[str, float], Any]
 
 
 def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = False,
-            timing: Any = None, progress: Progress | None = None) -> Report:
+            timing: Any = None, progress: Progress | None = None, optimizer: str | None = None) -> Report:
     """Count (and with `timing`, a timing.measure.TimingOptions, time) the network `spec` describes.
 
     Counts are per sample; `batch` is the batch of the counting pass (timing has its own list).
     Each top-level layer is built and measured alone on its planned input, once per distinct
     layer (counting.per_distinct_layer); the shapes it measures are checked against the plan,
-    which is what chains the layers together."""
+    which is what chains the layers together. With `optimizer` (--step train) the report also
+    holds what a training step costs (training.py), in train mode with the auxiliary heads."""
     from .counting import fvcore_layers, measure_layers
 
     _check_batch(batch)
+    train = train or optimizer is not None
     planned = plan_rows(spec, train=train)
     layers = top_layers(planned)
     try:
@@ -39,24 +41,33 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
         blind: dict[str, set[str]] = {}
         warnings += _fvcore_disagreements(measured, fvcore_layers(layers, batch, train=train, blind=blind), blind)
     rows = [_row(plan, meas) for plan, meas in zip(planned, measured)]
+    training = None
+    if optimizer is not None:
+        from .training import spec_training
+
+        rows, training, disagree = spec_training(spec, planned, rows, batch, _counting_device(planned, batch),
+                                                 optimizer)
+        warnings += disagree
     target = None
     if timing is not None:
         from .timing.measure import spec_target
 
         target = spec_target(spec)
     return assemble(spec.to_dict(), spec.input_shape, rows, batch=batch, train=train,
-                    warnings=warnings, timing=timing, target=target, progress=progress)
+                    warnings=warnings, timing=timing, target=target, progress=progress, training=training)
 
 
 def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...], *, name: str,
                    batch: int = 1, train: bool = False, verify: bool = False, strict: bool = False,
-                   timing: Any = None, progress: Progress | None = None, depth: int | None = 2) -> Report:
+                   timing: Any = None, progress: Progress | None = None, depth: int | None = 2,
+                   optimizer: str | None = None) -> Report:
     """The same analysis for a model written in Python: rows are its module tree, `depth` levels
     deep (None: every module)."""
     from .counting import fvcore_macs
     from .timing.measure import TimingTarget
 
     _check_batch(batch)
+    train = train or optimizer is not None
     uncounted: set[str] = set()
     try:
         measured = _measure_python_model(make_model, input_shape, batch, train, uncounted, name, depth)
@@ -79,6 +90,17 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
     rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
                      output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
                      receptive_field=[], written=m.activations) for m in measured]
+    training = None
+    if optimizer is not None:
+        from .training import module_training
+
+        try:
+            rows, training = module_training(make_model("meta").train(True), tuple(input_shape), rows, batch,
+                                             optimizer, depth)
+        except GcostError:
+            raise
+        except Exception as e:  # the model's own backward: its error, in one line
+            raise GcostError(f"the model's backward pass raised {type(e).__name__}: {str(e)[:200]}", file=name) from e
     target = None
     if timing is not None:
         target = TimingTarget(name=name, make_model=make_model, input_shape=tuple(input_shape),
@@ -87,7 +109,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
     spec_info = {"name": name, "path": None, "source": "python", "description": None,
                  "input_shape": list(input_shape)}
     return assemble(spec_info, input_shape, rows, batch=batch, train=train, warnings=warnings,
-                    timing=timing, target=target, progress=progress)
+                    timing=timing, target=target, progress=progress, training=training)
 
 
 def _measure_python_model(make_model: Callable[[Any], Any], input_shape: tuple[int, ...], batch: int,
@@ -108,7 +130,8 @@ def _measure_python_model(make_model: Callable[[Any], Any], input_shape: tuple[i
 
 
 def assemble(spec_info: dict, input_shape, rows: list[LayerRow], *, batch: int, train: bool,
-             warnings: list[str], timing: Any, target: Any, progress: Progress | None) -> Report:
+             warnings: list[str], timing: Any, target: Any, progress: Progress | None,
+             training: dict | None = None) -> Report:
     """The Report, with the latency (and per-layer latency) measured when `timing` is given."""
     from .report import COUNTING_RULE
 
@@ -117,7 +140,8 @@ def assemble(spec_info: dict, input_shape, rows: list[LayerRow], *, batch: int, 
         from .timing.measure import measure_latency
         from .timing.per_layer import measure_layer_latency
 
-        latency = measure_latency(target, timing, macs=totals_of(rows).macs, progress=progress)
+        per_sample = training["step_macs"] if training and timing.step == "train" else totals_of(rows).macs
+        latency = measure_latency(target, timing, macs=per_sample, progress=progress)
         for stats in latency if isinstance(latency, list) else [latency]:
             warnings = warnings + stats.warnings
         if timing.per_layer:
@@ -126,7 +150,7 @@ def assemble(spec_info: dict, input_shape, rows: list[LayerRow], *, batch: int, 
             warnings = warnings + layer_latency.warnings
     return Report(spec=spec_info, counting=dict(COUNTING_RULE), input_shape=list(input_shape),
                   batch=batch, mode="train" if train else "eval", layers=rows, totals=totals_of(rows),
-                  latency=latency, layer_latency=layer_latency, warnings=warnings)
+                  latency=latency, layer_latency=layer_latency, training=training, warnings=warnings)
 
 
 # Counting runs on the meta device, except for networks small enough that a real CPU pass is

@@ -35,13 +35,13 @@ def ratio_entry(ratio: Any, batch: int) -> dict[str, Any]:
     return {**ratio.to_dict(), "batch": batch}
 
 
-def latency_words(entry: dict[str, Any]) -> str:
+def latency_words(entry: dict[str, Any], what: str = "latency") -> str:
     """'0.85x the latency (95% CI 0.84-0.86)', or 'no measurable latency difference (...)'."""
     low, high = entry["ci95"]
     interval = f"95% CI {low:.2f}-{high:.2f}"
     if entry["verdict"] == "no measurable difference":
-        return f"no measurable latency difference ({interval})"
-    return f"{entry['median']:.2f}x the latency ({interval})"
+        return f"no measurable {what} difference ({interval})"
+    return f"{entry['median']:.2f}x the {what} ({interval})"
 
 
 def summarize(labels: list[str], reports: list[Report], ratios: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -54,32 +54,42 @@ def summarize(labels: list[str], reports: list[Report], ratios: list[list[dict[s
                  "params_ratio": report.totals.params / base.totals.params if base.totals.params else None,
                  "macs_ratio": report.totals.macs / base.totals.macs if base.totals.macs else None,
                  "latency_ratio": None if not by_batch else by_batch[0] if len(by_batch) == 1 else by_batch}
+        if base.training and report.training:
+            entry["step_macs_ratio"] = report.training["step_macs"] / base.training["step_macs"]
+            entry["train_bytes_ratio"] = report.training["train_bytes"] / base.training["train_bytes"]
         parts = [f"{entry[key]:.2f}x the {what}" for key, what in
-                 (("params_ratio", "params"), ("macs_ratio", "MACs")) if entry[key] is not None]
+                 (("params_ratio", "params"), ("macs_ratio", "MACs"), ("step_macs_ratio", "training-step MACs"),
+                  ("train_bytes_ratio", "training memory")) if entry.get(key) is not None]
+        stats = base.latency[0] if isinstance(base.latency, list) else base.latency
+        what = "training-step latency" if stats is not None and stats.step == "train" else "latency"
         if len(by_batch) == 1:
-            parts.append(latency_words(by_batch[0]))
-        parts += [f"at batch {r['batch']} {latency_words(r)}" for r in by_batch if len(by_batch) > 1]
+            parts.append(latency_words(by_batch[0], what))
+        parts += [f"at batch {r['batch']} {latency_words(r, what)}" for r in by_batch if len(by_batch) > 1]
         lines.append({**entry, "text": f"{label}: " + ", ".join(parts)})
     return lines
 
 
 def compare(variants: list[Variant], *, train: bool = False, timing: Any = None,
-            progress: Callable[..., Any] | None = None) -> Comparison:
-    """Count every variant; with `timing`, time them all interleaved in this process."""
+            progress: Callable[..., Any] | None = None, optimizer: str | None = None) -> Comparison:
+    """Count every variant (with `optimizer`, what a training step costs too); with `timing`,
+    time them all interleaved in this process."""
     from .analysis import analyze
 
     reports = []
     for index, variant in enumerate(variants):
         if progress:
             progress("counting variants", index / len(variants), variant.label)
-        reports.append(analyze(variant.spec, batch=timing.batches[0] if timing else 1, train=train))
+        reports.append(analyze(variant.spec, batch=timing.batches[0] if timing else 1, train=train,
+                               optimizer=optimizer))
     ratios: list[list[dict[str, Any]]] = [[] for _ in variants[1:]]
     runs: list[dict[str, Any]] = []
     if timing is not None:
         from .timing.measure import measure_interleaved, spec_target
 
-        timed = measure_interleaved([spec_target(v.spec) for v in variants], timing,
-                                    macs=[r.totals.macs for r in reports], progress=progress)
+        per_sample = [r.training["step_macs"] if r.training and timing.step == "train" else r.totals.macs
+                      for r in reports]
+        timed = measure_interleaved([spec_target(v.spec) for v in variants], timing, macs=per_sample,
+                                    progress=progress)
         reports = [_with_latency(report, [run.stats[k] for run in timed]) for k, report in enumerate(reports)]
         for run in timed:
             runs.append(run.run_dict())

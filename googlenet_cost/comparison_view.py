@@ -57,6 +57,14 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
         if index:
             total.append(_ratio(report.totals.macs, reports[0].totals.macs))
     rows.append(total)
+    for key, title in (("step_macs", "training-step MACs"), ("train_bytes", "training memory (bytes)")):
+        if all(report.training for report in reports):
+            cells = [title]
+            for index, report in enumerate(reports):
+                cells += ["", f"{report.training[key]:,}"]
+                if index:
+                    cells.append(_ratio(report.training[key], reports[0].training[key]))
+            rows.append(cells)
     rows += latency_rows(comparison, keep)
     return headers, rows
 
@@ -99,7 +107,8 @@ def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None
 
     def table(title: str, variants: list[int] | None):
         headers, rows = grid(comparison, depth, variants)
-        styles = ["bold" if cells[0] == "total" or cells[0].startswith("latency") else None for cells in rows]
+        styles = ["bold" if cells[0] == "total" or cells[0].startswith(("latency", "training")) else None
+                  for cells in rows]
         drawn = rich_table(title, headers, rows, right=set(range(1, len(headers))), styles=styles)
         drawn.needed_width = table_width(headers, rows)
         return drawn
@@ -113,9 +122,13 @@ def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None
 def summary_text(comparison: Comparison) -> str:
     lines = [line["text"] for line in comparison.summary]
     for run in comparison.timing:
+        widths = [(r["ci95"][1] - r["ci95"][0]) / 2 / r["median"] for line in comparison.summary
+                  for r in _by_batch(line["latency_ratio"]) if r["batch"] == run["batch"] and r["median"] > 0]
+        wide = any(width > run["precision"] for width in widths)
         why = {"precision": f"every interval within ±{run['precision']:.0%}",
-               "max_time": f"the time limit ({run['max_time_s']:g} s; intervals wider than ±{run['precision']:.0%} "
-                           "remain: raise --max-time for a sharper answer)",
+               "max_time": f"the time limit ({run['max_time_s']:g} s"
+                           + (f"; intervals wider than ±{run['precision']:.0%} remain: raise --max-time for a "
+                              "sharper answer)" if wide else ")"),
                "max_rounds": "the round limit"}[run["stopped_by"]]
         lines.append(f"latency at batch {run['batch']}: {run['rounds']} interleaved rounds in "
                      f"{run['elapsed_s']:.1f} s, stopped by {why}; ratios are medians with paired-bootstrap "

@@ -388,3 +388,15 @@ def math_attention() -> Iterator[None]:
     finally:
         if mha is not None:
             mha.set_fastpath_enabled(fastpath)
+
+
+def tensor_leaves_for_loss(output) -> list[torch.Tensor]:
+    """The floating-point tensors of a model's output that need a gradient, in order (a tuple of
+    main and auxiliary outputs, a dict, a namedtuple)."""
+    if isinstance(output, torch.Tensor):
+        return [output] if output.requires_grad and output.is_floating_point() else []
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return [leaf for item in output for leaf in tensor_leaves_for_loss(item)]
+    return []

@@ -69,12 +69,21 @@ COLUMNS: list[Column] = [
     ("paper_ops", lambda r: r.paper.ops if r.paper else "",
      lambda r: _paper_cell(r.paper.ops_text, r.paper.ops_ok) if r.paper else ""),
 ]
+TRAINING_COLUMNS: list[Column] = [
+    ("backward_macs", lambda r: "" if r.backward_macs is None else r.backward_macs,
+     lambda r: "" if r.backward_macs is None else f"{r.backward_macs:,}"),
+    ("backward_ratio", lambda r: "" if not r.macs or r.backward_macs is None else round(r.backward_macs / r.macs, 4),
+     lambda r: "" if not r.macs or r.backward_macs is None else f"{r.backward_macs / r.macs:.2f}x"),
+    ("saved_bytes", lambda r: "" if r.saved_bytes is None else r.saved_bytes,
+     lambda r: "" if r.saved_bytes is None else f"{r.saved_bytes:,}"),
+]
 LATENCY_COLUMN: Column = ("latency_ms", lambda r: r.latency_ms if r.latency_ms is not None else "",
                           lambda r: f"{r.latency_ms:.3f}" if r.latency_ms is not None else "")
 HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output": "output HxWxC",
            "params": "params", "macs": "MACs", "receptive_field": "RF", "paper_params": "paper params",
-           "paper_ops": "paper ops", "latency_ms": "latency ms"}
-NUMERIC = {"params", "macs", "latency_ms"}
+           "paper_ops": "paper ops", "latency_ms": "latency ms", "backward_macs": "backward MACs",
+           "backward_ratio": "bwd/fwd", "saved_bytes": "saved bytes"}
+NUMERIC = {"params", "macs", "latency_ms", "backward_macs", "backward_ratio", "saved_bytes"}
 
 
 def output_heading(report: Report) -> str:
@@ -95,17 +104,19 @@ def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Colu
     has_latency = any(row.latency_ms is not None for row in report.layers)
     has_paper = any(row.paper is not None for row in report.layers)
     columns = [c for c in COLUMNS if has_paper or not c[0].startswith("paper")]
+    columns += TRAINING_COLUMNS if report.training else []
     columns += [LATENCY_COLUMN] if has_latency else []
     if chosen is None:
         return columns
-    by_key = {key: column for column in [*COLUMNS, LATENCY_COLUMN] for key in [column[0]]}
+    by_key = {key: column for column in [*COLUMNS, *TRAINING_COLUMNS, LATENCY_COLUMN] for key in [column[0]]}
     return [by_key[key] for key in chosen]
 
 
 COLUMN_NAMES = {"layer": "layer", "name": "layer", "type": "type", "kernel": "kernel", "output": "output",
                 "params": "params", "macs": "macs", "rf": "receptive_field", "receptive_field": "receptive_field",
                 "paper_params": "paper_params", "paper_ops": "paper_ops", "latency": "latency_ms",
-                "latency_ms": "latency_ms"}
+                "latency_ms": "latency_ms", "backward_macs": "backward_macs", "bwd": "backward_macs",
+                "bwd_fwd": "backward_ratio", "saved": "saved_bytes", "saved_bytes": "saved_bytes"}
 OPTIONAL_COLUMNS = ("paper_ops", "paper_params", "receptive_field", "kernel")  # dropped first, in this order
 
 
@@ -164,15 +175,36 @@ def conventions(report: Report) -> str:
             f"input {shape_text(report.input_shape)}.\n"
             f"MACs: {COUNTING_RULE['macs']} (FLOPs = 2 x MACs); {COUNTING_RULE['not_counted']} are not "
             f"counted. Params include biases; weights are the {COUNTING_RULE['weights'].split(' (')[0]}.")
+    if report.training:
+        text += "\n" + training_text(report.training)
     if any(row.paper is not None for row in report.layers):
         text += (" Paper figures: params (K = 1024) are compared with weights, ops (M = 10^6) with MACs; "
                  "≠ marks a disagreement beyond rounding.")
     return text
 
 
+def training_text(training: dict) -> str:
+    """The training step in words: MACs per sample, memory at the batch."""
+    t = training
+    optimizer = {"sgd": "plain SGD", "momentum": "momentum SGD", "adam": "Adam"}[t["optimizer"]]
+    return (f"Training step ({optimizer}, batch {t['batch']}, {t['dtype']}): forward {t['forward_macs']:,} + "
+            f"backward {t['backward_macs']:,} = {t['step_macs']:,} MACs per sample ({human(t['step_macs'])}); "
+            f"memory {t['train_bytes']:,} bytes ({mib(t['train_bytes'])}) = parameters {mib(t['param_bytes'])} + "
+            f"gradients {mib(t['grad_bytes'])} + optimizer state {mib(t['optimizer_bytes'])} + activations saved "
+            f"for backward {mib(t['saved_bytes'])}. Not counted: {t['not_counted']}.")
+
+
+def mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
+
+
 def _totals_row(report: Report, keys: list[str]) -> list[str]:
     t = report.totals
     cells = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}"}
+    if report.training:
+        cells.update({"backward_macs": f"{report.training['backward_macs']:,}",
+                      "saved_bytes": f"{report.training['saved_bytes']:,}",
+                      "backward_ratio": f"{report.training['backward_macs'] / t.macs:.2f}x" if t.macs else ""})
     return [cells.get(key, "") for key in keys]
 
 

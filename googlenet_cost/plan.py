@@ -7,7 +7,7 @@ the report compares it with what is measured on the built model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import SpecError
 from .geometry import ShapeError
@@ -27,6 +27,8 @@ class PlannedRow:
     out_shape: Shape
     cost: Cost
     field: Field
+    input_needs_grad: bool = True  # training: whether autograd computes a gradient for this row's input
+    backward_macs: int = 0  # training: MACs of this row's backward pass, per sample
 
 
 def plan_rows(spec: Spec, *, train: bool) -> list[PlannedRow]:
@@ -35,11 +37,12 @@ def plan_rows(spec: Spec, *, train: bool) -> list[PlannedRow]:
     heads = {}
     for aux in spec.aux if train else ():
         heads.setdefault(aux.attach, []).append(aux.head)
-    shape, field = spec.input_shape, Field()
+    shape, field, grad = spec.input_shape, Field(), False  # the network's input needs no gradient
     for layer in spec.layers:
-        shape, field = _plan_layer(rows, layer, shape, field, parent=None, type_name=layer.type_name)
+        shape, field, grad = _plan_layer(rows, layer, shape, field, parent=None, type_name=layer.type_name,
+                                         needs_grad=grad)
         for head in heads.get(layer.name, ()):
-            _plan_layer(rows, head, shape, field, parent=None, type_name="aux")
+            _plan_layer(rows, head, shape, field, parent=None, type_name="aux", needs_grad=grad)
         if len(rows) > MAX_ROWS:
             raise SpecError(f"more than {MAX_ROWS} rows: too large to analyze")
     return rows
@@ -50,22 +53,42 @@ def top_layers(planned: list[PlannedRow]) -> list[tuple[Layer, Shape]]:
     return [(row.layer, row.in_shape) for row in planned if row.parent is None]
 
 
+def top_layers_for_training(planned: list[PlannedRow]) -> list[tuple[Layer, Shape, bool]]:
+    """(layer, input shape, whether its input needs a gradient) of every top-level row."""
+    return [(row.layer, row.in_shape, row.input_needs_grad) for row in planned if row.parent is None]
+
+
 def _plan_layer(rows: list[PlannedRow], layer: Layer, in_shape: Shape, field: Field, *,
-                parent: str | None, type_name: str) -> tuple[Shape, Field]:
+                parent: str | None, type_name: str, needs_grad: bool) -> tuple[Shape, Field, bool]:
+    """Plan `layer` and its children; also whether its output needs a gradient in training (it
+    does once any layer with parameters has run) and its backward MACs: a conv or linear layer
+    computes its weight's gradient (as many MACs as its forward) and, when its input needs one,
+    the input's gradient (as many again). Everything else has no MACs, forward or backward."""
     name = f"{parent}/{layer.name}" if parent else layer.name
     try:
         out_shape = layer.out_shape(in_shape)
-        row = PlannedRow(name, parent, type_name, layer, in_shape, out_shape,
-                         layer.cost(in_shape), layer.receptive(field, in_shape))
+        cost = layer.cost(in_shape)
+        row = PlannedRow(name, parent, type_name, layer, in_shape, out_shape, cost,
+                         layer.receptive(field, in_shape), needs_grad)
     except ShapeError as e:
         raise SpecError(f"{e} (input {_shape_text(in_shape)})", layer=_failing(layer, in_shape, name)) from None
     rows.append(row)
-    for path in layer.branches():
-        shape, child_field = in_shape, field
+    index = len(rows) - 1
+    paths = layer.branches()
+    if not paths:
+        backward = cost.macs * (2 if needs_grad else 1)
+        rows[index] = replace(row, backward_macs=backward)
+        return out_shape, row.field, needs_grad or cost.params > 0
+    backward, out_grad = 0, False
+    for path in paths:
+        shape, child_field, grad = in_shape, field, needs_grad
         for child in path:
-            shape, child_field = _plan_layer(rows, child, shape, child_field, parent=name,
-                                             type_name=child.type_name)
-    return out_shape, row.field
+            shape, child_field, grad = _plan_layer(rows, child, shape, child_field, parent=name,
+                                                   type_name=child.type_name, needs_grad=grad)
+        out_grad = out_grad or grad
+    backward = sum(r.backward_macs for r in rows[index + 1:] if r.parent == name)
+    rows[index] = replace(row, backward_macs=backward)
+    return out_shape, row.field, out_grad or cost.params > 0
 
 
 def _failing(layer: Layer, in_shape: Shape, name: str) -> str:

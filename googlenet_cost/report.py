@@ -53,6 +53,8 @@ class LayerRow:
     paper: PaperComparison | None = None
     latency_ms: float | None = None  # from the per-layer profiling pass, when asked
     written: int | None = None  # Python models: elements its operators write, per sample (children included)
+    backward_macs: int | None = None  # --step train: MACs of its backward pass, per sample
+    saved_bytes: int | None = None  # --step train: bytes autograd keeps for its backward, at the batch
 
     @property
     def activations(self) -> int:
@@ -84,6 +86,7 @@ class Report:
     totals: Totals
     latency: Any = None  # LatencyStats, a list of them, or None
     layer_latency: Any = None  # LayerLatency summary from --per-layer, or None
+    training: dict[str, Any] | None = None  # --step train: the step's MACs and memory (training.summary)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,7 +100,10 @@ class Report:
             "layers": [_row_dict(row) for row in self.layers],
             "totals": {"params": self.totals.params, "weights": self.totals.weights,
                        "macs": self.totals.macs, "flops": self.totals.flops,
-                       "activations": self.totals.activations},
+                       "activations": self.totals.activations,
+                       **({key: self.training[key] for key in ("backward_macs", "step_macs", "saved_bytes",
+                                                               "train_bytes")} if self.training else {})},
+            "training": self.training,
             "latency": _latency_dict(self.latency),
             "layer_latency": None if self.layer_latency is None else self.layer_latency.to_dict(),
             "warnings": list(self.warnings),
@@ -115,6 +121,7 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
             "ops": paper.ops, "ops_text": paper.ops_text, "ops_ok": paper.ops_ok,
             "output_shape": paper.output_shape, "output_ok": paper.output_ok},
         "latency_ms": row.latency_ms,
+        "backward_macs": row.backward_macs, "saved_bytes": row.saved_bytes,
     }
 
 

@@ -44,6 +44,8 @@ class TimingOptions:
     limits: LoopLimits = LoopLimits()
     precision: float = 0.02  # compare: stop once every ratio's 95% interval is within +-this
     max_time_s: float = 30.0  # compare: time budget for all variants (warm-up included)
+    step: str = "inference"  # "train": time a whole training step (zero_grad, forward, loss, backward, step)
+    optimizer: str = "momentum"  # the training step's optimizer: sgd, momentum or adam
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,11 @@ def check_options(options: TimingOptions, device: torch.device) -> None:
         raise GcostError("batch sizes must be at least 1")
     if options.threads is not None and options.threads < 1:
         raise GcostError("--threads must be at least 1")
+    if options.step == "train":
+        for flag, name in ((options.cuda_graph, "--cuda-graph"), (options.compile, "--compile"),
+                           (options.per_layer, "--per-layer")):
+            if flag:
+                raise GcostError(f"{name} times inference only; leave it out with --step train")
 
 
 @contextlib.contextmanager
@@ -139,12 +146,13 @@ def timing_context(options: TimingOptions, device: torch.device, cuda: TorchCuda
     """The device current, numerics and thread count set for the timing only, then restored."""
     threads = torch.get_num_threads()
     try:
+        inference = torch.inference_mode(options.step != "train")  # a training step needs autograd
         if device.type == "cpu":
             torch.set_num_threads(options.threads or usable_cpus())
-            with torch.inference_mode():
+            with inference:
                 yield
             return
-        with cuda.use_device(device), cuda_numerics(options.dtype == "tf32"), torch.inference_mode():
+        with cuda.use_device(device), cuda_numerics(options.dtype == "tf32"), inference:
             yield
     finally:
         torch.set_num_threads(threads)
@@ -168,6 +176,12 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
     need = estimate_bytes(params=target.params, activation_sizes=target.activation_sizes,
                           input_shape=target.input_shape, batch=batch, dtype=options.dtype,
                           inputs=options.inputs, cold_cache=options.cold_cache, cuda=device.type == "cuda")
+    if options.step == "train":  # gradients and optimizer state, and the activations kept for backward
+        from ..training import OPTIMIZER_STATES
+
+        element = 2 if options.dtype in ("fp16", "bf16") else 4
+        need += element * (target.params * (1 + OPTIMIZER_STATES[options.optimizer])
+                           + 2 * batch * sum(target.activation_sizes))
     if device.type == "cuda":
         cuda.empty_cache()  # PyTorch's own cached blocks are free for this run
         free = cuda.free_memory(device)
@@ -183,10 +197,10 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
     model = target.make_model(place)
     if not target.owned:
         model = copy.deepcopy(model)  # the caller's model keeps its dtype, device, mode and buffers
-    model = model.eval().to(device=place, dtype=dtype, memory_format=memory_format)
+    model = model.train(options.step == "train").to(device=place, dtype=dtype, memory_format=memory_format)
     inputs = [torch.randn(batch, *target.input_shape, device=place, dtype=dtype)
               .contiguous(memory_format=memory_format) for _ in range(options.inputs)]
-    forward, compile_s = model, None
+    forward, compile_s = (training_step(model, options.optimizer) if options.step == "train" else model), None
     if options.compile:
         forward, compile_s = compile_model(model, inputs[0], target.name, reset=reset_dynamo)
     flush = None
@@ -194,6 +208,27 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
         flush = (torch.empty(COLD_CACHE_BYTES, dtype=torch.int8, device=place) if device.type == "cuda"
                  else torch.empty(COLD_CACHE_BYTES // 4, dtype=torch.int32))
     return Prepared(model, forward, inputs, compile_s, need, flush)
+
+
+def training_step(model: torch.nn.Module, optimizer: str) -> Callable:
+    """One training step per call: zero_grad, forward, the loss (training.training_loss: main
+    output plus 0.3 x each auxiliary one), backward, the optimizer's step."""
+    from ..training import training_loss
+
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "adam":
+        step_with = torch.optim.Adam(parameters, lr=1e-3)
+    else:
+        step_with = torch.optim.SGD(parameters, lr=1e-3, momentum=0.9 if optimizer == "momentum" else 0.0)
+
+    def step(x: torch.Tensor) -> None:
+        step_with.zero_grad(set_to_none=True)
+        loss = training_loss(model(x))
+        if loss is not None:
+            loss.backward()
+        step_with.step()
+
+    return step
 
 
 def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, reset: bool) -> tuple[Callable, float]:
@@ -327,7 +362,7 @@ def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch
         device=name, device_type=device.type, dtype=options.dtype,
         peak_memory_bytes=extra.pop("peak_memory", None),
         cuda_graph=options.cuda_graph, channels_last=options.channels_last, compiled=options.compile,
-        cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None,
+        cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None, step=options.step,
         compile_s=prepared.compile_s if prepared else None, torch_version=torch.__version__, **extra)
 
 

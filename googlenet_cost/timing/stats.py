@@ -92,6 +92,7 @@ class LatencyStats:
     channels_last: bool
     compiled: bool
     cold_cache: bool = False
+    step: str = "inference"  # "train": each sample is a whole training step
     interleaved: bool = False  # timed in turn with other models (compare): L2 is shared with them
     threads: int | None = None
     enqueue_median_ms: float | None = None

@@ -1,0 +1,181 @@
+"""What a training step costs, measured on the built model (read-only, like counting):
+
+- backward MACs per row: FlopCounterMode over a real backward of the loss (the main output plus
+  0.3 x each auxiliary output, as the paper weights its auxiliary classifiers), minus the forward;
+- the activation memory autograd keeps for backward, per row: saved-tensor hooks on the forward,
+  each storage counted once, parameters excluded (they are counted as parameters);
+- the memory of a step: parameters + gradients + optimizer state + the saved activations, in fp32.
+  Not counted: the allocator's overhead, cuDNN/cuBLAS workspaces, temporary tensors of the
+  backward itself, and the gradient of the input.
+
+Runs on the meta device (no memory, shapes only) unless the model needs real values."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .builder import row_modules
+from .counting import _storage_id, math_attention, tensor_leaves_for_loss
+
+AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss with a discount weight (0.3)"
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
+FP32_BYTES = 4
+NOT_COUNTED = ("allocator overhead, cuDNN/cuBLAS workspaces, temporaries of the backward itself, the "
+               "input's gradient")
+
+
+@dataclass(frozen=True)
+class TrainingMeasurement:
+    step_macs: dict[str, int]  # per row: forward + backward MACs, per sample
+    saved_bytes: dict[str, int]  # per row: bytes autograd keeps for backward at the measured batch
+    saved_total: int  # every saved storage once
+
+
+def measure_training(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1, *,
+                     input_requires_grad: bool = False, depth: int | None = 2,
+                     device: Any = None) -> TrainingMeasurement:
+    """One forward and backward pass of `model` (in the mode the caller set) on zeros."""
+    from torch.autograd.graph import saved_tensors_hooks
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rows = list(row_modules(model, depth))
+    active: list[str] = []
+
+    def leave(name: str):
+        def hook(module, args, output):
+            if active and active[-1] == name:
+                active.pop()
+        return hook
+
+    handles = [h for name, _, module in rows
+               for h in (module.register_forward_pre_hook(lambda m, a, name=name: active.append(name)),
+                         module.register_forward_hook(leave(name)))]
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else "meta"
+    x = torch.zeros(batch, *input_shape, device=device, requires_grad=input_requires_grad)
+    parameters = {_storage_id(p) for p in model.parameters()}
+    saved: dict[int, tuple[int, tuple[str, ...]]] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        key = _storage_id(tensor)
+        if key not in parameters and key not in saved:
+            saved[key] = (tensor.untyped_storage().nbytes(), tuple(active))
+        return tensor
+
+    try:
+        with math_attention(), FlopCounterMode(display=False) as counter:
+            with saved_tensors_hooks(pack, lambda tensor: tensor):
+                output = model(x)
+            loss = training_loss(output)
+            if loss is not None:
+                loss.backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    counts = counter.get_flop_counts()
+    prefix, fqn = type(model).__name__, {id(m): n for n, m in model.named_modules()}
+    step = {name: sum(counts.get(f"{prefix}.{fqn[id(module)]}", {}).values()) // 2 // batch
+            for name, _, module in rows}
+    step[""] = sum(counts.get("Global", {}).values()) // 2 // batch
+    by_row: dict[str, int] = {}
+    for size, owners in saved.values():
+        for name in owners:
+            by_row[name] = by_row.get(name, 0) + size
+    return TrainingMeasurement(step, by_row, sum(size for size, _ in saved.values()))
+
+
+def training_loss(output: Any) -> torch.Tensor | None:
+    """The main output's sum plus 0.3 x each auxiliary output's: a loss with every output's
+    gradient (a sum costs no MACs, so the backward's MACs are those of the network)."""
+    leaves = tensor_leaves_for_loss(output)
+    if not leaves:
+        return None
+    loss = leaves[0].float().sum()
+    for aux in leaves[1:]:
+        loss = loss + AUX_LOSS_WEIGHT * aux.float().sum()
+    return loss
+
+
+def step_memory(*, params: int, trainable: int, saved_bytes: int, optimizer: str) -> dict[str, int]:
+    """Bytes of one training step in fp32: parameters, their gradients, the optimizer's state
+    (momentum SGD keeps one tensor per parameter, Adam two) and the saved activations."""
+    if optimizer not in OPTIMIZER_STATES:
+        from .errors import GcostError
+
+        raise GcostError(f"unknown optimizer {optimizer!r}: use {', '.join(OPTIMIZER_STATES)}")
+    memory = {"param_bytes": FP32_BYTES * params, "grad_bytes": FP32_BYTES * trainable,
+              "optimizer_bytes": FP32_BYTES * trainable * OPTIMIZER_STATES[optimizer], "saved_bytes": saved_bytes}
+    return {**memory, "train_bytes": sum(memory.values())}
+
+
+def spec_training(spec: Any, planned: list, rows: list, batch: int, device: str, optimizer: str
+                  ) -> tuple[list, dict[str, Any], list[str]]:
+    """Rows with backward MACs and saved bytes; the step's totals; and every row where the closed
+    form (plan.backward_macs) and the measurement disagree.
+
+    Backward MACs are measured for every row's layer built alone on its planned input, with or
+    without a gradient as in the network, once per distinct (layer, input, gradient): autograd
+    runs the branches of a module interleaved, so a module tracker cannot split a module's
+    backward among its children, but each child alone is exact. Saved bytes are measured on the
+    whole model, so a tensor that two layers keep is counted once."""
+    from dataclasses import replace
+
+    from .builder import build_model, build_row
+
+    done: dict[tuple, int] = {}
+    step: dict[str, int] = {}
+    for row in planned:
+        key = (row.layer.build_key(row.in_shape), row.input_needs_grad)
+        if key not in done:
+            model = build_row(row.layer, row.in_shape, device).train(True)
+            done[key] = measure_training(model, row.in_shape, batch, input_requires_grad=row.input_needs_grad,
+                                         device=device).step_macs[""]
+        step[row.name] = done[key]
+    whole = measure_training(build_model(spec, train=True, device="meta"), spec.input_shape, batch, device="meta")
+    warnings = []
+    out = []
+    for plan, row in zip(planned, rows):
+        backward = step.get(row.name, row.macs) - row.macs
+        if backward != plan.backward_macs:
+            warnings.append(f"backward_macs disagree on {row.name}: closed form {plan.backward_macs}, "
+                            f"PyTorch FlopCounterMode {backward}")
+        out.append(replace(row, backward_macs=backward, saved_bytes=whole.saved_bytes.get(row.name, 0)))
+    return out, summary(out, batch, whole.saved_total, optimizer), warnings
+
+
+def module_training(model: nn.Module, input_shape: tuple[int, ...], rows: list, batch: int, optimizer: str,
+                    depth: int | None) -> tuple[list, dict[str, Any]]:
+    """The same for a Python model, whose rows have no closed form to build alone from: backward
+    MACs of the top-level rows (and what the root runs itself); a child row's backward is not
+    split from its parent's (None), since autograd interleaves a module's branches."""
+    from dataclasses import replace
+
+    from .counting import OUTSIDE_ROW
+
+    measurement = measure_training(model, input_shape, batch, depth=depth)
+    step = dict(measurement.step_macs)
+    for row in rows:  # the rows counting derives (a parent's own share, the root's own)
+        if row.name.endswith("/(own)"):
+            siblings = [r.name for r in rows if r.parent == row.parent and r is not row]
+            step[row.name] = step.get(row.parent, 0) - sum(step.get(n, 0) for n in siblings)
+        elif row.name == OUTSIDE_ROW:
+            step[row.name] = step[""] - sum(step.get(r.name, 0) for r in rows if r.parent is None and r is not row)
+    out = [replace(row, backward_macs=step.get(row.name, row.macs) - row.macs if row.parent is None else None,
+                   saved_bytes=measurement.saved_bytes.get(row.name, 0)) for row in rows]
+    return out, summary(out, batch, measurement.saved_total, optimizer)
+
+
+def summary(rows: list, batch: int, saved_total: int, optimizer: str) -> dict[str, Any]:
+    """The "training" object of the JSON contract: MACs per sample, bytes at `batch`."""
+    top = [row for row in rows if row.parent is None]
+    forward = sum(row.macs for row in top)
+    backward = sum(row.backward_macs for row in top)
+    params = sum(row.params for row in top)
+    return {"batch": batch, "optimizer": optimizer, "dtype": "fp32", "forward_macs": forward,
+            "backward_macs": backward, "step_macs": forward + backward,
+            **step_memory(params=params, trainable=params, saved_bytes=saved_total, optimizer=optimizer),
+            "not_counted": NOT_COUNTED}
