@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import click
 
-from .options import FORMAT, OUTPUT, complete_spec, guard_outputs, model_options
+from .options import FORMAT, OUTPUT, complete_spec, guard_outputs, model_options, step_options
 
 LIMIT_OPTIONS = [("--max-params", "params"), ("--max-weights", "weights"), ("--max-macs", "MACs"),
                  ("--max-activation-bytes", "activation memory (fp32 bytes per sample)"),
-                 ("--max-latency-ms", "median latency in ms (times the model; noisy)")]
+                 ("--max-latency-ms", "median latency in ms (times the model; noisy)"),
+                 ("--max-step-macs", "training-step MACs per sample (forward + backward)"),
+                 ("--max-train-bytes", "training-step memory in bytes at --batch (params, grads, optimizer, "
+                                       "saved activations)")]
 
 
 def _limit_options(fn):
@@ -32,12 +35,15 @@ def _limit_options(fn):
 @click.option("--latency", "with_latency", is_flag=True, help="Time the models and compare with the baseline.")
 @click.option("--device", default="auto", show_default=True, help="Device for latency.")
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
+@step_options
+@click.option("--batch", type=click.IntRange(min=1, max=1_000_000), default=1, show_default=True,
+              help="Batch of the training-step memory (--max-train-bytes).")
 @click.option("--strict", is_flag=True, help="Operators with no MAC formula fail (Python models).")
 @FORMAT
 @OUTPUT
 def check(specs, model_ref, model_args, input_text, max_params, max_weights, max_macs, max_activation_bytes,
-          max_latency_ms, budgets_path, baseline_path, tolerance, latency_tolerance, with_latency, device,
-          train, strict, fmt, output):
+          max_latency_ms, max_step_macs, max_train_bytes, budgets_path, baseline_path, tolerance, latency_tolerance,
+          with_latency, device, train, step, optimizer, batch, strict, fmt, output):
     """Fail (exit 1) when a network exceeds its size budget or grew past its baseline."""
     from googlenet_cost import check_view
     from googlenet_cost.budget import run_check
@@ -48,10 +54,12 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
     guard_outputs([output], list(specs), [budgets_path, baseline_path])
     flags = {key: value for key, value in (("max_params", max_params), ("max_weights", max_weights),
                                            ("max_macs", max_macs), ("max_activation_bytes", max_activation_bytes),
-                                           ("max_latency_ms", max_latency_ms)) if value is not None}
+                                           ("max_latency_ms", max_latency_ms), ("max_step_macs", max_step_macs),
+                                           ("max_train_bytes", max_train_bytes)) if value is not None}
     result = run_check(open_sources(specs, model_ref, input_text, model_args), flags=flags, budgets_path=budgets_path,
                        baseline_path=baseline_path, tolerance=tolerance, latency_tolerance=latency_tolerance,
-                       with_latency=with_latency, device=device, train=train, strict=strict)
+                       with_latency=with_latency, device=device, train=train, strict=strict, batch=batch,
+                       optimizer=optimizer, step=step)
     emit(check_view.render(result, fmt), lambda: check_view.to_rich(result), output)
     if fmt == "table" or output:
         for line in check_view.details(result):
@@ -69,7 +77,10 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
 @click.option("--latency", "with_latency", is_flag=True, help="Also record the median latency.")
 @click.option("--device", default="auto", show_default=True, help="Device for --latency.")
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
-def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train):
+@step_options
+@click.option("--batch", type=click.IntRange(min=1, max=1_000_000), default=1, show_default=True,
+              help="Batch of the training-step memory recorded with --step train.")
+def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train, step, optimizer, batch):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""
     from googlenet_cost import budget
     from googlenet_cost.files import atomic_write_text
@@ -81,6 +92,7 @@ def baseline(specs, model_ref, model_args, input_text, output, with_latency, dev
         from googlenet_cost.timing.measure import TimingOptions
 
         timing = TimingOptions(device=device)
-    reports = {s.key: s.analyze(train=train, timing=timing) for s in open_sources(specs, model_ref, input_text, model_args)}
+    reports = {s.key: s.analyze(train=train, timing=timing, batch=batch, optimizer=optimizer if step == "train" else None)
+               for s in open_sources(specs, model_ref, input_text, model_args)}
     atomic_write_text(output, budget.lock_document(reports))
     click.echo(f"wrote {output}: {', '.join(reports)}", err=True)

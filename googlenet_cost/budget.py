@@ -17,7 +17,8 @@ from .files import load_yaml, read_text
 from .quantity import parse_count, parse_fraction
 from .report import Report
 
-METRICS = ("params", "weights", "macs", "activation_bytes", "latency_ms")
+METRICS = ("params", "weights", "macs", "activation_bytes", "latency_ms", "step_macs", "train_bytes")
+TRAINING_METRICS = ("step_macs", "train_bytes")  # measured only for a training step (--step train)
 BUDGET_KEYS = tuple(f"max_{m}" for m in METRICS)
 LOCK_SCHEMA = 1
 
@@ -29,6 +30,8 @@ def metric_values(report: Report) -> dict[str, float]:
     latency = report.latency[0] if isinstance(report.latency, list) else report.latency
     if latency is not None:
         values["latency_ms"] = latency.median_ms
+    if report.training:
+        values.update({metric: report.training[metric] for metric in TRAINING_METRICS})
     return values
 
 
@@ -125,6 +128,8 @@ def lock_entry(report: Report) -> dict[str, Any]:
     latency = report.latency[0] if isinstance(report.latency, list) else report.latency
     if latency is not None:
         entry["latency_device_type"] = latency.device_type
+    if report.training:
+        entry["training"] = {"batch": report.training["batch"], "optimizer": report.training["optimizer"]}
     return entry
 
 
@@ -186,6 +191,10 @@ def lock_problem(data: dict[str, Any]) -> str | None:
         for key in ("path", "mode", "latency_device_type"):
             if entry.get(key) is not None and not isinstance(entry[key], str):
                 return f"{where}.{key} must be text"
+        training = entry.get("training")
+        if training is not None and not (isinstance(training, dict) and _is_number(training.get("batch"))
+                                         and isinstance(training.get("optimizer"), str)):
+            return f"{where}.training must hold a batch and an optimizer"
     return None
 
 
@@ -203,7 +212,7 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
             notes.append(f"{name}: not in the baseline; run gcost baseline to record it")
         for metric in METRICS:
             entry = _entry(name, metric, values, limits_by_source, locked, tolerance, latency_tolerance,
-                           device_type, notes)
+                           device_type, notes, report.training)
             if entry is not None:
                 entries.append(entry)
         if locked:
@@ -214,7 +223,8 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
 
 
 def _entry(name: str, metric: str, values: dict[str, float], sources, locked, tolerance: float,
-           latency_tolerance: float, device_type: str | None, notes: list[str]) -> CheckEntry | None:
+           latency_tolerance: float, device_type: str | None, notes: list[str],
+           training: dict | None = None) -> CheckEntry | None:
     if metric not in values:
         return None
     for source, limits in sources:
@@ -225,6 +235,13 @@ def _entry(name: str, metric: str, values: dict[str, float], sources, locked, to
             return CheckEntry(name, metric, values[metric], limit, source)
     if locked and metric in locked.get("metrics", {}):
         base = locked["metrics"][metric]
+        if metric in TRAINING_METRICS:
+            recorded, measured = locked.get("training") or {}, training or {}
+            if (recorded.get("batch"), recorded.get("optimizer")) != (measured.get("batch"), measured.get("optimizer")):
+                notes.append(f"{name}: {metric} not compared: the baseline was recorded at batch "
+                             f"{recorded.get('batch')} with {recorded.get('optimizer')}, this run at batch "
+                             f"{measured.get('batch')} with {measured.get('optimizer')}")
+                return None
         if metric == "latency_ms":
             if locked.get("latency_device_type") != device_type:
                 notes.append(f"{name}: latency not compared: the baseline was timed on "
@@ -253,7 +270,8 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]
 def run_check(sources: list, *, flags: Mapping[str, Any], budgets_path: str | None = None,
               baseline_path: str | None = None, tolerance: str = "0%", latency_tolerance: str = "10%",
               with_latency: bool = False, device: str = "auto", train: bool = False,
-              strict: bool = False) -> CheckResult:
+              strict: bool = False, batch: int = 1, optimizer: str = "momentum",
+              step: str = "inference") -> CheckResult:
     """Analyze every source (see sources.open_sources) and check it against its limits."""
     keys = [source.key for source in sources]
     flag_limits = parse_limits(flags, where="command line")
@@ -271,7 +289,10 @@ def run_check(sources: list, *, flags: Mapping[str, Any], budgets_path: str | No
         from .timing.measure import TimingOptions
 
         timing = TimingOptions(device=device)
-    reports = {source.key: source.analyze(train=train, strict=strict, timing=timing) for source in sources}
+    training = step == "train" or any(metric in limits for _, by_key in limit_sources for limits in by_key.values()
+                                      for metric in TRAINING_METRICS)
+    reports = {source.key: source.analyze(train=train, strict=strict, timing=timing, batch=batch,
+                                          optimizer=optimizer if training else None) for source in sources}
     latency = next(iter(reports.values())).latency if timed else None
     return check_reports(reports, limits_by_source=limit_sources, lock=lock,
                          tolerance=parse_tolerance(tolerance),

@@ -57,6 +57,8 @@ def measure_training(model: nn.Module, input_shape: tuple[int, ...], batch: int 
         first = next(model.parameters(), None)
         device = first.device if first is not None else "meta"
     x = torch.zeros(batch, *input_shape, device=device, requires_grad=input_requires_grad)
+    if input_requires_grad:
+        x = x.clone()  # a layer's input inside a network is no leaf: in-place ops (ReLU(inplace)) may write it
     parameters = {_storage_id(p) for p in model.parameters()}
     saved: dict[int, tuple[int, tuple[str, ...]]] = {}
 

@@ -229,3 +229,8 @@ def with_kwargs(width: int = 4, bias: bool = True):
 def with_own_parameters():
     """Row "0" holds `pos` itself beside its child row "0/block"."""
     return nn.Sequential(WithOwnParameters())
+
+
+def conv_relu_conv():
+    """The hand-checked training-memory model: conv 3->4, ReLU, conv 4->5, all 3x3 with padding 1."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 3, padding=1))

@@ -126,6 +126,11 @@ def device_label(device: torch.device, threads: int, cuda: TorchCuda | None = No
 def check_options(options: TimingOptions, device: torch.device) -> None:
     if options.dtype not in DTYPES:
         raise GcostError(f"unknown dtype {options.dtype!r}: use {', '.join(DTYPES)}")
+    if options.step == "train":
+        for flag, name in ((options.cuda_graph, "--cuda-graph"), (options.compile, "--compile"),
+                           (options.per_layer, "--per-layer")):
+            if flag:
+                raise GcostError(f"{name} times inference only; leave it out with --step train")
     if device.type == "cpu":
         for flag, name in ((options.cuda_graph, "--cuda-graph"), (options.dtype == "tf32", "--dtype tf32")):
             if flag:
@@ -134,11 +139,6 @@ def check_options(options: TimingOptions, device: torch.device) -> None:
         raise GcostError("batch sizes must be at least 1")
     if options.threads is not None and options.threads < 1:
         raise GcostError("--threads must be at least 1")
-    if options.step == "train":
-        for flag, name in ((options.cuda_graph, "--cuda-graph"), (options.compile, "--compile"),
-                           (options.per_layer, "--per-layer")):
-            if flag:
-                raise GcostError(f"{name} times inference only; leave it out with --step train")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,128 @@
+"""What a training step costs: backward MACs (closed form = measured, on every row), activation
+memory kept for backward (by hand), step memory, and the CLI around them."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import googlenet_cost as gc
+from googlenet_cost.plan import plan_rows
+from googlenet_cost.sources import open_source
+from googlenet_cost.training import OPTIMIZER_STATES
+from tests.conftest import invoke
+
+
+@pytest.fixture(scope="module")
+def googlenet_step():
+    return gc.analyze(gc.load_spec("googlenet"), optimizer="momentum")
+
+
+def test_googlenet_backward_is_twice_the_forward_minus_conv1s_input_gradient(googlenet_step):
+    planned = plan_rows(gc.load_spec("googlenet"), train=True)
+    forward = sum(r.cost.macs for r in planned if r.parent is None)  # train mode: aux heads included
+    conv1 = next(r for r in planned if r.name == "conv1").cost.macs  # its input (the image) needs no gradient
+    closed_form = sum(r.backward_macs for r in planned if r.parent is None)
+    assert closed_form == 2 * forward - conv1 == 3_064_074_240
+    assert googlenet_step.training["forward_macs"] == forward == 1_591_044_096
+    assert googlenet_step.training["backward_macs"] == closed_form
+    assert googlenet_step.training["step_macs"] == forward + closed_form
+    assert not any("disagree" in w for w in googlenet_step.warnings)  # every row, children included
+
+
+def test_every_row_of_every_shipped_spec_agrees_with_the_closed_form():
+    for name in ("resnet50", "torchvision_googlenet", "example_3x3_bottleneck"):
+        report = gc.analyze(gc.load_spec(name), optimizer="sgd")
+        assert not any("backward_macs disagree" in w for w in report.warnings), (name, report.warnings[:2])
+        assert all(row.backward_macs is not None for row in report.layers)
+
+
+def test_the_seeds_5x5_example_costs_to_train_with_and_without_the_reduce():
+    report = gc.analyze(gc.load_spec("example_5x5_bottleneck"), optimizer="sgd")
+    rows = {row.name: row for row in report.layers}
+    h = w = 14
+    direct = 48 * h * w * 5 * 5 * 480  # 112,896,000: the forward; its input (the spec's input) needs no gradient
+    reduce = 16 * h * w * 480  # 1x1 reduce: 1,505,280
+    after = 48 * h * w * 5 * 5 * 16  # 5x5 on the reduced 16 channels: 3,763,200
+    assert rows["paths/direct_5x5"].backward_macs == direct == 112_896_000  # the weight's gradient only
+    assert rows["paths/5x5_reduce"].backward_macs == reduce == 1_505_280
+    assert rows["paths/5x5"].backward_macs == 2 * after == 7_526_400  # its input comes from a layer: both
+    assert rows["paths/5x5_reduce"].backward_macs + rows["paths/5x5"].backward_macs == 9_031_680
+
+
+def test_saved_bytes_of_conv_relu_conv_by_hand():
+    report = open_source(None, "tests.pymodels:conv_relu_conv", "3x8x8").analyze(batch=2, optimizer="adam")
+    rows = {row.name: row for row in report.layers}
+    image = 2 * 3 * 8 * 8 * 4  # conv 0 keeps its input for its weight's gradient: 1,536 bytes
+    relu_out = 2 * 4 * 8 * 8 * 4  # ReLU keeps its output; conv 2 keeps the same tensor as its input: 2,048
+    assert rows["0"].saved_bytes == image and rows["1"].saved_bytes == relu_out and rows["2"].saved_bytes == 0
+    params = 4 * 3 * 9 + 4 + 5 * 4 * 9 + 5
+    t = report.training
+    assert t["saved_bytes"] == image + relu_out == 3_584
+    assert t["param_bytes"] == t["grad_bytes"] == 4 * params
+    assert t["optimizer_bytes"] == 4 * params * OPTIMIZER_STATES["adam"] == 8 * params
+    assert t["train_bytes"] == 4 * params * 4 + 3_584
+    assert rows["0"].backward_macs == 4 * 64 * 27  # the weight's gradient only
+    assert rows["2"].backward_macs == 2 * 5 * 64 * 36
+
+
+def test_json_carries_the_training_fields(runner):
+    data = json.loads(invoke(runner, "analyze", "example_5x5_conv", "--step", "train", "--optimizer", "sgd",
+                             "--no-latency", "--format", "json").stdout)
+    assert data["mode"] == "train" and data["training"]["optimizer"] == "sgd" and data["training"]["batch"] == 1
+    assert {"backward_macs", "step_macs", "saved_bytes", "train_bytes"} <= set(data["totals"])
+    assert data["totals"]["step_macs"] == data["totals"]["macs"] + data["totals"]["backward_macs"]
+    assert all({"backward_macs", "saved_bytes"} <= set(row) for row in data["layers"])
+
+
+def test_the_table_shows_backward_and_the_step_in_words(runner):
+    text = invoke(runner, "analyze", "googlenet", "--step", "train", "--no-latency", "--depth", "top").stdout
+    assert "backward MACs" in text and "3,064,074,240" in text and "1.93x" in text
+    assert "Training step (momentum SGD, batch 1, fp32)" in text and "Not counted" in text
+
+
+def test_check_gates_training_memory_and_records_it_in_baselines(runner, tmp_path):
+    over = invoke(runner, "check", "example_5x5_conv", "--max-train-bytes", "10K", "--batch", "2")
+    assert over.exit_code == 1 and "train_bytes" in over.stdout
+    ok = invoke(runner, "check", "example_5x5_conv", "--max-step-macs", "2M")
+    assert ok.exit_code == 0
+    lock = tmp_path / "lock.json"
+    invoke(runner, "baseline", "example_5x5_conv", "--step", "train", "--batch", "2", "-o", str(lock))
+    recorded = json.loads(lock.read_text())["specs"]["example_5x5_conv"]
+    assert recorded["training"] == {"batch": 2, "optimizer": "momentum"} and "train_bytes" in recorded["metrics"]
+    same = invoke(runner, "check", "example_5x5_conv", "--baseline", str(lock), "--step", "train", "--batch", "2")
+    assert same.exit_code == 0 and "train_bytes" in same.stdout
+    other = invoke(runner, "check", "example_5x5_conv", "--baseline", str(lock), "--step", "train", "--batch", "4")
+    assert "not compared: the baseline was recorded at batch 2" in other.stderr
+
+
+def test_training_step_timing_and_compare(runner):
+    result = invoke(runner, "compare", "example_5x5_bottleneck", "example_5x5_conv", "--step", "train",
+                    "--format", "json", "--min-time", "0", "--min-iters", "5", "--warmup", "0", "--max-time", "3",
+                    "--precision", "50%")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    [line] = data["summary"]
+    assert line["step_macs_ratio"] > 0 and line["train_bytes_ratio"] > 0
+    assert all(v["latency"]["step"] == "train" for v in data["variants"])
+    assert "training-step latency" in line["text"]
+
+
+def test_a_timed_training_step_leaves_a_held_model_untouched():
+    import torch
+
+    from googlenet_cost.timing.loop import LoopLimits
+    from googlenet_cost.timing.measure import TimingOptions
+    from tests import pymodels
+
+    before = {k: v.clone() for k, v in pymodels.HELD.state_dict().items()}
+    timing = TimingOptions(device="cpu", step="train", limits=LoopLimits(1, 0.0, 3, 0.0))
+    open_source(None, "tests.pymodels:held", "3x8x8").analyze(timing=timing, optimizer="momentum")
+    assert all(torch.equal(v, before[k]) for k, v in pymodels.HELD.state_dict().items())
+    assert all(p.grad is None for p in pymodels.HELD.parameters())
+
+
+@pytest.mark.parametrize("flag", ["--cuda-graph", "--compile", "--per-layer"])
+def test_inference_only_timing_modes_are_refused_with_a_training_step(runner, flag):
+    result = invoke(runner, "analyze", "example_5x5_conv", "--step", "train", "--device", "cpu", flag)
+    assert result.exit_code == 2 and "--step train" in result.stderr
