@@ -77,6 +77,10 @@ def latency_panel(latency: Any):
             f"(IQR {s.iqr_ms:.3f}, p10 {s.p10_ms:.3f}, p90 {s.p90_ms:.3f}{p99}) over {s.iterations} "
             f"runs after {s.warmup_iterations} warm-up; {s.throughput_per_s:,.1f} samples/s, "
             f"{s.tflops:.3f} TFLOP/s{peak}{memory}")
+        if s.phases:
+            total = sum(s.phases.values()) or 1.0
+            lines.append("  step: " + ", ".join(f"{name.removesuffix('_ms')} {ms:.3f} ms ({ms / total:.0%})"
+                                                for name, ms in s.phases.items()))
         check = s.self_check or {}
         if check.get("events_vs_wall") is not None:
             graph = {True: ", CUDA graph output = eager output", None: ""}.get(check.get("graph_matches_eager"), "")

@@ -200,7 +200,9 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
     model = model.train(options.step == "train").to(device=place, dtype=dtype, memory_format=memory_format)
     inputs = [torch.randn(batch, *target.input_shape, device=place, dtype=dtype)
               .contiguous(memory_format=memory_format) for _ in range(options.inputs)]
-    forward, compile_s = (training_step(model, options.optimizer) if options.step == "train" else model), None
+    forward, compile_s = model, None
+    if options.step == "train":
+        forward = TrainingStep(model, options.optimizer, _phase_marks(device, cuda))
     if options.compile:
         forward, compile_s = compile_model(model, inputs[0], target.name, reset=reset_dynamo)
     flush = None
@@ -210,25 +212,68 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
     return Prepared(model, forward, inputs, compile_s, need, flush)
 
 
-def training_step(model: torch.nn.Module, optimizer: str) -> Callable:
+class TrainingStep:
     """One training step per call: zero_grad, forward, the loss (training.training_loss: main
-    output plus 0.3 x each auxiliary one), backward, the optimizer's step."""
-    from ..training import training_loss
+    output plus 0.3 x each auxiliary one), backward, the optimizer's step. With `marks` (a
+    callable returning a mark: the host clock on the CPU, a recorded CUDA event on a GPU), the
+    boundaries between forward, backward and optimizer step are kept, so their shares can be
+    reported (`phases`)."""
 
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    if optimizer == "adam":
-        step_with = torch.optim.Adam(parameters, lr=1e-3)
-    else:
-        step_with = torch.optim.SGD(parameters, lr=1e-3, momentum=0.9 if optimizer == "momentum" else 0.0)
+    def __init__(self, model: torch.nn.Module, optimizer: str, marks: Callable[[], Any] | None = None):
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        if optimizer == "adam":
+            self.optimizer = torch.optim.Adam(parameters, lr=1e-3)
+        else:
+            self.optimizer = torch.optim.SGD(parameters, lr=1e-3, momentum=0.9 if optimizer == "momentum" else 0.0)
+        self.model, self.marks = model, marks
+        self.boundaries: list[tuple] = []
 
-    def step(x: torch.Tensor) -> None:
-        step_with.zero_grad(set_to_none=True)
-        loss = training_loss(model(x))
+    def __call__(self, x: torch.Tensor) -> None:
+        from ..training import training_loss
+
+        mark = self.marks or (lambda: None)
+        self.optimizer.zero_grad(set_to_none=True)
+        start = mark()
+        loss = training_loss(self.model(x))
+        forward_done = mark()
         if loss is not None:
             loss.backward()
-        step_with.step()
+        backward_done = mark()
+        self.optimizer.step()
+        self.boundaries.append((start, forward_done, backward_done, mark()))
 
-    return step
+    def phases(self, elapsed_ms: Callable[[Any, Any], float], skip: int) -> dict[str, float] | None:
+        """Median milliseconds of forward, backward and optimizer step over the timed calls (the
+        first `skip` were warm-up)."""
+        import statistics
+
+        timed = self.boundaries[skip:]
+        if self.marks is None or not timed:
+            return None
+        names = ("forward_ms", "backward_ms", "optimizer_ms")
+        return {name: statistics.median(elapsed_ms(b[i], b[i + 1]) for b in timed) for i, name in enumerate(names)}
+
+
+def _phase_marks(device: torch.device, cuda: TorchCuda) -> Callable[[], Any]:
+    """Marks between the phases of a training step: the host clock on the CPU (which runs them in
+    order), CUDA events on the device's stream on a GPU."""
+    if device.type == "cpu":
+        return time.perf_counter
+
+    def record():
+        event = cuda.event()
+        event.record(cuda.current_stream(device))
+        return event
+
+    return record
+
+
+def phase_times(prepared: "Prepared", device: torch.device, warmup: int) -> dict[str, float] | None:
+    if not isinstance(prepared.forward, TrainingStep):
+        return None
+    if device.type == "cpu":
+        return prepared.forward.phases(lambda a, b: (b - a) * 1000, warmup)
+    return prepared.forward.phases(lambda a, b: a.elapsed_time(b), warmup)
 
 
 def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, reset: bool) -> tuple[Callable, float]:
@@ -363,7 +408,8 @@ def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch
         peak_memory_bytes=extra.pop("peak_memory", None),
         cuda_graph=options.cuda_graph, channels_last=options.channels_last, compiled=options.compile,
         cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None, step=options.step,
-        compile_s=prepared.compile_s if prepared else None, torch_version=torch.__version__, **extra)
+        compile_s=prepared.compile_s if prepared else None, torch_version=torch.__version__,
+        phases=phase_times(prepared, device, loop.warmup_iterations) if prepared else None, **extra)
 
 
 @dataclass(frozen=True)

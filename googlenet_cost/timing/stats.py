@@ -93,6 +93,7 @@ class LatencyStats:
     compiled: bool
     cold_cache: bool = False
     step: str = "inference"  # "train": each sample is a whole training step
+    phases: dict | None = None  # "train": median forward_ms, backward_ms, optimizer_ms of a step
     interleaved: bool = False  # timed in turn with other models (compare): L2 is shared with them
     threads: int | None = None
     enqueue_median_ms: float | None = None
