@@ -213,13 +213,11 @@ def _disagreements(planned: list[PlannedRow], measured: list) -> list[str]:
 def _fvcore_disagreements(measured: list, reference: dict[str, int], blind: dict[str, set[str]]) -> list[str]:
     """Rows where the two counters disagree. Rows holding an operator fvcore cannot count are
     not compared (fvcore is the one that is short there), and one line says so."""
-    reference = dict(reference)
-    for row in measured:  # a parent's own share, as in counting._with_own_rows
-        if row.name.endswith("/(own)"):
-            siblings = [r.name for r in measured if r.parent == row.parent and r is not row]
-            reference[row.name] = reference.get(row.parent, 0) - sum(reference.get(n, 0) for n in siblings)
-            if row.parent in blind:
-                blind = {**blind, row.name: blind[row.parent]}
+    from .counting import with_derived_rows
+
+    reference = with_derived_rows(measured, reference)
+    blind = {**blind, **{row.name: blind[row.parent] for row in measured
+                         if row.name.endswith("/(own)") and row.parent in blind}}
     problems = [f"MACs disagree on {row.name}: PyTorch FlopCounterMode {row.macs:,}, "
                 f"fvcore {reference.get(row.name, 0):,}"
                 for row in measured if row.name not in blind and reference.get(row.name, 0) != row.macs]

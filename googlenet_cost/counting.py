@@ -45,7 +45,7 @@ class MeasuredRow:
 
 def _weights(module: nn.Module, operands: set[int], recurse: bool = True) -> int:
     """Elements of the module's parameters that a MAC-carrying operator read as a matrix or kernel."""
-    return sum(p.numel() for p in module.parameters(recurse=recurse) if _storage_id(p) in operands)
+    return sum(p.numel() for p in module.parameters(recurse=recurse) if storage_id(p) in operands)
 
 
 def _fqns(model: nn.Module) -> dict[int, str]:
@@ -86,31 +86,23 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
         _without_dynamo_import(mode_class)
     rows = list(row_modules(model, depth))
     shapes: dict[str, tuple[int, ...]] = {}
-    active: list[str] = []
-    handles = [h for name, _, module in rows
-               for h in (module.register_forward_pre_hook(lambda m, a, name=name: active.append(name)),
-                         module.register_forward_hook(_shape_recorder(shapes, name, active)))]
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else "meta"
+    device = device or model_device(model)
     x = torch.zeros(batch, *input_shape, device=device)
-    recorder = _OpRecorder(active)
-    try:
-        with torch.no_grad(), math_attention(), FlopCounterMode(display=False) as counter, recorder:
-            model(x)
-    except GcostError:
-        raise
-    except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
-        if user_code is None:
-            raise GcostError(f"the built model failed on a {tuple(x.shape)} input: {e}") from e
-        raise _user_failure(user_code, e, active) from e
-    except Exception as e:  # the user's forward: whatever it raises is theirs to see, in one line
-        if user_code is None:
+    with tracked_rows(rows, shapes) as active:
+        recorder = _OpRecorder(active)
+        try:
+            with torch.no_grad(), math_attention(), FlopCounterMode(display=False) as counter, recorder:
+                model(x)
+        except GcostError:
             raise
-        raise _user_failure(user_code, e, active) from e
-    finally:
-        for handle in handles:
-            handle.remove()
+        except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
+            if user_code is None:
+                raise GcostError(f"the built model failed on a {tuple(x.shape)} input: {e}") from e
+            raise _user_failure(user_code, e, active) from e
+        except Exception as e:  # the user's forward: whatever it raises is theirs to see, in one line
+            if user_code is None:
+                raise
+            raise _user_failure(user_code, e, active) from e
     if uncounted is not None:
         uncounted.update(recorder.suspect)
     counts = counter.get_flop_counts()
@@ -128,6 +120,21 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch, operands,
                         recorder.written.get("", 0) // batch)
     return result + ([rest] if rest else [])
+
+
+def with_derived_rows(rows: list, values: dict[str, int]) -> dict[str, int]:
+    """`values` measured per module row (and "" for the whole model) completed for the rows that
+    counting derives: a parent's `(own)` share (the parent less its other children) and the
+    root's own `(outside submodules)` (the whole less the top-level rows)."""
+    values = dict(values)
+    for row in rows:
+        if row.name.endswith("/(own)"):
+            siblings = [r.name for r in rows if r.parent == row.parent and r is not row]
+            values[row.name] = values.get(row.parent, 0) - sum(values.get(n, 0) for n in siblings)
+        elif row.name == OUTSIDE_ROW and "" in values:
+            values[row.name] = values[""] - sum(values.get(r.name, 0) for r in rows
+                                                if r.parent is None and r is not row)
+    return values
 
 
 def _with_own_rows(rows: list[MeasuredRow], modules: dict[str, nn.Module], operands: set[int]) -> list[MeasuredRow]:
@@ -233,6 +240,28 @@ def _kernel_text(module: nn.Module) -> str:
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
     (kh, kw), (sh, sw) = pair(kernel), pair(stride)
     return f"{kh}x{kw}/{sh if sh == sw else f'{sh}x{sw}'}"
+
+
+def model_device(model: nn.Module):
+    """The device of the model's parameters (meta for a model without any)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else "meta"
+
+
+@contextlib.contextmanager
+def tracked_rows(rows: list, shapes: dict | None = None) -> Iterator[list[str]]:
+    """Forward hooks on every row's module, for the duration of the block, that keep the list it
+    yields as the rows running now (outermost first) and record each row's output shape."""
+    active: list[str] = []
+    recorded = {} if shapes is None else shapes
+    handles = [h for name, _, module in rows
+               for h in (module.register_forward_pre_hook(lambda m, a, name=name: active.append(name)),
+                         module.register_forward_hook(_shape_recorder(recorded, name, active)))]
+    try:
+        yield active
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _shape_recorder(shapes: dict, name: str, active: list[str]):
@@ -356,12 +385,12 @@ class _OpRecorder(TorchDispatchMode):
                 if positions is None or index in positions:
                     for tensor in (arg if isinstance(arg, (list, tuple)) else (arg,)):
                         if isinstance(tensor, torch.Tensor):
-                            self.operand_storages.add(_storage_id(tensor))
+                            self.operand_storages.add(storage_id(tensor))
         return func.is_view or any(getattr(torch.Tag, tag, None) in func.tags
                                    for tag in ("inplace", "inplace_view", "out"))
 
 
-def _storage_id(tensor: torch.Tensor) -> int:
+def storage_id(tensor: torch.Tensor) -> int:
     try:
         return tensor.untyped_storage()._cdata
     except (RuntimeError, NotImplementedError):  # a tensor subclass without storage

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .builder import row_modules
-from .counting import _storage_id, math_attention, tensor_leaves_for_loss
+from .counting import storage_id, math_attention, model_device, tensor_leaves_for_loss, tracked_rows
 
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss with a discount weight (0.3)"
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
@@ -42,42 +42,25 @@ def measure_training(model: nn.Module, input_shape: tuple[int, ...], batch: int 
     from torch.utils.flop_counter import FlopCounterMode
 
     rows = list(row_modules(model, depth))
-    active: list[str] = []
-
-    def leave(name: str):
-        def hook(module, args, output):
-            if active and active[-1] == name:
-                active.pop()
-        return hook
-
-    handles = [h for name, _, module in rows
-               for h in (module.register_forward_pre_hook(lambda m, a, name=name: active.append(name)),
-                         module.register_forward_hook(leave(name)))]
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else "meta"
+    device = device or model_device(model)
     x = torch.zeros(batch, *input_shape, device=device, requires_grad=input_requires_grad)
     if input_requires_grad:
         x = x.clone()  # a layer's input inside a network is no leaf: in-place ops (ReLU(inplace)) may write it
-    parameters = {_storage_id(p) for p in model.parameters()}
+    parameters = {storage_id(p) for p in model.parameters()}
     saved: dict[int, tuple[int, tuple[str, ...]]] = {}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
-        key = _storage_id(tensor)
+        key = storage_id(tensor)
         if key not in parameters and key not in saved:
             saved[key] = (tensor.untyped_storage().nbytes(), tuple(active))
         return tensor
 
-    try:
-        with math_attention(), FlopCounterMode(display=False) as counter:
-            with saved_tensors_hooks(pack, lambda tensor: tensor):
-                output = model(x)
-            loss = training_loss(output)
-            if loss is not None:
-                loss.backward()
-    finally:
-        for handle in handles:
-            handle.remove()
+    with tracked_rows(rows) as active, math_attention(), FlopCounterMode(display=False) as counter:
+        with saved_tensors_hooks(pack, lambda tensor: tensor):
+            output = model(x)
+        loss = training_loss(output)
+        if loss is not None:
+            loss.backward()
     counts = counter.get_flop_counts()
     prefix, fqn = type(model).__name__, {id(m): n for n, m in model.named_modules()}
     step = {name: sum(counts.get(f"{prefix}.{fqn[id(module)]}", {}).values()) // 2 // batch
@@ -156,16 +139,10 @@ def module_training(model: nn.Module, input_shape: tuple[int, ...], rows: list, 
     split from its parent's (None), since autograd interleaves a module's branches."""
     from dataclasses import replace
 
-    from .counting import OUTSIDE_ROW
+    from .counting import with_derived_rows
 
     measurement = measure_training(model, input_shape, batch, depth=depth)
-    step = dict(measurement.step_macs)
-    for row in rows:  # the rows counting derives (a parent's own share, the root's own)
-        if row.name.endswith("/(own)"):
-            siblings = [r.name for r in rows if r.parent == row.parent and r is not row]
-            step[row.name] = step.get(row.parent, 0) - sum(step.get(n, 0) for n in siblings)
-        elif row.name == OUTSIDE_ROW:
-            step[row.name] = step[""] - sum(step.get(r.name, 0) for r in rows if r.parent is None and r is not row)
+    step = with_derived_rows(rows, measurement.step_macs)
     out = [replace(row, backward_macs=step.get(row.name, row.macs) - row.macs if row.parent is None else None,
                    saved_bytes=measurement.saved_bytes.get(row.name, 0)) for row in rows]
     return out, summary(out, batch, measurement.saved_total, optimizer)
