@@ -11,9 +11,9 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from .layers import (AdaptiveAvgPoolSpec, AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec,
+from .layers import (ACTIVATIONS, ActivationSpec, AdaptiveAvgPoolSpec, AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec,
                      DropoutSpec, FlattenSpec, GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec,
-                     LRNSpec, MaxPoolSpec, ReLUSpec, SequenceSpec, Shape, SoftmaxSpec, walk)
+                     LRNSpec, MaxPoolSpec, SequenceSpec, Shape, SoftmaxSpec, walk)
 from .spec import Spec
 
 Builder = Callable[[Layer, Shape, torch.device], nn.Module]
@@ -90,9 +90,20 @@ def _conv(layer: ConvSpec, in_shape: Shape, device: torch.device) -> nn.Module:
                                           groups=layer.groups, bias=layer.bias, device=device)]
     if layer.norm == "batchnorm":
         modules.append(nn.BatchNorm2d(layer.out, eps=layer.norm_eps, device=device))
-    if layer.activation == "relu":
-        modules.append(nn.ReLU(inplace=True))
+    activation = activation_module(layer.activation)
+    if activation is not None:
+        modules.append(activation)
     return modules[0] if len(modules) == 1 else nn.Sequential(*modules)
+
+
+def activation_module(function: str, slope: float = 0.01) -> nn.Module | None:
+    """The nn.Module of an activation name (layers.ACTIVATIONS); None for "none"."""
+    makers = {"relu": lambda: nn.ReLU(inplace=True), "relu6": lambda: nn.ReLU6(inplace=True),
+              "leaky_relu": lambda: nn.LeakyReLU(slope, inplace=True), "sigmoid": nn.Sigmoid,
+              "hardsigmoid": lambda: nn.Hardsigmoid(inplace=True), "tanh": nn.Tanh,
+              "silu": lambda: nn.SiLU(inplace=True), "hardswish": lambda: nn.Hardswish(inplace=True),
+              "gelu": nn.GELU, "none": lambda: None}
+    return makers[function]()
 
 
 @register_builder("maxpool")
@@ -125,9 +136,12 @@ def _batchnorm(layer: BatchNormSpec, in_shape: Shape, device: torch.device) -> n
     return nn.BatchNorm2d(in_shape[0], eps=layer.eps, device=device)
 
 
-@register_builder("relu")
-def _relu(layer: ReLUSpec, in_shape: Shape, device: torch.device) -> nn.Module:
-    return nn.ReLU(inplace=True)
+def _activation(layer: ActivationSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    return activation_module(layer.type_name, layer.slope)
+
+
+for _function in ACTIVATIONS:
+    register_builder(_function)(_activation)
 
 
 @register_builder("dropout")
@@ -143,7 +157,8 @@ def _flatten(layer: FlattenSpec, in_shape: Shape, device: torch.device) -> nn.Mo
 @register_builder("linear")
 def _linear(layer: LinearSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     fc = nn.Linear(in_shape[0], layer.out, bias=layer.bias, device=device)
-    return nn.Sequential(fc, nn.ReLU(inplace=True)) if layer.activation == "relu" else fc
+    activation = activation_module(layer.activation)
+    return fc if activation is None else nn.Sequential(fc, activation)
 
 
 @register_builder("softmax")

@@ -128,7 +128,7 @@ class ConvSpec(Layer):
     padding: Pair | str = (0, 0)  # or "same"
     groups: int = 1
     bias: bool = True
-    activation: str = "relu"  # "relu" or "none"
+    activation: str = "relu"  # one of ACTIVATION_CHOICES
     norm: str = "none"  # "batchnorm" or "none"; a batchnorm sits between conv and activation
     norm_eps: float = 1e-5
 
@@ -251,10 +251,26 @@ class BatchNormSpec(Layer):
         return Cost(params=2 * in_shape[0])
 
 
-@layer_type("relu")
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "sigmoid", "hardsigmoid", "tanh", "silu", "hardswish", "gelu")
+ACTIVATION_CHOICES = ("none", *ACTIVATIONS)  # the `activation` key of conv, linear, inception, defaults
+
+
 @dataclass(frozen=True, kw_only=True)
-class ReLUSpec(Layer):
-    pass
+class ActivationSpec(Layer):
+    """An elementwise non-linearity, one layer type per function (ACTIVATIONS): no parameters, no
+    MACs, the shape unchanged."""
+
+    slope: float = 0.01  # leaky_relu's negative slope
+
+
+def _activation_type(function: str) -> type[ActivationSpec]:
+    title = "".join(part.title() for part in function.split("_"))
+    cls = dataclass(frozen=True, kw_only=True)(type(f"{title}Spec", (ActivationSpec,), {"__module__": __name__}))
+    return layer_type(function)(cls)
+
+
+ACTIVATION_SPECS: dict[str, type[ActivationSpec]] = {function: _activation_type(function) for function in ACTIVATIONS}
+ReLUSpec = ACTIVATION_SPECS["relu"]
 
 
 @layer_type("softmax")

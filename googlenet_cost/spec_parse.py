@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import SpecError, did_you_mean, quoted
-from .layers import (INCEPTION_COLUMNS, LAYER_TYPES, REDUCE_COLUMNS, AdaptiveAvgPoolSpec,
+from .layers import (ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, INCEPTION_COLUMNS, LAYER_TYPES,
+                     REDUCE_COLUMNS, AdaptiveAvgPoolSpec,
                      AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
                      GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,
-                     PaperFigures, ReLUSpec, SequenceSpec, Shape, SoftmaxSpec)
+                     PaperFigures, SequenceSpec, Shape, SoftmaxSpec)
 from .quantity import parse_quantity
 
 MAX_CHANNELS = 1 << 20  # widths, features
@@ -37,6 +38,12 @@ class Reader:
         if key in self.data:
             return self.data[key]
         if required:
+            from difflib import get_close_matches
+
+            strangers = [str(k) for k in self.data if k not in self.asked and isinstance(k, str)]
+            close = get_close_matches(key, strangers, n=1, cutoff=0.6)
+            if close:  # a misspelled required key: name the word the user wrote
+                raise self.error(f"unknown key {quoted(close[0])} (did you mean '{key}'?)")
             raise self.error(f"missing required key '{key}'")
         return default
 
@@ -131,7 +138,7 @@ class Defaults:
     def parse(cls, data: dict) -> "Defaults":
         reader = Reader(data, layer="defaults")
         base = cls()
-        result = cls(activation=reader.choice("activation", ("relu", "none"), base.activation),
+        result = cls(activation=reader.choice("activation", ACTIVATION_CHOICES, base.activation),
                      bias=reader.flag("bias", base.bias),
                      norm=reader.choice("norm", ("batchnorm", "none"), base.norm),
                      norm_eps=reader.number("norm_eps", base.norm_eps, high=1.0),
@@ -184,7 +191,7 @@ def _conv(r: Reader, d: Defaults) -> ConvSpec:
                     stride=r.pair("stride", 1),
                     padding="same" if padding == "same" else _padding(r, padding),
                     groups=r.count("groups", 1), bias=r.flag("bias", d.bias),
-                    activation=r.choice("activation", ("relu", "none"), d.activation),
+                    activation=r.choice("activation", ACTIVATION_CHOICES, d.activation),
                     norm=r.choice("norm", ("batchnorm", "none"), d.norm),
                     norm_eps=r.number("norm_eps", d.norm_eps, high=1.0))
 
@@ -216,7 +223,7 @@ def _inception(r: Reader, d: Defaults) -> InceptionSpec:
         optional = column in REDUCE_COLUMNS or column == "pool_proj"
         widths.append(None if value is None and optional else r.check_count(column, value, MAX_CHANNELS))
     template = ConvSpec(name="", out=1, kernel=(1, 1), bias=r.flag("bias", d.bias),
-                        activation=r.choice("activation", ("relu", "none"), d.activation),
+                        activation=r.choice("activation", ACTIVATION_CHOICES, d.activation),
                         norm=r.choice("norm", ("batchnorm", "none"), d.norm),
                         norm_eps=r.number("norm_eps", d.norm_eps, high=1.0))
     kernel_5x5 = r.count("kernel_5x5", 5, limit=MAX_SPATIAL)
@@ -255,17 +262,19 @@ PARSERS: dict[str, Callable[[Reader, Defaults], Layer]] = {
                                 alpha=r.number("alpha", 1e-4), beta=r.number("beta", 0.75),
                                 k=r.number("k", 1.0)),
     "batchnorm": lambda r, d: BatchNormSpec(name=r.name, eps=r.number("eps", 1e-5, high=1.0)),
-    "relu": lambda r, d: ReLUSpec(name=r.name),
     "dropout": lambda r, d: DropoutSpec(name=r.name, p=r.number("p", low=0.0, high=0.999999,
                                                                  low_open=False)),
     "flatten": lambda r, d: FlattenSpec(name=r.name),
     "linear": lambda r, d: LinearSpec(name=r.name, out=r.count("out"), bias=r.flag("bias", d.bias),
-                                      activation=r.choice("activation", ("relu", "none"), "none")),
+                                      activation=r.choice("activation", ACTIVATION_CHOICES, "none")),
     "softmax": lambda r, d: SoftmaxSpec(name=r.name),
     "inception": _inception,
     "branches": _branches,
     "sequence": _sequence,
 }
+PARSERS.update({function: (lambda r, d, function=function: ACTIVATION_SPECS[function](
+    name=r.name, **({"slope": r.number("slope", 0.01, low=0.0, low_open=False, high=1e6)}
+                    if function == "leaky_relu" else {}))) for function in ACTIVATIONS})
 assert set(PARSERS) == set(LAYER_TYPES), "every registered layer type needs a parser"
 COMPOSITE_TYPES = ("inception", "branches", "sequence")
 

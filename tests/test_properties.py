@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import googlenet_cost as gc
 from googlenet_cost.counting import measure_layers, measure_rows
 from googlenet_cost.errors import SpecError
+from googlenet_cost.layers import ACTIVATION_CHOICES, ACTIVATIONS
 from googlenet_cost.plan import plan_rows, top_layers
 
 from conftest import invoke
@@ -28,13 +29,18 @@ def _fits(layer: dict, shape: list[int]):
 @st.composite
 def random_layer(draw, shape, name):
     c = shape[0]
-    kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "inception", "branches", "lrn", "batchnorm"]))
+    kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "inception", "branches", "lrn", "batchnorm",
+                                 "activation"]))
+    if kind == "activation":
+        function = draw(st.sampled_from(ACTIVATIONS))
+        return {"name": name, "type": function, **({"slope": 0.2} if function == "leaky_relu" else {})}
     if kind == "conv":
         groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
         return {"name": name, "type": "conv", "out": groups * draw(st.integers(1, 6)), "groups": groups,
                 "kernel": draw(st.integers(1, 5)), "stride": draw(st.integers(1, 3)),
                 "padding": draw(st.integers(0, 2)), "bias": draw(st.booleans()),
-                "norm": draw(st.sampled_from(["none", "batchnorm"]))}
+                "norm": draw(st.sampled_from(["none", "batchnorm"])),
+                "activation": draw(st.sampled_from(ACTIVATION_CHOICES))}
     if kind in ("maxpool", "avgpool"):
         kernel = draw(st.integers(1, 3))
         return {"name": name, "type": kind, "kernel": kernel, "stride": draw(st.integers(1, 2)),
