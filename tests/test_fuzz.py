@@ -58,7 +58,7 @@ def mutated(draw, base):
         elif action == "huge":
             parent[key] = draw(st.sampled_from([10**9, 2**40, 10**300, -(10**9), 1e308]))
         else:
-            parent[key] = draw(STRANGE)
+            parent[key] = copy.deepcopy(draw(STRANGE))  # the strategy's own objects must stay as they are
     return document
 
 
