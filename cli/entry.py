@@ -2,10 +2,11 @@
 instruction on. Two things make that harder than a `try/except KeyboardInterrupt`:
 
 - some import-time library code swallows the KeyboardInterrupt, so the signal itself is
-  remembered and turns any later ending into 130;
+  remembered (any later ending is 130) and delivered again every RETRY_S by a timer until gcost
+  is on its way out;
 - torch aborts the process (SIGABRT) when interrupted inside its C extension's initialization,
-  so an interrupt that arrives while torch is being imported is held back and delivered (by a
-  short timer) as soon as the import has finished.
+  so while torch is being imported the interrupt is held back (the timer delivers it once the
+  import has finished).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import signal
 import sys
 
 EXIT_INTERRUPTED = 130
-RETRY_S = 0.05
+RETRY_S = 0.1
 
 
 class _Interrupts:
@@ -25,12 +26,11 @@ class _Interrupts:
         cls.seen = True
         if cls.exiting:
             return
-        if _importing("torch"):
+        if signum == signal.SIGINT:  # from now on, again every RETRY_S until ending()
             signal.signal(signal.SIGALRM, cls.handler)
-            signal.setitimer(signal.ITIMER_REAL, RETRY_S)
-            return
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        raise KeyboardInterrupt
+            signal.setitimer(signal.ITIMER_REAL, RETRY_S, RETRY_S)
+        if not _importing("torch"):
+            raise KeyboardInterrupt
 
 
 def _importing(name: str) -> bool:

@@ -97,7 +97,8 @@ def test_shell_completion_offers_builtin_specs_and_yaml_files(tmp_path, monkeypa
     (tmp_path / "notes.txt").write_text("")
     monkeypatch.chdir(tmp_path)
     assert [item.value for item in complete_spec(None, None, "goo")] == ["googlenet"]
-    assert [item.value for item in complete_spec(None, None, "m")] == ["mine.yaml"]
+    assert [item.value for item in complete_spec(None, None, "mi")] == ["mine.yaml"]
+    assert [item.value for item in complete_spec(None, None, "mo")] == ["mobilenet_v2"]
     assert [item.value for item in complete_spec(None, None, "no")] == []
 
 
