@@ -22,3 +22,19 @@ def test_mobilenet_v2_equals_torchvision_block_by_block():
     assert (report.totals.params, report.totals.weights, report.totals.macs) == (3_504_872, 3_469_760, 300_774_272)
     assert report.warnings == []  # closed form = measured on every row
     assert top[-1].name == "fc" and top[-1].params == 1280 * 1000 + 1000
+
+# torchvision.models.densenet121(): features' dense blocks and transitions as (output shape, params)
+DENSENET121_STAGES = {"dense1": ((256, 56, 56), 335_040), "transition1": ((128, 28, 28), 33_280),
+                      "dense2": ((512, 28, 28), 919_680), "transition2": ((256, 14, 14), 132_096),
+                      "dense3": ((1024, 14, 14), 2_837_760), "transition3": ((512, 7, 7), 526_336),
+                      "dense4": ((1024, 7, 7), 2_158_080)}
+
+
+def test_densenet121_equals_torchvision_stage_by_stage():
+    report = gc.analyze(gc.load_spec("densenet121"))
+    top = [row for row in report.layers if row.parent is None]
+    for stage, (shape, params) in DENSENET121_STAGES.items():
+        rows = [row for row in top if row.name == stage or row.name.startswith(stage + "_")]
+        assert tuple(rows[-1].output_shape) == shape and sum(row.params for row in rows) == params, stage
+    assert (report.totals.params, report.totals.weights, report.totals.macs) == (7_978_856, 7_894_208, 2_834_161_664)
+    assert report.warnings == []
