@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from .layers import (ACTIVATIONS, ActivationSpec, AdaptiveAvgPoolSpec, AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec,
+from .layers import (ACTIVATIONS, ActivationSpec, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, GlobalMaxPoolSpec, AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec,
                      DropoutSpec, FlattenSpec, GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec,
                      LRNSpec, MaxPoolSpec, SequenceSpec, Shape, SoftmaxSpec, walk)
 from .spec import Spec
@@ -86,8 +86,9 @@ class Parallel(nn.Module):
 
 @register_builder("conv")
 def _conv(layer: ConvSpec, in_shape: Shape, device: torch.device) -> nn.Module:
-    modules: list[nn.Module] = [nn.Conv2d(in_shape[0], layer.out, layer.kernel, layer.stride, layer.padding,
-                                          groups=layer.groups, bias=layer.bias, device=device)]
+    modules: list[nn.Module] = [nn.Conv2d(in_shape[0], layer.out, layer.kernel, layer.stride, layer.resolved_padding(),
+                                          dilation=layer.dilation, groups=layer.groups, bias=layer.bias,
+                                          device=device)]
     if layer.norm == "batchnorm":
         modules.append(nn.BatchNorm2d(layer.out, eps=layer.norm_eps, device=device))
     activation = activation_module(layer.activation)
@@ -119,6 +120,16 @@ def _avgpool(layer: AvgPoolSpec, in_shape: Shape, device: torch.device) -> nn.Mo
 @register_builder("global_avgpool")
 def _global_avgpool(layer: GlobalAvgPoolSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return nn.AdaptiveAvgPool2d(1)
+
+
+@register_builder("global_maxpool")
+def _global_maxpool(layer: GlobalMaxPoolSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    return nn.AdaptiveMaxPool2d(1)
+
+
+@register_builder("adaptive_maxpool")
+def _adaptive_maxpool(layer: AdaptiveMaxPoolSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    return nn.AdaptiveMaxPool2d(layer.output)
 
 
 @register_builder("adaptive_avgpool")

@@ -127,16 +127,21 @@ class ConvSpec(Layer):
     stride: Pair = (1, 1)
     padding: Pair | str = (0, 0)  # or "same"
     groups: int = 1
+    dilation: Pair = (1, 1)
     bias: bool = True
     activation: str = "relu"  # one of ACTIVATION_CHOICES
     norm: str = "none"  # "batchnorm" or "none"; a batchnorm sits between conv and activation
     norm_eps: float = 1e-5
 
+    def span(self) -> Pair:
+        """The input window one output sees: dilation x (kernel - 1) + 1 in each direction."""
+        return (self.dilation[0] * (self.kernel[0] - 1) + 1, self.dilation[1] * (self.kernel[1] - 1) + 1)
+
     def resolved_padding(self) -> Pair:
         if self.padding == "same":
             if self.stride != (1, 1):
                 raise ShapeError("padding 'same' needs stride 1")
-            return (same_padding(self.kernel[0]), same_padding(self.kernel[1]))
+            return (same_padding(self.span()[0]), same_padding(self.span()[1]))
         return self.padding  # type: ignore[return-value]
 
     def out_shape(self, in_shape: Shape) -> Shape:
@@ -145,8 +150,8 @@ class ConvSpec(Layer):
             raise ShapeError(f"groups {self.groups} must divide both input channels {c}"
                              f" and out {self.out}")
         ph, pw = self.resolved_padding()
-        return (self.out, window_out(h, self.kernel[0], self.stride[0], ph),
-                window_out(w, self.kernel[1], self.stride[1], pw))
+        (kh, kw) = self.span()
+        return (self.out, window_out(h, kh, self.stride[0], ph), window_out(w, kw, self.stride[1], pw))
 
     def cost(self, in_shape: Shape) -> Cost:
         _, h, w = self.out_shape(in_shape)
@@ -156,10 +161,11 @@ class ConvSpec(Layer):
         return Cost(weights + extra, weights, self.out * h * w * per_output)
 
     def receptive(self, rf: Field, in_shape: Shape) -> Field:
-        return rf.through(self.kernel, self.stride)
+        return rf.through(self.span(), self.stride)
 
     def kernel_text(self) -> str:
-        return _pair_text(self.kernel, self.stride)
+        dilated = f" d{self.dilation[0]}" if self.dilation == (self.dilation[0],) * 2 else f" d{self.dilation[0]}x{self.dilation[1]}"
+        return _pair_text(self.kernel, self.stride) + ("" if self.dilation == (1, 1) else dilated)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,6 +212,12 @@ class GlobalAvgPoolSpec(Layer):
         return rf.whole(in_shape)
 
 
+@layer_type("global_maxpool")
+@dataclass(frozen=True, kw_only=True)
+class GlobalMaxPoolSpec(GlobalAvgPoolSpec):
+    """The largest value of each channel: C x 1 x 1."""
+
+
 @layer_type("adaptive_avgpool")
 @dataclass(frozen=True, kw_only=True)
 class AdaptiveAvgPoolSpec(Layer):
@@ -225,6 +237,12 @@ class AdaptiveAvgPoolSpec(Layer):
         _, h, w = in_shape
         (oh, ow) = self.output
         return rf.through((widest(h, oh), widest(w, ow)), (max(h // oh, 1), max(w // ow, 1)))
+
+
+@layer_type("adaptive_maxpool")
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveMaxPoolSpec(AdaptiveAvgPoolSpec):
+    """Max over PyTorch's adaptive windows: the same output shape and receptive field."""
 
 
 @layer_type("lrn")

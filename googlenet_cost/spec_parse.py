@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from .errors import SpecError, did_you_mean, quoted
 from .layers import (ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, INCEPTION_COLUMNS, LAYER_TYPES,
-                     REDUCE_COLUMNS, AdaptiveAvgPoolSpec,
+                     REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, GlobalMaxPoolSpec,
                      AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
                      GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,
                      PaperFigures, SequenceSpec, Shape, SoftmaxSpec)
@@ -190,7 +190,7 @@ def _conv(r: Reader, d: Defaults) -> ConvSpec:
     return ConvSpec(name=r.name, out=r.count("out"), kernel=r.pair("kernel"),
                     stride=r.pair("stride", 1),
                     padding="same" if padding == "same" else _padding(r, padding),
-                    groups=r.count("groups", 1), bias=r.flag("bias", d.bias),
+                    groups=r.count("groups", 1), dilation=r.pair("dilation", 1), bias=r.flag("bias", d.bias),
                     activation=r.choice("activation", ACTIVATION_CHOICES, d.activation),
                     norm=r.choice("norm", ("batchnorm", "none"), d.norm),
                     norm_eps=r.number("norm_eps", d.norm_eps, high=1.0))
@@ -258,6 +258,8 @@ PARSERS: dict[str, Callable[[Reader, Defaults], Layer]] = {
     "avgpool": _pool(AvgPoolSpec),
     "global_avgpool": lambda r, d: GlobalAvgPoolSpec(name=r.name),
     "adaptive_avgpool": lambda r, d: AdaptiveAvgPoolSpec(name=r.name, output=r.pair("output")),
+    "global_maxpool": lambda r, d: GlobalMaxPoolSpec(name=r.name),
+    "adaptive_maxpool": lambda r, d: AdaptiveMaxPoolSpec(name=r.name, output=r.pair("output")),
     "lrn": lambda r, d: LRNSpec(name=r.name, size=r.count("size", 5, limit=MAX_CHANNELS),
                                 alpha=r.number("alpha", 1e-4), beta=r.number("beta", 0.75),
                                 k=r.number("k", 1.0)),

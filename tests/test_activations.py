@@ -44,3 +44,24 @@ def test_an_activation_costs_nothing_and_builds_its_module(function):
         assert slopes == [0.01, 0.01, 0.2]  # the layer's own slope; the activation key's default
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 5)
+
+
+def test_dilated_convs_and_max_pools_have_the_shapes_torch_computes():
+    spec = gc.parse_spec("name: d\ninput: [3, 16, 16]\nlayers:\n"
+                         "  - {name: dil, type: conv, out: 4, kernel: 3, dilation: 2, padding: same}\n"
+                         "  - {name: dil2, type: conv, out: 4, kernel: 3, dilation: [2, 3]}\n"
+                         "  - {name: amax, type: adaptive_maxpool, output: [3, 2]}\n"
+                         "  - {name: gmax, type: global_maxpool}\n")
+    report = gc.analyze(spec, verify=True)
+    rows = {row.name: row for row in report.layers}
+    assert report.warnings == []  # closed form = FlopCounterMode = fvcore on every row
+    assert rows["dil"].output_shape == [4, 16, 16] and rows["dil"].macs == 4 * 256 * 27
+    assert rows["dil"].receptive_field == [5, 5] and rows["dil"].kernel == "3x3/1 d2"
+    assert rows["dil2"].output_shape == [4, 12, 10] and rows["dil2"].receptive_field == [9, 11]
+    assert rows["amax"].output_shape == [4, 3, 2] and rows["gmax"].output_shape == [4, 1, 1]
+    model = gc.build_model(spec)
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 16, 16)).shape == (1, 4, 1, 1)
+    bad = "name: d\ninput: [3, 16, 16]\nlayers:\n  - {name: dil, type: conv, out: 4, kernel: 2, dilation: 3, padding: same}\n"
+    with pytest.raises(gc.SpecError, match="odd kernel"):
+        gc.parse_spec(bad)

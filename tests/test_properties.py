@@ -30,7 +30,12 @@ def _fits(layer: dict, shape: list[int]):
 def random_layer(draw, shape, name):
     c = shape[0]
     kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "inception", "branches", "lrn", "batchnorm",
-                                 "activation"]))
+                                 "activation", "global_maxpool", "adaptive_maxpool", "same_dilated"]))
+    if kind == "adaptive_maxpool":
+        return {"name": name, "type": kind, "output": [draw(st.integers(1, 3)), draw(st.integers(1, 3))]}
+    if kind == "same_dilated":
+        return {"name": name, "type": "conv", "out": draw(st.integers(1, 6)), "kernel": draw(st.sampled_from([1, 3, 5])),
+                "dilation": draw(st.integers(1, 3)), "padding": "same"}
     if kind == "activation":
         function = draw(st.sampled_from(ACTIVATIONS))
         return {"name": name, "type": function, **({"slope": 0.2} if function == "leaky_relu" else {})}
@@ -40,7 +45,7 @@ def random_layer(draw, shape, name):
                 "kernel": draw(st.integers(1, 5)), "stride": draw(st.integers(1, 3)),
                 "padding": draw(st.integers(0, 2)), "bias": draw(st.booleans()),
                 "norm": draw(st.sampled_from(["none", "batchnorm"])),
-                "activation": draw(st.sampled_from(ACTIVATION_CHOICES))}
+                "activation": draw(st.sampled_from(ACTIVATION_CHOICES)), "dilation": draw(st.integers(1, 3))}
     if kind in ("maxpool", "avgpool"):
         kernel = draw(st.integers(1, 3))
         return {"name": name, "type": kind, "kernel": kernel, "stride": draw(st.integers(1, 2)),
