@@ -111,7 +111,8 @@ def gcost() -> None:
 @gcost.command(short_help="List the built-in specs, usable by name.")
 def specs() -> None:
     """List the built-in specs (usable by name, e.g. `gcost analyze googlenet`)."""
-    from googlenet_cost.spec import builtin_specs, load_spec
+    from googlenet_cost.loading import load_spec
+    from googlenet_cost.spec import builtin_specs
 
     from .render import console, plain_text
 

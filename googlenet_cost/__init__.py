@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import GcostError, SpecError
-from .spec import Spec, builtin_specs, load_spec, parse_spec
+from .loading import load_spec, parse_spec
+from .spec import Spec, builtin_specs
 
 __version__ = "0.1.0"
 __all__ = ["GcostError", "SpecError", "Spec", "load_spec", "parse_spec", "builtin_specs",

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import GcostError, quoted
-from .spec import Spec, load_spec
+from .loading import load_spec
+from .spec import Spec
 
 DEFAULT_SPEC = "googlenet"
 MAX_INPUT_SIDE = 1 << 20

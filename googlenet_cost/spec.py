@@ -10,8 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import GcostError, SpecError, did_you_mean, quoted
-from .files import load_yaml, read_text
+from .errors import SpecError, did_you_mean, quoted
 from .layers import Layer, SequenceSpec, Shape
 from .spec_parse import NAME_PATTERN, Defaults, Reader, parse_layers, parse_shape
 
@@ -64,33 +63,9 @@ def resolve_spec_path(path_or_name: str | Path) -> Path:
                     file=str(path_or_name))
 
 
-def load_spec(path_or_name: str | Path) -> Spec:
-    """Load and validate a spec file, or a built-in spec by name ("googlenet")."""
-    path = resolve_spec_path(path_or_name)
-    try:
-        text = read_text(path)
-    except GcostError as e:
-        raise SpecError(e.message, file=str(path_or_name)) from None
-    return parse_spec(text, where=str(path_or_name))
-
-
-def parse_spec(text: str, *, where: str = "<spec>") -> Spec:
-    """Validate spec text (YAML) into a Spec; `where` names it in errors."""
-    try:
-        data = load_yaml(text, where=where)
-    except GcostError as e:
-        raise SpecError(e.message, file=where, layer=e.layer) from None
-    try:
-        spec = _spec_from_data(data, where)
-        from .plan import plan_rows  # validates every shape, aux heads included
-
-        plan_rows(spec, train=True)
-    except SpecError as e:
-        raise e.located(file=where) from None
-    return spec
-
-
-def _spec_from_data(data: Any, where: str) -> Spec:
+def spec_from_data(data: Any, where: str) -> Spec:
+    """The Spec a loaded YAML document describes, its keys and values checked (no shapes: those
+    are the planner's, and loading.parse_spec runs it)."""
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping with name, input and layers")
     top = Reader(data, layer=None)
@@ -105,21 +80,10 @@ def _spec_from_data(data: Any, where: str) -> Spec:
     aux = tuple(_aux_head(item, defaults) for item in top.sequence("aux"))
     spec = Spec(name=name, input_shape=input_shape, layers=layers, aux=aux,
                 description=top.text("description"), source=top.text("source"),
-                budget=_budget(top.mapping("budget")), path=where)
+                budget=dict(top.mapping("budget")), path=where)
     top.finish()
     _check_names(spec)
     return spec
-
-
-def _budget(raw: dict) -> dict:
-    """The `budget:` block, checked now (unknown keys, bad numbers) and kept as written."""
-    from .budget import parse_limits
-
-    try:
-        parse_limits(raw, where="budget")
-    except GcostError as e:
-        raise SpecError(f"budget: {e.message}") from None
-    return dict(raw)
 
 
 def _aux_head(item: Any, defaults: Defaults) -> AuxHead:

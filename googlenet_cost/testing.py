@@ -11,7 +11,8 @@ def assert_within_budget(spec: Any, *, train: bool = False, **budget: Any) -> No
     max_macs or max_activation_bytes, as integers or strings like "7.1M". `spec` is a Spec, a
     path or a built-in name."""
     from .analysis import analyze
-    from .spec import Spec, load_spec
+    from .loading import load_spec
+    from .spec import Spec
 
     if "max_latency_ms" in budget:
         raise TypeError("assert_within_budget does not time; latency is too noisy for a test")

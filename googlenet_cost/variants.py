@@ -109,7 +109,7 @@ def build_variants(spec_refs: list[str], requested: list[tuple[str, object]],
     """The baseline (first spec, default googlenet), each requested variant of it in order, then
     every further spec as written. `requested` holds ("reduce", 16), ("no-reduce", True), ..."""
     from .sources import DEFAULT_SPEC
-    from .spec import load_spec
+    from .loading import load_spec
 
     base = load_spec(spec_refs[0] if spec_refs else DEFAULT_SPEC)
     variants = [Variant("baseline", base)]

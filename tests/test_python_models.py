@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from googlenet_cost.counting import might_hide_macs
-from googlenet_cost.errors import GcostError
 from googlenet_cost.sources import open_source
 from tests.conftest import invoke
 

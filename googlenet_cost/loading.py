@@ -1,0 +1,42 @@
+"""Loading a spec: read the file, parse the YAML into a Spec (spec.py: keys and values), then
+validate what needs the stages after it: the `budget:` block (budget.parse_limits) and every
+shape, aux heads included (plan.plan_rows). One step above the spec data and its consumers, so
+spec.py imports neither."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import GcostError, SpecError
+from .files import load_yaml, read_text
+from .spec import Spec, resolve_spec_path, spec_from_data
+
+
+def load_spec(path_or_name: str | Path) -> Spec:
+    """Load and validate a spec file, or a built-in spec by name ("googlenet")."""
+    path = resolve_spec_path(path_or_name)
+    try:
+        text = read_text(path)
+    except GcostError as e:
+        raise SpecError(e.message, file=str(path_or_name)) from None
+    return parse_spec(text, where=str(path_or_name))
+
+
+def parse_spec(text: str, *, where: str = "<spec>") -> Spec:
+    """Validate spec text (YAML) into a Spec; `where` names it in errors."""
+    from .budget import parse_limits
+    from .plan import plan_rows
+
+    try:
+        data = load_yaml(text, where=where)
+    except GcostError as e:
+        raise SpecError(e.message, file=where, layer=e.layer) from None
+    try:
+        spec = spec_from_data(data, where)
+        try:
+            parse_limits(spec.budget, where="budget")
+        except GcostError as e:
+            raise SpecError(f"budget: {e.message}") from None
+        plan_rows(spec, train=True)
+    except SpecError as e:
+        raise e.located(file=where) from None
+    return spec
