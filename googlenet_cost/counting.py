@@ -419,13 +419,18 @@ def math_attention() -> Iterator[None]:
             mha.set_fastpath_enabled(fastpath)
 
 
-def tensor_leaves_for_loss(output) -> list[torch.Tensor]:
-    """The floating-point tensors of a model's output that need a gradient, in order (a tuple of
-    main and auxiliary outputs, a dict, a namedtuple)."""
-    if isinstance(output, torch.Tensor):
-        return [output] if output.requires_grad and output.is_floating_point() else []
-    if isinstance(output, dict):
-        output = list(output.values())
-    if isinstance(output, (tuple, list)):
-        return [leaf for item in output for leaf in tensor_leaves_for_loss(item)]
+def tensor_leaves(value) -> list[torch.Tensor]:
+    """Every tensor in a model's output, in order (a tensor, a tuple of main and auxiliary
+    outputs, a dict, a namedtuple)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in tensor_leaves(item)]
     return []
+
+
+def tensor_leaves_for_loss(output) -> list[torch.Tensor]:
+    """The floating-point tensors of a model's output that need a gradient."""
+    return [t for t in tensor_leaves(output) if t.requires_grad and t.is_floating_point()]

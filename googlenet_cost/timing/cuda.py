@@ -205,6 +205,8 @@ def check_graph_outputs(backend: TorchCuda, device: torch.device, forward: Calla
     """Replay each graph and run the same input eagerly; the largest difference relative to the
     output's scale, or None when the model returns no tensors. A mismatch is a GcostError: graph
     timings are reported only for graphs that compute what the model computes."""
+    from ..counting import tensor_leaves
+
     worst = None
     for graph, static, x in zip(graphs, outputs, inputs):
         graph.replay()
@@ -225,11 +227,3 @@ def check_graph_outputs(backend: TorchCuda, device: torch.device, forward: Calla
     return worst
 
 
-def tensor_leaves(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (tuple, list)):
-        return [t for item in value for t in tensor_leaves(item)]
-    return []
