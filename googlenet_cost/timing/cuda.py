@@ -225,5 +225,3 @@ def check_graph_outputs(backend: TorchCuda, device: torch.device, forward: Calla
                          f"{GRAPH_TOLERANCE.get(dtype, 1e-2):g} for {dtype}): the model is not capturable "
                          "as it is; time it without --cuda-graph")
     return worst
-
-
