@@ -49,15 +49,17 @@ def main() -> None:
                 try:
                     s = measure_latency(target, options, macs=macs)
                 except (GcostError, RuntimeError) as e:  # e.g. compile unavailable: say so in the table
-                    rows.append([mode, dtype, str(batch)] + ["—"] * 7 + [str(e).splitlines()[0][:60]])
+                    rows.append([mode, dtype, str(batch)] + ["—"] * 8 + [str(e).splitlines()[0][:60]])
                     continue
                 rows.append([mode, dtype, str(batch), f"{s.median_ms:.3f}", f"{s.p10_ms:.3f}", f"{s.p90_ms:.3f}",
                              f"{s.throughput_per_s:,.0f}", f"{s.tflops:.1f}",
                              f"{s.peak_fraction:.1%}" if s.peak_fraction is not None else "",
-                             f"{(s.peak_memory_bytes or 0) / 2**20:,.0f}", "; ".join(w[:40] for w in s.warnings)])
+                             f"{(s.peak_memory_bytes or 0) / 2**20:,.0f}",
+                             f"{(s.self_check or {}).get('events_vs_wall') or 0:.3f}",
+                             "; ".join(w[:40] for w in s.warnings)])
                 print(" | ".join(rows[-1]), flush=True)
     table = markdown_table(["mode", "dtype", "batch", "median ms", "p10 ms", "p90 ms", "samples/s", "TFLOP/s",
-                            "of peak", "peak MiB", "warnings"], rows, set(range(2, 10)))
+                            "of peak", "peak MiB", "events/wall", "warnings"], rows, set(range(2, 11)))
     name = torch.cuda.get_device_name()
     text = (f"# GPU latency: {spec.name}\n\nMeasured by `benchmarks/gpu_table.py` on {date.today()}: {name}, "
             f"torch {torch.__version__} (CUDA {torch.version.cuda}), Python {platform.python_version()}. "
