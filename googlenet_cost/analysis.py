@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable
 
-from .errors import GcostError
+from .errors import GcostError, model_raised
 from .layers import numel
 from .plan import PlannedRow, plan_rows, top_layers
 from .report import LayerRow, PaperComparison, Report, totals_of
@@ -100,7 +100,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
         except GcostError:
             raise
         except Exception as e:  # the model's own backward: its error, in one line
-            raise GcostError(f"the model's backward pass raised {type(e).__name__}: {str(e)[:200]}", file=name) from e
+            raise model_raised(name, e, "its backward pass") from e
     target = None
     if timing is not None:
         target = TimingTarget(name=name, make_model=make_model, input_shape=tuple(input_shape),

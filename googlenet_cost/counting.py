@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .builder import build_row, row_modules
-from .errors import GcostError
+from .errors import GcostError, model_raised
 from .layers import Layer, Shape
 
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
@@ -98,11 +98,11 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
         except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
             if user_code is None:
                 raise GcostError(f"the built model failed on a {tuple(x.shape)} input: {e}") from e
-            raise _user_failure(user_code, e, active) from e
+            raise model_raised(user_code, e, active[-1] if active else None) from e
         except Exception as e:  # the user's forward: whatever it raises is theirs to see, in one line
             if user_code is None:
                 raise
-            raise _user_failure(user_code, e, active) from e
+            raise model_raised(user_code, e, active[-1] if active else None) from e
     if uncounted is not None:
         uncounted.update(recorder.suspect)
     counts = counter.get_flop_counts()
@@ -159,12 +159,6 @@ def _with_own_rows(rows: list[MeasuredRow], modules: dict[str, nn.Module], opera
                 _weights(modules[row.name], operands, recurse=False), row.macs - sum(k.macs for k in kids),
                 "(own)", "", row.activations - sum(k.activations for k in kids)))
     return result + pending[::-1]
-
-
-def _user_failure(reference: str, error: BaseException, active: list[str]) -> GcostError:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    where = f" (in {active[-1]})" if active else ""
-    return GcostError(f"the model raised {type(error).__name__}: {message[:300]}{where}", file=reference)
 
 
 Result = TypeVar("Result")

@@ -33,6 +33,20 @@ def quoted(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message, cut to `limit` characters (torch's and compilers'
+    messages run to pages; gcost's errors are one line)."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else ""
+
+
+def model_raised(reference: str, error: BaseException, where: str | None = None) -> "GcostError":
+    """An exception from the analyzed model's own code (its factory, forward or backward), as the
+    user's error: "the model raised TypeError: ... (in block)"."""
+    place = f" (in {where})" if where else ""
+    return GcostError(f"the model raised {type(error).__name__}: {first_line(error)}{place}", file=reference)
+
+
 def did_you_mean(word: object, choices) -> str:
     """ " (did you mean 'conv'?)" for the closest choice, or "" when none is close."""
     from difflib import get_close_matches

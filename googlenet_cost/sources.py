@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import GcostError, quoted
+from .errors import GcostError, model_raised, quoted
 from .loading import load_spec
 from .spec import Spec
 
@@ -71,9 +71,7 @@ class ModuleSource:
             with torch.device(device):
                 model = self.factory()
         except Exception as e:  # the user's code: any failure is theirs to see, in one line
-            message = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise GcostError(f"the model raised {type(e).__name__}: {message[:300]} (in the factory)",
-                             file=self.reference) from e
+            raise model_raised(self.reference, e, "the factory") from e
         if not isinstance(model, torch.nn.Module):
             raise GcostError(f"the factory returned {type(model).__name__}, not a torch.nn.Module",
                              file=self.reference)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..errors import GcostError
+from ..errors import GcostError, first_line
 from .loop import Clock, Sample
 
 
@@ -191,8 +191,8 @@ def capture_graphs(backend: TorchCuda, device: torch.device, forward: Callable, 
         with contextlib.suppress(RuntimeError):
             backend.synchronize(device)
         backend.empty_cache()
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GcostError(f"--cuda-graph: capture failed ({reason[:200]}); the model probably syncs "
+        reason = first_line(e, 200) or type(e).__name__
+        raise GcostError(f"--cuda-graph: capture failed ({reason}); the model probably syncs "
                          "with the CPU (.item(), data-dependent shapes): time it without --cuda-graph") from None
     return graphs, outputs
 

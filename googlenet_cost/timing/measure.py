@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..errors import GcostError
+from ..errors import GcostError, first_line
 from .cuda import (CudaTimer, TorchCuda, capture_graphs, check_graph_outputs, cuda_numerics,
                    events_vs_wall, timer_overhead_ms)
 from .loop import Clock, LoopLimits, LoopResult, RoundsPlan, Sample, run_loop, run_rounds
@@ -290,8 +290,7 @@ def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, r
     except GcostError:
         raise
     except Exception as e:  # torch.compile's and the model's failures alike: the user's to see
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise GcostError(f"--compile: torch.compile failed: {type(e).__name__}: {first[:300]} "
+        raise GcostError(f"--compile: torch.compile failed: {type(e).__name__}: {first_line(e)} "
                          "(time it without --compile)", file=name) from None
     return compiled, time.perf_counter() - start
 
@@ -375,8 +374,7 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
             peak = cuda.max_memory_allocated(device) - (prepared.flush.numel() if prepared.flush is not None else 0)
             return _stats(loop, options, device, batch, macs, prepared, cuda, peak_memory=peak,
                           gpu_state={"before": before, "after": cuda.sensors(device)},
-                          self_check={"events_vs_wall": events_vs_wall(loop.samples, overhead),
-                                      "timer_overhead_ms": overhead, **prepared.graph_check})
+                          self_check=_self_check(loop, overhead, prepared))
         finally:
             del prepared
             if device.type == "cuda":
@@ -392,9 +390,14 @@ def _out_of_memory(cuda: TorchCuda, device: torch.device, name: str, batch: int)
     try:
         yield
     except errors as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise GcostError(f"batch {batch}: out of memory on {device} ({first[:200]}); use a smaller "
+        raise GcostError(f"batch {batch}: out of memory on {device} ({first_line(e, 200)}); use a smaller "
                          "--batch, or --no-latency to count only", file=name) from None
+
+
+def _self_check(loop: LoopResult, overhead_ms: float, prepared: Prepared) -> dict[str, Any]:
+    """The JSON `latency.self_check` of a CUDA measurement (docs/latency.md)."""
+    return {"events_vs_wall": events_vs_wall(loop.samples, overhead_ms), "timer_overhead_ms": overhead_ms,
+            **prepared.graph_check}
 
 
 def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch: int, macs: int,
@@ -467,9 +470,7 @@ def _interleave_one(targets: list[TimingTarget], options: TimingOptions, device:
                                 progress=(lambda f, detail: progress(label, f, detail)) if progress else None)
             overhead = timer_overhead_ms(cuda, device, clock) if device.type == "cuda" else None
             stats = [_stats(loop, options, device, batch, m, p, cuda, interleaved=True,
-                            self_check=None if overhead is None else
-                            {"events_vs_wall": events_vs_wall(loop.samples, overhead),
-                             "timer_overhead_ms": overhead, **p.graph_check})
+                            self_check=None if overhead is None else _self_check(loop, overhead, p))
                      for loop, m, p in zip(result.loops, macs, prepared)]
         finally:
             prepared.clear()
