@@ -52,7 +52,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
                                 optimizer=optimizer if step == "train" else None)
 
     def views() -> list:
-        panel = [latency_panel(report.latency)] if report.latency is not None else []
+        panel = [latency_panel(report.timed)] if report.timed else []
         shown, left_out = table_depth(report, depth)
         table, dropped = to_rich_table(report, shown, width=None if output else fit_width(), columns=chosen)
         notes = [note for note in (left_out, dropped) if note]

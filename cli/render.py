@@ -54,12 +54,11 @@ def warn(message: str) -> None:
     console(stderr=True).print(line, soft_wrap=True)
 
 
-def latency_panel(latency: Any):
+def latency_panel(items: list):
+    """The latency of each timed batch (Report.timed), CPU or GPU said once."""
+    from rich.markup import escape
     from rich.panel import Panel
 
-    from rich.markup import escape
-
-    items = latency if isinstance(latency, list) else [latency]
     first = items[0]
     if first.device_type == "cpu":
         lines = [f"[bold yellow]CPU timing[/]: no CUDA device was used, so this is NOT GPU latency. "

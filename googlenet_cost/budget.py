@@ -27,9 +27,8 @@ def metric_values(report: Report) -> dict[str, float]:
     """The gated numbers of a report; activation_bytes assumes fp32 (4 bytes), per sample."""
     values: dict[str, float] = {"params": report.totals.params, "weights": report.totals.weights,
                                 "macs": report.totals.macs, "activation_bytes": 4 * report.totals.activations}
-    latency = report.latency[0] if isinstance(report.latency, list) else report.latency
-    if latency is not None:
-        values["latency_ms"] = latency.median_ms
+    if report.timed:
+        values["latency_ms"] = report.timed[0].median_ms
     if report.training:
         values.update({metric: report.training[metric] for metric in TRAINING_METRICS})
     return values
@@ -125,9 +124,8 @@ def lock_entry(report: Report) -> dict[str, Any]:
     entry = {"path": report.spec.get("path"), "mode": report.mode, "metrics": metric_values(report),
              "layers": {row.name: {"params": row.params, "macs": row.macs}
                         for row in report.layers if row.parent is None}}
-    latency = report.latency[0] if isinstance(report.latency, list) else report.latency
-    if latency is not None:
-        entry["latency_device_type"] = latency.device_type
+    if report.timed:
+        entry["latency_device_type"] = report.timed[0].device_type
     if report.training:
         entry["training"] = {"batch": report.training["batch"], "optimizer": report.training["optimizer"]}
     return entry

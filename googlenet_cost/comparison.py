@@ -60,8 +60,7 @@ def summarize(labels: list[str], reports: list[Report], ratios: list[list[dict[s
         parts = [f"{entry[key]:.2f}x the {what}" for key, what in
                  (("params_ratio", "params"), ("macs_ratio", "MACs"), ("step_macs_ratio", "training-step MACs"),
                   ("train_bytes_ratio", "training memory")) if entry.get(key) is not None]
-        stats = base.latency[0] if isinstance(base.latency, list) else base.latency
-        what = "training-step latency" if stats is not None and stats.step == "train" else "latency"
+        what = "training-step latency" if base.timed and base.timed[0].step == "train" else "latency"
         if len(by_batch) == 1:
             parts.append(latency_words(by_batch[0], what))
         parts += [f"at batch {r['batch']} {latency_words(r, what)}" for r in by_batch if len(by_batch) > 1]

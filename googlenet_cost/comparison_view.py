@@ -86,7 +86,7 @@ def _by_batch(value) -> list:
 def latency_rows(comparison: Comparison, keep: list[int]) -> list[list[str]]:
     """One row per timed batch: each variant's median (p10-p90), and for each non-baseline
     variant its latency ratio with the 95% interval and the verdict."""
-    stats = [_by_batch(comparison.reports[k].latency) for k in keep]
+    stats = [comparison.reports[k].timed for k in keep]
     ratios = [_by_batch(comparison.summary[k - 1]["latency_ratio"]) for k in keep[1:]]
     rows = []
     for b, base in enumerate(stats[0]):
@@ -177,7 +177,7 @@ def plot_backend(path: str):
 
 def _latency_panel(comparison: Comparison):
     """(title, ratios, (below, above) error lengths) of the first timed batch, or None."""
-    stats = [_by_batch(report.latency) for report in comparison.reports]
+    stats = [report.timed for report in comparison.reports]
     if not all(stats):
         return None
     entries = [_by_batch(line["latency_ratio"])[0] for line in comparison.summary]
@@ -193,7 +193,7 @@ def figure_title(comparison: Comparison) -> str:
     """Spec, and where the latency was measured: "googlenet: what each variant costs (CPU timing,
     fp32, batch 1)"."""
     name = comparison.reports[0].spec.get("name")
-    first = _by_batch(comparison.reports[0].latency)
+    first = comparison.reports[0].timed
     if not first:
         return f"{name}: what each variant costs (counts only)"
     s = first[0]
@@ -232,7 +232,7 @@ def build_figure(comparison: Comparison):
 
 def _latency_scatter(axis, comparison: Comparison, labels: list[str]) -> None:
     macs = [r.totals.macs / 1e9 for r in comparison.reports]
-    medians = [_by_batch(r.latency)[0].median_ms for r in comparison.reports]
+    medians = [r.timed[0].median_ms for r in comparison.reports]
     axis.scatter(macs, medians, color="#dd8452", zorder=3)
     for x, y, label in zip(macs, medians, labels):
         axis.annotate(label.replace("\n", " "), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)

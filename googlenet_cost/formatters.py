@@ -314,13 +314,13 @@ def to_markdown(report: Report, depth: str = "branches", columns: tuple[str, ...
     right = {i for i, (key, _, _) in enumerate(columns) if key in NUMERIC}
     text = f"### {report.spec.get('name')}\n\n" + markdown_table(_headings(report, [k for k, _, _ in columns]), rows, right)
     text += "\n" + conventions(report) + "\n"
-    if report.latency is not None:
-        text += "\n" + latency_markdown(report.latency)
+    if report.timed:
+        text += "\n" + latency_markdown(report.timed)
     return text
 
 
-def latency_markdown(latency: Any) -> str:
-    items = latency if isinstance(latency, list) else [latency]
+def latency_markdown(items: list) -> str:
+    """The latency of each timed batch (Report.timed) as a Markdown table."""
     headers = ["device", "dtype", "batch", "median ms", "IQR ms", "p10 ms", "p90 ms", "p99 ms", "samples/s",
                "TFLOP/s", "iterations"]
     rows = [[s.device, s.dtype, str(s.batch), f"{s.median_ms:.3f}", f"{s.iqr_ms:.3f}", f"{s.p10_ms:.3f}",

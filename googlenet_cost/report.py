@@ -89,6 +89,13 @@ class Report:
     training: dict[str, Any] | None = None  # --step train: the step's MACs and memory (training.summary)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def timed(self) -> list:
+        """The latency stats, one per timed batch (empty without timing)."""
+        if self.latency is None:
+            return []
+        return self.latency if isinstance(self.latency, list) else [self.latency]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION,

@@ -211,7 +211,7 @@ def test_the_plot_draws_the_latency_ratio_intervals():
     from googlenet_cost.comparison import Comparison
     from googlenet_cost.comparison_view import _latency_panel
 
-    report = SimpleNamespace(latency=SimpleNamespace(device_type="cpu", batch=1, dtype="fp32", device="x"))
+    report = SimpleNamespace(timed=[SimpleNamespace(device_type="cpu", batch=1, dtype="fp32", device="x")])
     summary = [{"latency_ratio": {"median": 0.8, "ci95": [0.75, 0.9], "verdict": "faster", "rounds": 40,
                                   "batch": 1}}]
     title, values, (below, above) = _latency_panel(Comparison(["baseline", "v"], [report, report], summary))
