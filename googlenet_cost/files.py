@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import glob
 import os
 import stat
 import tempfile
@@ -245,15 +246,9 @@ def _mode_for(target: Path) -> int:
 
 def _remove_stale_temps(folder: Path, name: str) -> None:
     now = time.time()
-    for temp in folder.glob(f".{glob_escape(name)}.*.tmp"):
+    for temp in folder.glob(f".{glob.escape(name)}.*.tmp"):
         try:
             if now - temp.lstat().st_mtime > STALE_TEMP_S and temp.is_file() and not temp.is_symlink():
                 temp.unlink()
         except OSError:
             continue
-
-
-def glob_escape(text: str) -> str:
-    import glob
-
-    return glob.escape(text)
