@@ -31,15 +31,24 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
     train = train or optimizer is not None
     planned = plan_rows(spec, train=train)
     layers = top_layers(planned)
+    single = _single_value_norm(planned) if train else None
+    if single and optimizer is not None and batch < 2:
+        raise GcostError("--step train needs --batch 2 or more: it batch-normalizes one value per channel at "
+                         "batch 1, which PyTorch refuses in training mode", file=spec.path, layer=single)
+    counting_batch = max(batch, 2) if single else batch  # counts are per sample either way
     try:
-        measured = measure_layers(layers, batch, train=train, device=_counting_device(planned, batch))
+        measured = measure_layers(layers, counting_batch, train=train, device=_counting_device(planned, counting_batch))
     except GcostError as e:
         raise e.located(file=spec.path) from e
     warnings = _disagreements(planned, measured)
+    if counting_batch != batch:
+        warnings.append(f"counted at batch {counting_batch}: {single} batch-normalizes one value per channel, "
+                        "which PyTorch refuses to train at batch 1 (counts are per sample either way)")
     if verify:
         require_cpu_memory(_largest_layer_bytes(planned, batch), "--verify (fvcore on real tensors)")
         blind: dict[str, set[str]] = {}
-        warnings += _fvcore_disagreements(measured, fvcore_layers(layers, batch, train=train, blind=blind), blind)
+        warnings += _fvcore_disagreements(measured, fvcore_layers(layers, counting_batch, train=train, blind=blind),
+                                          blind)
     rows = [_row(plan, meas) for plan, meas in zip(planned, measured)]
     training = None
     if optimizer is not None:
@@ -189,6 +198,16 @@ def require_cpu_memory(need_bytes: int, what: str) -> None:
     if free is not None and need_bytes > 0.9 * free:
         raise GcostError(f"{what} needs about {need_bytes / 2**30:,.1f} GiB of memory, only "
                          f"{free / 2**30:,.1f} GiB are free to this process")
+
+
+def _single_value_norm(planned: list[PlannedRow]) -> str | None:
+    """The first row whose batch norm sees one value per channel in a sample (a 1x1 map, as
+    Inception v3's auxiliary head): training mode needs a batch of 2 or more to run it."""
+    for row in planned:
+        norms = row.type == "batchnorm" or getattr(row.layer, "norm", "none") == "batchnorm"
+        if norms and numel(row.out_shape[1:]) == 1:
+            return row.name
+    return None
 
 
 def _check_batch(batch: int) -> None:

@@ -11,9 +11,9 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from .layers import (ACTIVATIONS, ActivationSpec, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, GlobalMaxPoolSpec, AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec,
-                     DropoutSpec, FlattenSpec, GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec,
-                     LRNSpec, MaxPoolSpec, SequenceSpec, Shape, SoftmaxSpec, walk)
+from .layers import (ACTIVATIONS, ActivationSpec, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, AvgPoolSpec,
+                     BatchNormSpec, ConvSpec, DropoutSpec, FlattenSpec, GlobalAvgPoolSpec, GlobalMaxPoolSpec, Layer,
+                     LinearSpec, LRNSpec, MaxPoolSpec, ParallelSpec, SequenceSpec, Shape, SoftmaxSpec, walk)
 from .spec import Spec
 
 Builder = Callable[[Layer, Shape, torch.device], nn.Module]
@@ -63,12 +63,13 @@ def build_path(layers: tuple[Layer, ...], in_shape: Shape, device: torch.device)
 
 
 class Parallel(nn.Module):
-    """Paths over the same input, merged by channel concat or elementwise add."""
+    """Paths over the same input, merged by channel concat, elementwise add or elementwise product."""
 
-    def __init__(self, paths: list[Path], merge: str):
+    def __init__(self, paths: list[Path], merge: str, activation: nn.Module | None = None):
         super().__init__()
         self.paths = nn.ModuleList(paths)
         self.merge = merge
+        self.activation = activation  # after the merge (a residual block's ReLU); not a row of its own
 
     def row_children(self) -> Iterator[tuple[str, nn.Module]]:
         for path in self.paths:
@@ -76,12 +77,13 @@ class Parallel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [path(x) for path in self.paths]
-        if self.merge == "add":
+        if self.merge == "concat":
+            total = torch.cat(outs, dim=1)  # N x (sum of C) x H x W
+        else:
             total = outs[0]
             for out in outs[1:]:
-                total = total + out
-            return total
-        return torch.cat(outs, dim=1)  # N x (sum of C) x H x W
+                total = total + out if self.merge == "add" else total * out  # mul: a gate, broadcast
+        return total if self.activation is None else self.activation(total)
 
 
 @register_builder("conv")
@@ -144,7 +146,7 @@ def _lrn(layer: LRNSpec, in_shape: Shape, device: torch.device) -> nn.Module:
 
 @register_builder("batchnorm")
 def _batchnorm(layer: BatchNormSpec, in_shape: Shape, device: torch.device) -> nn.Module:
-    return nn.BatchNorm2d(in_shape[0], eps=layer.eps, device=device)
+    return nn.BatchNorm2d(in_shape[0], eps=layer.eps, momentum=layer.momentum, device=device)
 
 
 def _activation(layer: ActivationSpec, in_shape: Shape, device: torch.device) -> nn.Module:
@@ -177,15 +179,18 @@ def _softmax(layer: SoftmaxSpec, in_shape: Shape, device: torch.device) -> nn.Mo
     return nn.Softmax(dim=1)
 
 
+@register_builder("repeat")
 @register_builder("sequence")
 def _sequence(layer: SequenceSpec, in_shape: Shape, device: torch.device) -> nn.Module:
     return build_path(layer.layers, in_shape, device)
 
 
+@register_builder("se")
 @register_builder("branches")
 @register_builder("inception")
-def _parallel(layer: BranchesSpec | InceptionSpec, in_shape: Shape, device: torch.device) -> nn.Module:
-    return Parallel([build_path(path, in_shape, device) for path in layer.branches()], layer.merge)
+def _parallel(layer: ParallelSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    return Parallel([build_path(path, in_shape, device) for path in layer.branches(in_shape)], layer.merge,
+                    activation_module(layer.merge_activation()))
 
 
 class SpecNet(nn.Module):
@@ -229,8 +234,9 @@ class SpecNet(nn.Module):
 def row_modules(model: nn.Module, depth: int | None = 2) -> Iterator[tuple[str, str | None, nn.Module]]:
     """(row name, parent row name, module) for every row, parents before their children.
 
-    A built SpecNet gives the spec's rows (plan_rows' order); any other nn.Module gives its
-    module tree, `depth` levels deep (None: all), rows named by path ("encoder/layers/0")."""
+    A built SpecNet gives the spec's rows (plan_rows' order, every level of nesting: `depth` is
+    for the views); any other nn.Module gives its module tree, `depth` levels deep (None: all),
+    rows named by path ("encoder/layers/0")."""
     spec_built = hasattr(model, "row_children")
 
     def children(module: nn.Module) -> Iterator[tuple[str, nn.Module]]:
@@ -242,7 +248,7 @@ def row_modules(model: nn.Module, depth: int | None = 2) -> Iterator[tuple[str, 
         for name, child in children(module):
             row = f"{path}/{name}" if path else name
             yield row, path, child
-            if depth is None or level + 1 < depth:
+            if spec_built or depth is None or level + 1 < depth:
                 yield from walk(child, row, level + 1)
 
     yield from walk(model, None, 0)

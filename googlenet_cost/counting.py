@@ -193,7 +193,8 @@ def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, tra
         except GcostError as e:
             raise e.located(layer=layer.name) from e
 
-    return [replace(row, name=_renamed(row.name, measured_as, name), parent=name if row.parent else None)
+    return [replace(row, name=_renamed(row.name, measured_as, name),
+                    parent=_renamed(row.parent, measured_as, name) if row.parent else None)
             for name, measured_as, rows in per_distinct_layer(layers, measure) for row in rows]
 
 

@@ -11,10 +11,8 @@ from dataclasses import dataclass, replace
 
 from .errors import SpecError
 from .geometry import ShapeError
-from .layers import Cost, Field, Layer, Shape
+from .layers import MAX_ROWS, Cost, Field, Layer, Shape
 from .spec import Spec
-
-MAX_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ def _plan_layer(rows: list[PlannedRow], layer: Layer, in_shape: Shape, field: Fi
         raise SpecError(f"{e} (input {_shape_text(in_shape)})", layer=_failing(layer, in_shape, name)) from None
     rows.append(row)
     index = len(rows) - 1
-    paths = layer.branches()
+    paths = layer.branches(in_shape)
     if not paths:
         backward = cost.macs * (2 if needs_grad else 1)
         rows[index] = replace(row, backward_macs=backward)
@@ -92,14 +90,15 @@ def _plan_layer(rows: list[PlannedRow], layer: Layer, in_shape: Shape, field: Fi
 
 
 def _failing(layer: Layer, in_shape: Shape, name: str) -> str:
-    """The innermost layer whose shape breaks, so the error names `inception_4a/5x5`, not the module."""
-    for path in layer.branches():
+    """The innermost layer whose shape breaks, so the error names `inception_4a/5x5` (or
+    `mixed_7b/b1/b1_conv0` at any depth), not the module."""
+    for path in layer.branches(in_shape):
         shape = in_shape
         for child in path:
             try:
                 shape = child.out_shape(shape)
             except ShapeError:
-                return f"{name}/{child.name}"
+                return _failing(child, shape, f"{name}/{child.name}")
     return name
 
 

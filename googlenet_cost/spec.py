@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import SpecError, did_you_mean, quoted
-from .layers import Layer, SequenceSpec, Shape
+from .layers import MAX_ROWS, Layer, SequenceSpec, Shape
 from .spec_parse import NAME_PATTERN, Defaults, Reader, parse_layers, parse_shape
 
 
@@ -77,6 +77,9 @@ def spec_from_data(data: Any, where: str) -> Spec:
     layers = parse_layers(top.sequence("layers", required=True), defaults, context="layers")
     if not layers:
         raise SpecError("layers must list at least one layer")
+    rows = sum(layer.row_count() for layer in layers)
+    if rows > MAX_ROWS:
+        raise SpecError(f"its layers make {rows:,} rows, more than {MAX_ROWS:,}: too large to analyze")
     aux = tuple(_aux_head(item, defaults) for item in top.sequence("aux"))
     spec = Spec(name=name, input_shape=input_shape, layers=layers, aux=aux,
                 description=top.text("description"), source=top.text("source"),
@@ -93,26 +96,31 @@ def _aux_head(item: Any, defaults: Defaults) -> AuxHead:
     name = reader.text("name", required=True)
     reader.layer = name
     attach = reader.text("attach", required=True)
-    layers = parse_layers(reader.sequence("layers", required=True), defaults, context=name)
+    layers = parse_layers(reader.sequence("layers", required=True), defaults, context=name, level=1)
     reader.finish()
     return AuxHead(attach=attach, head=SequenceSpec(name=name, layers=layers))
 
 
 def _check_names(spec: Spec) -> None:
-    seen: set[str] = set()
-    for layer in (*spec.layers, *(a.head for a in spec.aux)):
-        if layer.name in seen:
-            raise SpecError("duplicate layer name", layer=layer.name)
-        seen.add(layer.name)
-        children: set[str] = set()
-        for path in layer.branches():
-            for child in path:
-                if child.name in children:
-                    raise SpecError(f"duplicate layer name '{child.name}' inside it", layer=layer.name)
-                children.add(child.name)
+    """Rows are named by path, so names must be unique among a composite's children (at every
+    level) and among the top-level layers and aux heads."""
+    _unique_names((*spec.layers, *(a.head for a in spec.aux)), parent=None)
     top_names = [layer.name for layer in spec.layers]
     for aux in spec.aux:
         if aux.attach not in top_names:
             raise SpecError(f"attach: no top-level layer named '{aux.attach}'"
                             f"{did_you_mean(aux.attach, top_names)}",
                             layer=aux.head.name)
+
+
+def _unique_names(layers: tuple[Layer, ...], parent: str | None) -> None:
+    seen: set[str] = set()
+    for layer in layers:
+        if layer.name in seen:
+            if parent is None:
+                raise SpecError("duplicate layer name", layer=layer.name)
+            raise SpecError(f"duplicate layer name '{layer.name}' inside it", layer=parent)
+        seen.add(layer.name)
+    for layer in layers:
+        path = layer.name if parent is None else f"{parent}/{layer.name}"
+        _unique_names(layer.children(), parent=path)

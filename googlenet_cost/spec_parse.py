@@ -11,7 +11,7 @@ from .layers import (ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, INCEPTIO
                      REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, GlobalMaxPoolSpec,
                      AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
                      GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,
-                     PaperFigures, SequenceSpec, Shape, SoftmaxSpec)
+                     MAX_ROWS, MERGES, PaperFigures, SequenceSpec, SESpec, Shape, SoftmaxSpec, repeated)
 from .quantity import parse_quantity
 
 MAX_CHANNELS = 1 << 20  # widths, features
@@ -24,10 +24,11 @@ class Reader:
     """Reads keys of one YAML mapping, remembering which were asked for, so that any key
     nobody asked for is reported as unknown (with a "did you mean")."""
 
-    def __init__(self, data: dict, *, layer: str | None, name: str = ""):
+    def __init__(self, data: dict, *, layer: str | None, name: str = "", level: int = 0):
         self.data = data
         self.layer = layer  # how errors name the layer: "conv1", or "inception_4a/5x5" when nested
         self.name = name  # the layer's own name
+        self.level = level  # how many composite layers hold it (0: a top-level layer)
         self.asked: list[str] = []
 
     def error(self, message: str) -> SpecError:
@@ -240,13 +241,37 @@ def _branches(r: Reader, d: Defaults) -> BranchesSpec:
     for index, path in enumerate(paths):
         if not isinstance(path, list):
             raise r.error(f"branch {index} must be a list of layers (an empty list is the identity)")
-        parsed.append(parse_layers(path, d, context=r.name, prefix=f"b{index}_", nested=True))
-    return BranchesSpec(name=r.name, paths=tuple(parsed),
-                        merge=r.choice("merge", ("concat", "add"), "concat"))
+        parsed.append(parse_layers(path, d, context=r.layer, prefix=f"b{index}_", level=r.level + 1))
+    return BranchesSpec(name=r.name, paths=tuple(parsed), merge=r.choice("merge", MERGES, "concat"),
+                        activation=r.choice("activation", ACTIVATION_CHOICES, "none"))
+
+
+def _repeat(r: Reader, d: Defaults) -> Layer:
+    times = r.count("times", limit=MAX_ROWS)
+    first = parse_layers(r.sequence("first"), d, context=f"{r.layer}/0", level=r.level + 1)
+    body = parse_layers(r.sequence("layers", required=True), d, context=f"{r.layer}/{1 if first else 0}",
+                        level=r.level + 1)
+    if not body:
+        raise r.error("layers must list at least one layer (the body to repeat)")
+    rows = sum(layer.row_count() for layer in first) + (times - bool(first)) * sum(layer.row_count() for layer in body)
+    if rows > MAX_ROWS:
+        raise r.error(f"{times:,} copies make {rows:,} rows, more than {MAX_ROWS:,}: too large to analyze")
+    return repeated(r.name, body, times, first)
+
+
+def _se(r: Reader, d: Defaults) -> SESpec:
+    reduce = r.raw("reduce", required=True)
+    if isinstance(reduce, int) and not isinstance(reduce, bool):
+        reduce = r.check_count("reduce", reduce, MAX_CHANNELS)
+    else:
+        reduce = r.number("reduce", high=1.0)
+    return SESpec(name=r.name, reduce=reduce, divisor=r.count("divisor", 1, limit=MAX_CHANNELS),
+                  activation=r.choice("activation", ACTIVATION_CHOICES, d.activation),
+                  gate=r.choice("gate", ACTIVATION_CHOICES, "sigmoid"), bias=r.flag("bias", True))
 
 
 def _sequence(r: Reader, d: Defaults) -> SequenceSpec:
-    layers = parse_layers(r.sequence("layers", required=True), d, context=r.name, nested=True)
+    layers = parse_layers(r.sequence("layers", required=True), d, context=r.layer, level=r.level + 1)
     if not layers:
         raise r.error("layers must list at least one layer")
     return SequenceSpec(name=r.name, layers=layers)
@@ -263,7 +288,8 @@ PARSERS: dict[str, Callable[[Reader, Defaults], Layer]] = {
     "lrn": lambda r, d: LRNSpec(name=r.name, size=r.count("size", 5, limit=MAX_CHANNELS),
                                 alpha=r.number("alpha", 1e-4), beta=r.number("beta", 0.75),
                                 k=r.number("k", 1.0)),
-    "batchnorm": lambda r, d: BatchNormSpec(name=r.name, eps=r.number("eps", 1e-5, high=1.0)),
+    "batchnorm": lambda r, d: BatchNormSpec(name=r.name, eps=r.number("eps", 1e-5, high=1.0),
+                                            momentum=r.number("momentum", 0.1, low=0.0, low_open=False, high=1.0)),
     "dropout": lambda r, d: DropoutSpec(name=r.name, p=r.number("p", low=0.0, high=0.999999,
                                                                  low_open=False)),
     "flatten": lambda r, d: FlattenSpec(name=r.name),
@@ -273,43 +299,48 @@ PARSERS: dict[str, Callable[[Reader, Defaults], Layer]] = {
     "inception": _inception,
     "branches": _branches,
     "sequence": _sequence,
+    "repeat": _repeat,
+    "se": _se,
 }
 PARSERS.update({function: (lambda r, d, function=function: ACTIVATION_SPECS[function](
     name=r.name, **({"slope": r.number("slope", 0.01, low=0.0, low_open=False, high=1e6)}
                     if function == "leaky_relu" else {}))) for function in ACTIVATIONS})
 assert set(PARSERS) == set(LAYER_TYPES), "every registered layer type needs a parser"
-COMPOSITE_TYPES = ("inception", "branches", "sequence")
+MAX_NESTING = 16  # composite layers inside composite layers; Inception v3 and EfficientNet need 3
 
 
 def parse_layers(items: list, defaults: Defaults, *, context: str, prefix: str = "",
-                 nested: bool = False) -> tuple[Layer, ...]:
+                 level: int = 0) -> tuple[Layer, ...]:
+    """The layers of a list at nesting `level` (0: the spec's top-level layers); `context` is the
+    path of the layer holding them, which names nested layers in errors (mixed_7b/b1/b1_branches1)."""
+    nested = level > 0
     layers = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise SpecError(f"entry {index} of {context} must be a mapping with a type, got {quoted(item)}",
                             layer=context if nested else None)
-        layers.append(parse_layer(item, defaults, index=index, prefix=prefix, nested=nested,
-                                  context=context))
+        layers.append(parse_layer(item, defaults, index=index, prefix=prefix, level=level, context=context))
     return tuple(layers)
 
 
 def parse_layer(item: dict, defaults: Defaults, *, index: int, prefix: str = "",
-                nested: bool = False, context: str = "layers") -> Layer:
+                level: int = 0, context: str = "layers") -> Layer:
+    nested = level > 0
     kind = item.get("type")
     name = item.get("name", f"{prefix}{kind}{index}")
     shown = f"{context}/{name}" if nested else str(name)
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise SpecError(f"name {quoted(name)} must be 1-80 letters, digits, '_', '-' or '.'",
                         layer=context if nested else f"#{index}")
-    reader = Reader(item, layer=shown, name=name)
+    reader = Reader(item, layer=shown, name=name, level=level)
     reader.asked += ["name", "type"]
     if not isinstance(kind, str):
         raise reader.error(f"type must be text such as conv, got {quoted(kind)}")
     if kind not in PARSERS:
         raise reader.error(f"unknown layer type {quoted(kind)}{did_you_mean(kind, PARSERS)}; known types: "
                            + ", ".join(sorted(PARSERS)))
-    if nested and kind in COMPOSITE_TYPES:
-        raise reader.error(f"a {kind} layer cannot sit inside another composite layer")
+    if level > MAX_NESTING:
+        raise reader.error(f"composite layers nest more than {MAX_NESTING} deep here")
     paper = _paper(reader)
     layer = PARSERS[kind](reader, defaults)
     reader.finish()

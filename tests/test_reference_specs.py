@@ -3,6 +3,11 @@ on the live torchvision models (torch 2.14.1, torchvision 0.29.1, in a separate 
 docs/zoo.md for the command): per block its output shape (C, H, W) and params, and the totals."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 import googlenet_cost as gc
 
 # torchvision.models.mobilenet_v2(): features[0..18] as (output shape, params)
@@ -38,3 +43,39 @@ def test_densenet121_equals_torchvision_stage_by_stage():
         assert tuple(rows[-1].output_shape) == shape and sum(row.params for row in rows) == params, stage
     assert (report.totals.params, report.totals.weights, report.totals.macs) == (7_978_856, 7_894_208, 2_834_161_664)
     assert report.warnings == []
+
+
+# Every row of the four reference specs against the live torchvision model, as measured by
+# benchmarks/reference_rows.py (torch 2.14.1, torchvision 0.29.1) into tests/data/reference_rows.json.
+REFERENCE_ROWS = json.loads((Path(__file__).parent / "data" / "reference_rows.json").read_text())
+CASES = [(spec, mode) for spec, modes in REFERENCE_ROWS["specs"].items() for mode in modes]
+
+
+@pytest.mark.parametrize(("spec_name", "mode"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_reference_spec_equals_torchvision_row_by_row(spec_name, mode):
+    expected = REFERENCE_ROWS["specs"][spec_name][mode]
+    report = gc.analyze(gc.load_spec(spec_name), train=mode == "train")
+    assert (report.totals.params, report.totals.macs) == (expected["params"], expected["macs"])
+    rows = {row.name: row for row in report.layers}
+    problems = [f"{name}: gcost {rows[name].output_shape} {rows[name].params:,} params, torchvision "
+                f"{figures['modules']} {figures['output_shape']} {figures['params']:,}"
+                for name, figures in expected["rows"].items()
+                if (rows[name].output_shape, rows[name].params) != (figures["output_shape"], figures["params"])]
+    assert problems == []
+    # every row was either matched to a torchvision module or is known to have none of its own
+    assert sorted(rows) == sorted([*expected["rows"], *expected["without_module"]])
+    # and the closed form equals the measured count on every row (training counts at batch 2, said once)
+    assert [w for w in report.warnings if not w.startswith("counted at batch 2: AuxLogits/conv1")] == []
+
+
+@pytest.mark.parametrize(("spec_name", "mode"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_rows_without_a_torchvision_module_hold_no_cost_of_their_own(spec_name, mode):
+    """The rows left unmatched are torchvision's functional poolings and flatten, and gcost's own
+    grouping levels (a repeat, a nested branches, a dense layer's concat), whose children are
+    matched: never a conv, a linear layer or a normalization."""
+    from googlenet_cost.plan import plan_rows
+
+    unmatched = set(REFERENCE_ROWS["specs"][spec_name][mode]["without_module"])
+    kinds = {row.type for row in plan_rows(gc.load_spec(spec_name), train=mode == "train") if row.name in unmatched}
+    assert kinds <= {"avgpool", "maxpool", "adaptive_avgpool", "global_avgpool", "flatten", "relu", "branches",
+                     "repeat"}

@@ -2,6 +2,7 @@
 The corpus lives in tests/bad_specs; each file's first line says what the error must contain."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -47,15 +48,20 @@ def test_real_process_prints_no_traceback_for_a_bad_spec():
     assert "layer 'c2'" in done.stderr and done.stdout == ""
 
 
-def test_a_layer_torch_refuses_to_run_is_a_clear_error_naming_it(runner, tmp_path):
+def test_a_layer_torch_refuses_to_train_at_batch_1_is_counted_at_batch_2_and_said(runner, tmp_path):
     """The shapes fit, but PyTorch's batch norm cannot train on one value per channel (batch 1
-    after global pooling): exit 2 naming the file and the layer, not an internal error."""
+    after global pooling, as Inception v3's auxiliary head): counts are per sample, so training
+    mode counts at batch 2 and says so; a training step at batch 1 is refused, naming the layer."""
     path = tmp_path / "bn.yaml"
     path.write_text("name: bn\ninput: [3, 8, 8]\nlayers:\n  - {name: conv, type: conv, out: 4, kernel: 3}\n"
                     "  - {name: gap, type: global_avgpool}\n  - {name: bn, type: batchnorm}\n")
-    result = invoke(runner, "analyze", str(path), "--no-latency", "--train")
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"gcost: error: {path}: layer 'bn': ")
-    assert "more than 1 value per channel" in lines[0]
-    assert invoke(runner, "analyze", str(path), "--no-latency", "--train", "--batch", "2").exit_code == 0
+    result = invoke(runner, "analyze", str(path), "--no-latency", "--train", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert any(w.startswith("counted at batch 2: bn batch-normalizes") for w in report["warnings"])
+    assert report["totals"]["macs"] == 4 * 6 * 6 * 27 and report["layers"][2]["params"] == 8
+    step = invoke(runner, "analyze", str(path), "--no-latency", "--step", "train")
+    assert step.exit_code == 2, step.output
+    lines = step.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gcost: error: {path}: layer 'bn': --step train needs --batch 2")
+    assert invoke(runner, "analyze", str(path), "--no-latency", "--step", "train", "--batch", "2").exit_code == 0

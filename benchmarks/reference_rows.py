@@ -1,0 +1,183 @@
+"""Row-by-row figures of the reference specs, measured on the live torchvision models they follow.
+
+For each shipped spec that must equal a torchvision model exactly (specs/inception_v3.yaml,
+efficientnet_b0, resnet50, mobilenet_v2, densenet121), this maps every row of the spec to the torchvision
+module(s) that compute it, runs the torchvision model once (batch 2, hooks on every module) and
+records the module's output shape (C, H, W) and parameter count, plus the model's totals counted
+by gcost's rule on the live model (as `gcost analyze --model torchvision.models:NAME` does). Rows
+with no module of their own in torchvision (its functional poolings, the nested branches gcost
+names) are listed as such. Writes tests/data/reference_rows.json, which tests/test_reference_specs.py
+compares with gcost's rows; needs torchvision, so it runs in a separate environment:
+
+    python3 -m venv ../tvenv && ../tvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 click rich pyyaml
+    PYTHONPATH=. ../tvenv/bin/python benchmarks/reference_rows.py"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+from torch import nn  # noqa: E402
+
+import googlenet_cost as gc  # noqa: E402
+from googlenet_cost.plan import plan_rows  # noqa: E402
+from googlenet_cost.sources import ModuleSource  # noqa: E402
+
+OUT = ROOT / "tests" / "data" / "reference_rows.json"
+
+
+def by_name(model: nn.Module) -> Callable[[str], list[str]]:
+    """Rows named like torchvision's modules (Mixed_7b/branch3x3_2/branch3x3_2a is
+    Mixed_7b.branch3x3_2a): descend segment by segment, skipping gcost's own grouping levels."""
+    def find(row: str) -> list[str]:
+        module, path, matched = model, [], False
+        for segment in row.split("/"):
+            matched = segment in dict(module.named_children())
+            if matched:
+                module = getattr(module, segment)
+                path.append(segment)
+        return [".".join(path)] if matched else []
+    return find
+
+
+def resnet(model: nn.Module) -> Callable[[str], list[str]]:
+    """Rows named like torchvision's modules, where a conv row is torchvision's conv and the batch
+    norm after it (layer2/0/conv2 is layer2[0].conv2 and layer2[0].bn2)."""
+    find = by_name(model)
+
+    def modules(row: str) -> list[str]:
+        found = find(row)
+        convs = [path for path in found if re.fullmatch(r"(layer\d\.\d+\.)?conv\d", path)]
+        return [*found, *(path.replace("conv", "bn") for path in convs)]
+    return modules
+
+
+def efficientnet(row: str) -> list[str]:
+    """stem, stageN, stageN/K, head = features.0, features.N, features.N.K, features.8; a block's
+    expand, dw, se, project are its block.0, block.1 ... in order (stage 1 has no expand)."""
+    parts = row.split("/")
+    top = {"stem": "features.0", "head": "features.8", "avgpool": "avgpool", "dropout": "classifier.0",
+           "fc": "classifier.1"}
+    if len(parts) == 1:
+        match = re.fullmatch(r"stage(\d)", row)
+        return [f"features.{match.group(1)}"] if match else [top[row]] if row in top else []
+    stage = parts[0][len("stage"):]
+    block, rest = f"features.{stage}.{parts[1]}", parts[2:]
+    if not rest:
+        return [block]
+    order = ["expand", "dw", "se", "project"] if stage != "1" else ["dw", "se", "project"]
+    inner = f"{block}.block.{order.index(rest[0])}"
+    se = {"pool": "avgpool", "fc1": "fc1", "fc2": "fc2"}
+    return [inner] if len(rest) == 1 else [f"{inner}.{se[rest[1]]}"]
+
+
+def mobilenet_v2(row: str) -> list[str]:
+    """stem, block1..17, last = features.0..18; a block's expand, dw = conv.0, conv.1 (project
+    is conv.2, a conv, then conv.3, its batch norm: the first block has no expand)."""
+    parts = row.split("/")
+    top = {"stem": "features.0", "last": "features.18", "dropout": "classifier.0", "fc": "classifier.1"}
+    if len(parts) == 1:
+        match = re.fullmatch(r"block(\d+)", row)
+        return [f"features.{match.group(1)}"] if match else [top[row]] if row in top else []
+    block = f"features.{parts[0][len('block'):]}.conv"
+    offset = 0 if parts[0] != "block1" else -1
+    return {"expand": [f"{block}.0"], "dw": [f"{block}.{1 + offset}"],
+            "project": [f"{block}.{2 + offset}", f"{block}.{3 + offset}"]}[parts[1]]
+
+
+def densenet121(row: str) -> list[str]:
+    """conv0 .. pool0, norm5 = features.*; denseB_L's children = features.denseblockB.denselayerL.*
+    (the layer's concat happens in torchvision's dense block: no module of its own);
+    transitionN = features.transitionN."""
+    parts = row.split("/")
+    if parts[0] in ("conv0", "norm0", "relu0", "pool0", "norm5") or parts[0].startswith("transition"):
+        return [".".join(["features", *parts])]
+    if parts[0] == "classifier":
+        return ["classifier"]
+    match = re.fullmatch(r"dense(\d)_(\d+)", parts[0])
+    if not match:
+        return []
+    block, layer = match.groups()
+    if len(parts) == 1:
+        return []
+    return [f"features.denseblock{block}.denselayer{layer}.{parts[1]}"]
+
+
+REFERENCES = {  # spec: (torchvision factory arguments, input, row -> module paths)
+    "inception_v3": ({"aux_logits": True, "init_weights": False}, (3, 299, 299), by_name),
+    "efficientnet_b0": ({}, (3, 224, 224), lambda model: efficientnet),
+    "resnet50": ({}, (3, 224, 224), resnet),
+    "mobilenet_v2": ({}, (3, 224, 224), lambda model: mobilenet_v2),
+    "densenet121": ({}, (3, 224, 224), lambda model: densenet121),
+}
+
+
+def module_figures(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[list[int], int]]:
+    shapes: dict[str, list[int]] = {}
+    handles = []
+    for name, module in model.named_modules():
+        def hook(module, inputs, output, name=name):
+            tensor = output[0] if isinstance(output, tuple) else output
+            if isinstance(tensor, torch.Tensor):
+                shapes[name] = list(tensor.shape[1:])
+        handles.append(module.register_forward_hook(hook))
+    with torch.no_grad():
+        model(torch.zeros(2, *input_shape))
+    for handle in handles:
+        handle.remove()
+    return {name: (shapes[name], sum(p.numel() for p in module.parameters()))
+            for name, module in model.named_modules() if name in shapes}
+
+
+def reference(spec_name: str, train: bool) -> dict:
+    arguments, input_shape, mapper = REFERENCES[spec_name]
+    factory = getattr(torchvision.models, spec_name)
+    model = factory(**arguments).train(train)
+    figures = module_figures(model, input_shape)
+    find = mapper(model)
+    rows, unmatched = {}, []
+    for row in plan_rows(gc.load_spec(spec_name), train=train):
+        modules = find(row.name)
+        if not modules:
+            unmatched.append(row.name)
+            continue
+        rows[row.name] = {"modules": modules, "output_shape": figures[modules[-1]][0],
+                          "params": sum(figures[m][1] for m in modules)}
+    if not train and spec_name == "inception_v3":
+        model.aux_logits, model.AuxLogits = False, None  # eval as the spec: no aux head
+    source = ModuleSource(f"torchvision.models:{spec_name}", lambda: model, input_shape)
+    totals = source.analyze(train=train, batch=2).totals
+    return {"params": totals.params, "macs": totals.macs, "rows": rows, "without_module": unmatched}
+
+
+def _one_row_per_line(result: dict) -> str:
+    """JSON with one line per row, so a re-measurement's diff reads row by row."""
+    text = json.dumps(result, indent=1)
+    return re.sub(r'\{\n\s+"modules": \[\n\s+([^\]]*?)\n\s+\],\n\s+"output_shape": \[([^\]]*)\],\n\s+"params": (\d+)\n\s+\}',
+                  lambda m: '{"modules": [' + re.sub(r",\s+", ", ", m.group(1)) + '], "output_shape": ['
+                  + re.sub(r"\s+", " ", m.group(2)).strip() + '], "params": ' + m.group(3) + "}", text) + "\n"
+
+
+def main() -> None:
+    result = {"measured_with": f"torch {torch.__version__}, torchvision {torchvision.__version__}",
+              "command": "PYTHONPATH=. ../tvenv/bin/python benchmarks/reference_rows.py", "specs": {}}
+    for spec_name in REFERENCES:
+        result["specs"][spec_name] = {"eval": reference(spec_name, train=False)}
+        if spec_name == "inception_v3":
+            result["specs"][spec_name]["train"] = reference(spec_name, train=True)
+    OUT.write_text(_one_row_per_line(result))
+    for spec_name, modes in result["specs"].items():
+        for mode, data in modes.items():
+            print(f"{spec_name} {mode}: {len(data['rows'])} rows matched, {len(data['without_module'])} "
+                  f"without a module; params {data['params']:,}, MACs {data['macs']:,}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Layer specs: frozen dataclasses, one per YAML `type`, with their closed-form arithmetic, split by
+family (base, plain, activations, composites) behind one registry, LAYER_TYPES."""
+from .activations import ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, ActivationSpec, ReLUSpec
+from .base import (LAYER_TYPES, Cost, Field, Layer, Pair, PaperFigures, Shape, feature_map, layer_type, numel,
+                   path_out, walk)
+from .composites import (INCEPTION_COLUMNS, MAX_ROWS, MERGES, REDUCE_COLUMNS, BranchesSpec, CompositeSpec,
+                         InceptionSpec, ParallelSpec, RepeatSpec, SequenceSpec, SESpec, make_divisible, repeated)
+from .plain import (AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, AvgPoolSpec, BatchNormSpec, ConvSpec, DropoutSpec,
+                    FlattenSpec, GlobalAvgPoolSpec, GlobalMaxPoolSpec, LinearSpec, LRNSpec, MaxPoolSpec, SoftmaxSpec)
+
+__all__ = [
+    "ACTIVATION_CHOICES", "ACTIVATION_SPECS", "ACTIVATIONS", "ActivationSpec", "ReLUSpec", "LAYER_TYPES",
+    "Cost", "Field", "Layer", "Pair", "PaperFigures", "Shape", "feature_map", "layer_type", "numel",
+    "path_out", "walk", "INCEPTION_COLUMNS", "MAX_ROWS", "MERGES", "REDUCE_COLUMNS", "BranchesSpec",
+    "CompositeSpec", "InceptionSpec", "ParallelSpec", "RepeatSpec", "SequenceSpec", "SESpec",
+    "make_divisible", "repeated", "AdaptiveAvgPoolSpec", "AdaptiveMaxPoolSpec", "AvgPoolSpec",
+    "BatchNormSpec", "ConvSpec", "DropoutSpec", "FlattenSpec", "GlobalAvgPoolSpec", "GlobalMaxPoolSpec",
+    "LinearSpec", "LRNSpec", "MaxPoolSpec", "SoftmaxSpec",
+]

@@ -1,0 +1,138 @@
+"""The base of every layer spec: the Layer dataclass, its cost and receptive field, the registry of
+YAML `type`s, and walking a path of layers. Pure Python (no torch).
+
+Every layer knows, from its input shape alone, its output shape, its cost (params, weights, MACs)
+and how it widens the receptive field. The counting rule: MACs are the multiply-accumulates of
+conv and linear layers, per sample; params include biases and normalization affine parameters;
+weights are the conv and linear kernels only. Shapes are (C, H, W) for feature maps and (F,) for
+flat vectors.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import ClassVar, Iterator
+
+from ..geometry import ShapeError
+from ..quantity import Quantity
+
+Shape = tuple[int, ...]
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Cost:
+    params: int = 0
+    weights: int = 0
+    macs: int = 0
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(self.params + other.params, self.weights + other.weights, self.macs + other.macs)
+
+
+@dataclass(frozen=True)
+class Field:
+    """Receptive field size and the distance between neighbouring outputs, in input pixels."""
+
+    size: Pair = (1, 1)
+    jump: Pair = (1, 1)
+
+    def through(self, kernel: Pair, stride: Pair, dilation: int = 1) -> "Field":
+        size = tuple(s + (k - 1) * dilation * j for s, k, j in zip(self.size, kernel, self.jump))
+        jump = tuple(j * st for j, st in zip(self.jump, stride))
+        return Field(size, jump)  # type: ignore[arg-type]
+
+    def whole(self, in_shape: Shape) -> "Field":
+        """Every output sees every input position (global pooling, flatten)."""
+        if len(in_shape) != 3:
+            return self
+        return self.through((in_shape[1], in_shape[2]), (1, 1))
+
+
+@dataclass(frozen=True)
+class PaperFigures:
+    """What the paper printed for a row: params (compared with our weights), ops (MACs), output."""
+
+    params: Quantity | None = None
+    ops: Quantity | None = None
+    output: Shape | None = None  # (C, H, W), parsed from the paper's HxWxC
+
+
+LAYER_TYPES: dict[str, type["Layer"]] = {}
+
+
+def layer_type(name: str):
+    """Register a layer spec class under its YAML `type`."""
+
+    def register(cls: type["Layer"]) -> type["Layer"]:
+        if name in LAYER_TYPES:
+            raise RuntimeError(f"layer type {name!r} registered twice")
+        cls.type_name = name
+        LAYER_TYPES[name] = cls
+        return cls
+
+    return register
+
+
+def numel(shape: Shape) -> int:
+    """Elements in a tensor of this shape."""
+    return math.prod(shape)
+
+
+def feature_map(in_shape: Shape, what: str) -> Shape:
+    if len(in_shape) != 3:
+        raise ShapeError(f"{what} needs a C x H x W feature map, got the flat vector {in_shape}")
+    return in_shape
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layer:
+    name: str
+    paper: PaperFigures | None = None
+    type_name: ClassVar[str] = ""
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        return in_shape
+
+    def cost(self, in_shape: Shape) -> Cost:
+        return Cost()
+
+    def receptive(self, rf: Field, in_shape: Shape) -> Field:
+        return rf
+
+    def kernel_text(self) -> str:
+        return ""
+
+    def branches(self, in_shape: Shape) -> tuple[tuple["Layer", ...], ...]:
+        """The parallel paths of a composite layer on this input (a squeeze-and-excitation block's
+        widths follow its input's channels); empty for a plain one."""
+        return ()
+
+    def children(self) -> tuple["Layer", ...]:
+        """Its child layers without regard to shape, for names and row counts; none for a plain one."""
+        return ()
+
+    def row_count(self) -> int:
+        """Rows this layer makes in a report: itself and every nested child."""
+        return 1 + sum(child.row_count() for child in self.children())
+
+    def build_key(self, in_shape: Shape) -> tuple["Layer", Shape]:
+        """Layers with equal keys build the same module: the layer without its own name and paper
+        figures, and its input shape (children keep their names, which name report rows)."""
+        return replace(self, name="", paper=None), in_shape
+
+
+def walk(layers: tuple[Layer, ...], in_shape: Shape) -> Iterator[tuple[Layer, Shape, Shape]]:
+    """(layer, input shape, output shape) along a sequence, raising ShapeError where it breaks."""
+    shape = in_shape
+    for layer in layers:
+        out = layer.out_shape(shape)
+        yield layer, shape, out
+        shape = out
+
+
+def path_out(layers: tuple[Layer, ...], in_shape: Shape) -> Shape:
+    shape = in_shape
+    for _, _, shape in walk(layers, in_shape):
+        pass
+    return shape

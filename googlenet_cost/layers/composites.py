@@ -1,0 +1,238 @@
+"""Composite layer specs: layers made of paths of other layers (sequence, branches, inception),
+which may nest; their cost is the sum of their children's."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import ClassVar
+
+from ..geometry import ShapeError
+from .base import Cost, Field, Layer, Shape, layer_type, path_out, walk
+from .plain import ConvSpec, GlobalAvgPoolSpec, MaxPoolSpec
+
+MAX_ROWS = 50_000  # rows of one spec (every nested child included): more is too large to analyze
+
+
+class CompositeSpec(Layer):
+    """A layer made of paths of other layers, which may be composites themselves; its cost is the
+    sum of theirs."""
+
+    def children(self) -> tuple[Layer, ...]:
+        return tuple(layer for path in self.branches(()) for layer in path)  # SE overrides: its widths need a shape
+
+    def cost(self, in_shape: Shape) -> Cost:
+        total = Cost()
+        for path in self.branches(in_shape):
+            for layer, layer_in, _ in walk(path, in_shape):
+                total = total + layer.cost(layer_in)
+        return total
+
+    def receptive(self, rf: Field, in_shape: Shape) -> Field:
+        best = None
+        for path in self.branches(in_shape):
+            current = rf
+            for layer, layer_in, _ in walk(path, in_shape):
+                current = layer.receptive(current, layer_in)
+            if best is None or current.size > best.size:
+                best = current
+        return best or rf
+
+
+@layer_type("sequence")
+@dataclass(frozen=True, kw_only=True)
+class SequenceSpec(CompositeSpec):
+    """Layers run one after another and reported as one row (e.g. Table 1's "convolution 3x3"
+    row, which is a 1x1 reduce followed by the 3x3, or an auxiliary classifier)."""
+
+    layers: tuple[Layer, ...]
+
+    def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
+        return (self.layers,)
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        return path_out(self.layers, in_shape)
+
+
+@layer_type("repeat")
+@dataclass(frozen=True, kw_only=True)
+class RepeatSpec(SequenceSpec):
+    """`times` blocks one after another, named 0, 1, ...: copies of a body, the first optionally
+    another body (a stage whose first block changes stride and width, as in ResNet or EfficientNet).
+    `layers` holds the blocks; a one-layer body is the block itself, a longer one a sequence."""
+
+    times: int
+
+
+def repeated(name: str, body: tuple[Layer, ...], times: int, first: tuple[Layer, ...] = ()) -> RepeatSpec:
+    """The repeat layer of `times` blocks (`first`, when given, then copies of `body`): rows
+    `<name>/0`, `<name>/1`, ..."""
+    def block(index: int, layers: tuple[Layer, ...]) -> Layer:
+        if len(layers) == 1:
+            return replace(layers[0], name=str(index))
+        return SequenceSpec(name=str(index), layers=layers)
+
+    blocks = tuple(block(i, first if i == 0 and first else body) for i in range(times))
+    return RepeatSpec(name=name, layers=blocks, times=times)
+
+
+MERGES = ("concat", "add", "mul")
+
+
+class ParallelSpec(CompositeSpec):
+    """Parallel paths over the same input, merged by channel concat, elementwise add, or
+    elementwise product with broadcasting (a gate: C x 1 x 1 times C x H x W)."""
+
+    merge: ClassVar[str] = "concat"
+
+    def merge_activation(self) -> str:
+        """The activation applied to the merged output (ACTIVATION_CHOICES)."""
+        return "none"
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        outs = [path_out(path, in_shape) for path in self.branches(in_shape)]
+        if self.merge == "mul":
+            return _broadcast(outs)
+        if self.merge == "add":
+            if any(o != outs[0] for o in outs):
+                raise ShapeError("branches merged by add must have equal shapes, got "
+                                 + ", ".join("x".join(map(str, o)) for o in outs))
+            return outs[0]
+        if any(len(o) != 3 for o in outs):
+            raise ShapeError("branches merged by concat must end in C x H x W feature maps")
+        spatial = {o[1:] for o in outs}
+        if len(spatial) > 1:
+            raise ShapeError("branches merged by concat must have equal H x W, got "
+                             + ", ".join(f"{h}x{w}" for h, w in sorted(spatial)))
+        return (sum(o[0] for o in outs), *outs[0][1:])
+
+
+@layer_type("branches")
+@dataclass(frozen=True, kw_only=True)
+class BranchesSpec(ParallelSpec):
+    """Generic parallel paths; an empty path is the identity (a residual shortcut)."""
+
+    paths: tuple[tuple[Layer, ...], ...]
+    merge: str = "concat"  # type: ignore[misc]  # one of MERGES
+    activation: str = "none"  # applied after the merge, e.g. a residual block's ReLU
+
+    def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
+        return self.paths
+
+    def merge_activation(self) -> str:
+        return self.activation
+
+
+def _broadcast(outs: list[Shape]) -> Shape:
+    """The shape of the elementwise product of tensors of these shapes (PyTorch broadcasting, all
+    of one rank: a size-1 dimension stretches to the other's size)."""
+    if len({len(o) for o in outs}) > 1:
+        raise ShapeError("branches merged by mul must have shapes of one rank, got " + _shapes_text(outs))
+    result = []
+    for sizes in zip(*outs):
+        wide = {s for s in sizes if s != 1}
+        if len(wide) > 1:
+            raise ShapeError("branches merged by mul must have equal sizes or 1 in each dimension, got "
+                             + _shapes_text(outs))
+        result.append(wide.pop() if wide else 1)
+    return tuple(result)
+
+
+def _shapes_text(outs: list[Shape]) -> str:
+    return ", ".join("x".join(map(str, o)) for o in outs)
+
+
+@layer_type("se")
+@dataclass(frozen=True, kw_only=True)
+class SESpec(ParallelSpec):
+    """Squeeze-and-excitation (Hu et al. 2018), as torchvision's SqueezeExcitation: a global
+    average pool, a 1x1 conv to the squeeze width with `activation`, a 1x1 conv back to the input's
+    channels with the `gate` activation, multiplied onto the input. Child rows pool, fc1, fc2.
+
+    The squeeze width is `reduce` when it is a whole number, else max(1, floor(C x reduce)) of the
+    input's C channels, rounded to a multiple of `divisor` as torchvision's _make_divisible does
+    (MobileNetV3: reduce 0.25, divisor 8)."""
+
+    merge: ClassVar[str] = "mul"
+    reduce: int | float
+    divisor: int = 1
+    activation: str = "relu"
+    gate: str = "sigmoid"
+    bias: bool = True
+
+    def squeeze(self, channels: int) -> int:
+        if isinstance(self.reduce, int):
+            return self.reduce
+        width = max(1, int(channels * self.reduce + 1e-9))
+        return width if self.divisor == 1 else make_divisible(width, self.divisor)
+
+    def children(self) -> tuple[Layer, ...]:
+        return self.branches((1, 1, 1))[1]
+
+    def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
+        channels = in_shape[0] if len(in_shape) == 3 else 1
+        fc = ConvSpec(name="", out=1, kernel=(1, 1), bias=self.bias)
+        return ((), (GlobalAvgPoolSpec(name="pool"),
+                     replace(fc, name="fc1", out=self.squeeze(channels), activation=self.activation),
+                     replace(fc, name="fc2", out=channels, activation=self.gate)))
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) != 3:
+            raise ShapeError(f"se needs a C x H x W feature map, got the flat vector {in_shape}")
+        return super().out_shape(in_shape)
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """torchvision's _make_divisible: the nearest multiple of `divisor` (at least `divisor`), one
+    step up when rounding down would lose more than 10%."""
+    result = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return result + divisor if result < 0.9 * value else result
+
+
+INCEPTION_COLUMNS = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
+REDUCE_COLUMNS = ("3x3_reduce", "5x5_reduce")
+
+
+@layer_type("inception")
+@dataclass(frozen=True, kw_only=True)
+class InceptionSpec(ParallelSpec):
+    """The paper's module; `widths` are the six Table 1 columns, in INCEPTION_COLUMNS order.
+
+    A reduce width or pool_proj of None removes that 1x1 conv (all three None is the paper's
+    Figure 2(a) "naive" module). `kernel_5x5` exists for torchvision's GoogLeNet, whose "5x5"
+    branch is a 3x3 (pytorch/vision#906).
+    """
+
+    widths: tuple[int | None, ...]
+    kernel_5x5: int = 5
+    conv: ConvSpec | None = None  # template carrying bias / activation / norm for every conv
+
+    def width(self, column: str) -> int | None:
+        return self.widths[INCEPTION_COLUMNS.index(column)]
+
+    def with_widths(self, **changes: int | None) -> "InceptionSpec":
+        widths = tuple(changes.get(c, w) for c, w in zip(INCEPTION_COLUMNS, self.widths))
+        return replace(self, widths=widths)
+
+    def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
+        return self._branches
+
+    @cached_property
+    def _branches(self) -> tuple[tuple[Layer, ...], ...]:
+        """Expanded once per (immutable) module; planning, counting and building all read it."""
+        template = self.conv or ConvSpec(name="", out=1, kernel=(1, 1))
+
+        def conv(column: str, kernel: int) -> tuple[Layer, ...]:
+            width = self.width(column)
+            if width is None:
+                return ()
+            pad = (kernel - 1) // 2
+            return (replace(template, name=column, out=width, kernel=(kernel, kernel),
+                            stride=(1, 1), padding=(pad, pad), groups=1, paper=None),)
+
+        pool = MaxPoolSpec(name="pool", kernel=(3, 3), stride=(1, 1), padding=(1, 1), ceil_mode=True)
+        return (
+            conv("1x1", 1),
+            conv("3x3_reduce", 1) + conv("3x3", 3),
+            conv("5x5_reduce", 1) + conv("5x5", self.kernel_5x5),
+            (pool,) + conv("pool_proj", 1),
+        )

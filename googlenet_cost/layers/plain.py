@@ -1,0 +1,203 @@
+"""Plain layer specs (no children): convolution, pooling, normalization, linear and the rest."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..geometry import ShapeError, same_padding, window_out
+from .base import Cost, Field, Layer, Pair, Shape, feature_map, layer_type, numel
+
+def _pair_text(kernel: Pair, stride: Pair) -> str:
+    k = f"{kernel[0]}x{kernel[1]}"
+    s = str(stride[0]) if stride[0] == stride[1] else f"{stride[0]}x{stride[1]}"
+    return f"{k}/{s}"
+
+
+@layer_type("conv")
+@dataclass(frozen=True, kw_only=True)
+class ConvSpec(Layer):
+    out: int
+    kernel: Pair
+    stride: Pair = (1, 1)
+    padding: Pair | str = (0, 0)  # or "same"
+    groups: int = 1
+    dilation: Pair = (1, 1)
+    bias: bool = True
+    activation: str = "relu"  # one of ACTIVATION_CHOICES
+    norm: str = "none"  # "batchnorm" or "none"; a batchnorm sits between conv and activation
+    norm_eps: float = 1e-5
+
+    def span(self) -> Pair:
+        """The input window one output sees: dilation x (kernel - 1) + 1 in each direction."""
+        return (self.dilation[0] * (self.kernel[0] - 1) + 1, self.dilation[1] * (self.kernel[1] - 1) + 1)
+
+    def resolved_padding(self) -> Pair:
+        if self.padding == "same":
+            if self.stride != (1, 1):
+                raise ShapeError("padding 'same' needs stride 1")
+            return (same_padding(self.span()[0]), same_padding(self.span()[1]))
+        return self.padding  # type: ignore[return-value]
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        c, h, w = feature_map(in_shape, "conv")
+        if c % self.groups or self.out % self.groups:
+            raise ShapeError(f"groups {self.groups} must divide both input channels {c}"
+                             f" and out {self.out}")
+        ph, pw = self.resolved_padding()
+        (kh, kw) = self.span()
+        return (self.out, window_out(h, kh, self.stride[0], ph), window_out(w, kw, self.stride[1], pw))
+
+    def cost(self, in_shape: Shape) -> Cost:
+        _, h, w = self.out_shape(in_shape)
+        per_output = (in_shape[0] // self.groups) * self.kernel[0] * self.kernel[1]
+        weights = self.out * per_output
+        extra = (self.out if self.bias else 0) + (2 * self.out if self.norm == "batchnorm" else 0)
+        return Cost(weights + extra, weights, self.out * h * w * per_output)
+
+    def receptive(self, rf: Field, in_shape: Shape) -> Field:
+        return rf.through(self.span(), self.stride)
+
+    def kernel_text(self) -> str:
+        dilated = f" d{self.dilation[0]}" if self.dilation == (self.dilation[0],) * 2 else f" d{self.dilation[0]}x{self.dilation[1]}"
+        return _pair_text(self.kernel, self.stride) + ("" if self.dilation == (1, 1) else dilated)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PoolSpec(Layer):
+    kernel: Pair
+    stride: Pair
+    padding: Pair = (0, 0)
+    ceil_mode: bool = False
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        c, h, w = feature_map(in_shape, self.type_name)
+        for k, p in zip(self.kernel, self.padding):
+            if p > k // 2:
+                raise ShapeError(f"padding {p} must be at most half the kernel {k}")
+        return (c, window_out(h, self.kernel[0], self.stride[0], self.padding[0], ceil_mode=self.ceil_mode),
+                window_out(w, self.kernel[1], self.stride[1], self.padding[1], ceil_mode=self.ceil_mode))
+
+    def receptive(self, rf: Field, in_shape: Shape) -> Field:
+        return rf.through(self.kernel, self.stride)
+
+    def kernel_text(self) -> str:
+        return _pair_text(self.kernel, self.stride)
+
+
+@layer_type("maxpool")
+@dataclass(frozen=True, kw_only=True)
+class MaxPoolSpec(_PoolSpec):
+    pass
+
+
+@layer_type("avgpool")
+@dataclass(frozen=True, kw_only=True)
+class AvgPoolSpec(_PoolSpec):
+    pass
+
+
+@layer_type("global_avgpool")
+@dataclass(frozen=True, kw_only=True)
+class GlobalAvgPoolSpec(Layer):
+    def out_shape(self, in_shape: Shape) -> Shape:
+        return (feature_map(in_shape, "global_avgpool")[0], 1, 1)
+
+    def receptive(self, rf: Field, in_shape: Shape) -> Field:
+        return rf.whole(in_shape)
+
+
+@layer_type("global_maxpool")
+@dataclass(frozen=True, kw_only=True)
+class GlobalMaxPoolSpec(GlobalAvgPoolSpec):
+    """The largest value of each channel: C x 1 x 1."""
+
+
+@layer_type("adaptive_avgpool")
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveAvgPoolSpec(Layer):
+    output: Pair
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        c, h, w = feature_map(in_shape, "adaptive_avgpool")
+        if self.output[0] > h or self.output[1] > w:
+            raise ShapeError(f"output {self.output[0]}x{self.output[1]} is larger than its input {h}x{w}")
+        return (c, *self.output)
+
+    def receptive(self, rf: Field, in_shape: Shape) -> Field:
+        # PyTorch's adaptive window i spans [floor(i*n/o), ceil((i+1)*n/o)); take the widest
+        def widest(n: int, o: int) -> int:
+            return max(-(-(i + 1) * n // o) - (i * n // o) for i in range(o))
+
+        _, h, w = in_shape
+        (oh, ow) = self.output
+        return rf.through((widest(h, oh), widest(w, ow)), (max(h // oh, 1), max(w // ow, 1)))
+
+
+@layer_type("adaptive_maxpool")
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveMaxPoolSpec(AdaptiveAvgPoolSpec):
+    """Max over PyTorch's adaptive windows: the same output shape and receptive field."""
+
+
+@layer_type("lrn")
+@dataclass(frozen=True, kw_only=True)
+class LRNSpec(Layer):
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        return feature_map(in_shape, "lrn")
+
+
+@layer_type("batchnorm")
+@dataclass(frozen=True, kw_only=True)
+class BatchNormSpec(Layer):
+    eps: float = 1e-5
+    momentum: float = 0.1  # running statistics' update rate in training; no cost
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        return feature_map(in_shape, "batchnorm")
+
+    def cost(self, in_shape: Shape) -> Cost:
+        return Cost(params=2 * in_shape[0])
+
+
+@layer_type("softmax")
+@dataclass(frozen=True, kw_only=True)
+class SoftmaxSpec(Layer):
+    pass
+
+
+@layer_type("dropout")
+@dataclass(frozen=True, kw_only=True)
+class DropoutSpec(Layer):
+    p: float
+
+
+@layer_type("flatten")
+@dataclass(frozen=True, kw_only=True)
+class FlattenSpec(Layer):
+    def out_shape(self, in_shape: Shape) -> Shape:
+        return (numel(in_shape),)
+
+    def receptive(self, rf: Field, in_shape: Shape) -> Field:
+        return rf.whole(in_shape)
+
+
+@layer_type("linear")
+@dataclass(frozen=True, kw_only=True)
+class LinearSpec(Layer):
+    out: int
+    bias: bool = True
+    activation: str = "none"
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) != 1:
+            raise ShapeError(f"linear needs a flat input, got a feature map {in_shape};"
+                             " add a flatten layer before it")
+        return (self.out,)
+
+    def cost(self, in_shape: Shape) -> Cost:
+        weights = in_shape[0] * self.out
+        return Cost(weights + (self.out if self.bias else 0), weights, weights)
