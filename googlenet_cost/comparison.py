@@ -78,8 +78,8 @@ def compare(variants: list[Variant], *, train: bool = False, timing: Any = None,
     for index, variant in enumerate(variants):
         if progress:
             progress("counting variants", index / len(variants), variant.label)
-        reports.append(analyze(variant.spec, batch=timing.batches[0] if timing else 1, train=train,
-                               optimizer=optimizer))
+        report = analyze(variant.spec, batch=timing.batches[0] if timing else 1, train=train, optimizer=optimizer)
+        reports.append(replace(report, warnings=[*variant.notes, *report.warnings]))
     ratios: list[list[dict[str, Any]]] = [[] for _ in variants[1:]]
     runs: list[dict[str, Any]] = []
     if timing is not None:

@@ -21,26 +21,40 @@ def column_label(comparison: Comparison, index: int) -> str:
     return f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
 
 
+# Variants that change kernels while claiming to keep what each output sees: their table shows
+# every variant's receptive field, so the claim can be read off.
+FIELD_VARIANTS = ("factorize",)
+
+
 def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None = None, *,
          full_names: bool = False) -> tuple[list[str], list[list[str]]]:
     """Headers and rows: a layer per row, then totals and latency; per variant params and MACs,
-    and for each non-baseline variant its MACs as a ratio of the baseline's. `variants` picks the
-    non-baseline variants to show (all by default)."""
+    and for each non-baseline variant its MACs as a ratio of the baseline's (and with a
+    FIELD_VARIANTS variant, each variant's receptive field). `variants` picks the non-baseline
+    variants to show (all by default)."""
     from .formatters import indented, levels_shown, row_level
 
     keep = [0] + (variants if variants is not None else list(range(1, len(comparison.reports))))
     reports = [comparison.reports[k] for k in keep]
     levels = levels_shown(depth)
     names: list[str] = []
-    for report in reports:
+    for report in reports:  # a row only a variant has goes right after the row before it there
+        at = 0
         for row in report.layers:
-            if (levels is None or row_level(row.name) < levels) and row.name not in names:
-                names.append(row.name)
+            if levels is not None and row_level(row.name) >= levels:
+                continue
+            if row.name in names:
+                at = names.index(row.name) + 1
+            else:
+                names.insert(at, row.name)
+                at += 1
     by_name = [{row.name: row for row in report.layers} for report in reports]
+    fields = any(comparison.labels[k] in FIELD_VARIANTS for k in keep)
     headers = ["layer"]
     for index, k in enumerate(keep):
         label = column_label(comparison, k)
-        headers += [f"{label}\nparams", f"{label}\nMACs"] + ([f"{label}\nMACs ratio"] if index else [])
+        headers += ([f"{label}\nparams", f"{label}\nMACs"] + ([f"{label}\nMACs ratio"] if index else [])
+                    + ([f"{label}\nRF"] if fields else []))
     rows = []
     for name in names:
         cells = [name if full_names else indented(name)]
@@ -50,12 +64,16 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
             cells += [f"{row.params:,}" if row else "", f"{row.macs:,}" if row else ""]
             if index:
                 cells.append(_ratio(row.macs, base.macs) if row and base else "")
+            if fields:
+                cells.append("x".join(map(str, row.receptive_field)) if row else "")
         rows.append(cells)
+    blank = [""] if fields else []
     total = ["total"]
     for index, report in enumerate(reports):
         total += [f"{report.totals.params:,}", f"{report.totals.macs:,}"]
         if index:
             total.append(_ratio(report.totals.macs, reports[0].totals.macs))
+        total += blank
     rows.append(total)
     for key, title in (("step_macs", "training-step MACs"), ("train_bytes", "training memory (bytes)")):
         if all(report.training for report in reports):
@@ -64,9 +82,20 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
                 cells += ["", f"{report.training[key]:,}"]
                 if index:
                     cells.append(_ratio(report.training[key], reports[0].training[key]))
+                cells += blank
             rows.append(cells)
-    rows += latency_rows(comparison, keep)
+    rows += [_with_blanks(cells, len(keep)) for cells in latency_rows(comparison, keep)] if fields else latency_rows(
+        comparison, keep)
     return headers, rows
+
+
+def _with_blanks(cells: list[str], variants: int) -> list[str]:
+    """A latency row with an empty RF cell after each variant's cells."""
+    out, rest = cells[:3] + [""], cells[3:]
+    for _ in range(variants - 1):
+        out += rest[:3] + [""]
+        rest = rest[3:]
+    return out
 
 
 def ratio_cell(entry: dict | None) -> str:

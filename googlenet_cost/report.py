@@ -68,7 +68,7 @@ class Totals:
     params: int
     weights: int
     macs: int
-    activations: int  # output elements of every row (children included), per sample
+    activations: int  # output elements of every row that makes a tensor (children included), per sample
 
     @property
     def flops(self) -> int:
@@ -140,13 +140,18 @@ def _latency_dict(latency: Any) -> Any:
     return latency.to_dict()
 
 
+# Spec rows whose output is their last child's output, not a tensor of their own
+PASS_THROUGH_TYPES = ("sequence", "repeat", "aux")
+
+
 def totals_of(rows: list[LayerRow]) -> Totals:
     """Totals are the sums of the top-level rows (a module row already sums its children).
-    Activations: for a spec, the outputs of every row, children included (what a plain forward
-    keeps alive at some point); for a Python model, every element its operators write, which the
-    top-level rows already hold."""
+    Activations: for a spec, the outputs of every row that makes a tensor, children included
+    (what a plain forward keeps alive at some point; a sequence's output is its last layer's);
+    for a Python model, every element its operators write, which the top-level rows hold."""
     top = [row for row in rows if row.parent is None]
     measured = any(row.written is not None for row in rows)
+    made = [row for row in rows if row.type not in PASS_THROUGH_TYPES]
     return Totals(params=sum(r.params for r in top), weights=sum(r.weights for r in top),
                   macs=sum(r.macs for r in top),
-                  activations=sum(r.activations for r in (top if measured else rows)))
+                  activations=sum(r.activations for r in (top if measured else made)))

@@ -87,8 +87,7 @@ def test_a_loaded_spec_is_never_mutated():
     before = repr(spec)
     from googlenet_cost.variants import apply_to_modules, modules_matching, no_reduce
 
-    label, transform = no_reduce()
-    apply_to_modules(spec, label, transform, modules_matching(spec, None))
+    apply_to_modules(spec, no_reduce(), modules_matching(spec, None))
     assert repr(spec) == before
 
 
@@ -96,9 +95,12 @@ def test_a_loaded_spec_is_never_mutated():
     (["--reduce", "0"], "at least 1"),
     (["--reduce", "x"], "expected whole numbers"),
     (["--reduce-scale", "-1"], "above 0 and at most 1000"),
-    (["--no-reduce", "--module", "inception_9*"], "matches no inception module"),
+    (["--no-reduce", "--module", "inception_9*"], "matches no inception or branches module"),
     (["--reduce", "16", "--reduce", "16"], "asked for twice"),
-    (["specs/vgg16.yaml", "--no-reduce"], "no inception modules"),
+    (["specs/vgg16.yaml", "--no-reduce"], "no inception or branches modules"),
+    (["inception_v3", "--reduce", "16"], "--reduce could not change Mixed_5b, Mixed_5c"),
+    (["inception_v3", "--factorize", "--module", "Mixed_6*"], "--factorize could not change Mixed_6a, Mixed_6b"),
+    (["torchvision_googlenet", "--factorize"], "no 5x5 conv at stride 1 (an inception 5x5 column with kernel_5x5 5"),
 ])
 def test_bad_variant_arguments_exit_2(runner, args, fragment):
     result = invoke(runner, "compare", *args, "--no-latency")

@@ -4,7 +4,8 @@ from .activations import ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, Acti
 from .base import (LAYER_TYPES, Cost, Field, Layer, Pair, PaperFigures, Shape, feature_map, layer_type, numel,
                    path_out, walk)
 from .composites import (INCEPTION_COLUMNS, MAX_ROWS, MERGES, REDUCE_COLUMNS, BranchesSpec, CompositeSpec,
-                         InceptionSpec, ParallelSpec, RepeatSpec, SequenceSpec, SESpec, make_divisible, repeated)
+                         InceptionSpec, ParallelSpec, RepeatSpec, SequenceSpec, SESpec, factorized_5x5, make_divisible,
+                         repeated)
 from .plain import (AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, AvgPoolSpec, BatchNormSpec, ConvSpec, DropoutSpec,
                     FlattenSpec, GlobalAvgPoolSpec, GlobalMaxPoolSpec, LinearSpec, LRNSpec, MaxPoolSpec, SoftmaxSpec)
 
@@ -13,7 +14,7 @@ __all__ = [
     "Cost", "Field", "Layer", "Pair", "PaperFigures", "Shape", "feature_map", "layer_type", "numel",
     "path_out", "walk", "INCEPTION_COLUMNS", "MAX_ROWS", "MERGES", "REDUCE_COLUMNS", "BranchesSpec",
     "CompositeSpec", "InceptionSpec", "ParallelSpec", "RepeatSpec", "SequenceSpec", "SESpec",
-    "make_divisible", "repeated", "AdaptiveAvgPoolSpec", "AdaptiveMaxPoolSpec", "AvgPoolSpec",
+    "factorized_5x5", "make_divisible", "repeated", "AdaptiveAvgPoolSpec", "AdaptiveMaxPoolSpec", "AvgPoolSpec",
     "BatchNormSpec", "ConvSpec", "DropoutSpec", "FlattenSpec", "GlobalAvgPoolSpec", "GlobalMaxPoolSpec",
     "LinearSpec", "LRNSpec", "MaxPoolSpec", "SoftmaxSpec",
 ]

@@ -204,6 +204,7 @@ class InceptionSpec(ParallelSpec):
 
     widths: tuple[int | None, ...]
     kernel_5x5: int = 5
+    factorize_5x5: bool = False  # Inception v2: the 5x5 conv as two stacked 3x3 convs (compare --factorize)
     conv: ConvSpec | None = None  # template carrying bias / activation / norm for every conv
 
     def width(self, column: str) -> int | None:
@@ -230,9 +231,26 @@ class InceptionSpec(ParallelSpec):
                             stride=(1, 1), padding=(pad, pad), groups=1, paper=None),)
 
         pool = MaxPoolSpec(name="pool", kernel=(3, 3), stride=(1, 1), padding=(1, 1), ceil_mode=True)
+        five = conv("5x5", self.kernel_5x5)
+        if self.factorize_5x5:
+            five = tuple(factorized_5x5(c) for c in five)  # type: ignore[arg-type]
         return (
             conv("1x1", 1),
             conv("3x3_reduce", 1) + conv("3x3", 3),
-            conv("5x5_reduce", 1) + conv("5x5", self.kernel_5x5),
+            conv("5x5_reduce", 1) + five,
             (pool,) + conv("pool_proj", 1),
         )
+
+
+def factorized_5x5(conv: ConvSpec) -> SequenceSpec:
+    """A 5x5 conv at stride 1 as two stacked 3x3 convs (Inception v2), in a sequence named as the
+    5x5 so rows compare across variants: the first maps the 5x5's input width to its output width,
+    the second keeps it, both with its bias, normalization and activation. Padding p becomes
+    ceil(p/2) then floor(p/2) ("same" stays "same"), which keeps the output size and the receptive
+    field: two 3x3 windows span 5 pixels."""
+    if conv.padding == "same":
+        pads: tuple = ("same", "same")
+    else:
+        pads = (tuple((p + 1) // 2 for p in conv.padding), tuple(p // 2 for p in conv.padding))
+    first = replace(conv, name="3x3_1", kernel=(3, 3), padding=pads[0], paper=None)
+    return SequenceSpec(name=conv.name, layers=(first, replace(first, name="3x3_2", padding=pads[1])))
