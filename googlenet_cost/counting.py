@@ -91,7 +91,7 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     with tracked_rows(rows, shapes) as active:
         recorder = _OpRecorder(active)
         try:
-            with torch.no_grad(), math_attention(), FlopCounterMode(display=False) as counter, recorder:
+            with torch.no_grad(), math_attention(), flop_counter_mode() as counter, recorder:
                 model(x)
         except GcostError:
             raise
@@ -120,6 +120,29 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch, operands,
                         recorder.written.get("", 0) // batch)
     return result + ([rest] if rest else [])
+
+
+def flop_counter_mode():
+    """torch's FlopCounterMode with one formula corrected: its convolution_backward counts a
+    grouped conv's weight gradient as if the conv were not grouped (groups times too many; a
+    depthwise conv's by its channel count; torch 2.13 and 2.14, see pytorch/pytorch#183405). The
+    weight gradient of a conv costs exactly its forward: every (output, weight) product once."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    return FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flop})
+
+
+def conv_backward_flop(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
+                       output_padding, groups, output_mask, out_shape=None, **kwargs) -> int:
+    """FLOPs (2 per MAC) of aten.convolution_backward: torch's formula for the input's gradient,
+    the conv's own forward count for the weight's (which torch overcounts when groups > 1)."""
+    from torch.utils.flop_counter import conv_backward_flop as torch_formula, conv_flop_count
+
+    flops = torch_formula(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
+                          output_padding, groups, [output_mask[0], False, False], out_val=out_shape)  # shape-wrapped
+    if output_mask[1]:
+        flops += conv_flop_count(list(x_shape), list(w_shape), list(grad_out_shape), transposed)
+    return flops
 
 
 def with_derived_rows(rows: list, values: dict[str, int]) -> dict[str, int]:

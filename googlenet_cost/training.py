@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from .builder import row_modules
-from .counting import storage_id, math_attention, model_device, tensor_leaves_for_loss, tracked_rows
+from .counting import (flop_counter_mode, math_attention, model_device, storage_id, tensor_leaves_for_loss,
+                       tracked_rows)
 
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss with a discount weight (0.3)"
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
@@ -39,7 +40,6 @@ def measure_training(model: nn.Module, input_shape: tuple[int, ...], batch: int 
                      device: Any = None) -> TrainingMeasurement:
     """One forward and backward pass of `model` (in the mode the caller set) on zeros."""
     from torch.autograd.graph import saved_tensors_hooks
-    from torch.utils.flop_counter import FlopCounterMode
 
     rows = list(row_modules(model, depth))
     device = device or model_device(model)
@@ -55,7 +55,7 @@ def measure_training(model: nn.Module, input_shape: tuple[int, ...], batch: int 
             saved[key] = (tensor.untyped_storage().nbytes(), tuple(active))
         return tensor
 
-    with tracked_rows(rows) as active, math_attention(), FlopCounterMode(display=False) as counter:
+    with tracked_rows(rows) as active, math_attention(), flop_counter_mode() as counter:
         with saved_tensors_hooks(pack, lambda tensor: tensor):
             output = model(x)
         loss = training_loss(output)

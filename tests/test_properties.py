@@ -30,7 +30,10 @@ def _fits(layer: dict, shape: list[int]):
 def random_layer(draw, shape, name):
     c = shape[0]
     kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "inception", "branches", "lrn", "batchnorm",
-                                 "activation", "global_maxpool", "adaptive_maxpool", "same_dilated"]))
+                                 "activation", "global_maxpool", "adaptive_maxpool", "same_dilated", "nested",
+                                 "nested", "repeat", "se"]))
+    if kind in ("nested", "repeat", "se"):
+        return draw(keeping_layer(c, name, depth=2, kind=kind))
     if kind == "adaptive_maxpool":
         return {"name": name, "type": kind, "output": [draw(st.integers(1, 3)), draw(st.integers(1, 3))]}
     if kind == "same_dilated":
@@ -69,6 +72,47 @@ def random_layer(draw, shape, name):
 
 
 @st.composite
+def keeping_layer(draw, c: int, name: str, depth: int, kind: str | None = None):
+    """A layer that keeps H x W (so nested paths concatenate): a 3x3 conv, squeeze-and-excitation,
+    an activation, and at `depth` > 0 composites of them: branches merged by concat, add or mul
+    (a gate), a sequence, a repeat (with or without its own first block)."""
+    kinds = ["conv", "se", "activation"] + (["nested", "sequence", "repeat"] if depth > 0 else [])
+    kind = kind or draw(st.sampled_from(kinds))
+    if kind == "conv":
+        return {"name": name, "type": "conv", "out": draw(st.integers(1, 6)), "kernel": 3, "padding": 1,
+                "norm": draw(st.sampled_from(["none", "batchnorm"])), "activation": draw(st.sampled_from(ACTIVATION_CHOICES))}
+    if kind == "se":
+        reduce = draw(st.one_of(st.integers(1, 4), st.sampled_from([0.25, 0.5, 1.0])))
+        return {"name": name, "type": "se", "reduce": reduce, "gate": draw(st.sampled_from(["sigmoid", "hardsigmoid"])),
+                "activation": draw(st.sampled_from(["relu", "silu"])), **({"divisor": 2} if draw(st.booleans()) else {})}
+    if kind == "activation":
+        return {"name": name, "type": draw(st.sampled_from(ACTIVATIONS))}
+    if kind == "sequence":
+        return {"name": name, "type": "sequence",
+                "layers": [draw(keeping_layer(c, f"s{i}", depth - 1)) for i in range(draw(st.integers(1, 2)))]}
+    if kind == "repeat":
+        body = draw(keeping_layer(c, "body", depth - 1, kind="conv")) | {"out": c}  # copies chain c -> c
+        first = [draw(keeping_layer(c, "first", depth - 1))] if draw(st.booleans()) else []
+        first = [layer | {"out": c} if layer["type"] == "conv" else layer for layer in first]
+        return {"name": name, "type": "repeat", "times": draw(st.integers(1, 3)), "layers": [body],
+                **({"first": first} if first else {})}
+    merge = draw(st.sampled_from(["concat", "add", "mul"]))
+    if merge == "mul":  # a gate: the identity times a pooled, squeezed path
+        paths = [[], [{"name": "pool", "type": "global_avgpool"},
+                      {"name": "gate", "type": "conv", "out": c, "kernel": 1, "activation": "sigmoid"}]]
+    else:
+        paths = []
+        for b in range(draw(st.integers(1, 3))):
+            layer = draw(keeping_layer(c, f"b{b}", depth - 1))
+            if merge == "add":
+                layer = {"name": f"b{b}", "type": "conv", "out": c, "kernel": 3, "padding": 1} if layer["type"] in (
+                    "conv", "sequence", "repeat", "branches") else layer
+            paths.append([layer] if merge == "concat" or draw(st.booleans()) else [])
+    return {"name": name, "type": "branches", "merge": merge, "branches": paths,
+            **({"activation": "relu"} if draw(st.booleans()) else {})}
+
+
+@st.composite
 def valid_spec(draw):
     shape = [draw(st.integers(1, 6)), draw(st.integers(4, 20)), draw(st.integers(4, 20))]
     spec = {"name": "random", "input": list(shape), "layers": []}
@@ -101,6 +145,15 @@ def test_closed_form_equals_the_built_model_and_a_real_forward(data):
     with torch.no_grad():
         out = model.eval()(torch.randn(2, *spec.input_shape))
     assert list(out.shape[1:]) == [r.output_shape for r in report.layers if r.parent is None][-1]
+
+
+@given(valid_spec())
+def test_training_closed_form_equals_a_real_backward(data):
+    """Backward MACs per row (nested composites, repeats, gates included) as PyTorch counts them."""
+    spec = gc.parse_spec(yaml.safe_dump(data))
+    report = gc.analyze(spec, batch=2, optimizer="sgd")
+    assert report.warnings == []
+    assert report.training["backward_macs"] == sum(r.backward_macs for r in report.layers if r.parent is None)
 
 
 @given(valid_spec())

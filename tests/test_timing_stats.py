@@ -171,6 +171,20 @@ def test_ratio_of_medians_matches_the_point_estimate_and_brackets_it():
     assert ratio_of_medians(base, other) == estimate  # seeded: the same samples, the same interval
 
 
+@pytest.mark.parametrize("rounds,verdict", [(3, "too few rounds"), (9, "too few rounds"), (10, "slower")])
+def test_no_verdict_from_fewer_than_10_rounds(rounds, verdict):
+    """A slow network stopped by the time limit after 3 rounds: a 3-round bootstrap has 10 distinct
+    resamples and its "interval" can exclude 1.0 by chance; the verdict waits for 10 rounds."""
+    base = [10.0, 30.0, 11.0, 10.5, 12.0, 10.2, 10.8, 11.1, 10.4, 10.6][:rounds]
+    other = [b * 1.5 for b in base]
+    estimate = ratio_of_medians(base, other)
+    assert estimate.verdict == verdict and estimate.to_dict()["verdict"] == verdict
+    from googlenet_cost.comparison import latency_words
+
+    words = latency_words({**estimate.to_dict(), "batch": 1})
+    assert ("too few for a verdict" in words) == (rounds < 10) and "1.50x the latency" in words
+
+
 def test_pairing_cancels_shared_drift():
     """Both models slow down together halfway; their paired ratio stays tight, as it should."""
     base = [10.0 + (5.0 if r >= 50 else 0.0) + 0.01 * (r % 3) for r in range(100)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 import googlenet_cost as gc
 from googlenet_cost.plan import plan_rows
@@ -151,3 +152,30 @@ def test_training_step_phases_on_the_fake_gpu_come_from_events_on_its_stream():
     assert stats.phases["forward_ms"] == pytest.approx(5.0, rel=0.05)  # the fake model's device work
     assert stats.phases["backward_ms"] == pytest.approx(0.0, abs=0.01)  # its backward runs no device work
     assert {device for what, device in cuda.log if what == "record"} == {1}
+
+
+@pytest.mark.parametrize("groups,transposed", [(1, False), (2, False), (8, False), (2, True)])
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_grouped_conv_backward_costs_its_forward_per_gradient(groups, transposed, input_grad):
+    """The weight gradient of a conv costs its forward MACs (every output x weight product once),
+    and so does the input gradient: torch's own formula counts a grouped conv's weight gradient
+    `groups` times over (pytorch/pytorch#183405); gcost's counter does not."""
+    from googlenet_cost.counting import flop_counter_mode
+
+    make = torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d
+    conv = make(8, 16, 3, groups=groups, bias=False)
+    x = torch.zeros(2, 8, 6, 6, requires_grad=input_grad)
+    out_hw = 8 if transposed else 4
+    forward_macs = 2 * (8 * 6 * 6 if transposed else 16 * out_hw * out_hw) * (16 if transposed else 8) // groups * 9
+    with flop_counter_mode() as counter:
+        conv(x).sum().backward()
+    counts = {str(op): flops // 2 for op, flops in counter.get_flop_counts()["Global"].items()}
+    assert counts["aten.convolution"] == forward_macs
+    assert counts["aten.convolution_backward"] == forward_macs * (2 if input_grad else 1)
+
+
+def test_depthwise_specs_training_closed_form_equals_measured():
+    report = gc.analyze(gc.load_spec("mobilenet_v2"), optimizer="sgd")
+    assert report.warnings == []
+    dw = next(row for row in report.layers if row.name == "block2/dw")
+    assert dw.backward_macs == 2 * dw.macs  # its input (block2/expand's output) needs a gradient

@@ -16,7 +16,10 @@ RESAMPLES = 2_000
 SEED = 20141117  # arXiv 1409.4842's v1 date: any fixed seed will do
 CHUNK_ELEMENTS = 4_000_000  # bound the bootstrap's memory (replicates x rounds per chunk)
 
-FASTER, SLOWER, SAME = "faster", "slower", "no measurable difference"
+FASTER, SLOWER, SAME, TOO_FEW = "faster", "slower", "no measurable difference", "too few rounds"
+# Below this many rounds a percentile bootstrap has too few distinct resamples to bound anything
+# (3 rounds give 10): the interval is reported, the verdict withheld.
+MIN_VERDICT_ROUNDS = 10
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,11 @@ class RatioEstimate:
 
     @property
     def verdict(self) -> str:
-        """faster / slower only when the whole interval lies on one side of 1.0."""
+        """faster / slower only when the whole interval lies on one side of 1.0, and it rests on
+        MIN_VERDICT_ROUNDS rounds or more."""
         low, high = self.ci95
+        if self.rounds < MIN_VERDICT_ROUNDS:
+            return TOO_FEW
         return FASTER if high < 1.0 else SLOWER if low > 1.0 else SAME
 
     @property
