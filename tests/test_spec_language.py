@@ -298,6 +298,21 @@ def test_variants_on_a_branches_written_module_equal_those_on_the_inception_type
     assert totals[0] == totals[1] and totals[0][0] != totals[0][1]
 
 
+def test_factorize_runs_with_the_other_variants_in_one_compare(runner, tmp_path):
+    out = tmp_path / "cmp.json"
+    result = invoke(runner, "compare", "--reduce", "16", "--factorize", "--naive", "--module", "inception_4*",
+                    "--no-latency", "--format", "json", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    variants = {v["label"]: v for v in json.loads(out.read_text())["variants"]}
+    assert list(variants) == ["baseline", "reduce=16", "factorize", "naive"]
+    base = variants["baseline"]["totals"]["macs"]
+    d_macs = sum(h * h * (9 * r * o + 9 * o * o - 25 * r * o) for name, (h, r, o) in GOOGLENET_5X5.items()
+                 if name.startswith("inception_4"))
+    assert variants["factorize"]["totals"]["macs"] - base == d_macs
+    rows = {row["name"] for row in variants["factorize"]["layers"]}
+    assert "inception_4a/5x5/3x3_1" in rows and "inception_3a/5x5/3x3_1" not in rows
+
+
 def test_a_module_glob_that_matches_unchangeable_modules_names_them(runner, write_spec):
     path = write_spec(BRANCHES_INCEPTION.replace("name: 5x5, type: conv, out: 32, kernel: 5, padding: 2",
                                                  "name: 5x5, type: conv, out: 32, kernel: 3, padding: 1"))
