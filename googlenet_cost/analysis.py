@@ -22,7 +22,7 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
 
     Counts are per sample; `batch` is the batch of the counting pass (timing has its own list).
     Each top-level layer is built and measured alone on its planned input, once per distinct
-    layer (counting.per_distinct_layer); the shapes it measures are checked against the plan,
+    layer (counting.measure_layers); the shapes it measures are checked against the plan,
     which is what chains the layers together. With `optimizer` (--step train) the report also
     holds what a training step costs (training.py), in train mode with the auxiliary heads."""
     from .counting import fvcore_layers, measure_layers

@@ -24,7 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .builder import build_row, row_modules
 from .errors import GcostError, model_raised
-from .layers import Layer, Shape
+from .layers import Layer, SequenceSpec, Shape, walk
 
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs
@@ -208,17 +208,41 @@ def _renamed(row_name: str, measured_as: str, name: str) -> str:
 def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
                    device: str) -> list[MeasuredRow]:
     """measure_rows for a spec's top-level layers (aux heads included), each built alone on
-    `device` for its planned input shape; the rows are the same as the whole model's."""
+    `device` for its planned input shape, once per distinct layer and input shape; the rows are
+    the same as the whole model's. A sequence or repeat (an aux head too) is measured child by
+    child, its row the sum of its children's (its output is its last child's), so the identical
+    blocks of a repeat are built and measured once."""
+    done: dict[tuple[Layer, Shape], tuple[str, list[MeasuredRow]]] = {}
 
-    def measure(layer: Layer, in_shape: Shape) -> list[MeasuredRow]:
-        try:
-            return measure_rows(build_row(layer, in_shape, device).train(train), in_shape, batch, device=device)
-        except GcostError as e:
-            raise e.located(layer=layer.name) from e
+    def measure(layer: Layer, in_shape: Shape, name: str, parent: str | None) -> list[MeasuredRow]:
+        if passes_through(layer):
+            rows: list[MeasuredRow] = []
+            direct: list[MeasuredRow] = []
+            for child, child_in, _ in walk(layer.layers, in_shape):  # type: ignore[attr-defined]
+                child_rows = measure(child, child_in, f"{name}/{child.name}", name)
+                direct.append(child_rows[0])
+                rows += child_rows
+            return [MeasuredRow(name, parent, direct[-1].output_shape, sum(r.params for r in direct),
+                                sum(r.weights for r in direct), sum(r.macs for r in direct), "Path", "",
+                                sum(r.activations for r in direct)), *rows]
+        key = layer.build_key(in_shape)
+        if key not in done:
+            try:
+                model = build_row(layer, in_shape, device).train(train)
+                done[key] = (layer.name, measure_rows(model, in_shape, batch, device=device))
+            except GcostError as e:
+                raise e.located(layer=name) from e
+        measured_as, measured = done[key]
+        return [replace(row, name=_renamed(row.name, measured_as, name),
+                        parent=_renamed(row.parent, measured_as, name) if row.parent else parent)
+                for row in measured]
 
-    return [replace(row, name=_renamed(row.name, measured_as, name),
-                    parent=_renamed(row.parent, measured_as, name) if row.parent else None)
-            for name, measured_as, rows in per_distinct_layer(layers, measure) for row in rows]
+    return [row for layer, in_shape in layers for row in measure(layer, in_shape, layer.name, None)]
+
+
+def passes_through(layer: Layer) -> bool:
+    """A sequence, repeat or aux head: its row is the sum of its children's rows, measured alone."""
+    return isinstance(layer, SequenceSpec) and bool(layer.layers)
 
 
 def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,

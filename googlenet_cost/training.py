@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from .builder import row_modules
-from .counting import (flop_counter_mode, math_attention, model_device, storage_id, tensor_leaves_for_loss,
-                       tracked_rows)
+from .counting import (flop_counter_mode, math_attention, model_device, passes_through, storage_id,
+                       tensor_leaves_for_loss, tracked_rows)
 
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss with a discount weight (0.3)"
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
@@ -113,13 +113,20 @@ def spec_training(spec: Any, planned: list, rows: list, batch: int, device: str,
 
     done: dict[tuple, int] = {}
     step: dict[str, int] = {}
+    children: dict[str, list[str]] = {}
     for row in planned:
+        children.setdefault(row.parent or "", []).append(row.name)
+        if passes_through(row.layer):
+            continue  # a sequence or repeat: the sum of its children, below
         key = (row.layer.build_key(row.in_shape), row.input_needs_grad)
         if key not in done:
             model = build_row(row.layer, row.in_shape, device).train(True)
             done[key] = measure_training(model, row.in_shape, batch, input_requires_grad=row.input_needs_grad,
                                          device=device).step_macs[""]
         step[row.name] = done[key]
+    for row in reversed(planned):
+        if passes_through(row.layer):
+            step[row.name] = sum(step[name] for name in children[row.name])
     whole = measure_training(build_model(spec, train=True, device="meta"), spec.input_shape, batch, device="meta")
     warnings = []
     out = []

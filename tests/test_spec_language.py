@@ -332,3 +332,31 @@ def test_a_loaded_spec_is_not_mutated_by_factorize():
 
 def test_gcost_error_for_parse_errors_is_spec_error():
     assert issubclass(SpecError, GcostError)
+
+
+def test_a_repeat_of_identical_blocks_is_measured_once(monkeypatch):
+    """50 copies of a residual block: counting builds and measures one block (and the training
+    step measures one per gradient need); the repeat's row is the sum of its 50 blocks."""
+    from googlenet_cost import counting, training
+
+    calls = {"forward": 0, "backward": 0}
+    real_rows, real_training = counting.measure_rows, training.measure_training
+
+    def count(kind, real):
+        def wrapped(*args, **kwargs):
+            calls[kind] += 1
+            return real(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(counting, "measure_rows", count("forward", real_rows))
+    monkeypatch.setattr(training, "measure_training", count("backward", real_training))
+    spec = gc.parse_spec(REPEAT.replace("times: 3", "times: 50"))
+    report = gc.analyze(spec, optimizer="sgd")
+    assert calls["forward"] == 2  # the first block and one copy of the body
+    rows = _rows(report)
+    assert rows["stage"].macs == rows["stage/0"].macs + 49 * rows["stage/1"].macs
+    assert rows["stage"].backward_macs == rows["stage/0"].backward_macs + 49 * rows["stage/49"].backward_macs
+    assert report.warnings == []
+    # per distinct (layer, input, gradient): the two blocks, their convs and BN-less children, the whole
+    # model once for saved bytes; never 50 copies
+    assert calls["backward"] < 15
