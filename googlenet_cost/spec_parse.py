@@ -261,10 +261,11 @@ def _repeat(r: Reader, d: Defaults) -> Layer:
 
 def _se(r: Reader, d: Defaults) -> SESpec:
     reduce = r.raw("reduce", required=True)
-    if isinstance(reduce, int) and not isinstance(reduce, bool):
-        reduce = r.check_count("reduce", reduce, MAX_CHANNELS)
-    else:
-        reduce = r.number("reduce", high=1.0)
+    whole = isinstance(reduce, int) and not isinstance(reduce, bool)
+    ratio = isinstance(reduce, float) and 0 < reduce <= 1
+    if not (whole and 1 <= reduce <= MAX_CHANNELS or ratio):
+        raise r.error(f"reduce must be the squeeze width (a whole number, 1 to {MAX_CHANNELS:,}) or a ratio of the "
+                      f"input's channels above 0 and at most 1 (0.25), got {quoted(reduce)}")
     return SESpec(name=r.name, reduce=reduce, divisor=r.count("divisor", 1, limit=MAX_CHANNELS),
                   activation=r.choice("activation", ACTIVATION_CHOICES, d.activation),
                   gate=r.choice("gate", ACTIVATION_CHOICES, "sigmoid"), bias=r.flag("bias", True))
