@@ -343,9 +343,22 @@ def parse_layer(item: dict, defaults: Defaults, *, index: int, prefix: str = "",
     if level > MAX_NESTING:
         raise reader.error(f"composite layers nest more than {MAX_NESTING} deep here")
     paper = _paper(reader)
+    times = reader.raw("repeat", None) if kind != "repeat" else None
     layer = PARSERS[kind](reader, defaults)
     reader.finish()
+    if times is not None:  # the paper's figures belong to the whole row
+        layer = _repeated_key(reader, layer, times)
     return layer if paper is None else _with_paper(layer, paper)
+
+
+def _repeated_key(r: Reader, layer: Layer, times: Any) -> Layer:
+    """`{type: branches, repeat: 3, ...}` (any layer type): the same as `{type: repeat, times: 3,
+    layers: [{type: branches, ...}]}`, rows `<name>/0` ..."""
+    times = r.check_count("repeat", times, MAX_ROWS)
+    rows = times * layer.row_count()
+    if rows > MAX_ROWS:
+        raise r.error(f"repeat: {times:,} copies make {rows:,} rows, more than {MAX_ROWS:,}: too large to analyze")
+    return repeated(layer.name, (layer,), times)
 
 
 def _with_paper(layer: Layer, paper: PaperFigures) -> Layer:

@@ -31,7 +31,7 @@ def random_layer(draw, shape, name):
     c = shape[0]
     kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "inception", "branches", "lrn", "batchnorm",
                                  "activation", "global_maxpool", "adaptive_maxpool", "same_dilated", "nested",
-                                 "nested", "repeat", "se"]))
+                                 "nested", "nested", "repeat", "repeat", "se"]))
     if kind in ("nested", "repeat", "se"):
         return draw(keeping_layer(c, name, depth=2, kind=kind))
     if kind == "adaptive_maxpool":
@@ -80,7 +80,8 @@ def keeping_layer(draw, c: int, name: str, depth: int, kind: str | None = None):
     kind = kind or draw(st.sampled_from(kinds))
     if kind == "conv":
         return {"name": name, "type": "conv", "out": draw(st.integers(1, 6)), "kernel": 3, "padding": 1,
-                "norm": draw(st.sampled_from(["none", "batchnorm"])), "activation": draw(st.sampled_from(ACTIVATION_CHOICES))}
+                "norm": draw(st.sampled_from(["none", "batchnorm"])), "activation": draw(st.sampled_from(ACTIVATION_CHOICES)),
+                **({"repeat": draw(st.integers(1, 3))} if draw(st.integers(0, 3)) == 0 else {})}
     if kind == "se":
         reduce = draw(st.one_of(st.integers(1, 4), st.sampled_from([0.25, 0.5, 1.0])))
         return {"name": name, "type": "se", "reduce": reduce, "gate": draw(st.sampled_from(["sigmoid", "hardsigmoid"])),
@@ -91,7 +92,8 @@ def keeping_layer(draw, c: int, name: str, depth: int, kind: str | None = None):
         return {"name": name, "type": "sequence",
                 "layers": [draw(keeping_layer(c, f"s{i}", depth - 1)) for i in range(draw(st.integers(1, 2)))]}
     if kind == "repeat":
-        body = draw(keeping_layer(c, "body", depth - 1, kind="conv")) | {"out": c}  # copies chain c -> c
+        body = {k: v for k, v in draw(keeping_layer(c, "body", depth - 1, kind="conv")).items()
+                if k != "repeat"} | {"out": c}  # copies chain c -> c
         first = [draw(keeping_layer(c, "first", depth - 1))] if draw(st.booleans()) else []
         first = [layer | {"out": c} if layer["type"] == "conv" else layer for layer in first]
         return {"name": name, "type": "repeat", "times": draw(st.integers(1, 3)), "layers": [body],

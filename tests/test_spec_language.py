@@ -127,6 +127,18 @@ def test_repeat_expands_into_numbered_blocks_the_first_its_own():
     assert report.warnings == []
 
 
+def test_a_repeat_key_on_a_layer_is_a_repeat_of_it():
+    keyed = gc.parse_spec("name: k\ninput: [8, 6, 6]\nlayers:\n  - {name: blocks, type: branches, merge: add, "
+                          "repeat: 3, branches: [[], [{name: c, type: conv, out: 8, kernel: 3, padding: 1}]]}\n")
+    typed = gc.parse_spec("name: k\ninput: [8, 6, 6]\nlayers:\n  - {name: blocks, type: repeat, times: 3, layers: "
+                          "[{type: branches, merge: add, branches: [[], [{name: c, type: conv, out: 8, kernel: 3, "
+                          "padding: 1}]]}]}\n")
+    assert keyed.layers == typed.layers
+    assert [r.name for r in gc.analyze(keyed).layers][:3] == ["blocks", "blocks/0", "blocks/0/c"]
+    with pytest.raises(SpecError, match="repeat must be at least 1"):
+        gc.parse_spec("name: k\ninput: [8, 6, 6]\nlayers:\n  - {name: c, type: conv, out: 8, kernel: 1, repeat: 0}\n")
+
+
 def test_an_activation_after_a_merge_is_applied_to_the_sum():
     model = build_model(gc.parse_spec(REPEAT))
     with torch.no_grad():
