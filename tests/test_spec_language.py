@@ -372,3 +372,24 @@ def test_a_repeat_of_identical_blocks_is_measured_once(monkeypatch):
     # per distinct (layer, input, gradient): the two blocks, their convs and BN-less children, the whole
     # model once for saved bytes; never 50 copies
     assert calls["backward"] < 15
+
+
+def test_an_inception_module_nests_inside_other_composites():
+    spec = gc.parse_spec("""
+name: n
+input: [16, 8, 8]
+layers:
+  - name: stage
+    type: sequence
+    layers:
+      - {name: inc, type: inception, 1x1: 4, 3x3_reduce: 4, 3x3: 8, 5x5_reduce: 2, 5x5: 4, pool_proj: 4}
+      - {name: se, type: se, reduce: 0.25}
+""")
+    report = gc.analyze(spec)
+    rows = _rows(report)
+    assert rows["stage/inc/5x5"].parent == "stage/inc" and rows["stage/inc"].output_shape == [20, 8, 8]
+    # by hand: 5x5 from a 2-wide reduce to 4 maps on 8x8: 2*4*25 weights + 4 biases, 8*8*4*2*25 MACs
+    assert (rows["stage/inc/5x5"].params, rows["stage/inc/5x5"].macs) == (204, 12_800)
+    assert rows["stage/se/fc1"].output_shape == [5, 1, 1]  # floor(20 x 0.25)
+    assert rows["stage"].macs == rows["stage/inc"].macs + rows["stage/se"].macs
+    assert report.warnings == []
