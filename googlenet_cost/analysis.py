@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from .errors import GcostError, model_raised
-from .layers import numel
+from .layers import numel, passes_through
 from .plan import PlannedRow, plan_rows, top_layers
 from .report import LayerRow, PaperComparison, Report, totals_of
 from .spec import Spec
@@ -45,7 +45,7 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
         warnings.append(f"counted at batch {counting_batch}: {single} batch-normalizes one value per channel, "
                         "which PyTorch refuses to train at batch 1 (counts are per sample either way)")
     if verify:
-        require_cpu_memory(_largest_layer_bytes(planned, batch), "--verify (fvcore on real tensors)")
+        require_cpu_memory(_largest_layer_bytes(planned, batch, whole_top=True), "--verify (fvcore on real tensors)")
         blind: dict[str, set[str]] = {}
         warnings += _fvcore_disagreements(measured, fvcore_layers(layers, counting_batch, train=train, blind=blind),
                                           blind)
@@ -173,21 +173,40 @@ CPU_COUNTING_MAX_BYTES = 1 << 30
 
 
 def _counting_device(planned: list[PlannedRow], batch: int) -> str:
-    distinct = {row.layer.build_key(row.in_shape): row for row in planned if row.parent is None}
+    distinct = {row.layer.build_key(row.in_shape): row for row in _measured_units(planned).values()}
     macs = batch * sum(row.cost.macs for row in distinct.values())
     fits = _largest_layer_bytes(planned, batch) <= CPU_COUNTING_MAX_BYTES
     return "cpu" if macs <= CPU_COUNTING_MAX_MACS and fits else "meta"
 
 
-def _largest_layer_bytes(planned: list[PlannedRow], batch: int) -> int:
-    """fp32 bytes of the largest top-level layer run alone on real tensors: its parameters, its
-    input and every output inside it."""
+def _measured_units(planned: list[PlannedRow]) -> dict[str, PlannedRow]:
+    """The rows counting builds and runs alone (counting.measure_layers): top-level layers, and
+    inside a sequence or repeat its children, by row name."""
+    expanded: set[str | None] = {None}
+    units = {}
+    for row in planned:
+        if row.parent in expanded:
+            if passes_through(row.layer):
+                expanded.add(row.name)
+            else:
+                units[row.name] = row
+    return units
+
+
+def _largest_layer_bytes(planned: list[PlannedRow], batch: int, *, whole_top: bool = False) -> int:
+    """fp32 bytes of the largest layer counting runs alone on real tensors (with `whole_top`, as
+    --verify runs fvcore: every top-level layer whole): its parameters, its input and every output
+    inside it."""
+    units = {row.name: row for row in planned if row.parent is None} if whole_top else _measured_units(planned)
+    unit_of: dict[str, str] = {}
     elements: dict[str, int] = {}
     for row in planned:
-        top = row.parent or row.name
-        elements[top] = elements.get(top, 0) + batch * numel(row.out_shape)
-    return 4 * max((row.cost.params + batch * numel(row.in_shape) + elements[row.name]
-                    for row in planned if row.parent is None), default=0)
+        unit = row.name if row.name in units else unit_of.get(row.parent or "")
+        if unit is not None:
+            unit_of[row.name] = unit
+            elements[unit] = elements.get(unit, 0) + batch * numel(row.out_shape)
+    return 4 * max((row.cost.params + batch * numel(row.in_shape) + elements[name] for name, row in units.items()),
+                   default=0)
 
 
 def require_cpu_memory(need_bytes: int, what: str) -> None:

@@ -24,7 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .builder import build_row, row_modules
 from .errors import GcostError, model_raised
-from .layers import Layer, SequenceSpec, Shape, walk
+from .layers import Layer, Shape, passes_through, walk
 
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs
@@ -239,10 +239,6 @@ def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, tra
 
     return [row for layer, in_shape in layers for row in measure(layer, in_shape, layer.name, None)]
 
-
-def passes_through(layer: Layer) -> bool:
-    """A sequence, repeat or aux head: its row is the sum of its children's rows, measured alone."""
-    return isinstance(layer, SequenceSpec) and bool(layer.layers)
 
 
 def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,

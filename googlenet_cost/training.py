@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from .builder import row_modules
-from .counting import (flop_counter_mode, math_attention, model_device, passes_through, storage_id,
-                       tensor_leaves_for_loss, tracked_rows)
+from .counting import (flop_counter_mode, math_attention, model_device, storage_id, tensor_leaves_for_loss,
+                       tracked_rows)
+from .layers import passes_through
 
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss with a discount weight (0.3)"
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter

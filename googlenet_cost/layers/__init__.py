@@ -5,7 +5,7 @@ from .base import (LAYER_TYPES, Cost, Field, Layer, Pair, PaperFigures, Shape, f
                    path_out, walk)
 from .composites import (INCEPTION_COLUMNS, MAX_ROWS, MERGES, REDUCE_COLUMNS, BranchesSpec, CompositeSpec,
                          InceptionSpec, ParallelSpec, RepeatSpec, SequenceSpec, SESpec, factorized_5x5, make_divisible,
-                         repeated)
+                         passes_through, repeated)
 from .plain import (AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, AvgPoolSpec, BatchNormSpec, ConvSpec, DropoutSpec,
                     FlattenSpec, GlobalAvgPoolSpec, GlobalMaxPoolSpec, LinearSpec, LRNSpec, MaxPoolSpec, SoftmaxSpec)
 
@@ -14,7 +14,7 @@ __all__ = [
     "Cost", "Field", "Layer", "Pair", "PaperFigures", "Shape", "feature_map", "layer_type", "numel",
     "path_out", "walk", "INCEPTION_COLUMNS", "MAX_ROWS", "MERGES", "REDUCE_COLUMNS", "BranchesSpec",
     "CompositeSpec", "InceptionSpec", "ParallelSpec", "RepeatSpec", "SequenceSpec", "SESpec",
-    "factorized_5x5", "make_divisible", "repeated", "AdaptiveAvgPoolSpec", "AdaptiveMaxPoolSpec", "AvgPoolSpec",
+    "factorized_5x5", "make_divisible", "passes_through", "repeated", "AdaptiveAvgPoolSpec", "AdaptiveMaxPoolSpec", "AvgPoolSpec",
     "BatchNormSpec", "ConvSpec", "DropoutSpec", "FlattenSpec", "GlobalAvgPoolSpec", "GlobalMaxPoolSpec",
     "LinearSpec", "LRNSpec", "MaxPoolSpec", "SoftmaxSpec",
 ]

@@ -75,6 +75,12 @@ def repeated(name: str, body: tuple[Layer, ...], times: int, first: tuple[Layer,
     return RepeatSpec(name=name, layers=blocks, times=times)
 
 
+def passes_through(layer: Layer) -> bool:
+    """A sequence or repeat (an aux head too): its output is its last child's and its counts the
+    sum of its children's, so counting measures its children one by one instead of it."""
+    return isinstance(layer, SequenceSpec) and bool(layer.layers)
+
+
 MERGES = ("concat", "add", "mul")
 
 
