@@ -112,9 +112,15 @@ def factorize() -> Change:
     """Inception v2's factorization: each 5x5 conv at stride 1 becomes two stacked 3x3 convs, the
     first from the 5x5's input width to its output width, the second keeping it, with the 5x5's
     bias, normalization and activation. The receptive field and output shape stay the same."""
-    return Change("factorize", lambda m: replace(m, factorize_5x5=True) if m.kernel_5x5 == 5 and not m.factorize_5x5
-                  and m.width("5x5") is not None else None, _factorized,
+    return Change("factorize", _factorized_inception, _factorized,
                   "5x5 conv at stride 1 (an inception 5x5 column with kernel_5x5 5, or a conv named *5x5*)")
+
+
+def _factorized_inception(m: InceptionSpec) -> InceptionSpec | None:
+    """torchvision's GoogLeNet (kernel_5x5 3) has no 5x5 to factorize."""
+    if m.kernel_5x5 != 5 or m.factorize_5x5 or m.width("5x5") is None:
+        return None
+    return replace(m, factorize_5x5=True)
 
 
 def _factorized(conv: ConvSpec) -> tuple[Layer, ...] | None:
@@ -159,10 +165,14 @@ def modules_matching(spec: Spec, pattern: str | None) -> set[str]:
         return set(names)
     chosen = {name for name in names if fnmatchcase(name, pattern)}
     if not chosen:
-        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         raise GcostError(f"--module {quoted(pattern)} matches no inception or branches module (there are "
-                         f"{shown})", file=spec.path)
+                         f"{_listed(names)})", file=spec.path)
     return chosen
+
+
+def _listed(names: list[str], shown: int = 8) -> str:
+    """'a, b, c' or, past `shown` names, 'a, b, ... h and 4 more'."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def apply_to_modules(spec: Spec, change: Change, chosen: set[str], *, strict: bool = False) -> Variant:
@@ -172,11 +182,10 @@ def apply_to_modules(spec: Spec, change: Change, chosen: set[str], *, strict: bo
     layers = _rewrite(spec.layers, "", chosen, change, changed)
     unchanged = sorted(chosen - changed, key=list(modules(spec.layers)).index)
     if not changed or (strict and unchanged):
-        shown = ", ".join(unchanged[:8]) + (f" and {len(unchanged) - 8} more" if len(unchanged) > 8 else "")
-        raise GcostError(f"--{change.label.split('=')[0]} could not change {shown}: no {change.what} in "
+        raise GcostError(f"--{change.label.split('=')[0]} could not change {_listed(unchanged)}: no {change.what} in "
                          f"{'it' if len(unchanged) == 1 else 'them'}", file=spec.path)
-    notes = (f"changed {len(changed)} of {len(chosen)} modules; {', '.join(unchanged[:8])}"
-             f"{' ...' if len(unchanged) > 8 else ''} hold no {change.what}",) if unchanged else ()
+    notes = (f"changed {len(changed)} of {len(chosen)} modules; {_listed(unchanged)} hold no {change.what}",
+             ) if unchanged else ()
     return _validated(change.label, replace(spec, layers=layers), notes)
 
 
