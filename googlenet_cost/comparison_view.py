@@ -84,18 +84,8 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
                     cells.append(_ratio(report.training[key], reports[0].training[key]))
                 cells += blank
             rows.append(cells)
-    rows += [_with_blanks(cells, len(keep)) for cells in latency_rows(comparison, keep)] if fields else latency_rows(
-        comparison, keep)
+    rows += latency_rows(comparison, keep, blank)
     return headers, rows
-
-
-def _with_blanks(cells: list[str], variants: int) -> list[str]:
-    """A latency row with an empty RF cell after each variant's cells."""
-    out, rest = cells[:3] + [""], cells[3:]
-    for _ in range(variants - 1):
-        out += rest[:3] + [""]
-        rest = rest[3:]
-    return out
 
 
 def ratio_cell(entry: dict | None) -> str:
@@ -112,9 +102,10 @@ def _by_batch(value) -> list:
     return [] if value is None else value if isinstance(value, list) else [value]
 
 
-def latency_rows(comparison: Comparison, keep: list[int]) -> list[list[str]]:
+def latency_rows(comparison: Comparison, keep: list[int], blank: list[str] | None = None) -> list[list[str]]:
     """One row per timed batch: each variant's median (p10-p90), and for each non-baseline
-    variant its latency ratio with the 95% interval and the verdict."""
+    variant its latency ratio with the 95% interval and the verdict; `blank` after each variant's
+    cells (the receptive-field column's)."""
     stats = [comparison.reports[k].timed for k in keep]
     ratios = [_by_batch(comparison.summary[k - 1]["latency_ratio"]) for k in keep[1:]]
     rows = []
@@ -125,6 +116,7 @@ def latency_rows(comparison: Comparison, keep: list[int]) -> list[list[str]]:
             cells += ["", f"{s.median_ms:.3f} ({s.p10_ms:.3f}-{s.p90_ms:.3f})" if s else ""]
             if index:
                 cells.append(ratio_cell(ratios[index - 1][b] if b < len(ratios[index - 1]) else None))
+            cells += blank or []
         rows.append(cells)
     return rows
 
