@@ -1,14 +1,25 @@
-# Set-up is part of every target: a fresh machine needs only python3 (3.10+) and make.
+# Set-up is part of every target: a fresh machine needs only python3 (3.11, Linux x86_64 for the
+# lock's CPU torch wheel) and make. Every distribution comes from requirements/lock.txt, exact
+# versions with hashes, so a fresh clone installs today what it installed on the day of the lock.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements/lock.txt
+PIP := -m pip install --quiet --disable-pip-version-check --no-input
+# The tool that writes the lock, itself pinned: `make lock` gives the same lock for the same index.
+PIP_TOOLS := pip-tools==7.6.2
+COMPILE_FLAGS := --quiet --generate-hashes --allow-unsafe --extra test --extra plot --strip-extras \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt
+$(STAMP): $(LOCK) setup.cfg pyproject.toml
+	rm -rf $(VENV)
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,plot]'
+	$(PY) $(PIP) --require-hashes --no-deps -r $(LOCK)
+	$(PY) $(PIP) --no-deps --no-build-isolation -e .
+	$(PY) -m pip check --disable-pip-version-check
 	touch $(STAMP)
 
-.PHONY: install demo test bench check
+.PHONY: install demo test test-fast check bench lock test-latest wheel-smoke
 install: $(STAMP)
 
 demo: $(STAMP)  ## the main job: analyze the paper's GoogLeNet
@@ -20,7 +31,22 @@ test: $(STAMP)  ## the test suite (CPU only; GPU tests skip without CUDA)
 check: $(STAMP)  ## the size gate that CI runs on every shipped spec
 	$(VENV)/bin/gcost check specs/*.yaml --baseline gcost.lock.json
 
+wheel-smoke: $(STAMP)  ## build sdist + wheel, install the wheel in a venv outside the checkout, smoke it
+	bash .ci/wheel-smoke
+
 bench: $(STAMP)  ## benchmarks: write measured tables to docs/
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/latency_check.py
+
+lock:  ## regenerate requirements/lock.txt from setup.cfg and requirements/tools.in (docs/dependencies.md)
+	python3 -m venv .venv-tools
+	.venv-tools/bin/python $(PIP) $(PIP_TOOLS)
+	.venv-tools/bin/pip-compile $(COMPILE_FLAGS) -o $(LOCK) setup.cfg requirements/tools.in
+
+test-latest:  ## drift check: the newest releases setup.cfg's ranges allow, then the suite
+	rm -rf .venv-latest
+	python3 -m venv .venv-latest
+	.venv-latest/bin/python $(PIP) --upgrade --upgrade-strategy eager -e '.[test,plot]'
+	.venv-latest/bin/python -m pip freeze --all --exclude-editable > .venv-latest/freeze.txt
+	.venv-latest/bin/python -m pytest -q -p no:cacheprovider

@@ -17,6 +17,8 @@ from googlenet_cost.errors import GcostError
 
 from googlenet_cost.formatters import printable
 
+from .options import complete_spec
+
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
@@ -108,13 +110,31 @@ def gcost() -> None:
     measured latency, from a YAML spec (GoogLeNet and friends)."""
 
 
-@gcost.command(short_help="List the built-in specs, usable by name.")
-def specs() -> None:
-    """List the built-in specs (usable by name, e.g. `gcost analyze googlenet`)."""
-    from googlenet_cost.loading import load_spec
-    from googlenet_cost.spec import builtin_specs
+@gcost.command(short_help="List the built-in specs, or give one's YAML to start your own.")
+@click.option("--export", "export_name", metavar="NAME", shell_complete=complete_spec,
+              help="Print the built-in spec NAME's YAML exactly as shipped: "
+                   "`gcost specs --export googlenet > my.yaml` starts a spec of your own.")
+@click.option("--path", "path_name", metavar="NAME", shell_complete=complete_spec,
+              help="Print where the built-in spec NAME's file lives in this installation.")
+def specs(export_name: str | None, path_name: str | None) -> None:
+    """List the built-in specs. Their names work anywhere (`gcost analyze googlenet`); the
+    `specs/...` paths in the docs are the repository's copies of the same files."""
+    from googlenet_cost.spec import builtin_spec, builtin_specs
 
     from .render import console, plain_text
+
+    if export_name is not None and path_name is not None:
+        raise click.UsageError("give --export or --path, not both")
+    if export_name is not None:
+        data = builtin_spec(export_name).read_bytes()
+        stdout = click.get_binary_stream("stdout")
+        stdout.write(data)
+        stdout.flush()
+        return
+    if path_name is not None:
+        click.echo(str(builtin_spec(path_name)))
+        return
+    from googlenet_cost.loading import load_spec
 
     for name, path in sorted(builtin_specs().items()):
         spec = load_spec(path)

@@ -58,15 +58,30 @@ def load_yaml(text: str, *, where: str):
     try:
         _check_events(yaml.parse(text, Loader=_base_loader()), where)
         return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        layer = _layer_at(text, mark) if isinstance(e, yaml.constructor.ConstructorError) and mark else None
-        raise GcostError(f"malformed YAML: {line}{e.problem or e}", file=where, layer=layer) from None
     except yaml.YAMLError as e:
+        _check_events_one_by_one(text, where)
+        if isinstance(e, yaml.MarkedYAMLError):
+            mark = e.problem_mark or e.context_mark
+            line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            layer = _layer_at(text, mark) if isinstance(e, yaml.constructor.ConstructorError) and mark else None
+            raise GcostError(f"malformed YAML: {line}{e.problem or e}", file=where, layer=layer) from None
         raise GcostError(f"malformed YAML: {str(e)[:200]}", file=where) from None
     except RecursionError:
         raise GcostError("YAML nested too deeply", file=where) from None
+
+
+def _check_events_one_by_one(text: str, where: str) -> None:
+    """gcost's own limits, checked again with the pure-Python parser after the library refused a
+    document. libyaml scans ahead of the events it hands out and has limits of its own (PyYAML
+    6.0.4's stops flow collections nested 1,000 deep), so which check fires first depends on the
+    library; the pure-Python parser yields one event at a time, so a document over gcost's limits
+    is named as such whatever the library does. A document within them keeps the library's error."""
+    import yaml
+
+    try:
+        _check_events(yaml.parse(text, Loader=yaml.SafeLoader), where)
+    except (yaml.YAMLError, RecursionError):
+        pass
 
 
 def _layer_at(text: str, mark) -> str | None:

@@ -49,6 +49,15 @@ def builtin_specs() -> dict[str, Path]:
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 
+def builtin_spec(name: str) -> Path:
+    """The file of the built-in spec `name`; a name that is not one lists those that are."""
+    shipped = builtin_specs()
+    if name not in shipped:
+        known = ", ".join(sorted(shipped)) or "none"
+        raise SpecError(f"no built-in spec {quoted(name)}{did_you_mean(name, shipped)} (built-in: {known})")
+    return shipped[name]
+
+
 def resolve_spec_path(path_or_name: str | Path) -> Path:
     if str(path_or_name).strip() == "":
         raise SpecError("the spec argument is empty: give a file or a built-in name (gcost specs lists them)")

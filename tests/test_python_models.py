@@ -103,7 +103,7 @@ def test_models_load_from_a_file_with_arguments(runner, tmp_path):
     assert json.loads(result.stdout)["totals"]["params"] == 8 * 3
     bad = invoke(runner, "analyze", "--model", f"{tmp_path}/net.py:build", "--model-arg", "widht=8",
                  "--input", "3x8x8", "--no-latency")
-    assert bad.exit_code == 2 and "unexpected keyword argument 'widht'" in bad.stderr
+    assert bad.exit_code == 2 and "'widht'" in bad.stderr
     assert "build(width: int = 6, bias: bool = True)" in bad.stderr
 
 
