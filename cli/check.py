@@ -30,6 +30,9 @@ def _limit_options(fn):
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
               help="Lock file from `gcost baseline`: no metric may grow beyond the tolerance.")
 @click.option("--tolerance", default="0%", show_default=True, help="Allowed growth over the baseline.")
+@click.option("--allow-new", is_flag=True,
+              help="A network missing from the baseline is checked against its other limits only "
+                   "(without it, that is an error: a renamed spec would escape the gate).")
 @click.option("--latency-tolerance", default="10%", show_default=True,
               help="Allowed latency over its limit or baseline.")
 @click.option("--latency", "with_latency", is_flag=True, help="Time the models and compare with the baseline.")
@@ -42,7 +45,7 @@ def _limit_options(fn):
 @FORMAT
 @OUTPUT
 def check(specs, model_ref, model_args, input_text, max_params, max_weights, max_macs, max_activation_bytes,
-          max_latency_ms, max_step_macs, max_train_bytes, budgets_path, baseline_path, tolerance, latency_tolerance,
+          max_latency_ms, max_step_macs, max_train_bytes, budgets_path, baseline_path, tolerance, allow_new, latency_tolerance,
           with_latency, device, train, step, optimizer, batch, strict, fmt, output):
     """Fail (exit 1) when a network exceeds its size budget or grew past its baseline."""
     from googlenet_cost import check_view
@@ -59,7 +62,7 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
     result = run_check(open_sources(specs, model_ref, input_text, model_args), flags=flags, budgets_path=budgets_path,
                        baseline_path=baseline_path, tolerance=tolerance, latency_tolerance=latency_tolerance,
                        with_latency=with_latency, device=device, train=train, strict=strict, batch=batch,
-                       optimizer=optimizer, step=step)
+                       optimizer=optimizer, step=step, allow_new=allow_new)
     emit(check_view.render(result, fmt), lambda: check_view.to_rich(result), output)
     if fmt == "table" or output:
         for line in check_view.details(result):

@@ -126,10 +126,7 @@ def specs(export_name: str | None, path_name: str | None) -> None:
     if export_name is not None and path_name is not None:
         raise click.UsageError("give --export or --path, not both")
     if export_name is not None:
-        data = builtin_spec(export_name).read_bytes()
-        stdout = click.get_binary_stream("stdout")
-        stdout.write(data)
-        stdout.flush()
+        click.echo(builtin_spec(export_name).read_bytes(), nl=False)  # bytes: written as shipped
         return
     if path_name is not None:
         click.echo(str(builtin_spec(path_name)))

@@ -20,7 +20,13 @@ from .report import Report
 METRICS = ("params", "weights", "macs", "activation_bytes", "latency_ms", "step_macs", "train_bytes")
 TRAINING_METRICS = ("step_macs", "train_bytes")  # measured only for a training step (--step train)
 BUDGET_KEYS = tuple(f"max_{m}" for m in METRICS)
-LOCK_SCHEMA = 1
+ALWAYS_MEASURED = ("params", "weights", "macs", "activation_bytes")  # every lock entry records these
+LOCK_SCHEMA = 2  # 2: the run's conditions (mode, step, batch, input, dtype, optimizer) recorded and compared
+MAX_METRIC = 10**18  # larger is no measurement of a network, and would overflow a float comparison
+# The conditions a lock entry's numbers were measured under, each with the option that sets it: a
+# check compares like with like (every one equal) or refuses with exit 2.
+CONDITIONS = {"step": "--step", "mode": "--train", "batch": "--batch", "optimizer": "--optimizer",
+              "input": "--input", "dtype": "dtype"}  # a training step runs in train mode: step is named first
 
 
 def metric_values(report: Report) -> dict[str, float]:
@@ -120,14 +126,19 @@ class CheckResult:
                 "grown_layers": self.grown_layers, "notes": self.notes}
 
 
+def run_conditions(report: Report) -> dict[str, Any]:
+    """What a report's gated numbers depend on besides the network itself (see CONDITIONS)."""
+    return {"mode": report.mode, "step": "train" if report.training else "inference", "batch": report.batch,
+            "input": list(report.input_shape), "dtype": report.timed[0].dtype if report.timed else "fp32",
+            "optimizer": report.training["optimizer"] if report.training else None}
+
+
 def lock_entry(report: Report) -> dict[str, Any]:
-    entry = {"path": report.spec.get("path"), "mode": report.mode, "metrics": metric_values(report),
+    entry = {"path": report.spec.get("path"), **run_conditions(report), "metrics": metric_values(report),
              "layers": {row.name: {"params": row.params, "macs": row.macs}
                         for row in report.layers if row.parent is None}}
     if report.timed:
         entry["latency_device_type"] = report.timed[0].device_type
-    if report.training:
-        entry["training"] = {"batch": report.training["batch"], "optimizer": report.training["optimizer"]}
     return entry
 
 
@@ -146,11 +157,16 @@ def lock_document(reports: dict[str, Report]) -> str:
 def read_lock(path: str) -> dict[str, Any]:
     """A lock file, validated whole: any other shape is a one-line error saying where."""
     try:
-        data = json.loads(read_text(path, max_bytes=100_000_000))
+        data = json.loads(read_text(path, max_bytes=100_000_000), object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as e:
         raise GcostError(f"not a gcost lock file: {e}", file=path) from None
     except RecursionError:
         raise GcostError("not a gcost lock file: nested too deeply", file=path) from None
+    except ValueError as e:  # a key given twice, or an integer of more digits than Python reads
+        raise GcostError(f"not a gcost lock file: {str(e)[:120]}", file=path) from None
+    if isinstance(data, dict) and data.get("schema") == 1:
+        raise GcostError("a lock file of schema 1 (an older gcost) does not record the conditions its numbers "
+                         "were measured under: record it again with gcost baseline", file=path)
     if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
         raise GcostError(f"not a gcost lock file of schema {LOCK_SCHEMA}", file=path)
     problem = lock_problem(data)
@@ -159,8 +175,25 @@ def read_lock(path: str) -> dict[str, Any]:
     return data
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose key appears twice is refused: json keeps the last, so a lock with a spec
+    recorded twice would be checked against whichever copy came last."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"key {quoted(key)} appears twice in one object")
+        seen[key] = value
+    return seen
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 <= value <= MAX_METRIC  # False for NaN; ints compared exactly, never converted
+
+
+def _is_count(value: Any, low: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_METRIC
 
 
 def lock_problem(data: dict[str, Any]) -> str | None:
@@ -168,49 +201,96 @@ def lock_problem(data: dict[str, Any]) -> str | None:
     specs = data.get("specs")
     if not isinstance(specs, dict):
         return "specs must be a mapping of spec names"
+    if not specs:
+        return "specs records no network: a lock that checks nothing would pass everything"
     for name, entry in specs.items():
-        where = f"specs.{str(name)[:40]}"
-        if not isinstance(entry, dict):
-            return f"{where} must be a mapping"
-        metrics = entry.get("metrics")
-        if not isinstance(metrics, dict):
-            return f"{where}.metrics must be a mapping"
-        for metric, value in metrics.items():
-            if metric not in METRICS:
-                return f"{where}.metrics: unknown metric {quoted(metric)}"
-            if not _is_number(value):
-                return f"{where}.metrics.{metric} must be a non-negative number, got {quoted(value)}"
-        layers = entry.get("layers", {})
-        if not isinstance(layers, dict):
-            return f"{where}.layers must be a mapping"
-        for layer, counts in layers.items():
-            if not isinstance(counts, dict) or not all(_is_number(counts.get(k)) for k in ("params", "macs")):
-                return f"{where}.layers.{str(layer)[:40]} must hold params and macs numbers"
-        for key in ("path", "mode", "latency_device_type"):
-            if entry.get(key) is not None and not isinstance(entry[key], str):
-                return f"{where}.{key} must be text"
-        training = entry.get("training")
-        if training is not None and not (isinstance(training, dict) and _is_number(training.get("batch"))
-                                         and isinstance(training.get("optimizer"), str)):
-            return f"{where}.training must hold a batch and an optimizer"
+        problem = _entry_problem(entry)
+        if problem:
+            return f"specs.{str(name)[:40]}{problem}"
     return None
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with one spec's lock entry (a suffix of its path, like '.metrics: ...'), or None."""
+    if not isinstance(entry, dict):
+        return " must be a mapping"
+    if entry.get("mode") not in ("eval", "train"):
+        return f".mode must be 'eval' or 'train', got {quoted(entry.get('mode'))}"
+    if entry.get("step") not in ("inference", "train"):
+        return f".step must be 'inference' or 'train', got {quoted(entry.get('step'))}"
+    if not _is_count(entry.get("batch")):
+        return f".batch must be a positive integer, got {quoted(entry.get('batch'))}"
+    shape = entry.get("input")
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 4 and all(_is_count(d) for d in shape)):
+        return f".input must list 1 to 4 positive sizes, got {quoted(shape)}"
+    training = entry["step"] == "train"
+    if not isinstance(entry.get("dtype"), str) or (training and not isinstance(entry.get("optimizer"), str)):
+        return ".dtype must be text, and so must .optimizer for a training step"
+    metrics = entry.get("metrics")
+    if not isinstance(metrics, dict):
+        return ".metrics must be a mapping"
+    for metric, value in metrics.items():
+        if metric not in METRICS:
+            return f".metrics: unknown metric {quoted(metric)}"
+        if not _is_number(value):
+            return f".metrics.{metric} must be a number from 0 to 10^18, got {quoted(value)}"
+    required = ALWAYS_MEASURED + (TRAINING_METRICS if training else ())
+    missing = [metric for metric in required if metric not in metrics]
+    if missing:
+        return f".metrics lacks {', '.join(missing)}: a metric not recorded could grow unnoticed"
+    if not training and any(metric in metrics for metric in TRAINING_METRICS):
+        return ".metrics holds training-step metrics, but .step is not 'train'"
+    layers = entry.get("layers", {})
+    if not isinstance(layers, dict):
+        return ".layers must be a mapping"
+    for layer, counts in layers.items():
+        if not isinstance(counts, dict) or not all(_is_number(counts.get(k)) for k in ("params", "macs")):
+            return f".layers.{str(layer)[:40]} must hold params and macs numbers"
+    for key in ("path", "latency_device_type"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            return f".{key} must be text"
+    return None
+
+
+def compare_conditions(name: str, report: Report, locked: dict[str, Any], where: str) -> None:
+    """Refuse (exit 2) a check whose run differs from the baseline's in any condition its numbers
+    depend on: train-mode numbers include the auxiliary heads, a training step's memory its batch,
+    and so on, so comparing across them could hide growth."""
+    now = run_conditions(report)
+    for key, option in CONDITIONS.items():
+        if locked.get(key) != now[key]:
+            raise GcostError(f"{name}: the baseline was recorded with {key} {_shown(locked.get(key))}, this run "
+                             f"has {key} {_shown(now[key])}: check with the same {option} as the baseline, or "
+                             "record the baseline again (gcost baseline)", file=where)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return "x".join(str(size) for size in value)
+    return "none" if value is None else quoted(value)
 
 
 def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[str, dict[str, dict[str, float]]]],
                   lock: dict[str, Any] | None, tolerance: float, latency_tolerance: float,
-                  device_type: str | None) -> CheckResult:
-    """Compare every report with the first source that sets each metric's limit."""
+                  device_type: str | None, lock_path: str = "the baseline", allow_new: bool = False) -> CheckResult:
+    """Compare every report with the first source that sets each metric's limit. With a baseline,
+    every network checked must be in it (unless allow_new) and measured under its conditions."""
     entries: list[CheckEntry] = []
     grown: dict[str, list[dict[str, Any]]] = {}
     notes: list[str] = []
     for name, report in reports.items():
         values = metric_values(report)
-        locked = (lock or {}).get("specs", {}).get(name) if lock else None
+        locked = lock["specs"].get(name) if lock else None
         if lock is not None and locked is None:
-            notes.append(f"{name}: not in the baseline; run gcost baseline to record it")
+            if not allow_new:
+                raise GcostError(f"{name}: not in the baseline (new, or renamed?): record it with gcost baseline, "
+                                 "or pass --allow-new to check it against its other limits only", file=lock_path)
+            notes.append(f"{name}: not in the baseline (--allow-new): checked against its other limits only")
+        if locked is not None:
+            compare_conditions(name, report, locked, lock_path)
         for metric in METRICS:
             entry = _entry(name, metric, values, limits_by_source, locked, tolerance, latency_tolerance,
-                           device_type, notes, report.training)
+                           device_type, notes)
             if entry is not None:
                 entries.append(entry)
         if locked:
@@ -221,8 +301,7 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
 
 
 def _entry(name: str, metric: str, values: dict[str, float], sources, locked, tolerance: float,
-           latency_tolerance: float, device_type: str | None, notes: list[str],
-           training: dict | None = None) -> CheckEntry | None:
+           latency_tolerance: float, device_type: str | None, notes: list[str]) -> CheckEntry | None:
     if metric not in values:
         return None
     for source, limits in sources:
@@ -233,13 +312,6 @@ def _entry(name: str, metric: str, values: dict[str, float], sources, locked, to
             return CheckEntry(name, metric, values[metric], limit, source)
     if locked and metric in locked.get("metrics", {}):
         base = locked["metrics"][metric]
-        if metric in TRAINING_METRICS:
-            recorded, measured = locked.get("training") or {}, training or {}
-            if (recorded.get("batch"), recorded.get("optimizer")) != (measured.get("batch"), measured.get("optimizer")):
-                notes.append(f"{name}: {metric} not compared: the baseline was recorded at batch "
-                             f"{recorded.get('batch')} with {recorded.get('optimizer')}, this run at batch "
-                             f"{measured.get('batch')} with {measured.get('optimizer')}")
-                return None
         if metric == "latency_ms":
             if locked.get("latency_device_type") != device_type:
                 notes.append(f"{name}: latency not compared: the baseline was timed on "
@@ -269,7 +341,7 @@ def run_check(sources: list, *, flags: Mapping[str, Any], budgets_path: str | No
               baseline_path: str | None = None, tolerance: str = "0%", latency_tolerance: str = "10%",
               with_latency: bool = False, device: str = "auto", train: bool = False,
               strict: bool = False, batch: int = 1, optimizer: str = "momentum",
-              step: str = "inference") -> CheckResult:
+              step: str = "inference", allow_new: bool = False) -> CheckResult:
     """Analyze every source (see sources.open_sources) and check it against its limits."""
     keys = [source.key for source in sources]
     flag_limits = parse_limits(flags, where="command line")
@@ -295,4 +367,5 @@ def run_check(sources: list, *, flags: Mapping[str, Any], budgets_path: str | No
     return check_reports(reports, limits_by_source=limit_sources, lock=lock,
                          tolerance=parse_tolerance(tolerance),
                          latency_tolerance=parse_tolerance(latency_tolerance, what="--latency-tolerance"),
-                         device_type=latency.device_type if latency is not None else None)
+                         device_type=latency.device_type if latency is not None else None,
+                         lock_path=baseline_path or "the baseline", allow_new=allow_new)

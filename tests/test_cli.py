@@ -5,11 +5,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import ROOT, invoke
+from conftest import ROOT, SPECS, invoke
 
 
 def test_analyze_json_to_file(runner, tmp_path):
@@ -59,6 +60,29 @@ def test_specs_command_lists_builtins(runner):
     assert result.exit_code == 0
     for name in ("googlenet", "torchvision_googlenet", "vgg16", "resnet50"):
         assert name in result.stdout
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda path: path.stem)
+def test_specs_export_prints_each_shipped_spec_byte_for_byte(runner, spec):
+    result = invoke(runner, "specs", "--export", spec.stem)
+    assert result.exit_code == 0 and result.stdout_bytes == spec.read_bytes()
+
+
+def test_specs_path_names_the_file_the_export_reads(runner):
+    result = invoke(runner, "specs", "--path", "googlenet")
+    assert result.exit_code == 0
+    assert Path(result.stdout.strip()).read_bytes() == (ROOT / "specs" / "googlenet.yaml").read_bytes()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--export", "googlnet"], "no built-in spec 'googlnet' (did you mean 'googlenet'?)"),
+    (["--path", "specs/googlenet.yaml"], "no built-in spec 'specs/googlenet.yaml'"),
+    (["--export", "googlenet", "--path", "vgg16"], "give --export or --path, not both"),
+])
+def test_specs_export_and_path_take_only_one_built_in_name(runner, args, fragment):
+    result = invoke(runner, "specs", *args)
+    assert result.exit_code == 2 and result.stdout == "" and fragment in result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")

@@ -180,21 +180,22 @@ def test_a_full_disk_on_stdout_is_a_usage_error():
     assert done.returncode == 2 and "No space left" in done.stderr
 
 
+GOOGLENET = {"mode": "eval", "step": "inference", "batch": 1, "input": [3, 224, 224], "dtype": "fp32"}
 LOCKS = {
     "a spec entry that is a string": {"googlenet": "x"},
-    "null metrics": {"googlenet": {"metrics": None}},
-    "a string metric": {"googlenet": {"metrics": {"params": "7"}}},
-    "a negative metric": {"googlenet": {"metrics": {"params": -1}}},
-    "a null layer entry": {"googlenet": {"metrics": {"params": 1}, "layers": {"conv1": None}}},
-    "an empty layer entry": {"googlenet": {"metrics": {"params": 1}, "layers": {"conv1": {}}}},
-    "a list where a mapping belongs": {"googlenet": {"metrics": [1, 2]}},
+    "null metrics": {"googlenet": {**GOOGLENET, "metrics": None}},
+    "a string metric": {"googlenet": {**GOOGLENET, "metrics": {"params": "7"}}},
+    "a negative metric": {"googlenet": {**GOOGLENET, "metrics": {"params": -1}}},
+    "a null layer entry": {"googlenet": {**GOOGLENET, "metrics": {"params": 1}, "layers": {"conv1": None}}},
+    "a list where a mapping belongs": {"googlenet": {**GOOGLENET, "metrics": [1, 2]}},
+    "no mode": {"googlenet": {**GOOGLENET, "mode": None, "metrics": {"params": 1}}},
 }
 
 
 @pytest.mark.parametrize("specs", list(LOCKS.values()), ids=list(LOCKS))
 def test_lock_files_of_the_wrong_shape_are_usage_errors(runner, tmp_path, specs):
     lock = tmp_path / "lock.json"
-    lock.write_text(json.dumps({"schema": 1, "specs": specs}))
+    lock.write_text(json.dumps({"schema": 2, "specs": specs}))
     result = invoke(runner, "check", "googlenet", "--baseline", str(lock))
     assert result.exit_code == 2 and f"{lock}: not a gcost lock file: specs.googlenet" in result.stderr
 
@@ -203,9 +204,10 @@ def test_a_lock_file_of_deep_brackets_or_nan_is_a_usage_error(runner, tmp_path):
     lock = tmp_path / "lock.json"
     lock.write_text("[" * 100_000 + "]" * 100_000)
     assert "nested too deeply" in invoke(runner, "check", "googlenet", "--baseline", str(lock)).stderr
-    lock.write_text('{"schema": 1, "specs": {"googlenet": {"metrics": {"params": NaN}}}}')
+    lock.write_text('{"schema": 2, "specs": {"googlenet": {"mode": "eval", "step": "inference", "batch": 1, '
+                    '"input": [3, 224, 224], "dtype": "fp32", "metrics": {"params": NaN}}}}')
     result = invoke(runner, "check", "googlenet", "--baseline", str(lock))
-    assert result.exit_code == 2 and "params must be a non-negative number" in result.stderr
+    assert result.exit_code == 2 and "params must be a number from 0 to 10^18" in result.stderr
 
 
 @pytest.mark.parametrize("value", ["inf", "1e300", "nan"])

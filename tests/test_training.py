@@ -90,11 +90,12 @@ def test_check_gates_training_memory_and_records_it_in_baselines(runner, tmp_pat
     lock = tmp_path / "lock.json"
     invoke(runner, "baseline", "example_5x5_conv", "--step", "train", "--batch", "2", "-o", str(lock))
     recorded = json.loads(lock.read_text())["specs"]["example_5x5_conv"]
-    assert recorded["training"] == {"batch": 2, "optimizer": "momentum"} and "train_bytes" in recorded["metrics"]
+    assert (recorded["step"], recorded["batch"], recorded["optimizer"]) == ("train", 2, "momentum")
+    assert "train_bytes" in recorded["metrics"]
     same = invoke(runner, "check", "example_5x5_conv", "--baseline", str(lock), "--step", "train", "--batch", "2")
     assert same.exit_code == 0 and "train_bytes" in same.stdout
     other = invoke(runner, "check", "example_5x5_conv", "--baseline", str(lock), "--step", "train", "--batch", "4")
-    assert "not compared: the baseline was recorded at batch 2" in other.stderr
+    assert other.exit_code == 2 and "recorded with batch 2, this run has batch 4" in other.stderr
 
 
 def test_training_step_timing_and_compare(runner):

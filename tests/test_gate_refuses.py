@@ -1,0 +1,120 @@
+"""The size gate compares like with like or refuses: no lock file, however damaged or mismatched,
+lets `gcost check` pass (exit 0) a network it did not really compare. Each case here once passed."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import invoke
+
+SPEC = "example_5x5_conv"  # 760 params: fast to count
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A lock recorded today for SPEC (eval, inference) and one recorded with --train."""
+    from click.testing import CliRunner
+
+    folder = tmp_path_factory.mktemp("locks")
+    runner = CliRunner()
+    for name, extra in (("eval", []), ("train", ["--train"]), ("step", ["--step", "train", "--batch", "2"])):
+        assert invoke(runner, "baseline", SPEC, "-o", str(folder / f"{name}.json"), *extra).exit_code == 0
+    return {name: json.loads((folder / f"{name}.json").read_text()) for name in ("eval", "train", "step")}
+
+
+def check_with(runner, tmp_path, document, *args):
+    lock = tmp_path / "lock.json"
+    lock.write_text(document if isinstance(document, str) else json.dumps(document))
+    return invoke(runner, "check", SPEC, "--baseline", str(lock), *args), lock
+
+
+def test_the_recorded_lock_passes_as_recorded(runner, tmp_path, recorded):
+    result, _ = check_with(runner, tmp_path, recorded["eval"])
+    assert result.exit_code == 0, result.output
+    entry = recorded["eval"]["specs"][SPEC]
+    assert {k: entry[k] for k in ("mode", "step", "batch", "input", "dtype")} == {
+        "mode": "eval", "step": "inference", "batch": 1, "input": [3, 32, 32], "dtype": "fp32"}
+
+
+@pytest.mark.parametrize("lock_name, args, recorded_text, run_text", [
+    ("train", [], "mode 'train'", "mode 'eval'"),
+    ("eval", ["--train"], "mode 'eval'", "mode 'train'"),
+    ("step", [], "step 'train'", "step 'inference'"),
+    ("step", ["--step", "train", "--batch", "3"], "batch 2", "batch 3"),
+    ("step", ["--step", "train", "--batch", "2", "--optimizer", "adam"], "optimizer 'momentum'", "optimizer 'adam'"),
+    ("eval", ["--step", "train"], "step 'inference'", "step 'train'"),
+])
+def test_a_run_under_other_conditions_than_the_baseline_is_refused_naming_both(
+        runner, tmp_path, recorded, lock_name, args, recorded_text, run_text):
+    result, lock = check_with(runner, tmp_path, recorded[lock_name], *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"{lock}: {SPEC}: the baseline was recorded with {recorded_text}, this run has {run_text}" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_changed_input_is_refused(runner, tmp_path, recorded):
+    document = json.loads(json.dumps(recorded["eval"]))
+    document["specs"][SPEC]["input"] = [3, 16, 16]
+    result, _ = check_with(runner, tmp_path, document)
+    assert result.exit_code == 2 and "recorded with input 3x16x16, this run has input 3x32x32" in result.stderr
+
+
+def edited(document, change):
+    copy = json.loads(json.dumps(document))
+    change(copy["specs"], copy["specs"][SPEC])
+    return copy
+
+
+DAMAGED = {
+    "metrics {}": (lambda specs, entry: entry.update(metrics={}), "lacks params, weights, macs, activation_bytes"),
+    "one metric missing": (lambda specs, entry: entry["metrics"].pop("macs"), "lacks macs"),
+    "specs {}": (lambda specs, entry: specs.clear(), "records no network"),
+    "step metrics, step inference": (lambda specs, entry: entry["metrics"].update(step_macs=1, train_bytes=1),
+                                     "training-step metrics, but .step is not 'train'"),
+    "step train without its metrics": (lambda specs, entry: entry.update(step="train", optimizer="sgd"),
+                                       "lacks step_macs, train_bytes"),
+    "no step": (lambda specs, entry: entry.pop("step"), ".step must be"),
+    "batch 0": (lambda specs, entry: entry.update(batch=0), ".batch must be a positive integer"),
+    "10^400 as an integer": (lambda specs, entry: entry["metrics"].update(params=10**400), "from 0 to 10^18"),
+}
+
+
+@pytest.mark.parametrize("change, fragment", list(DAMAGED.values()), ids=list(DAMAGED))
+def test_an_empty_partial_or_inconsistent_entry_is_refused(runner, tmp_path, recorded, change, fragment):
+    result, lock = check_with(runner, tmp_path, edited(recorded["eval"], change))
+    assert result.exit_code == 2 and f"{lock}: not a gcost lock file: " in result.stderr and fragment in result.stderr
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('{"schema": 2, "specs": {"a": 1, "a": 2}}', "key 'a' appears twice"),
+    ('{"schema": 2, "specs": {"x": {"metrics": {"params": 1e400}}}}', "not a gcost lock file"),
+    ('{"schema": 2, "specs": {"x": {"metrics": {"params": ' + "9" * 5000 + "}}}}", "not a gcost lock file"),
+])
+def test_duplicate_keys_and_unreadable_numbers_are_refused(runner, tmp_path, text, fragment):
+    result, _ = check_with(runner, tmp_path, text)
+    assert result.exit_code == 2 and fragment in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_same_spec_recorded_twice_is_refused_whichever_copy_is_smaller(runner, tmp_path, recorded):
+    entry = json.dumps(recorded["eval"]["specs"][SPEC])
+    grown = json.loads(entry)
+    grown["metrics"]["params"] = 10**9
+    text = f'{{"schema": 2, "specs": {{"{SPEC}": {entry}, "{SPEC}": {json.dumps(grown)}}}}}'
+    result, _ = check_with(runner, tmp_path, text)
+    assert result.exit_code == 2 and f"key '{SPEC}' appears twice" in result.stderr
+
+
+def test_a_spec_missing_from_the_baseline_is_refused_unless_allowed(runner, tmp_path, recorded):
+    renamed = edited(recorded["eval"], lambda specs, entry: specs.update(old_name=specs.pop(SPEC)))
+    refused, lock = check_with(runner, tmp_path, renamed)
+    assert refused.exit_code == 2 and f"{lock}: {SPEC}: not in the baseline" in refused.stderr
+    allowed, _ = check_with(runner, tmp_path, renamed, "--allow-new", "--max-params", "700")
+    assert allowed.exit_code == 1 and "not in the baseline (--allow-new)" in allowed.stderr
+    assert check_with(runner, tmp_path, renamed, "--allow-new")[0].exit_code == 0
+
+
+def test_a_lock_of_the_older_schema_asks_to_be_recorded_again(runner, tmp_path, recorded):
+    old = {"schema": 1, "specs": {SPEC: {"mode": "eval", "metrics": {"params": 10**9}}}}
+    result, _ = check_with(runner, tmp_path, old)
+    assert result.exit_code == 2 and "schema 1" in result.stderr and "record it again" in result.stderr
