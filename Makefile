@@ -19,7 +19,7 @@ $(STAMP): $(LOCK) setup.cfg pyproject.toml
 	$(PY) -m pip check --disable-pip-version-check
 	touch $(STAMP)
 
-.PHONY: install demo test test-fast check bench lock test-latest wheel-smoke
+.PHONY: install demo test check bench lock test-latest test-oldest wheel-smoke
 install: $(STAMP)
 
 demo: $(STAMP)  ## the main job: analyze the paper's GoogLeNet
@@ -50,3 +50,10 @@ test-latest:  ## drift check: the newest releases setup.cfg's ranges allow, then
 	.venv-latest/bin/python $(PIP) --upgrade --upgrade-strategy eager -e '.[test,plot]'
 	.venv-latest/bin/python -m pip freeze --all --exclude-editable > .venv-latest/freeze.txt
 	GCOST_UNLOCKED=1 .venv-latest/bin/python -m pytest -q -p no:cacheprovider
+
+test-oldest:  ## the declared lower bounds: the lowest release of each direct requirement, then the suite
+	rm -rf .venv-oldest
+	python3 -m venv .venv-oldest
+	.venv-oldest/bin/python $(PIP) -c requirements/oldest.txt -e '.[test,plot]'
+	.venv-oldest/bin/python -m pip freeze --all --exclude-editable > .venv-oldest/freeze.txt
+	GCOST_UNLOCKED=1 .venv-oldest/bin/python -m pytest -q -p no:cacheprovider

@@ -81,3 +81,33 @@ def test_the_lock_pins_every_line_with_hashes():
     assert pinned and all("==" in line and line.endswith("\\") for line in pinned)
     assert text.count("--hash=sha256:") >= len(pinned)
     assert "torch==2.13.0+cpu" in text  # the CPU build: an unpinned torch is a multi-GB CUDA build
+
+
+def test_make_test_oldest_installs_each_declared_lower_bound():
+    import configparser
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    declared = config["options"]["install_requires"].split("\n")
+    declared += [line for extra in config["options.extras_require"].values() for line in extra.split("\n")]
+    floors = {}
+    for text in filter(None, (line.strip() for line in declared)):
+        requirement = Requirement(text)
+        for spec in requirement.specifier:
+            if spec.operator == ">=":
+                name = canonicalize_name(requirement.name)
+                floors[name] = max(floors.get(name, Version(spec.version)), Version(spec.version))
+    oldest = {canonicalize_name(line.split("==")[0]): Version(line.split("==")[1])
+              for line in (ROOT / "requirements" / "oldest.txt").read_text().splitlines()
+              if line and not line.startswith("#")}
+    assert set(oldest) == set(floors)
+    for name, floor in floors.items():
+        if name == "torch":  # the floor is read from the sources; 2.13.0 is the oldest at hand
+            assert oldest[name] >= floor
+        else:  # the bound itself, or its first post-release where the bound was never published
+            pinned = oldest[name]
+            assert pinned == floor or (pinned.is_postrelease and Version(pinned.base_version) == floor), name

@@ -19,7 +19,7 @@ from .loop import Clock, Sample
 
 
 class TorchCuda:
-    """The real backend: each method is one torch.cuda call (torch >= 2.1)."""
+    """The real backend: each method is one torch.cuda call (torch >= 2.4)."""
 
     def is_available(self) -> bool:
         return torch.cuda.is_available()
