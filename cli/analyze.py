@@ -41,6 +41,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     from .render import Progress, emit, fit_width, latency_panel, warn
 
     guard_outputs([output], [spec or (None if model_ref else "googlenet")])
+    fit_width()  # a bad COLUMNS is refused before any work
     chosen = parse_columns(columns)
     batches = int_list(batch, option="--batch")
     options = timing_from(timing, batches, per_layer=per_layer, step=step, optimizer=optimizer)

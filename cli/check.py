@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from .options import FORMAT, OUTPUT, complete_spec, guard_outputs, model_options, step_options
+from .options import (FORMAT, MAX_BATCH, OUTPUT, Number, complete_spec, guard_outputs, model_options,
+                      step_options)
 
 LIMIT_OPTIONS = [("--max-params", "params"), ("--max-weights", "weights"), ("--max-macs", "MACs"),
                  ("--max-activation-bytes", "activation memory (fp32 bytes per sample)"),
@@ -39,7 +40,7 @@ def _limit_options(fn):
 @click.option("--device", default="auto", show_default=True, help="Device for latency.")
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
 @step_options
-@click.option("--batch", type=click.IntRange(min=1, max=1_000_000), default=1, show_default=True,
+@click.option("--batch", type=Number(1, MAX_BATCH, whole=True), default=1, show_default=True,
               help="Batch of the training-step memory (--max-train-bytes).")
 @click.option("--strict", is_flag=True, help="Operators with no MAC formula fail (Python models).")
 @FORMAT
@@ -81,7 +82,7 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
 @click.option("--device", default="auto", show_default=True, help="Device for --latency.")
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
 @step_options
-@click.option("--batch", type=click.IntRange(min=1, max=1_000_000), default=1, show_default=True,
+@click.option("--batch", type=Number(1, MAX_BATCH, whole=True), default=1, show_default=True,
               help="Batch of the training-step memory recorded with --step train.")
 def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train, step, optimizer, batch):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""

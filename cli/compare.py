@@ -23,11 +23,19 @@ def _record(kind: str):
 
 
 def _floats(value: str) -> list[float]:
+    """--reduce-scale 0.5,2: factors above 0 and at most variants.MAX_SCALE, through the one
+    bounded number parser; an empty list is refused too."""
+    from googlenet_cost.quantity import NumberError, parse_real
+    from googlenet_cost.variants import MAX_SCALE
+
+    items = [v for v in value.split(",") if v.strip()]
+    if not items:
+        raise click.BadParameter(f"expected numbers like 0.5,2, got {quoted(value)}", param_hint="--reduce-scale")
     try:
-        return [float(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected numbers like 0.5,2, got {quoted(value)}",
-                                 param_hint="--reduce-scale") from None
+        return [parse_real(v, what="--reduce-scale", low=0, low_open=True, high=MAX_SCALE,
+                           expect=f"a number above 0 and at most {MAX_SCALE:g}") for v in items]
+    except NumberError as e:
+        raise click.BadParameter(str(e), param_hint="--reduce-scale") from None
 
 
 @click.command(short_help="Compare a network with variants of it (bottleneck widths, heads) and other specs.")
@@ -65,18 +73,20 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
     in the order given, then one per extra spec."""
     from googlenet_cost import comparison_view
     from googlenet_cost.comparison import compare as run_compare
+    from googlenet_cost.layers import MAX_CHANNELS
     from googlenet_cost.variants import build_variants
 
     from .render import Progress, emit, fit_width, warn
 
     guard_outputs([output, plot_path], list(specs) or ["googlenet"])
+    fit_width()  # a bad COLUMNS is refused before any work
     if plot_path:
         comparison_view.plot_backend(plot_path)
     batches = int_list(batch, option="--batch")
     requested = []
     for kind, value in ctx.meta.get("gcost_variants", []):
         if kind == "reduce":
-            requested += [("reduce", n) for n in int_list(value, option="--reduce")]
+            requested += [("reduce", n) for n in int_list(value, option="--reduce", high=MAX_CHANNELS)]
         elif kind == "reduce-scale":
             requested += [("reduce-scale", f) for f in _floats(value)]
         else:

@@ -13,7 +13,7 @@ import sys
 import click
 
 from googlenet_cost import __version__
-from googlenet_cost.errors import GcostError
+from googlenet_cost.errors import GcostError, first_line
 
 from googlenet_cost.formatters import printable
 
@@ -89,6 +89,8 @@ class Gcost(click.Group):
             return _internal(e)
         except Exception as e:  # the single boundary: a bug must not look like a user error
             return _internal(e)
+        except BaseException as e:  # not an Exception: gcost raises none, so the analyzed code did
+            raise UserError(f"the analyzed code raised {type(e).__name__}: {first_line(e)}") from None
 
 
 def _internal(error: Exception):
@@ -110,7 +112,7 @@ def gcost() -> None:
     measured latency, from a YAML spec (GoogLeNet and friends)."""
 
 
-@gcost.command(short_help="List the built-in specs, or give one's YAML to start your own.")
+@gcost.command(short_help="List the built-in specs, usable by name; export one to edit.")
 @click.option("--export", "export_name", metavar="NAME", shell_complete=complete_spec,
               help="Print the built-in spec NAME's YAML exactly as shipped: "
                    "`gcost specs --export googlenet > my.yaml` starts a spec of your own.")
@@ -157,12 +159,31 @@ def main() -> None:
         code = gcost.main(prog_name="gcost", standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
         _interrupted()
-        sys.exit(EXIT_INTERRUPTED)
+        _exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
-        sys.exit(_stdout_closed().exit_code)
+        _exit(_stdout_closed().exit_code)
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        _exit(e.exit_code)
     except click.ClickException as e:
         e.show()
-        sys.exit(e.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        _exit(e.exit_code)
+    _exit(code if isinstance(code, int) else 0)
+
+
+def _exit(code: int) -> None:
+    """sys.exit, unless the analyzed code left threads running that are not daemons: Python would
+    wait for them after the report, forever if they never end. gcost says so and ends without them."""
+    import threading
+
+    left = [t.name for t in threading.enumerate()
+            if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if not left:
+        sys.exit(code)
+    click.echo(f"gcost: warning: the analyzed code left {len(left)} thread(s) running ({', '.join(left)[:100]}); "
+               "gcost ends without waiting for them", err=True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

@@ -42,9 +42,15 @@ def model_options(purpose: str) -> Callable:
     return decorate
 
 
-def guard_outputs(outputs: list[str | None], specs: list[str | None] = (), files: list[str | None] = ()) -> None:
+OUTPUT_OPTIONS = {"output": "-o", "plot_path": "--plot"}  # a command's output parameters, as users type them
+
+
+def guard_outputs(outputs: dict[str, str | None] | list[str | None], specs: list[str | None] = (),
+                  files: list[str | None] = ()) -> None:
     """Refuse, before any work, an output (-o, --plot) that is one of the inputs: a spec (built-in
-    names included), a budgets or lock file. An empty output name is refused too."""
+    names included), a budgets or lock file. An empty output name is refused too. `outputs` maps
+    each option to its value ({"-o": output, "--plot": plot}); a list's values are named by the
+    running command's OUTPUT_OPTIONS that hold them, so a message names the option given."""
     from googlenet_cost.errors import GcostError
     from googlenet_cost.files import refuse_overwriting_inputs
     from googlenet_cost.spec import resolve_spec_path
@@ -56,31 +62,94 @@ def guard_outputs(outputs: list[str | None], specs: list[str | None] = (), files
                 inputs.append(str(resolve_spec_path(spec)))
             except GcostError:
                 continue  # reported when the spec is loaded
-    for output in outputs:
-        refuse_overwriting_inputs(output, inputs)
+    named = outputs.items() if isinstance(outputs, dict) else _named_outputs(outputs)
+    for option, output in named:
+        refuse_overwriting_inputs(output, inputs, option)
+
+
+def _named_outputs(values: list[str | None]) -> list[tuple[str, str | None]]:
+    ctx = click.get_current_context(silent=True)
+    given = {name: ctx.params[name] for name in OUTPUT_OPTIONS if ctx is not None and name in ctx.params}
+    named = []
+    for value in values:
+        name = next((name for name, held in given.items() if value is not None and held == value), "output")
+        given.pop(name, None)
+        named.append((OUTPUT_OPTIONS[name], value))
+    return named
+
+
+MAX_DEPTH_LEVELS = 1_000  # --depth N: more levels than any model nests (Python's recursion stops sooner)
+MAX_BATCH = 1_000_000  # --batch: samples per batch
+
+
+class Number(click.ParamType):
+    """A number read by gcost's one bounded parser (googlenet_cost.quantity): ASCII digits, at most
+    40 characters, finite, from `low` to `high`. click's FloatRange lets NaN through, and its int()
+    reads other scripts' digits."""
+
+    def __init__(self, low: float, high: float, *, whole: bool = False, unit: str = ""):
+        self.low, self.high, self.whole = low, high, whole
+        self.name = "integer" if whole else "float"
+        kind = "a whole number" if whole else "a number"
+        self.expect = f"{kind} from {low:,} to {high:,}{unit}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from googlenet_cost.quantity import NumberError, parse_int, parse_real
+
+        try:
+            if self.whole:
+                return parse_int(value, low=int(self.low), high=int(self.high), expect=self.expect)
+            return parse_real(value, low=self.low, high=self.high, expect=self.expect)
+        except NumberError as e:
+            self.fail(str(e), param, ctx)
+
+
+class Fraction(click.ParamType):
+    """'2%' or 0.02, more than 0 (quantity.parse_fraction), checked when the option is read, with
+    or without --no-latency."""
+
+    name = "fraction"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from googlenet_cost.quantity import NumberError, parse_fraction
+
+        what = param.opts[0] if param is not None and param.opts else "value"
+        try:
+            fraction = parse_fraction(value, what=what)
+        except NumberError as e:
+            self.fail(str(e), param, ctx)
+        if not fraction > 0:
+            self.fail("must be more than 0", param, ctx)
+        return fraction
 
 
 def depth_choice(value: str | None) -> str | None:
-    """--depth: top, branches, all, or a number of levels (at least 1)."""
+    """--depth: top, branches, all, or a number of levels (at least 1), as ASCII digits."""
+    from googlenet_cost.quantity import NumberError, parse_int
+
     if value is None or value in ("top", "branches", "all"):
         return value
-    if value.isdigit() and int(value) >= 1:
-        return value
-    raise click.BadParameter(f"use top, branches, all or a number of levels, got {quoted(value)}",
-                             param_hint="--depth")
+    try:
+        return str(parse_int(value, low=1, high=MAX_DEPTH_LEVELS))
+    except NumberError:
+        raise click.BadParameter(f"use top, branches, all or a number of levels from 1 to {MAX_DEPTH_LEVELS:,}, "
+                                 f"got {quoted(value)}", param_hint="--depth") from None
 
 
-def int_list(value: str | None, *, option: str) -> tuple[int, ...]:
-    """'1,8,64' -> (1, 8, 64); a clear usage error otherwise."""
+def int_list(value: str | None, *, option: str, high: int = MAX_BATCH) -> tuple[int, ...]:
+    """'1,8,64' -> (1, 8, 64), each from 1 to `high`; a clear usage error otherwise."""
+    from googlenet_cost.quantity import NumberError, parse_int
+
     if value is None:
         return ()
     items = [v.strip() for v in str(value).split(",") if v.strip()]
     try:
-        numbers = tuple(int(v) for v in items)
-    except ValueError:
-        raise click.BadParameter(f"expected whole numbers like 1,8,64, got {quoted(value)}",
-                                 param_hint=option) from None
-    if not numbers or any(n < 1 for n in numbers):
+        numbers = tuple(parse_int(v, what=option, low=1, high=high) for v in items)
+    except NumberError as e:
+        expected = {"low": "numbers of at least 1", "high": f"numbers of at most {high:,}"}.get(
+            e.problem, "whole numbers like 1,8,64")
+        raise click.BadParameter(f"expected {expected}, got {quoted(value)}", param_hint=option) from None
+    if not numbers:
         raise click.BadParameter(f"expected numbers of at least 1, got {quoted(value)}", param_hint=option)
     return numbers
 
@@ -96,13 +165,14 @@ def timing_options(fn: Callable) -> Callable:
         click.option("--cuda-graph", is_flag=True, help="Capture and replay CUDA graphs (no launch overhead)."),
         click.option("--compile", "compiled", is_flag=True, help="Time torch.compile(model)."),
         click.option("--cold-cache", is_flag=True, help="Flush the cache (256 MB) before every iteration."),
-        click.option("--threads", type=click.IntRange(min=1),
-                     help="CPU threads for timing. Default: the CPUs this process may run on."),
-        click.option("--min-time", type=click.FloatRange(min=0), default=1.0, show_default=True,
+        click.option("--threads", type=Number(1, 1_000_000, whole=True),
+                     help="CPU threads for timing, at most 4 per CPU of the machine. Default: the CPUs this "
+                          "process may run on."),
+        click.option("--min-time", type=Number(0, 86_400, unit=" seconds"), default=1.0, show_default=True,
                      help="Seconds of timed iterations at least (per configuration)."),
-        click.option("--min-iters", type=click.IntRange(min=1), default=30, show_default=True,
+        click.option("--min-iters", type=Number(1, 1_000_000, whole=True), default=30, show_default=True,
                      help="Timed iterations at least."),
-        click.option("--warmup", type=click.FloatRange(min=0), default=0.5, show_default=True,
+        click.option("--warmup", type=Number(0, 86_400, unit=" seconds"), default=0.5, show_default=True,
                      help="Seconds of warm-up at least (and 10 iterations)."),
     ]
     for decorator in reversed(decorators):
@@ -123,19 +193,19 @@ def step_options(fn: Callable) -> Callable:
 def interval_options(fn: Callable) -> Callable:
     """compare's adaptive sampling: how narrow the latency ratios' intervals must get, and the
     time budget."""
-    fn = click.option("--max-time", type=click.FloatRange(min=1, max=86_400), default=30.0, show_default=True,
+    fn = click.option("--max-time", type=Number(1, 86_400, unit=" seconds"), default=30.0, show_default=True,
                       help="Seconds of timing at most, all variants and warm-up included.")(fn)
-    return click.option("--precision", default="2%", show_default=True,
+    return click.option("--precision", type=Fraction(), default="2%", show_default=True,
                         help="Time until every latency ratio's 95% interval is within ± this.")(fn)
 
 
 def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False,
                 step: str = "inference", optimizer: str = "momentum"):
     """TimingOptions from the options `timing_options` (and `interval_options`) added, or None
-    with --no-latency."""
+    with --no-latency. Their values were checked when click read them (Number, Fraction), with
+    or without --no-latency."""
     if options["no_latency"]:
         return None
-    from googlenet_cost.quantity import parse_fraction
     from googlenet_cost.timing.loop import LoopLimits
     from googlenet_cost.timing.measure import TimingOptions
 
@@ -143,13 +213,7 @@ def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bo
                         min_iters=options["min_iters"])
     extra = {}
     if "precision" in options:
-        try:
-            extra["precision"] = parse_fraction(options["precision"], what="--precision")
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--precision") from None
-        if not extra["precision"] > 0:
-            raise click.BadParameter("must be more than 0", param_hint="--precision")
-        extra["max_time_s"] = options["max_time"]
+        extra = {"precision": options["precision"], "max_time_s": options["max_time"]}
     return TimingOptions(device=options["device"], dtype=options["dtype"], batches=batches,
                          channels_last=options["channels_last"], cuda_graph=options["cuda_graph"],
                          compile=options["compiled"], cold_cache=options["cold_cache"],

@@ -17,9 +17,10 @@ def console(stderr: bool = False):
         def on_broken_pipe(self) -> None:
             raise BrokenPipeError  # rich would raise SystemExit(1); the CLI boundary decides
 
-    terminal = Terminal(stderr=stderr, highlight=False)
+    width = fit_width()  # given to rich, which would read COLUMNS and LINES with int() (² breaks it)
+    terminal = Terminal(stderr=stderr, highlight=False, width=width, height=environment_size("LINES"))
     if not terminal.is_terminal:
-        terminal.width = fit_width() or NATURAL_WIDTH  # piped: COLUMNS when set, else nothing is squeezed
+        terminal.width = width or NATURAL_WIDTH  # piped: COLUMNS when set, else nothing is squeezed
     return terminal
 
 
@@ -29,15 +30,33 @@ NATURAL_WIDTH = 100_000  # "as wide as the content": tables and panels never exp
 def fit_width() -> int | None:
     """The width tables are fitted to: the terminal's; COLUMNS when set (also when piped); else
     None, the tables' natural width (a pipe or a file never gets a squeezed table)."""
-    import os
     import shutil
 
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
+    columns = environment_size("COLUMNS")
+    if columns:
+        return columns
     if sys.stdout.isatty():
         return shutil.get_terminal_size().columns
     return None
+
+
+def environment_size(name: str) -> int | None:
+    """COLUMNS or LINES, through the one bounded number parser: None when unset, empty or 0, at
+    most NATURAL_WIDTH; anything but ASCII digits is a usage error naming the variable."""
+    import os
+
+    from googlenet_cost.errors import GcostError, quoted
+    from googlenet_cost.quantity import NumberError, parse_int
+
+    text = os.environ.get(name, "")
+    if not text.strip():
+        return None
+    try:
+        size = parse_int(text, low=0)
+    except NumberError:
+        raise GcostError(f"the {name} environment variable must be a whole number (the terminal's size in "
+                         f"characters), got {quoted(text)}") from None
+    return min(size, NATURAL_WIDTH) or None
 
 
 def plain_text(text: str):

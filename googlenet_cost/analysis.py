@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable
 
-from .errors import GcostError, model_raised
+from .errors import PASSES_THROUGH, GcostError, model_raised
 from .layers import numel, passes_through
 from .plan import PlannedRow, plan_rows, top_layers
 from .report import LayerRow, PaperComparison, Report, totals_of
@@ -106,15 +106,15 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
         try:
             rows, training = module_training(make_model("meta").train(True), tuple(input_shape), rows, batch,
                                              optimizer, depth)
-        except GcostError:
+        except (GcostError, *PASSES_THROUGH):
             raise
-        except Exception as e:  # the model's own backward: its error, in one line
+        except BaseException as e:  # the model's own backward: its error, in one line
             raise model_raised(name, e, "its backward pass") from e
     target = None
     if timing is not None:
         target = TimingTarget(name=name, make_model=make_model, input_shape=tuple(input_shape),
                               params=sum(r.params for r in rows if r.parent is None),
-                              activation_sizes=tuple(r.activations for r in rows))
+                              activation_sizes=tuple(r.activations for r in rows), user_code=True)
     spec_info = {"name": name, "path": None, "source": "python", "description": None,
                  "input_shape": list(input_shape)}
     return assemble(spec_info, input_shape, rows, batch=batch, train=train, warnings=warnings,

@@ -7,14 +7,13 @@ Limits come from (highest precedence first) command-line flags, a budgets file, 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from .errors import GcostError, did_you_mean, quoted
 from .files import load_yaml, read_text
-from .quantity import parse_count, parse_fraction
+from .quantity import NumberError, parse_count, parse_fraction, parse_real, shown
 from .report import Report
 
 METRICS = ("params", "weights", "macs", "activation_bytes", "latency_ms", "step_macs", "train_bytes")
@@ -43,11 +42,12 @@ def metric_values(report: Report) -> dict[str, float]:
 def parse_limits(raw: Mapping[str, Any], *, where: str) -> dict[str, float]:
     """{max_params: 7.1M, ...} -> {"params": 7100000, ...}; decimal K/M/G; latency in ms."""
     if not isinstance(raw, Mapping):
-        raise GcostError(f"a budget must be a mapping like {{max_params: 7.1M}}, got {quoted(raw)}", file=where)
+        raise GcostError(f"a budget must be a mapping like {{max_params: 7.1M}}, got {shown(raw)}", file=where)
     limits: dict[str, float] = {}
     for key, value in raw.items():
         if key not in BUDGET_KEYS:
-            raise GcostError(f"unknown budget '{key}'{did_you_mean(key, BUDGET_KEYS)}; known: "
+            raise GcostError(f"unknown budget '{key if isinstance(key, str) else shown(key)}'"
+                             f"{did_you_mean(key, BUDGET_KEYS)}; known: "
                              + ", ".join(BUDGET_KEYS), file=where)
         metric = key[len("max_"):]
         try:
@@ -58,15 +58,17 @@ def parse_limits(raw: Mapping[str, Any], *, where: str) -> dict[str, float]:
 
 
 def parse_latency(value: Any) -> float:
+    """12.5, "12.5" or "12.5ms" -> 12.5: positive, finite, at most MAX_METRIC (quantity.parse_real)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected milliseconds, got {quoted(value)}")
+        raise ValueError(f"expected milliseconds, got {shown(value)}")
     try:
-        number = float(str(value).removesuffix("ms"))
-    except ValueError:
-        raise ValueError(f"expected milliseconds like 12.5, got {quoted(value)}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"expected a positive, finite number of milliseconds, got {quoted(value)}")
-    return number
+        return parse_real(value.removesuffix("ms") if isinstance(value, str) else value, low=0, low_open=True,
+                          high=MAX_METRIC)
+    except NumberError as e:
+        if e.problem in ("syntax", "length"):
+            raise ValueError(f"expected milliseconds like 12.5, got {shown(value)}") from None
+        raise ValueError(f"expected a positive, finite number of milliseconds (at most 10^18), got {shown(value)}") \
+            from None
 
 
 def parse_tolerance(text: str, *, what: str = "--tolerance") -> float:
@@ -83,6 +85,10 @@ def load_budgets_file(path: str) -> dict[str, dict[str, float]]:
     if not isinstance(data, dict):
         raise GcostError("a budgets file maps spec names to budgets, like googlenet: {max_params: 7.1M}",
                          file=path)
+    for name in data:  # a name of digits reads as an int; a huge or non-scalar key is no name
+        if (isinstance(name, bool) or not isinstance(name, (str, int))
+                or (isinstance(name, int) and name.bit_length() > 256) or len(str(name)) > 80):
+            raise GcostError(f"a budgets file is keyed by spec names, got {quoted(name)}", file=path)
     return {str(name): parse_limits(limits or {}, where=f"{path}: {name}") for name, limits in data.items()}
 
 

@@ -62,11 +62,24 @@ def build_path(layers: tuple[Layer, ...], in_shape: Shape, device: torch.device)
                 [build_layer(layer, shape, device) for layer, shape, _ in walk(layers, in_shape)])
 
 
+def _out_of_place_first(path: nn.Module) -> None:
+    """Every path reads the block's input: an in-place activation first on one would overwrite it
+    for the paths after it (and for autograd, which saved it for their backward), so that one
+    activation runs out of place."""
+    first = path
+    while isinstance(first, nn.Sequential) and len(first):
+        first = first[0]
+    if getattr(first, "inplace", False):
+        first.inplace = False
+
+
 class Parallel(nn.Module):
     """Paths over the same input, merged by channel concat, elementwise add or elementwise product."""
 
     def __init__(self, paths: list[Path], merge: str, activation: nn.Module | None = None):
         super().__init__()
+        for path in paths:
+            _out_of_place_first(path)
         self.paths = nn.ModuleList(paths)
         self.merge = merge
         self.activation = activation  # after the merge (a residual block's ReLU); not a row of its own

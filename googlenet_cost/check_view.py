@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from .budget import CheckEntry, CheckResult
-from .formatters import markdown_table
+from .formatters import csv_cells, markdown_table, printable
 
 
 def _number(metric: str, value: float) -> str:
@@ -50,14 +50,58 @@ def title(result: CheckResult) -> str:
     return f"gcost check: {shown}" if shown else "gcost check"
 
 
-def to_rich(result: CheckResult) -> list:
-    """The table and the summary line; only the line when there was nothing to check."""
-    from .formatters import rich_table
+NUMBERS = {"value", "limit", "value - limit"}
+# Left out, in this order, where the terminal is too narrow for the whole table; "spec" only when
+# the title names the one network checked. The verdict and the numbers it rests on stay.
+LEFT_OUT_FIRST = ("limit from", "value - limit", "spec")
 
+
+class FittedTable:
+    """The check table fitted to the width it is drawn at (rich asks at print time): columns in
+    LEFT_OUT_FIRST order are left out until it fits, and a line says which. `needed_width` is
+    its narrowest: drawn in a narrower terminal it wraps there (cli/render.emit), so the result
+    column is never dropped and no number is ever cut."""
+
+    def __init__(self, result: CheckResult):
+        self.result = result
+        self.rows = [_cells(e) for e in result.entries]
+        self.needed_width = self._width(self._fit(0)[0])
+
+    def _width(self, keep: list[int]) -> int:
+        from .formatters import table_width
+
+        return table_width([HEADERS[i] for i in keep], [[row[i] for i in keep] for row in self.rows])
+
+    def _fit(self, width: int) -> tuple[list[int], list[str]]:
+        keep, left_out = list(range(len(HEADERS))), []
+        one_network = len({entry.network for entry in self.result.entries}) == 1
+        for header in LEFT_OUT_FIRST:
+            if self._width(keep) <= width or (header == "spec" and not one_network):
+                break
+            keep.remove(HEADERS.index(header))
+            left_out.append(header)
+        return keep, left_out
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        from .formatters import rich_table
+
+        keep, left_out = self._fit(options.max_width)
+        yield rich_table(title(self.result), [HEADERS[i] for i in keep], [[row[i] for i in keep] for row in self.rows],
+                         right={k for k, i in enumerate(keep) if HEADERS[i] in NUMBERS},
+                         styles=[None if e.ok else "bold red" for e in self.result.entries])
+        if left_out:
+            named = [header + (" (named in the title)" if header == "spec" else "") for header in left_out]
+            yield Text(f"Left out to fit the terminal: {', '.join(named)}; --format markdown or json has them all.")
+
+
+def to_rich(result: CheckResult) -> list:
+    """The table (fitted to the terminal's width) and the summary line; only the line when there
+    was nothing to check."""
     if not result.entries:
         return [summary_line(result)]
-    return [rich_table(title(result), HEADERS, [_cells(e) for e in result.entries], right={2, 3, 4},
-                       styles=[None if e.ok else "bold red" for e in result.entries]), summary_line(result)]
+    return [FittedTable(result), summary_line(result)]
 
 
 def render(result: CheckResult, fmt: str) -> str | None:
@@ -69,7 +113,8 @@ def render(result: CheckResult, fmt: str) -> str | None:
         if result.entries:
             text += markdown_table(HEADERS, [_cells(e) for e in result.entries], {2, 3, 4})
         extra = _grown_lines(result) + result.notes
-        return text + ("\n" + "\n".join(f"- {line}" for line in extra) + "\n" if extra else "")
+        return text + ("\n" + "\n".join(f"- {printable(line, one_line=True)}" for line in extra) + "\n"
+                       if extra else "")
     if fmt == "csv":
         import csv
         import io
@@ -77,7 +122,7 @@ def render(result: CheckResult, fmt: str) -> str | None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["spec", "metric", "value", "limit", "ok", "source"])
-        writer.writerows([[e.network, e.metric, e.value, e.limit, e.ok, e.source] for e in result.entries])
+        writer.writerows(csv_cells([e.network, e.metric, e.value, e.limit, e.ok, e.source]) for e in result.entries)
         return buffer.getvalue()
     return None
 

@@ -6,7 +6,7 @@ import io
 import json
 
 from .comparison import Comparison
-from .formatters import markdown_table
+from .formatters import csv_cells, markdown_table, printable
 
 
 def _ratio(value: float, base: float) -> str:
@@ -165,14 +165,14 @@ def render(comparison: Comparison, fmt: str, depth: str = "top") -> str | None:
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
+        writer.writerow(csv_cells(headers))
+        writer.writerows(csv_cells(row) for row in rows)
         return buffer.getvalue()
     if fmt == "markdown":
         from .formatters import markdown_name
 
         body = markdown_table(headers, [[markdown_name(r[0]), *r[1:]] for r in rows], set(range(1, len(headers))))
-        return body + "\n" + summary_text(comparison) + "\n"
+        return body + "\n" + printable(summary_text(comparison)) + "\n"
     return None
 
 
@@ -191,8 +191,10 @@ def plot_backend(path: str):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
-        raise GcostError("--plot needs matplotlib: pip install 'gcost[plot]'") from None
+    except ImportError as e:  # absent, or present and broken (matplotlib < 3.7.3 beside numpy 2)
+        from .errors import first_line
+
+        raise GcostError(f"--plot needs a working matplotlib (pip install 'gcost[plot]'): {first_line(e, 160)}") from None
     return plt
 
 

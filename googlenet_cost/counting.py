@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .builder import build_row, row_modules
-from .errors import GcostError, model_raised
+from .errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from .layers import Layer, Shape, passes_through, walk
 
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
@@ -99,7 +99,9 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
             if user_code is None:
                 raise GcostError(f"the built model failed on a {tuple(x.shape)} input: {e}") from e
             raise model_raised(user_code, e, active[-1] if active else None) from e
-        except Exception as e:  # the user's forward: whatever it raises is theirs to see, in one line
+        except PASSES_THROUGH:
+            raise
+        except BaseException as e:  # the user's forward: whatever it raises is theirs to see, in one line
             if user_code is None:
                 raise
             raise model_raised(user_code, e, active[-1] if active else None) from e
@@ -327,7 +329,12 @@ def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     x = torch.zeros(batch, *input_shape)
     analysis = FlopCountAnalysis(model, x)
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
-    by_module = analysis.by_module_and_operator()
+    try:
+        by_module = analysis.by_module_and_operator()  # the trace runs here
+    except (RuntimeError, ValueError, TypeError) as e:  # torch.jit.trace refusing the model's outputs
+        raise GcostError(f"--verify: fvcore traces the model with torch.jit.trace, which could not follow it "
+                         f"(it takes outputs that are tensors, or tuples, lists or dicts of them): "
+                         f"{type(e).__name__}: {first_line(e, 160)}") from None
     fqn = _fqns(model)
     rows = [(name, parent, fqn[id(module)]) for name, parent, module in row_modules(model, depth)]
 

@@ -12,8 +12,9 @@ class GcostError(Exception):
         self.layer = layer
 
     def __str__(self) -> str:
+        """One line, whatever it quotes: a newline in a file name is shown as \\n."""
         where = [part for part in (self.file, f"layer '{self.layer}'" if self.layer else None) if part]
-        return ": ".join([*where, self.message])
+        return ": ".join([*where, self.message]).replace("\r", "\\r").replace("\n", "\\n")
 
     def located(self, *, file: str | None = None, layer: str | None = None) -> "GcostError":
         """The same error with its location filled in where it was still unknown."""
@@ -25,6 +26,8 @@ def quoted(value: object, limit: int = 40) -> str:
     (an alias bomb's value is billions of elements)."""
     import reprlib
 
+    if isinstance(value, int) and value.bit_length() > 10_000:  # repr() refuses ints over 4,300 digits
+        return f"<an integer of about {int(value.bit_length() * 0.30103):,} digits>"
     shortener = reprlib.Repr()
     shortener.maxstring = shortener.maxother = limit
     shortener.maxlist = shortener.maxtuple = shortener.maxdict = shortener.maxset = 4
@@ -38,6 +41,18 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     messages run to pages; gcost's errors are one line)."""
     text = str(error).strip()
     return text.splitlines()[0][:limit] if text else ""
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """A message from a library (PyYAML's span lines: the problem, then where) as one line, cut to
+    `limit` characters: gcost's errors are one line."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())[:limit]
+
+
+# Exceptions that keep their own way out when the analyzed code raises them: Ctrl-C is exit 130,
+# sys.exit is exit 2 saying so (cli/main.py). Everything else the user's code raises, BaseException
+# subclasses of its own included, is "the model raised ...", exit 2.
+PASSES_THROUGH = (KeyboardInterrupt, SystemExit)
 
 
 def model_raised(reference: str, error: BaseException, where: str | None = None) -> "GcostError":

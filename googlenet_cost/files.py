@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import GcostError
+from .errors import GcostError, one_line
 
 MAX_INPUT_BYTES = 5_000_000
 MAX_ALIASES = 1_000  # YAML aliases allowed in one file; more is an "alias bomb"
@@ -64,10 +64,24 @@ def load_yaml(text: str, *, where: str):
             mark = e.problem_mark or e.context_mark
             line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
             layer = _layer_at(text, mark) if isinstance(e, yaml.constructor.ConstructorError) and mark else None
-            raise GcostError(f"malformed YAML: {line}{e.problem or e}", file=where, layer=layer) from None
-        raise GcostError(f"malformed YAML: {str(e)[:200]}", file=where) from None
+            raise GcostError(f"malformed YAML: {line}{one_line(e.problem or e)}", file=where, layer=layer) from None
+        if isinstance(e, yaml.reader.ReaderError):
+            raise GcostError(f"malformed YAML: {_unacceptable(text, e)}", file=where) from None
+        raise GcostError(f"malformed YAML: {one_line(e, 200)}", file=where) from None
     except RecursionError:
         raise GcostError("YAML nested too deeply", file=where) from None
+
+
+def _unacceptable(text: str, error) -> str:
+    """PyYAML's refusal of a character (NUL, BEL, ESC...), on one line with its line and column:
+    the library gives an offset on a second line (in characters, or from libyaml in UTF-8 bytes).
+    Every occurrence of such a character is refused, so the first one is where it stopped."""
+    at = text.find(chr(error.character)) if isinstance(error.character, int) else -1
+    if at < 0:
+        return one_line(error, 200)
+    line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+    return (f"line {line}, column {column}: unacceptable character #x{error.character:04x} "
+            "(control characters are not allowed in YAML)")
 
 
 def _check_events_one_by_one(text: str, where: str) -> None:
@@ -182,23 +196,33 @@ def _strict_loader():
                 seen[key] = line
             return super().construct_mapping(node, deep=deep)
 
+        def construct_yaml_int(self, node):
+            try:
+                return super().construct_yaml_int(node)
+            except ValueError:  # more digits than Python reads from text (4,300): no size gcost takes
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"an integer of {len(node.value):,} characters is too large to be a size or count",
+                    node.start_mark) from None
+
+    StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
     return StrictLoader
 
 
-def refuse_overwriting_inputs(output: str | Path | None, inputs: list[str | Path]) -> None:
+def refuse_overwriting_inputs(output: str | Path | None, inputs: list[str | Path], option: str = "-o") -> None:
     """An output path that is one of the inputs (the same file, also through a symlink or a hard
-    link) would replace it with the report: refuse before any work."""
+    link) would replace it with the report: refuse before any work. `option` names the output in
+    the message (-o, --plot)."""
     if output is None:
         return
     if str(output) == "":
-        raise GcostError("-o needs a file name, got an empty one")
+        raise GcostError(f"{option} needs a file name, got an empty one")
     target = Path(output)
     if not target.exists():
         return
     for source in inputs:
         try:
             if Path(source).exists() and os.path.samefile(source, target):
-                raise GcostError("is also an input: writing there would replace it; choose another -o",
+                raise GcostError(f"is also an input: writing there would replace it; choose another {option}",
                                  file=str(output))
         except OSError:
             continue
@@ -212,8 +236,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename over `path` in one step, so a
     crash (or a full disk) leaves the previous file intact. A new file gets the mode the umask
-    gives; a replaced file keeps its mode. Temporary files of ours that a killed process left
-    beside `path` are removed."""
+    gives; a replaced file keeps its mode. A symlink stays a symlink: the file it finally points
+    to is the one replaced (created, when the link dangles), as `>` in a shell would write it.
+    Temporary files of ours that a killed process left beside the file are removed."""
     target = Path(path)
     if str(path) == "":
         raise GcostError("cannot write: an empty file name")
@@ -225,6 +250,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         except OSError as e:
             raise GcostError(f"cannot write: {_reason(e)}", file=str(path)) from None
         return
+    target = _link_target(target, str(path))
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise GcostError(f"cannot write: folder {str(folder)[:80]!r} does not exist", file=str(path))
@@ -248,6 +274,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if isinstance(e, OSError):
             raise GcostError(f"cannot write: {_reason(e)}", file=str(path)) from None
         raise
+
+
+def _link_target(path: Path, where: str) -> Path:
+    """`path` itself, or the file a symlink finally points to (through every link in the chain)."""
+    if not path.is_symlink():
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        return Path(os.path.realpath(path))  # a dangling link: create the file it names
+    except OSError as e:
+        raise GcostError(f"cannot write: {_reason(e)}", file=where) from None
 
 
 def _mode_for(target: Path) -> int:

@@ -12,10 +12,15 @@ from .report import COUNTING_RULE, LayerRow, Report
 FORMATS = ("table", "json", "csv", "markdown")
 
 
-def printable(text: str) -> str:
+def printable(text: str, *, one_line: bool = False) -> str:
     """User-supplied text made harmless for a terminal: control characters (ANSI escapes,
-    carriage returns) are shown as escapes instead of acting."""
-    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in str(text))
+    carriage returns, BEL) and bytes that are not UTF-8 (surrogates) are shown as escapes instead
+    of acting. `one_line` escapes newlines too, for a cell of a CSV row or a Markdown table."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    keep = "\t" if one_line else "\n\t"
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
 
 
 def shape_text(shape: list[int]) -> str:
@@ -282,10 +287,14 @@ def to_csv(report: Report, depth: str = "branches", columns: tuple[str, ...] | N
     extra = [] if columns else [("weights", lambda r: r.weights, None), ("activations", lambda r: r.activations, None)]
     columns_out = [("name", lambda r: r.name, None), ("parent", lambda r: r.parent or "", None), *chosen, *extra]
     writer.writerow([key for key, _, _ in columns_out])
-    columns = columns_out
-    for row in _rows(report, depth):
-        writer.writerow([value(row) for _, value, _ in columns])
+    writer.writerows(csv_cells([value(row) for _, value, _ in columns_out]) for row in _rows(report, depth))
     return buffer.getvalue()
+
+
+def csv_cells(values: list) -> list:
+    """A CSV row's values with their text made printable on one line (names come from user files
+    and Python modules); numbers as they are."""
+    return [printable(value, one_line=True) if isinstance(value, str) else value for value in values]
 
 
 def markdown_name(cell: str) -> str:
@@ -297,14 +306,18 @@ def markdown_name(cell: str) -> str:
 
 
 def markdown_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
-    """A GitHub-flavoured Markdown table; `right` holds the indexes of right-aligned columns."""
-    def escape(cell: str) -> str:
-        return str(cell).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(headers) + " |",
+    """A GitHub-flavoured Markdown table; `right` holds the indexes of right-aligned columns. Every
+    cell is one line of plain text: a `|` or a newline in a user's name cannot add a column or a row."""
+    lines = ["| " + " | ".join(markdown_cell(h) for h in headers) + " |",
              "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
-    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def markdown_cell(cell: str) -> str:
+    """A table cell's text: control characters and newlines escaped (printable), a backslash and a
+    `|` escaped for GitHub's table parser, which splits cells on any `|` not escaped by `\\`."""
+    return printable(cell, one_line=True).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def to_markdown(report: Report, depth: str = "branches", columns: tuple[str, ...] | None = None) -> str:
@@ -312,7 +325,8 @@ def to_markdown(report: Report, depth: str = "branches", columns: tuple[str, ...
     rows = [[markdown_name(display(row)) for _, _, display in columns] for row in _rows(report, depth)]
     rows.append([f"**{cell}**" if cell else "" for cell in _totals_row(report, [k for k, _, _ in columns])])
     right = {i for i, (key, _, _) in enumerate(columns) if key in NUMERIC}
-    text = f"### {report.spec.get('name')}\n\n" + markdown_table(_headings(report, [k for k, _, _ in columns]), rows, right)
+    headers = _headings(report, [k for k, _, _ in columns])
+    text = f"### {markdown_cell(report.spec.get('name'))}\n\n" + markdown_table(headers, rows, right)
     text += "\n" + conventions(report) + "\n"
     if report.timed:
         text += "\n" + latency_markdown(report.timed)

@@ -69,7 +69,8 @@ def _plan_layer(rows: list[PlannedRow], layer: Layer, in_shape: Shape, field: Fi
         row = PlannedRow(name, parent, type_name, layer, in_shape, out_shape, cost,
                          layer.receptive(field, in_shape), needs_grad)
     except ShapeError as e:
-        raise SpecError(f"{e} (input {_shape_text(in_shape)})", layer=_failing(layer, in_shape, name)) from None
+        failing, failing_input = _failing(layer, in_shape, name)
+        raise SpecError(f"{e} (input {_shape_text(failing_input)})", layer=failing) from None
     rows.append(row)
     index = len(rows) - 1
     paths = layer.branches(in_shape)
@@ -89,17 +90,21 @@ def _plan_layer(rows: list[PlannedRow], layer: Layer, in_shape: Shape, field: Fi
     return out_shape, row.field, out_grad or cost.params > 0
 
 
-def _failing(layer: Layer, in_shape: Shape, name: str) -> str:
-    """The innermost layer whose shape breaks, so the error names `inception_4a/5x5` (or
-    `mixed_7b/b1/b1_conv0` at any depth), not the module."""
-    for path in layer.branches(in_shape):
+def _failing(layer: Layer, in_shape: Shape, name: str) -> tuple[str, Shape]:
+    """The innermost layer whose shape breaks and its input, so the error names `inception_4a/5x5`
+    (or `mixed_7b/b1/b1_conv0` at any depth) and what reaches it, not the module and its input."""
+    try:
+        paths = layer.branches(in_shape)
+    except ShapeError:
+        return name, in_shape
+    for path in paths:
         shape = in_shape
         for child in path:
             try:
                 shape = child.out_shape(shape)
             except ShapeError:
                 return _failing(child, shape, f"{name}/{child.name}")
-    return name
+    return name, in_shape
 
 
 def _shape_text(shape: Shape) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import SpecError, did_you_mean, quoted
-from .layers import MAX_ROWS, Layer, SequenceSpec, Shape
-from .spec_parse import NAME_PATTERN, Defaults, Reader, parse_layers, parse_shape
+from .layers import Layer, SequenceSpec, Shape
+from .spec_parse import NAME_PATTERN, Defaults, Reader, check_size, parse_layers, parse_shape
 
 
 
@@ -86,11 +86,13 @@ def spec_from_data(data: Any, where: str) -> Spec:
     layers = parse_layers(top.sequence("layers", required=True), defaults, context="layers")
     if not layers:
         raise SpecError("layers must list at least one layer")
-    rows = sum(layer.row_count() for layer in layers)
-    if rows > MAX_ROWS:
-        raise SpecError(f"its layers make {rows:,} rows, more than {MAX_ROWS:,}: too large to analyze")
-    aux = tuple(_aux_head(item, defaults) for item in top.sequence("aux"))
-    spec = Spec(name=name, input_shape=input_shape, layers=layers, aux=aux,
+    rows, paths = sum(layer.row_count() for layer in layers), sum(layer.path_count() for layer in layers)
+    heads: list[AuxHead] = []  # counted with the layers (parse_layers bounded those): heads are rows in training
+    for item in top.sequence("aux"):
+        heads.append(_aux_head(item, defaults))
+        rows, paths = rows + heads[-1].head.row_count(), paths + heads[-1].head.path_count()
+        check_size(SpecError, "its layers and aux heads", rows, paths, final=False)
+    spec = Spec(name=name, input_shape=input_shape, layers=layers, aux=tuple(heads),
                 description=top.text("description"), source=top.text("source"),
                 budget=dict(top.mapping("budget")), path=where)
     top.finish()

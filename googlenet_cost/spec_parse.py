@@ -1,20 +1,19 @@
 """Reading YAML values into layer specs: one small parser per `type`, strict about every key."""
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import SpecError, did_you_mean, quoted
+from .errors import SpecError, did_you_mean
 from .layers import (ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, INCEPTION_COLUMNS, LAYER_TYPES,
                      REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, GlobalMaxPoolSpec,
                      AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
                      GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,
-                     MAX_ROWS, MERGES, PaperFigures, SequenceSpec, SESpec, Shape, SoftmaxSpec, repeated)
-from .quantity import parse_quantity
+                     MAX_CHANNELS, MAX_PATHS, MAX_ROWS, MERGES, PaperFigures, SequenceSpec, SESpec, Shape,
+                     SoftmaxSpec, repeated)
+from .quantity import MAX_COUNT, NumberError, parse_int, parse_quantity, parse_real, shown
 
-MAX_CHANNELS = 1 << 20  # widths, features
 MAX_SPATIAL = 1 << 16  # input height / width, kernels
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}")  # used with fullmatch: no trailing newline
 _MISSING = object()
@@ -44,14 +43,14 @@ class Reader:
             strangers = [str(k) for k in self.data if k not in self.asked and isinstance(k, str)]
             close = get_close_matches(key, strangers, n=1, cutoff=0.6)
             if close:  # a misspelled required key: name the word the user wrote
-                raise self.error(f"unknown key {quoted(close[0])} (did you mean '{key}'?)")
+                raise self.error(f"unknown key {shown(close[0])} (did you mean '{key}'?)")
             raise self.error(f"missing required key '{key}'")
         return default
 
     def text(self, key: str, *, required: bool = False) -> str:
         value = self.raw(key, "", required=required)
         if not isinstance(value, str):
-            raise self.error(f"{key} must be text, got {quoted(value)}")
+            raise self.error(f"{key} must be text, got {shown(value)}")
         return value
 
     def count(self, key: str, default: Any = _MISSING, *, limit: int = MAX_CHANNELS,
@@ -60,48 +59,44 @@ class Reader:
         return self.check_count(key, value, limit)
 
     def check_count(self, key: str, value: Any, limit: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"{key} must be a whole number, got {quoted(value)}")
-        if value < 1:
-            raise self.error(f"{key} must be at least 1, got {value}")
-        if value > limit:
-            raise self.error(f"{key} {value} is too large (at most {limit})")
-        return value
+        try:
+            return parse_int(value, what=key, low=1, high=limit, text=False)
+        except NumberError as e:
+            raise self.error(str(e)) from None
 
     def pair(self, key: str, default: Any = _MISSING, *, minimum: int = 1,
              limit: int = MAX_SPATIAL) -> tuple[int, int]:
         value = self.raw(key, default, required=default is _MISSING)
         items = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
         if not isinstance(items, list) or len(items) != 2:
-            raise self.error(f"{key} must be a whole number or [height, width], got {quoted(value)}")
+            raise self.error(f"{key} must be a whole number or [height, width], got {shown(value)}")
         for item in items:
-            if isinstance(item, bool) or not isinstance(item, int):
-                raise self.error(f"{key} must be whole numbers, got {quoted(value)}")
-            if not minimum <= item <= limit:
-                raise self.error(f"{key} must be between {minimum} and {limit}, got {item}")
+            try:
+                parse_int(item, what=key, low=minimum, high=limit, text=False)
+            except NumberError as e:
+                if e.problem == "syntax":
+                    raise self.error(f"{key} must be whole numbers, got {shown(value)}") from None
+                raise self.error(f"{key} must be between {minimum} and {limit}, got {shown(item)}") from None
         return (items[0], items[1])
 
     def flag(self, key: str, default: bool) -> bool:
         value = self.raw(key, default)
         if not isinstance(value, bool):
-            raise self.error(f"{key} must be true or false, got {quoted(value)}")
+            raise self.error(f"{key} must be true or false, got {shown(value)}")
         return value
 
     def number(self, key: str, default: Any = _MISSING, *, low: float = 0.0, high: float = float("inf"),
                low_open: bool = True) -> float:
         value = self.raw(key, default, required=default is _MISSING)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(f"{key} must be a number, got {quoted(value)}")
-        if not math.isfinite(value):
-            raise self.error(f"{key} must be a finite number, got {value}")
-        if value < low or (low_open and value == low) or value > high:
-            raise self.error(f"{key} {value} is out of range")
-        return float(value)
+        try:
+            return parse_real(value, what=key, low=low, high=high, low_open=low_open, text=False)
+        except NumberError as e:
+            raise self.error(str(e)) from None
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.raw(key, default)
         if value not in choices:
-            raise self.error(f"{key} must be one of {', '.join(choices)}, got {quoted(value)}")
+            raise self.error(f"{key} must be one of {', '.join(choices)}, got {shown(value)}")
         return value
 
     def mapping(self, key: str) -> dict:
@@ -122,7 +117,8 @@ class Reader:
         for key in self.data:
             if key not in self.asked:
                 known = sorted(set(self.asked))
-                raise self.error(f"unknown key '{key}'{did_you_mean(key, known)}; known keys: {', '.join(known)}")
+                written = key if isinstance(key, str) else shown(key)
+                raise self.error(f"unknown key '{written}'{did_you_mean(key, known)}; known keys: {', '.join(known)}")
 
 
 @dataclass(frozen=True)
@@ -151,7 +147,7 @@ class Defaults:
 def parse_shape(reader: Reader, key: str) -> Shape:
     value = reader.raw(key, required=True)
     if not isinstance(value, list) or len(value) != 3:
-        raise reader.error(f"{key} must be [channels, height, width], got {quoted(value)}")
+        raise reader.error(f"{key} must be [channels, height, width], got {shown(value)}")
     limits = (MAX_CHANNELS, MAX_SPATIAL, MAX_SPATIAL)
     return tuple(reader.check_count(key, v, lim) for v, lim in zip(value, limits))
 
@@ -179,10 +175,14 @@ def _paper(reader: Reader) -> PaperFigures | None:
 
 def _paper_output(text: Any) -> Shape:
     """The paper prints HxWxC ("28x28x256"); we hold (C, H, W)."""
-    parts = str(text).lower().replace("×", "x").split("x")
-    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"output must look like 28x28x256 (HxWxC), got {quoted(text)}")
-    h, w, c = (int(p) for p in parts)
+    parts = text.lower().replace("×", "x").split("x") if isinstance(text, str) else []
+    try:
+        sizes = [parse_int(p, what="output", low=0, high=MAX_COUNT) for p in parts]
+    except NumberError:
+        sizes = []
+    if len(sizes) != 3:
+        raise ValueError(f"output must look like 28x28x256 (HxWxC), got {shown(text)}")
+    h, w, c = sizes
     return (c, h, w)
 
 
@@ -201,9 +201,12 @@ def _padding(r: Reader, value: Any) -> tuple[int, int]:
     items = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
     if (not isinstance(items, list) or len(items) != 2
             or not all(isinstance(i, int) and not isinstance(i, bool) for i in items)):
-        raise r.error(f"padding must be a whole number, [height, width] or 'same', got {quoted(value)}")
-    if min(items) < 0 or max(items) > MAX_SPATIAL:
-        raise r.error(f"padding must be between 0 and {MAX_SPATIAL}, got {quoted(value)}")
+        raise r.error(f"padding must be a whole number, [height, width] or 'same', got {shown(value)}")
+    try:
+        for item in items:
+            parse_int(item, what="padding", low=0, high=MAX_SPATIAL, text=False)
+    except NumberError:
+        raise r.error(f"padding must be between 0 and {MAX_SPATIAL}, got {shown(value)}") from None
     return (items[0], items[1])
 
 
@@ -237,11 +240,17 @@ def _branches(r: Reader, d: Defaults) -> BranchesSpec:
     paths = r.sequence("branches", required=True)
     if len(paths) < 1:
         raise r.error("branches must list at least one path")
+    if len(paths) > MAX_PATHS:
+        raise r.error(f"branches lists {len(paths):,} paths, more than {MAX_PATHS:,}: too large to analyze")
     parsed = []
+    rows = total_paths = 0
     for index, path in enumerate(paths):
         if not isinstance(path, list):
             raise r.error(f"branch {index} must be a list of layers (an empty list is the identity)")
         parsed.append(parse_layers(path, d, context=r.layer, prefix=f"b{index}_", level=r.level + 1))
+        rows += sum(layer.row_count() for layer in parsed[-1])
+        total_paths += 1 + sum(layer.path_count() for layer in parsed[-1])
+        check_size(r.error, "its branches", rows, total_paths, final=False)
     return BranchesSpec(name=r.name, paths=tuple(parsed), merge=r.choice("merge", MERGES, "concat"),
                         activation=r.choice("activation", ACTIVATION_CHOICES, "none"))
 
@@ -254,9 +263,14 @@ def _repeat(r: Reader, d: Defaults) -> Layer:
     if not body:
         raise r.error("layers must list at least one layer (the body to repeat)")
     rows = sum(layer.row_count() for layer in first) + (times - bool(first)) * sum(layer.row_count() for layer in body)
-    if rows > MAX_ROWS:
-        raise r.error(f"{times:,} copies make {rows:,} rows, more than {MAX_ROWS:,}: too large to analyze")
+    paths = _block_paths(first) + (times - bool(first)) * _block_paths(body)
+    check_size(r.error, f"{times:,} copies", rows, paths)
     return repeated(r.name, body, times, first)
+
+
+def _block_paths(layers: tuple[Layer, ...]) -> int:
+    """Paths of one block of a repeat (repeated() wraps a body of several layers in a sequence)."""
+    return sum(layer.path_count() for layer in layers) + (len(layers) > 1)
 
 
 def _se(r: Reader, d: Defaults) -> SESpec:
@@ -265,7 +279,7 @@ def _se(r: Reader, d: Defaults) -> SESpec:
     ratio = isinstance(reduce, float) and 0 < reduce <= 1
     if not (whole and 1 <= reduce <= MAX_CHANNELS or ratio):
         raise r.error(f"reduce must be the squeeze width (a whole number, 1 to {MAX_CHANNELS:,}) or a ratio of the "
-                      f"input's channels above 0 and at most 1 (0.25), got {quoted(reduce)}")
+                      f"input's channels above 0 and at most 1 (0.25), got {shown(reduce)}")
     return SESpec(name=r.name, reduce=reduce, divisor=r.count("divisor", 1, limit=MAX_CHANNELS),
                   activation=r.choice("activation", ACTIVATION_CHOICES, d.activation),
                   gate=r.choice("gate", ACTIVATION_CHOICES, "sigmoid"), bias=r.flag("bias", True))
@@ -310,17 +324,34 @@ assert set(PARSERS) == set(LAYER_TYPES), "every registered layer type needs a pa
 MAX_NESTING = 16  # composite layers inside composite layers; Inception v3 and EfficientNet need 3
 
 
+def check_size(error: Callable[[str], SpecError], what: str, rows: int, paths: int, *, final: bool = True) -> None:
+    """Refuse `what` when it makes more than MAX_ROWS rows or MAX_PATHS parallel paths. Checked
+    while a list is read too (`final` False: the counts so far), so no list of layers, paths or
+    repeated blocks is ever built much past the bounds before it is refused."""
+    counted = "" if final else "at least "
+    if rows > MAX_ROWS:
+        raise error(f"{what} make {counted}{rows:,} rows, more than {MAX_ROWS:,}: too large to analyze")
+    if paths > MAX_PATHS:
+        raise error(f"{what} make {counted}{paths:,} parallel paths, more than {MAX_PATHS:,}: too large to analyze")
+
+
 def parse_layers(items: list, defaults: Defaults, *, context: str, prefix: str = "",
                  level: int = 0) -> tuple[Layer, ...]:
     """The layers of a list at nesting `level` (0: the spec's top-level layers); `context` is the
     path of the layer holding them, which names nested layers in errors (mixed_7b/b1/b1_branches1)."""
     nested = level > 0
     layers = []
+    rows = paths = 0
+
+    def error(message: str) -> SpecError:
+        return SpecError(message, layer=context if nested else None)
+
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise SpecError(f"entry {index} of {context} must be a mapping with a type, got {quoted(item)}",
-                            layer=context if nested else None)
+            raise error(f"entry {index} of {context} must be a mapping with a type, got {shown(item)}")
         layers.append(parse_layer(item, defaults, index=index, prefix=prefix, level=level, context=context))
+        rows, paths = rows + layers[-1].row_count(), paths + layers[-1].path_count()
+        check_size(error, "its layers", rows, paths, final=False)
     return tuple(layers)
 
 
@@ -328,17 +359,16 @@ def parse_layer(item: dict, defaults: Defaults, *, index: int, prefix: str = "",
                 level: int = 0, context: str = "layers") -> Layer:
     nested = level > 0
     kind = item.get("type")
-    name = item.get("name", f"{prefix}{kind}{index}")
-    shown = f"{context}/{name}" if nested else str(name)
+    name = item.get("name", f"{prefix}{kind if isinstance(kind, str) else shown(kind)}{index}")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise SpecError(f"name {quoted(name)} must be 1-80 letters, digits, '_', '-' or '.'",
+        raise SpecError(f"name {shown(name)} must be 1-80 letters, digits, '_', '-' or '.'",
                         layer=context if nested else f"#{index}")
-    reader = Reader(item, layer=shown, name=name, level=level)
+    reader = Reader(item, layer=f"{context}/{name}" if nested else name, level=level, name=name)
     reader.asked += ["name", "type"]
     if not isinstance(kind, str):
-        raise reader.error(f"type must be text such as conv, got {quoted(kind)}")
+        raise reader.error(f"type must be text such as conv, got {shown(kind)}")
     if kind not in PARSERS:
-        raise reader.error(f"unknown layer type {quoted(kind)}{did_you_mean(kind, PARSERS)}; known types: "
+        raise reader.error(f"unknown layer type {shown(kind)}{did_you_mean(kind, PARSERS)}; known types: "
                            + ", ".join(sorted(PARSERS)))
     if level > MAX_NESTING:
         raise reader.error(f"composite layers nest more than {MAX_NESTING} deep here")
@@ -355,9 +385,7 @@ def _repeated_key(r: Reader, layer: Layer, times: Any) -> Layer:
     """`{type: branches, repeat: 3, ...}` (any layer type): the same as `{type: repeat, times: 3,
     layers: [{type: branches, ...}]}`, rows `<name>/0` ..."""
     times = r.check_count("repeat", times, MAX_ROWS)
-    rows = times * layer.row_count()
-    if rows > MAX_ROWS:
-        raise r.error(f"repeat: {times:,} copies make {rows:,} rows, more than {MAX_ROWS:,}: too large to analyze")
+    check_size(r.error, f"repeat: {times:,} copies", times * layer.row_count(), times * layer.path_count())
     return repeated(layer.name, (layer,), times)
 
 

@@ -13,6 +13,7 @@ from torch import nn
 import googlenet_cost as gc
 from googlenet_cost.errors import GcostError
 from googlenet_cost.timing.loop import LoopLimits
+from googlenet_cost.timing.paired import MIN_VERDICT_ROUNDS
 from googlenet_cost.timing.measure import (TimingOptions, TimingTarget, measure_interleaved, measure_latency,
                                            spec_target, usable_cpus)
 from tests.conftest import invoke
@@ -157,11 +158,13 @@ def test_compare_reports_ratio_intervals_and_verdicts(runner):
     ratio = line["latency_ratio"]
     assert set(ratio) == {"median", "ci95", "verdict", "rounds", "batch"}
     low, high = ratio["ci95"]
-    assert low <= ratio["median"] <= high and ratio["rounds"] >= 5 and ratio["batch"] == 1
-    expected = "faster" if high < 1 else "slower" if low > 1 else "no measurable difference"
-    assert ratio["verdict"] == expected
     [run] = data["timing"]
+    assert low <= ratio["median"] <= high and ratio["batch"] == 1
     assert run["rounds"] == ratio["rounds"] and run["stopped_by"] in ("precision", "max_time")
+    assert ratio["rounds"] >= 5 or run["stopped_by"] == "max_time"  # a loaded machine runs out of time first
+    expected = ("too few rounds" if ratio["rounds"] < MIN_VERDICT_ROUNDS else "faster" if high < 1
+                else "slower" if low > 1 else "no measurable difference")
+    assert ratio["verdict"] == expected
     assert all(v["latency"]["interleaved"] for v in data["variants"])
 
 
@@ -172,7 +175,7 @@ def test_compare_table_and_summary_state_the_verdict(runner):
     assert result.exit_code == 0, result.output
     latency_row = next(line for line in result.stdout.splitlines() if line.startswith("| latency ms"))
     summary = next(line for line in result.stdout.splitlines() if line.startswith("example_5x5_conv:"))
-    assert any(v in latency_row for v in ("] faster", "] slower", "] no measurable difference"))
+    assert any(v in latency_row for v in ("] faster", "] slower", "] no measurable difference", "too few rounds"))
     assert "95% CI" in summary
     assert "interleaved rounds" in result.stdout and "stopped by" in result.stdout
 

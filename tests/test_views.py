@@ -87,7 +87,7 @@ def test_check_table_title_names_the_spec(runner):
 def test_help_shows_whole_first_sentences(runner):
     text = invoke(runner, "--help").stdout
     commands = text.split("Commands:")[1]
-    assert "..." not in commands and "List the built-in specs, usable by name." in commands
+    assert "..." not in commands and "List the built-in specs, usable by name; export one to edit." in commands
 
 
 def test_shell_completion_offers_builtin_specs_and_yaml_files(tmp_path, monkeypatch):

@@ -3,16 +3,17 @@ family (base, plain, activations, composites) behind one registry, LAYER_TYPES."
 from .activations import ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, ActivationSpec, ReLUSpec
 from .base import (LAYER_TYPES, Cost, Field, Layer, Pair, PaperFigures, Shape, feature_map, layer_type, numel,
                    path_out, walk)
-from .composites import (INCEPTION_COLUMNS, MAX_ROWS, MERGES, REDUCE_COLUMNS, BranchesSpec, CompositeSpec,
-                         InceptionSpec, ParallelSpec, RepeatSpec, SequenceSpec, SESpec, factorized_5x5, make_divisible,
-                         passes_through, repeated)
+from .composites import (INCEPTION_COLUMNS, MAX_CHANNELS, MAX_PATHS, MAX_ROWS, MERGES, REDUCE_COLUMNS,
+                         BranchesSpec, CompositeSpec, InceptionSpec, ParallelSpec, RepeatSpec, SequenceSpec, SESpec,
+                         factorized_5x5, make_divisible, passes_through, repeated)
 from .plain import (AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, AvgPoolSpec, BatchNormSpec, ConvSpec, DropoutSpec,
                     FlattenSpec, GlobalAvgPoolSpec, GlobalMaxPoolSpec, LinearSpec, LRNSpec, MaxPoolSpec, SoftmaxSpec)
 
 __all__ = [
     "ACTIVATION_CHOICES", "ACTIVATION_SPECS", "ACTIVATIONS", "ActivationSpec", "ReLUSpec", "LAYER_TYPES",
     "Cost", "Field", "Layer", "Pair", "PaperFigures", "Shape", "feature_map", "layer_type", "numel",
-    "path_out", "walk", "INCEPTION_COLUMNS", "MAX_ROWS", "MERGES", "REDUCE_COLUMNS", "BranchesSpec",
+    "path_out", "walk", "INCEPTION_COLUMNS", "MAX_CHANNELS", "MAX_PATHS", "MAX_ROWS", "MERGES", "REDUCE_COLUMNS",
+    "BranchesSpec",
     "CompositeSpec", "InceptionSpec", "ParallelSpec", "RepeatSpec", "SequenceSpec", "SESpec",
     "factorized_5x5", "make_divisible", "passes_through", "repeated", "AdaptiveAvgPoolSpec", "AdaptiveMaxPoolSpec", "AvgPoolSpec",
     "BatchNormSpec", "ConvSpec", "DropoutSpec", "FlattenSpec", "GlobalAvgPoolSpec", "GlobalMaxPoolSpec",

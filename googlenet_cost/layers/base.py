@@ -116,6 +116,11 @@ class Layer:
         """Rows this layer makes in a report: itself and every nested child."""
         return 1 + sum(child.row_count() for child in self.children())
 
+    def path_count(self) -> int:
+        """Parallel paths in this layer and every nested child. Bounded apart from rows: an empty
+        path (the identity) makes no row, yet is a module to build and a tensor to run and merge."""
+        return 0
+
     def build_key(self, in_shape: Shape) -> tuple["Layer", Shape]:
         """Layers with equal keys build the same module: the layer without its own name and paper
         figures, and its input shape (children keep their names, which name report rows)."""

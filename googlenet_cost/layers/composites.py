@@ -11,6 +11,8 @@ from .base import Cost, Field, Layer, Shape, layer_type, path_out, walk
 from .plain import ConvSpec, GlobalAvgPoolSpec, MaxPoolSpec
 
 MAX_ROWS = 50_000  # rows of one spec (every nested child included): more is too large to analyze
+MAX_PATHS = 50_000  # parallel paths of one spec (Layer.path_count), bounded like rows
+MAX_CHANNELS = 1 << 20  # channels of a feature map (a conv's out, a concat's sum), features of a linear layer
 
 
 class CompositeSpec(Layer):
@@ -19,6 +21,9 @@ class CompositeSpec(Layer):
 
     def children(self) -> tuple[Layer, ...]:
         return tuple(layer for path in self.branches(()) for layer in path)  # SE overrides: its widths need a shape
+
+    def path_count(self) -> int:
+        return len(self.branches(())) + sum(child.path_count() for child in self.children())
 
     def cost(self, in_shape: Shape) -> Cost:
         total = Cost()
@@ -109,7 +114,10 @@ class ParallelSpec(CompositeSpec):
         if len(spatial) > 1:
             raise ShapeError("branches merged by concat must have equal H x W, got "
                              + ", ".join(f"{h}x{w}" for h, w in sorted(spatial)))
-        return (sum(o[0] for o in outs), *outs[0][1:])
+        channels = sum(o[0] for o in outs)
+        if channels > MAX_CHANNELS:
+            raise ShapeError(f"branches merged by concat make {channels:,} channels, more than {MAX_CHANNELS:,}")
+        return (channels, *outs[0][1:])
 
 
 @layer_type("branches")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..errors import GcostError, first_line
+from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from .cuda import (CudaTimer, TorchCuda, capture_graphs, check_graph_outputs, cuda_numerics,
                    events_vs_wall, timer_overhead_ms)
 from .loop import Clock, LoopLimits, LoopResult, RoundsPlan, Sample, run_loop, run_rounds
@@ -58,6 +58,7 @@ class TimingTarget:
     params: int
     activation_sizes: tuple[int, ...]  # output elements per sample of every row
     owned: bool = True  # make_model returns a new model; False: it may be the caller's (copy it)
+    user_code: bool = False  # a Python model: what its code raises while timed is the user's error
 
 
 def spec_target(spec: Any) -> TimingTarget:
@@ -108,6 +109,16 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+THREADS_PER_CPU = 4  # --threads at most this many per CPU of the machine
+
+
+def max_threads() -> int:
+    """The most CPU threads timing may ask for. More only oversubscribes the CPUs, and far more
+    (100,000) makes the OpenMP runtime abort the whole process, without a message, when it cannot
+    create them; so the bound is checked before torch.set_num_threads."""
+    return THREADS_PER_CPU * (os.cpu_count() or 1)
+
+
 def cpu_model() -> str:
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -139,6 +150,9 @@ def check_options(options: TimingOptions, device: torch.device) -> None:
         raise GcostError("batch sizes must be at least 1")
     if options.threads is not None and options.threads < 1:
         raise GcostError("--threads must be at least 1")
+    if options.threads is not None and options.threads > max_threads():
+        raise GcostError(f"--threads {options.threads:,} is more than this machine can run: at most "
+                         f"{max_threads():,} ({THREADS_PER_CPU} per CPU, {os.cpu_count() or 1} CPUs)")
 
 
 @contextlib.contextmanager
@@ -221,9 +235,10 @@ class TrainingStep:
 
     def __init__(self, model: torch.nn.Module, optimizer: str, marks: Callable[[], Any] | None = None):
         parameters = [p for p in model.parameters() if p.requires_grad]
-        if optimizer == "adam":
+        self.optimizer: torch.optim.Optimizer | None = None  # a network with nothing to train: no step
+        if parameters and optimizer == "adam":
             self.optimizer = torch.optim.Adam(parameters, lr=1e-3)
-        else:
+        elif parameters:
             self.optimizer = torch.optim.SGD(parameters, lr=1e-3, momentum=0.9 if optimizer == "momentum" else 0.0)
         self.model, self.marks = model, marks
         self.boundaries: list[tuple] = []
@@ -232,14 +247,16 @@ class TrainingStep:
         from ..training import training_loss
 
         mark = self.marks or (lambda: None)
-        self.optimizer.zero_grad(set_to_none=True)
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=True)
         start = mark()
         loss = training_loss(self.model(x))
         forward_done = mark()
-        if loss is not None:
+        if loss is not None and loss.requires_grad:  # no trainable parameter: nothing to differentiate
             loss.backward()
         backward_done = mark()
-        self.optimizer.step()
+        if self.optimizer is not None:
+            self.optimizer.step()
         self.boundaries.append((start, forward_done, backward_done, mark()))
 
     def phases(self, elapsed_ms: Callable[[Any, Any], float], skip: int) -> dict[str, float] | None:
@@ -354,7 +371,8 @@ def measure_latency(target: TimingTarget, options: TimingOptions, *, macs: int,
 def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.device, batch: int, macs: int,
                  progress: Progress | None, cuda: TorchCuda, clock: Clock) -> LatencyStats:
     label = f"timing batch {batch} ({options.dtype}) on {device.type}"
-    with timing_context(options, device, cuda), _out_of_memory(cuda, device, target.name, batch):
+    with users_errors([target]), timing_context(options, device, cuda), \
+            _out_of_memory(cuda, device, target.name, batch):
         prepared = prepare(target, options, device, batch, cuda)
         try:
             timer = make_timer(prepared, options, device, cuda, clock)
@@ -379,6 +397,21 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
             del prepared
             if device.type == "cuda":
                 cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def users_errors(targets: list[TimingTarget]) -> Iterator[None]:
+    """A Python model that counted (on the meta device) can still fail on a real device when
+    timed: what its code raises then is the user's error, exit 2, like anywhere else."""
+    try:
+        yield
+    except (GcostError, *PASSES_THROUGH):
+        raise
+    except BaseException as e:
+        users = [target.name for target in targets if target.user_code]
+        if not users:
+            raise
+        raise model_raised(", ".join(users), e, "its timed forward") from e
 
 
 @contextlib.contextmanager
@@ -454,7 +487,8 @@ def _interleave_one(targets: list[TimingTarget], options: TimingOptions, device:
                     clock: Clock) -> Interleaved:
     label = f"timing {len(targets)} models interleaved, batch {batch}"
     compiled = dynamo_limits(len(targets)) if options.compile else contextlib.nullcontext()
-    with timing_context(options, device, cuda), _out_of_memory(cuda, device, targets[0].name, batch), compiled:
+    with users_errors(targets), timing_context(options, device, cuda), \
+            _out_of_memory(cuda, device, targets[0].name, batch), compiled:
         if options.compile:
             import torch._dynamo
 

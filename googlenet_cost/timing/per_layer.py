@@ -17,7 +17,8 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from .cuda import TorchCuda
-from .measure import TimingOptions, TimingTarget, check_options, cuda_backend, prepare, resolve_device, timing_context
+from .measure import (TimingOptions, TimingTarget, check_options, cuda_backend, prepare, resolve_device, timing_context,
+                      users_errors)
 
 COVERAGE_RANGE = (0.8, 1.2)
 
@@ -70,7 +71,7 @@ def measure_layer_latency(target: TimingTarget, options: TimingOptions, iteratio
     batch = options.batches[0]
     on_device = device.type == "cuda"
     activities = cuda.profiler_activities() if on_device else [ProfilerActivity.CPU]
-    with timing_context(options, device, cuda):
+    with users_errors([target]), timing_context(options, device, cuda):
         prepared = prepare(target, replace(options, compile=False, cold_cache=False), device, batch, cuda)
         model, inputs = prepared.model, prepared.inputs
         rows = list(row_modules(model))
