@@ -29,7 +29,36 @@ class UserError(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file=None) -> None:
-        click.echo(f"gcost: error: {printable(self.format_message())}", err=True)
+        say(f"gcost: error: {printable(self.format_message())}")
+
+
+def say(line: str) -> None:
+    """One line to stderr. A stderr that cannot be written (closed, a full disk) loses the line,
+    never the exit code: gcost's ending must not fail on it."""
+    try:
+        click.echo(line, err=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class ClosedStream:
+    """Stands in for a standard stream the process was started without (`gcost ... >&-`): a write
+    fails as writing to a closed descriptor does (EBADF), so the report is never lost silently."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, f"{self.name} is closed")
+
+    def isatty(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        raise OSError(errno.EBADF, f"{self.name} is closed")
 
 
 def usage_line(error: click.UsageError) -> str:
@@ -42,7 +71,7 @@ def _interrupted() -> click.exceptions.Exit:
     from .entry import ending
 
     ending()  # a second signal must not break the way out
-    click.echo("gcost: interrupted", err=True)
+    say("gcost: interrupted")
     return click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
@@ -86,6 +115,8 @@ class Gcost(click.Group):
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 raise UserError(f"cannot write the output: {e.strerror}") from None
+            if e.errno == errno.EBADF:
+                raise UserError(f"cannot write the output: {e.strerror}; give -o FILE") from None
             return _internal(e)
         except Exception as e:  # the single boundary: a bug must not look like a user error
             return _internal(e)
@@ -100,8 +131,8 @@ def _internal(error: Exception):
         raise _interrupted() from None
     if os.environ.get("GCOST_DEBUG"):
         raise error
-    click.echo(f"gcost: internal error: {type(error).__name__}: {printable(str(error))[:300]} "
-               "(set GCOST_DEBUG=1 for the traceback, and please report it)", err=True)
+    say(f"gcost: internal error: {type(error).__name__}: {printable(str(error))[:300]} "
+        "(set GCOST_DEBUG=1 for the traceback, and please report it)")
     raise click.exceptions.Exit(EXIT_INTERNAL)
 
 
@@ -155,6 +186,10 @@ _register()
 def main() -> None:
     """The console script. Interrupts and closed pipes are handled here too, so that even one
     arriving while arguments are parsed or torch is imported gets its exit code."""
+    if sys.stdout is None:
+        sys.stdout = ClosedStream("standard output")
+    if sys.stderr is None:
+        sys.stderr = ClosedStream("standard error")
     try:
         code = gcost.main(prog_name="gcost", standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
@@ -165,7 +200,10 @@ def main() -> None:
     except click.exceptions.Exit as e:
         _exit(e.exit_code)
     except click.ClickException as e:
-        e.show()
+        try:
+            e.show()
+        except (OSError, ValueError):  # stderr closed or full: the exit code still tells
+            pass
         _exit(e.exit_code)
     _exit(code if isinstance(code, int) else 0)
 
@@ -179,8 +217,8 @@ def _exit(code: int) -> None:
             if t is not threading.main_thread() and t.is_alive() and not t.daemon]
     if not left:
         sys.exit(code)
-    click.echo(f"gcost: warning: the analyzed code left {len(left)} thread(s) running ({', '.join(left)[:100]}); "
-               "gcost ends without waiting for them", err=True)
+    say(f"gcost: warning: the analyzed code left {len(left)} thread(s) running ({', '.join(left)[:100]}); "
+        "gcost ends without waiting for them")
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

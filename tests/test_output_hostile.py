@@ -180,3 +180,32 @@ def test_a_model_path_that_is_not_utf8_is_shown_escaped(runner, tmp_path, fmt):
         assert result.exit_code == 0, result.stderr
     if fmt == "markdown":
         assert "model\\\\udcff.py:build" in out.read_text(encoding="utf-8").splitlines()[0]
+
+
+def _shell(command: str):
+    import shlex
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    gcost = f"{shlex.quote(sys.executable)} -m cli"
+    return subprocess.run(["bash", "-c", command.replace("GCOST", gcost)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
+def test_a_closed_stdout_is_exit_2_saying_so_and_o_still_writes(tmp_path, fmt):
+    closed = _shell(f"GCOST analyze example_5x5_conv --no-latency --format {fmt} >&-")
+    assert closed.returncode == 2 and closed.stderr.count("\n") == 1
+    assert "standard output is closed; give -o FILE" in closed.stderr
+    out = tmp_path / "report.txt"
+    written = _shell(f"GCOST analyze example_5x5_conv --no-latency --format {fmt} -o {out} >&-")
+    assert written.returncode == 0 and "conv" in out.read_text()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("redirect", ["2>/dev/full", "2>&-"])
+def test_an_unwritable_stderr_keeps_the_exit_code(redirect):
+    assert _shell(f"GCOST analyze no_such_spec {redirect}").returncode == 2
+    assert _shell(f"GCOST analyze example_5x5_conv --no-latency --format csv {redirect}").returncode == 0
