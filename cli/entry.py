@@ -43,6 +43,12 @@ def interrupted() -> bool:
     return _Interrupts.seen
 
 
+def raised_by_code() -> bool:
+    """A KeyboardInterrupt that no SIGINT caused (the console script's handler listens and saw
+    none): the analyzed code raised it itself, which is its error, not a Ctrl-C."""
+    return signal.getsignal(signal.SIGINT) == _Interrupts.handler and not _Interrupts.seen  # == : a bound method
+
+
 def ending() -> None:
     """Exiting: no held-back interrupt may fire during the interpreter's shutdown."""
     _Interrupts.exiting = True

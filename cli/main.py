@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import threading
 
 import click
 
@@ -35,10 +36,12 @@ class UserError(click.ClickException):
 def say(line: str) -> None:
     """One line to stderr. A stderr that cannot be written (closed, a full disk) loses the line,
     never the exit code: gcost's ending must not fail on it."""
-    try:
-        click.echo(line, err=True)
-    except (OSError, ValueError, AttributeError):
-        pass
+    for stream in (sys.stderr, sys.__stderr__):  # the analyzed code may have replaced or closed sys.stderr
+        try:
+            click.echo(line, err=True, file=stream)
+            return
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
 
 
 class ClosedStream:
@@ -105,7 +108,12 @@ class Gcost(click.Group):
             raise UserError(usage_line(e)) from None
         except (click.ClickException, click.exceptions.Exit):
             raise
-        except (KeyboardInterrupt, click.Abort):
+        except (KeyboardInterrupt, click.Abort) as e:
+            from .entry import raised_by_code
+
+            if isinstance(e, KeyboardInterrupt) and raised_by_code():
+                raise UserError(f"the analyzed code raised {type(e).__name__} without a Ctrl-C: "
+                                f"{first_line(e)}") from None
             raise _interrupted() from None
         except BrokenPipeError:
             raise _stdout_closed() from None
@@ -186,6 +194,8 @@ _register()
 def main() -> None:
     """The console script. Interrupts and closed pipes are handled here too, so that even one
     arriving while arguments are parsed or torch is imported gets its exit code."""
+    sys.unraisablehook = _unraisable  # the analyzed code's __del__ errors and threads' exceptions: one line
+    threading.excepthook = _thread_raised
     if sys.stdout is None:
         sys.stdout = ClosedStream("standard output")
     if sys.stderr is None:
@@ -206,6 +216,17 @@ def main() -> None:
             pass
         _exit(e.exit_code)
     _exit(code if isinstance(code, int) else 0)
+
+
+def _unraisable(unraisable) -> None:
+    say(f"gcost: warning: ignored {type(unraisable.exc_value).__name__} in {unraisable.object!r:.80} "
+        "(raised where Python cannot pass it on, e.g. a __del__ of the analyzed code)")
+
+
+def _thread_raised(args) -> None:
+    name = args.thread.name if args.thread is not None else "a thread"
+    say(f"gcost: warning: {name} (started by the analyzed code) raised {args.exc_type.__name__}: "
+        f"{first_line(args.exc_value) if args.exc_value is not None else ''}")
 
 
 def _exit(code: int) -> None:

@@ -170,7 +170,10 @@ def read_lock(path: str) -> dict[str, Any]:
         raise GcostError("not a gcost lock file: nested too deeply", file=path) from None
     except ValueError as e:  # a key given twice, or an integer of more digits than Python reads
         raise GcostError(f"not a gcost lock file: {str(e)[:120]}", file=path) from None
-    if isinstance(data, dict) and data.get("schema") == 1:
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if type(schema) is not int:  # noqa: E721 - not 2.0, not true (json's bool is an int subclass)
+        raise GcostError(f"not a gcost lock file of schema {LOCK_SCHEMA}", file=path)
+    if schema == 1:
         raise GcostError("a lock file of schema 1 (an older gcost) does not record the conditions its numbers "
                          "were measured under: record it again with gcost baseline", file=path)
     if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
@@ -238,8 +241,9 @@ def _entry_problem(entry: Any) -> str | None:
     for metric, value in metrics.items():
         if metric not in METRICS:
             return f".metrics: unknown metric {quoted(metric)}"
-        if not _is_number(value):
-            return f".metrics.{metric} must be a number from 0 to 10^18, got {quoted(value)}"
+        if not _is_number(value) or (metric != "latency_ms" and not isinstance(value, int)):
+            kind = "a number" if metric == "latency_ms" else "an integer"
+            return f".metrics.{metric} must be {kind} from 0 to 10^18, got {quoted(value)}"
     required = ALWAYS_MEASURED + (TRAINING_METRICS if training else ())
     missing = [metric for metric in required if metric not in metrics]
     if missing:
@@ -255,6 +259,8 @@ def _entry_problem(entry: Any) -> str | None:
     for key in ("path", "latency_device_type"):
         if entry.get(key) is not None and not isinstance(entry[key], str):
             return f".{key} must be text"
+    if "latency_ms" in metrics and not isinstance(entry.get("latency_device_type"), str):
+        return ".latency_device_type must say where latency_ms was timed"
     return None
 
 
@@ -270,6 +276,22 @@ def compare_conditions(name: str, report: Report, locked: dict[str, Any], where:
                              "record the baseline again (gcost baseline)", file=where)
 
 
+def compare_latency(name: str, report: Report, locked: dict[str, Any], where: str, asked: bool) -> None:
+    """A timed run against a baseline: refuse (exit 2) what cannot be compared, so that no latency
+    the user asked to compare (--latency) passes uncompared."""
+    if not report.timed:
+        return
+    if "latency_ms" not in locked["metrics"]:
+        if asked:
+            raise GcostError(f"{name}: --latency, but the baseline records no latency: record it with "
+                             "gcost baseline --latency, or check without --latency", file=where)
+        return
+    recorded, now = locked["latency_device_type"], report.timed[0].device_type
+    if recorded != now:
+        raise GcostError(f"{name}: the baseline's latency was timed on {recorded}, this run on {now}: check on the "
+                         "same kind of device, or without --latency", file=where)
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, list):
         return "x".join(str(size) for size in value)
@@ -278,7 +300,8 @@ def _shown(value: Any) -> str:
 
 def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[str, dict[str, dict[str, float]]]],
                   lock: dict[str, Any] | None, tolerance: float, latency_tolerance: float,
-                  device_type: str | None, lock_path: str = "the baseline", allow_new: bool = False) -> CheckResult:
+                  lock_path: str = "the baseline", allow_new: bool = False,
+                  latency_asked: bool = False) -> CheckResult:
     """Compare every report with the first source that sets each metric's limit. With a baseline,
     every network checked must be in it (unless allow_new) and measured under its conditions."""
     entries: list[CheckEntry] = []
@@ -294,9 +317,9 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
             notes.append(f"{name}: not in the baseline (--allow-new): checked against its other limits only")
         if locked is not None:
             compare_conditions(name, report, locked, lock_path)
+            compare_latency(name, report, locked, lock_path, latency_asked)
         for metric in METRICS:
-            entry = _entry(name, metric, values, limits_by_source, locked, tolerance, latency_tolerance,
-                           device_type, notes)
+            entry = _entry(name, metric, values, limits_by_source, locked, tolerance, latency_tolerance)
             if entry is not None:
                 entries.append(entry)
         if locked:
@@ -307,7 +330,7 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
 
 
 def _entry(name: str, metric: str, values: dict[str, float], sources, locked, tolerance: float,
-           latency_tolerance: float, device_type: str | None, notes: list[str]) -> CheckEntry | None:
+           latency_tolerance: float) -> CheckEntry | None:
     if metric not in values:
         return None
     for source, limits in sources:
@@ -318,11 +341,7 @@ def _entry(name: str, metric: str, values: dict[str, float], sources, locked, to
             return CheckEntry(name, metric, values[metric], limit, source)
     if locked and metric in locked.get("metrics", {}):
         base = locked["metrics"][metric]
-        if metric == "latency_ms":
-            if locked.get("latency_device_type") != device_type:
-                notes.append(f"{name}: latency not compared: the baseline was timed on "
-                             f"{locked.get('latency_device_type')}, this run on {device_type}")
-                return None
+        if metric == "latency_ms":  # compare_latency refused another kind of device
             return CheckEntry(name, metric, values[metric], base * (1 + latency_tolerance), "baseline", base)
         return CheckEntry(name, metric, values[metric], base * (1 + tolerance), "baseline", base)
     return None
@@ -369,9 +388,7 @@ def run_check(sources: list, *, flags: Mapping[str, Any], budgets_path: str | No
                                       for metric in TRAINING_METRICS)
     reports = {source.key: source.analyze(train=train, strict=strict, timing=timing, batch=batch,
                                           optimizer=optimizer if training else None) for source in sources}
-    latency = next(iter(reports.values())).latency if timed else None
     return check_reports(reports, limits_by_source=limit_sources, lock=lock,
                          tolerance=parse_tolerance(tolerance),
                          latency_tolerance=parse_tolerance(latency_tolerance, what="--latency-tolerance"),
-                         device_type=latency.device_type if latency is not None else None,
-                         lock_path=baseline_path or "the baseline", allow_new=allow_new)
+                         lock_path=baseline_path or "the baseline", allow_new=allow_new, latency_asked=with_latency)

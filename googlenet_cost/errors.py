@@ -39,7 +39,10 @@ def quoted(value: object, limit: int = 40) -> str:
 def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message, cut to `limit` characters (torch's and compilers'
     messages run to pages; gcost's errors are one line)."""
-    text = str(error).strip()
+    try:
+        text = str(error).strip()
+    except Exception:  # the analyzed code's exception class may fail to print itself
+        return f"<{type(error).__name__} whose message cannot be printed>"
     return text.splitlines()[0][:limit] if text else ""
 
 

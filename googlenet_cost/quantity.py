@@ -23,6 +23,7 @@ from .errors import quoted
 
 MAX_NUMBER_CHARS = 40  # characters of a number written as text, sign and decimal point included
 MAX_COUNT = 10**18  # the largest count (params, MACs, bytes) gcost reads; more is no network's
+MAX_FRACTION = 1_000.0  # the largest fraction (a tolerance of 100,000%): beyond it, no limit is meant
 _WHOLE = re.compile(r"[+-]?[0-9]+")  # fullmatch; [0-9], never \d: ASCII digits only
 _REAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
@@ -207,4 +208,7 @@ def parse_fraction(text: object, *, what: str) -> float:
     if not percent and value >= 1:
         written = raw[:40] if isinstance(raw, str) else _value_text(raw)
         raise NumberError(f"{what}: a bare {written} is ambiguous: write {written}% or {value / 100:g}", "high")
-    return value / 100 if percent else value
+    fraction = value / 100 if percent else value
+    if fraction > MAX_FRACTION:  # a limit times (1 + fraction) must stay a finite number
+        raise NumberError(f"{what} must be at most {MAX_FRACTION * 100:,.0f}%, got {shown(raw)}", "high")
+    return fraction

@@ -86,3 +86,40 @@ def leaves_a_thread():
     threading.Thread(target=threading.Event().wait, name="never-ends").start()
     return nn.Conv2d(3, 4, 1)
 
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("cannot print myself")
+
+
+class RaisesUnprintable(Conv):
+    def forward(self, x):
+        raise Unprintable()
+
+
+def unprintable_in_forward():
+    return RaisesUnprintable()
+
+
+def keyboard_interrupt_in_factory():
+    raise KeyboardInterrupt("raised by the model, no Ctrl-C")
+
+
+class NoisyThreadAndDel(Conv):
+    def forward(self, x):
+        worker = threading.Thread(target=_fails, name="worker")
+        worker.start()
+        worker.join()
+        return self.conv(x)
+
+    def __del__(self):
+        raise SystemExit(0)
+
+
+def _fails():
+    raise ValueError("in a thread")
+
+
+def noisy_thread_and_del():
+    return NoisyThreadAndDel()

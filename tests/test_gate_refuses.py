@@ -118,3 +118,45 @@ def test_a_lock_of_the_older_schema_asks_to_be_recorded_again(runner, tmp_path, 
     old = {"schema": 1, "specs": {SPEC: {"mode": "eval", "metrics": {"params": 10**9}}}}
     result, _ = check_with(runner, tmp_path, old)
     assert result.exit_code == 2 and "schema 1" in result.stderr and "record it again" in result.stderr
+
+
+TIMED = ["--latency", "--device", "cpu"]
+
+
+def test_latency_asked_against_a_baseline_without_it_is_refused(runner, tmp_path, recorded):
+    result, lock = check_with(runner, tmp_path, recorded["eval"], *TIMED)
+    assert result.exit_code == 2 and f"{lock}: {SPEC}: --latency, but the baseline records no latency" in result.stderr
+
+
+def timed_lock(document, device_type):
+    return edited(document, lambda specs, entry: (entry["metrics"].update(latency_ms=1000.0),
+                                                  entry.update(latency_device_type=device_type)))
+
+
+def test_latency_timed_on_another_kind_of_device_is_refused(runner, tmp_path, recorded):
+    result, _ = check_with(runner, tmp_path, timed_lock(recorded["eval"], "cuda"), *TIMED)
+    assert result.exit_code == 2 and "the baseline's latency was timed on cuda, this run on cpu" in result.stderr
+
+
+def test_a_recorded_latency_without_its_device_is_a_damaged_lock(runner, tmp_path, recorded):
+    damaged = edited(recorded["eval"], lambda specs, entry: entry["metrics"].update(latency_ms=1.0))
+    result, _ = check_with(runner, tmp_path, damaged, *TIMED)
+    assert result.exit_code == 2 and "latency_device_type must say where latency_ms was timed" in result.stderr
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda document: document.update(schema=2.0), "not a gcost lock file of schema 2"),
+    (lambda document: document.update(schema=True), "not a gcost lock file of schema 2"),
+    (lambda document: document["specs"][SPEC]["metrics"].update(params=760.5), "params must be an integer"),
+])
+def test_lock_numbers_of_the_wrong_kind_are_refused(runner, tmp_path, recorded, change, fragment):
+    document = json.loads(json.dumps(recorded["eval"]))
+    change(document)
+    result, _ = check_with(runner, tmp_path, document)
+    assert result.exit_code == 2 and fragment in result.stderr
+
+
+@pytest.mark.parametrize("tolerance", ["1e306%", "100001%"])
+def test_a_tolerance_too_large_to_mean_a_limit_is_refused(runner, tmp_path, recorded, tolerance):
+    result, _ = check_with(runner, tmp_path, recorded["eval"], "--tolerance", tolerance)
+    assert result.exit_code == 2 and "--tolerance must be at most 100,000%" in result.stderr

@@ -122,3 +122,29 @@ def test_a_thread_left_running_by_the_model_does_not_keep_gcost_alive():
                           text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("name,")
     assert "left 1 thread(s) running (never-ends)" in done.stderr
+
+
+def test_an_exception_that_cannot_print_itself_is_still_the_models_error(runner):
+    result = invoke(runner, "analyze", "--model", "tests.hostile_models:unprintable_in_forward", "--input", "3x8x8",
+                    "--no-latency")
+    assert "the model raised Unprintable: <Unprintable whose message cannot be printed>" in one_line_error(result)
+
+
+def gcost_process(*args):
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_a_keyboard_interrupt_raised_by_the_model_without_ctrl_c_is_exit_2():
+    done = gcost_process("analyze", "--model", "tests.hostile_models:keyboard_interrupt_in_factory", "--input",
+                         "3x8x8", "--no-latency")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "raised KeyboardInterrupt without a Ctrl-C: raised by the model, no Ctrl-C" in done.stderr
+
+
+def test_errors_python_cannot_pass_on_become_one_line_warnings_not_tracebacks():
+    done = gcost_process("analyze", "--model", "tests.hostile_models:noisy_thread_and_del", "--input", "3x8x8",
+                         "--no-latency", "--format", "csv")
+    assert done.returncode == 0 and done.stdout.startswith("name,") and "Traceback" not in done.stderr
+    assert "worker (started by the analyzed code) raised ValueError: in a thread" in done.stderr
+    assert "ignored SystemExit in <function NoisyThreadAndDel.__del__" in done.stderr
