@@ -278,3 +278,42 @@ def test_per_layer_pass_on_the_fake_device_removes_its_hooks():
     layers = measure_layer_latency(target, TimingOptions(device="cuda"), iterations=3, cuda=cuda)
     assert layers.activity == "cuda" and layers.coverage_of == "kernel time"
     assert not any(m._forward_hooks or m._forward_pre_hooks for model in models for m in model.modules())
+
+
+def _users_target(cuda: FakeCuda, **model_options):
+    """A Python model's target on the fake GPU whose forward fails once it runs there."""
+    from dataclasses import replace
+
+    def failing(device):
+        model = FakeGpuModel(cuda, **model_options)
+        model.register_forward_pre_hook(lambda module, args: (_ for _ in ()).throw(ValueError("no kernel for this")))
+        return model
+
+    return replace(fake_target(cuda), name="net.py:build", make_model=failing, user_code=True)
+
+
+def test_a_python_model_failing_on_the_gpu_is_the_models_error_in_either_timing():
+    cuda = FakeCuda()
+    with pytest.raises(GcostError, match=r"net.py:build: the model raised ValueError: no kernel for this "
+                                         r"\(in its timed forward\)"):
+        time_fake(cuda, _users_target(cuda), device="cuda")
+    with pytest.raises(GcostError, match="the model raised ValueError"):
+        measure_interleaved([fake_target(cuda), _users_target(cuda)],
+                            TimingOptions(device="cuda", limits=FAST), macs=[1, 1], cuda=cuda, clock=cuda.clock)
+
+
+def test_a_spec_models_failure_on_the_gpu_stays_an_internal_error():
+    from dataclasses import replace
+
+    cuda = FakeCuda()
+    with pytest.raises(ValueError, match="no kernel for this"):
+        time_fake(cuda, replace(_users_target(cuda), user_code=False), device="cuda")
+
+
+def test_out_of_memory_in_a_python_model_is_still_reported_as_out_of_memory():
+    from dataclasses import replace
+
+    cuda = FakeCuda()
+    target = replace(fake_target(cuda, oom_at_batch=1), user_code=True)
+    with pytest.raises(GcostError, match="batch 1: out of memory on cuda:0"):
+        time_fake(cuda, target, device="cuda")
