@@ -93,9 +93,7 @@ def baseline(specs, model_ref, model_args, input_text, output, with_latency, dev
     guard_outputs([output], list(specs))
     timing = None
     if with_latency:
-        from googlenet_cost.timing.measure import TimingOptions
-
-        timing = TimingOptions(device=device)
+        timing = budget.gate_timing(device, training=step == "train", optimizer=optimizer, batch=batch)
     reports = {s.key: s.analyze(train=train, timing=timing, batch=batch, optimizer=optimizer if step == "train" else None)
                for s in open_sources(specs, model_ref, input_text, model_args)}
     atomic_write_text(output, budget.lock_document(reports))

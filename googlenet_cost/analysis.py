@@ -114,7 +114,8 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
     if timing is not None:
         target = TimingTarget(name=name, make_model=make_model, input_shape=tuple(input_shape),
                               params=sum(r.params for r in rows if r.parent is None),
-                              activation_sizes=tuple(r.activations for r in rows), user_code=True)
+                              activation_sizes=tuple(r.activations for r in rows), user_code=True,
+                              depth=depth)
     spec_info = {"name": name, "path": None, "source": "python", "description": None,
                  "input_shape": list(input_shape)}
     return assemble(spec_info, input_shape, rows, batch=batch, train=train, warnings=warnings,

@@ -362,6 +362,15 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]
     return grown
 
 
+def gate_timing(device: str, *, training: bool, optimizer: str, batch: int):
+    """How check and baseline time (TimingOptions): what the lock says was measured, that is a
+    training step when the run is one, at the run's batch."""
+    from .timing.measure import TimingOptions
+
+    return TimingOptions(device=device, batches=(batch,), step="train" if training else "inference",
+                         optimizer=optimizer)
+
+
 def run_check(sources: list, *, flags: Mapping[str, Any], budgets_path: str | None = None,
               baseline_path: str | None = None, tolerance: str = "0%", latency_tolerance: str = "10%",
               with_latency: bool = False, device: str = "auto", train: bool = False,
@@ -379,13 +388,9 @@ def run_check(sources: list, *, flags: Mapping[str, Any], budgets_path: str | No
     lock = read_lock(baseline_path) if baseline_path else None
     limit_sources = [("flag", {key: flag_limits for key in keys}), ("budgets", file_limits), ("spec", spec_limits)]
     timed = with_latency or any("latency_ms" in limits for _, by_key in limit_sources for limits in by_key.values())
-    timing = None
-    if timed:
-        from .timing.measure import TimingOptions
-
-        timing = TimingOptions(device=device)
     training = step == "train" or any(metric in limits for _, by_key in limit_sources for limits in by_key.values()
                                       for metric in TRAINING_METRICS)
+    timing = gate_timing(device, training=training, optimizer=optimizer, batch=batch) if timed else None
     reports = {source.key: source.analyze(train=train, strict=strict, timing=timing, batch=batch,
                                           optimizer=optimizer if training else None) for source in sources}
     return check_reports(reports, limits_by_source=limit_sources, lock=lock,

@@ -135,3 +135,17 @@ def test_committed_lock_file_matches_shipped_specs(runner):
     assert result.exit_code == 0, result.stdout
     data = json.loads(result.stdout)
     assert data["notes"] == [] and len(data["entries"]) == 4 * len(SPECS)
+
+
+def test_assert_within_budget_accepts_every_budget_key_but_latency_and_lists_exactly_those():
+    from googlenet_cost.budget import BUDGET_KEYS
+    from googlenet_cost.testing import ACCEPTED
+
+    assert set(ACCEPTED) == set(BUDGET_KEYS) - {"max_latency_ms"}
+    assert_within_budget("example_5x5_conv", max_step_macs="3M", max_train_bytes="10M", batch=2)
+    with pytest.raises(AssertionError, match="step_macs"):
+        assert_within_budget("example_5x5_conv", max_step_macs=1)
+    with pytest.raises(TypeError) as refused:
+        assert_within_budget("example_5x5_conv", max_parameters=1)
+    listed = str(refused.value).split("known: ")[1].split(", ")
+    assert listed == list(ACCEPTED) and "max_latency_ms" not in listed and "max_train_bytes" in listed

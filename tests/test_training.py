@@ -180,3 +180,22 @@ def test_depthwise_specs_training_closed_form_equals_measured():
     assert report.warnings == []
     dw = next(row for row in report.layers if row.name == "block2/dw")
     assert dw.backward_macs == 2 * dw.macs  # its input (block2/expand's output) needs a gradient
+
+
+@pytest.mark.parametrize("command", ["baseline", "check"])
+def test_the_gate_times_the_training_step_it_records_at_its_batch(runner, tmp_path, monkeypatch, command):
+    """check/baseline --step train --latency time a training step at --batch, as the lock says."""
+    from googlenet_cost.timing import measure
+
+    timed = []
+
+    def record(target, options, **kwargs):
+        timed.append(options)
+        raise measure.GcostError("stop here: the options are what this test reads")
+
+    monkeypatch.setattr(measure, "measure_latency", record)
+    args = ["-o", str(tmp_path / "lock.json")] if command == "baseline" else []
+    invoke(runner, command, "example_5x5_conv", "--latency", "--device", "cpu", "--step", "train",
+           "--batch", "2", "--optimizer", "adam", *args)
+    [options] = timed
+    assert (options.step, options.optimizer, options.batches) == ("train", "adam", (2,))

@@ -148,3 +148,12 @@ def test_errors_python_cannot_pass_on_become_one_line_warnings_not_tracebacks():
     assert done.returncode == 0 and done.stdout.startswith("name,") and "Traceback" not in done.stderr
     assert "worker (started by the analyzed code) raised ValueError: in a thread" in done.stderr
     assert "ignored SystemExit in <function NoisyThreadAndDel.__del__" in done.stderr
+
+
+@pytest.mark.parametrize("depth", ["3", "all"])
+def test_per_layer_latency_of_a_python_model_fills_every_row_at_any_depth(runner, depth):
+    result = invoke(runner, "analyze", "--model", "tests.hostile_models:nested", "--model-arg", "levels=4",
+                    "--input", "3x8x8", "--depth", depth, "--per-layer", *FAST_TIMING, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["layers"]
+    assert len(rows) == (3 if depth == "3" else 4) and all(row["latency_ms"] is not None for row in rows)

@@ -59,6 +59,7 @@ class TimingTarget:
     activation_sizes: tuple[int, ...]  # output elements per sample of every row
     owned: bool = True  # make_model returns a new model; False: it may be the caller's (copy it)
     user_code: bool = False  # a Python model: what its code raises while timed is the user's error
+    depth: int | None = 2  # a Python model's rows: its module tree this deep (None: all), as counted
 
 
 def spec_target(spec: Any) -> TimingTarget:

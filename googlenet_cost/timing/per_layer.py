@@ -74,7 +74,7 @@ def measure_layer_latency(target: TimingTarget, options: TimingOptions, iteratio
     with users_errors([target]), timing_context(options, device, cuda):
         prepared = prepare(target, replace(options, compile=False, cold_cache=False), device, batch, cuda)
         model, inputs = prepared.model, prepared.inputs
-        rows = list(row_modules(model))
+        rows = list(row_modules(model, target.depth))
         ranges: dict[str, Any] = {}
 
         def enter(name: str):
