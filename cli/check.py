@@ -41,7 +41,7 @@ def _limit_options(fn):
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
 @step_options
 @click.option("--batch", type=Number(1, MAX_BATCH, whole=True), default=1, show_default=True,
-              help="Batch of the training-step memory (--max-train-bytes).")
+              help="Batch of the training step (--max-train-bytes) and of --latency timing.")
 @click.option("--strict", is_flag=True, help="Operators with no MAC formula fail (Python models).")
 @FORMAT
 @OUTPUT
@@ -83,7 +83,7 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
 @step_options
 @click.option("--batch", type=Number(1, MAX_BATCH, whole=True), default=1, show_default=True,
-              help="Batch of the training-step memory recorded with --step train.")
+              help="Batch of the training step recorded with --step train, and of --latency timing.")
 def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train, step, optimizer, batch):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""
     from googlenet_cost import budget
