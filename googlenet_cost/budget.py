@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from .errors import GcostError, did_you_mean, quoted
 from .files import load_yaml, read_text
-from .quantity import NumberError, parse_count, parse_fraction, parse_real, shown
+from .quantity import MAX_COUNT, NumberError, parse_count, parse_fraction, parse_real, shown
 from .report import Report
 
 METRICS = ("params", "weights", "macs", "activation_bytes", "latency_ms", "step_macs", "train_bytes")
@@ -21,7 +21,6 @@ TRAINING_METRICS = ("step_macs", "train_bytes")  # measured only for a training 
 BUDGET_KEYS = tuple(f"max_{m}" for m in METRICS)
 ALWAYS_MEASURED = ("params", "weights", "macs", "activation_bytes")  # every lock entry records these
 LOCK_SCHEMA = 2  # 2: the run's conditions (mode, step, batch, input, dtype, optimizer) recorded and compared
-MAX_METRIC = 10**18  # larger is no measurement of a network, and would overflow a float comparison
 # The conditions a lock entry's numbers were measured under, each with the option that sets it: a
 # check compares like with like (every one equal) or refuses with exit 2.
 CONDITIONS = {"step": "--step", "mode": "--train", "batch": "--batch", "optimizer": "--optimizer",
@@ -58,12 +57,12 @@ def parse_limits(raw: Mapping[str, Any], *, where: str) -> dict[str, float]:
 
 
 def parse_latency(value: Any) -> float:
-    """12.5, "12.5" or "12.5ms" -> 12.5: positive, finite, at most MAX_METRIC (quantity.parse_real)."""
+    """12.5, "12.5" or "12.5ms" -> 12.5: positive, finite, at most MAX_COUNT (quantity.parse_real)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"expected milliseconds, got {shown(value)}")
     try:
         return parse_real(value.removesuffix("ms") if isinstance(value, str) else value, low=0, low_open=True,
-                          high=MAX_METRIC)
+                          high=MAX_COUNT)
     except NumberError as e:
         if e.problem in ("syntax", "length"):
             raise ValueError(f"expected milliseconds like 12.5, got {shown(value)}") from None
@@ -198,11 +197,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _is_number(value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return 0 <= value <= MAX_METRIC  # False for NaN; ints compared exactly, never converted
+    return 0 <= value <= MAX_COUNT  # False for NaN; ints compared exactly, never converted
 
 
 def _is_count(value: Any, low: int = 1) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_METRIC
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_COUNT
 
 
 def lock_problem(data: dict[str, Any]) -> str | None:
