@@ -27,7 +27,7 @@ import torchvision  # noqa: E402
 from torch import nn  # noqa: E402
 
 import googlenet_cost as gc  # noqa: E402
-from googlenet_cost.plan import plan_rows  # noqa: E402
+from googlenet_cost.spec.plan import plan_rows  # noqa: E402
 from googlenet_cost.sources import ModuleSource  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "reference_rows.json"

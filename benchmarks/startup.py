@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.formatters import markdown_table  # noqa: E402
+from googlenet_cost.views.report import markdown_table  # noqa: E402
 
 FVCORE = """
 import torch

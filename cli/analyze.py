@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from googlenet_cost.formatters import TABLE_MAX_ROWS
+from googlenet_cost.views.report import TABLE_MAX_ROWS
 
 from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, step_options, guard_outputs, int_list, model_options, timing_from,
                       timing_options)
@@ -34,7 +34,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
-    from googlenet_cost.formatters import (conventions, levels_shown, parse_columns, render, table_depth,
+    from googlenet_cost.views.report import (conventions, levels_shown, parse_columns, render, table_depth,
                                            to_rich_table)
     from googlenet_cost.sources import open_source
 

@@ -49,8 +49,8 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
           max_latency_ms, max_step_macs, max_train_bytes, budgets_path, baseline_path, tolerance, allow_new, latency_tolerance,
           with_latency, device, train, step, optimizer, batch, strict, fmt, output):
     """Fail (exit 1) when a network exceeds its size budget or grew past its baseline."""
-    from googlenet_cost import check_view
-    from googlenet_cost.budget import run_check
+    from googlenet_cost.views import check as check_view
+    from googlenet_cost.gate.budget import run_check
     from googlenet_cost.sources import open_sources
 
     from .render import emit, warn
@@ -86,7 +86,7 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
               help="Batch of the training step recorded with --step train, and of --latency timing.")
 def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train, step, optimizer, batch):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""
-    from googlenet_cost import budget
+    from googlenet_cost.gate import budget
     from googlenet_cost.files import atomic_write_text
     from googlenet_cost.sources import open_sources
 

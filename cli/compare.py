@@ -26,7 +26,7 @@ def _floats(value: str) -> list[float]:
     """--reduce-scale 0.5,2: factors above 0 and at most variants.MAX_SCALE, through the one
     bounded number parser; an empty list is refused too."""
     from googlenet_cost.quantity import NumberError, parse_real
-    from googlenet_cost.variants import MAX_SCALE
+    from googlenet_cost.spec.variants import MAX_SCALE
 
     items = [v for v in value.split(",") if v.strip()]
     if not items:
@@ -71,10 +71,10 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
 
     The first column is the baseline (the first spec as written), then one column per variant
     in the order given, then one per extra spec."""
-    from googlenet_cost import comparison_view
+    from googlenet_cost.views import compare as comparison_view
     from googlenet_cost.comparison import compare as run_compare
-    from googlenet_cost.layers import MAX_CHANNELS
-    from googlenet_cost.variants import build_variants
+    from googlenet_cost.spec.layers import MAX_CHANNELS
+    from googlenet_cost.spec.variants import build_variants
 
     from .render import Progress, emit, fit_width, warn
 

@@ -16,7 +16,7 @@ import click
 from googlenet_cost import __version__
 from googlenet_cost.errors import GcostError, first_line
 
-from googlenet_cost.formatters import printable
+from googlenet_cost.views.report import printable
 
 from .options import complete_spec
 
@@ -71,7 +71,7 @@ def usage_line(error: click.UsageError) -> str:
 
 
 def _interrupted() -> click.exceptions.Exit:
-    from .entry import ending
+    from .interrupts import ending
 
     ending()  # a second signal must not break the way out
     say("gcost: interrupted")
@@ -109,7 +109,7 @@ class Gcost(click.Group):
         except (click.ClickException, click.exceptions.Exit):
             raise
         except (KeyboardInterrupt, click.Abort) as e:
-            from .entry import raised_by_code
+            from .interrupts import raised_by_code
 
             if isinstance(e, KeyboardInterrupt) and raised_by_code():
                 raise UserError(f"the analyzed code raised {type(e).__name__} without a Ctrl-C: "
@@ -133,7 +133,7 @@ class Gcost(click.Group):
 
 
 def _internal(error: Exception):
-    from .entry import interrupted
+    from .interrupts import interrupted
 
     if interrupted():  # a Ctrl-C that a library swallowed, breaking what came after it
         raise _interrupted() from None
@@ -160,7 +160,7 @@ def gcost() -> None:
 def specs(export_name: str | None, path_name: str | None) -> None:
     """List the built-in specs. Their names work anywhere (`gcost analyze googlenet`); the
     `specs/...` paths in the docs are the repository's copies of the same files."""
-    from googlenet_cost.spec import builtin_spec, builtin_specs
+    from googlenet_cost.spec.model import builtin_spec, builtin_specs
 
     from .render import console, plain_text
 
@@ -172,7 +172,7 @@ def specs(export_name: str | None, path_name: str | None) -> None:
     if path_name is not None:
         click.echo(str(builtin_spec(path_name)))
         return
-    from googlenet_cost.loading import load_spec
+    from googlenet_cost.spec.load import load_spec
 
     for name, path in sorted(builtin_specs().items()):
         spec = load_spec(path)

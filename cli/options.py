@@ -6,7 +6,7 @@ from typing import Any, Callable
 import click
 
 from googlenet_cost.errors import quoted
-from googlenet_cost.formatters import FORMATS
+from googlenet_cost.views.report import FORMATS
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
                       default="table", show_default=True, help="Output format.")
@@ -20,7 +20,7 @@ def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -
     import os
 
     from click.shell_completion import CompletionItem
-    from googlenet_cost.spec import builtin_specs
+    from googlenet_cost.spec.model import builtin_specs
 
     names = [CompletionItem(name) for name in sorted(builtin_specs()) if name.startswith(incomplete)]
     paths = [path + ("/" if os.path.isdir(path) else "") for path in sorted(glob.glob(glob.escape(incomplete) + "*"))
@@ -53,7 +53,7 @@ def guard_outputs(outputs: dict[str, str | None] | list[str | None], specs: list
     running command's OUTPUT_OPTIONS that hold them, so a message names the option given."""
     from googlenet_cost.errors import GcostError
     from googlenet_cost.files import refuse_overwriting_inputs
-    from googlenet_cost.spec import resolve_spec_path
+    from googlenet_cost.spec.model import resolve_spec_path
 
     inputs = [f for f in files if f]
     for spec in specs:

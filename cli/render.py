@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import click
 
-from googlenet_cost.formatters import printable
+from googlenet_cost.views.report import printable
 
 
 def console(stderr: bool = False):

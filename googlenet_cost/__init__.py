@@ -11,17 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import GcostError, SpecError
-from .loading import load_spec, parse_spec
-from .spec import Spec, builtin_specs
+from .spec.load import load_spec, parse_spec
+from .spec.model import Spec, builtin_specs
+from ._version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["GcostError", "SpecError", "Spec", "load_spec", "parse_spec", "builtin_specs",
            "build_model", "analyze", "Report", "__version__"]
 
 
 def build_model(spec: Spec, train: bool = False, device: Any = "cpu"):
     """The real torch.nn.Module for `spec` (see builder.build_model)."""
-    from .builder import build_model as _build
+    from .build.builder import build_model as _build
 
     return _build(spec, train=train, device=device)
 

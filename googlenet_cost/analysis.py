@@ -8,10 +8,10 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from .errors import PASSES_THROUGH, GcostError, model_raised
-from .layers import numel, passes_through
-from .plan import PlannedRow, plan_rows, top_layers
+from .spec.layers import numel, passes_through
+from .spec.plan import PlannedRow, plan_rows, top_layers
 from .report import LayerRow, PaperComparison, Report, totals_of
-from .spec import Spec
+from .spec.model import Spec
 
 Progress = Callable[[str, float], Any]
 
@@ -25,7 +25,7 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
     layer (counting.measure_layers); the shapes it measures are checked against the plan,
     which is what chains the layers together. With `optimizer` (--step train) the report also
     holds what a training step costs (training.py), in train mode with the auxiliary heads."""
-    from .counting import fvcore_layers, measure_layers
+    from .count.counting import fvcore_layers, measure_layers
 
     _check_batch(batch)
     train = train or optimizer is not None
@@ -52,7 +52,7 @@ def analyze(spec: Spec, batch: int = 1, *, train: bool = False, verify: bool = F
     rows = [_row(plan, meas) for plan, meas in zip(planned, measured)]
     training = None
     if optimizer is not None:
-        from .training import spec_training
+        from .count.training import spec_training
 
         rows, training, disagree = spec_training(spec, planned, rows, batch, _counting_device(planned, batch),
                                                  optimizer)
@@ -72,7 +72,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
                    optimizer: str | None = None) -> Report:
     """The same analysis for a model written in Python: rows are its module tree, `depth` levels
     deep (None: every module)."""
-    from .counting import fvcore_macs
+    from .count.counting import fvcore_macs
     from .timing.measure import TimingTarget
 
     _check_batch(batch)
@@ -101,7 +101,7 @@ def analyze_module(make_model: Callable[[Any], Any], input_shape: tuple[int, ...
                      receptive_field=[], written=m.activations) for m in measured]
     training = None
     if optimizer is not None:
-        from .training import module_training
+        from .count.training import module_training
 
         try:
             rows, training = module_training(make_model("meta").train(True), tuple(input_shape), rows, batch,
@@ -126,7 +126,7 @@ def _measure_python_model(make_model: Callable[[Any], Any], input_shape: tuple[i
                           train: bool, uncounted: set[str], name: str, depth: int | None) -> list:
     """On the meta device, or on real CPU tensors for models that cannot run there (data-dependent
     ops, .item())."""
-    from .counting import measure_rows
+    from .count.counting import measure_rows
 
     try:
         return measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted,
@@ -252,7 +252,7 @@ def _disagreements(planned: list[PlannedRow], measured: list) -> list[str]:
 def _fvcore_disagreements(measured: list, reference: dict[str, int], blind: dict[str, set[str]]) -> list[str]:
     """Rows where the two counters disagree. Rows holding an operator fvcore cannot count are
     not compared (fvcore is the one that is short there), and one line says so."""
-    from .counting import with_derived_rows
+    from .count.counting import with_derived_rows
 
     reference = with_derived_rows(measured, reference)
     blind = {**blind, **{row.name: blind[row.parent] for row in measured

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from .report import Report
-from .variants import Variant
+from .spec.variants import Variant
 
 SCHEMA_VERSION = 2
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import PASSES_THROUGH, GcostError, first_line, model_raised, quoted
-from .loading import load_spec
-from .spec import Spec
+from .spec.load import load_spec
+from .spec.model import Spec
 
 DEFAULT_SPEC = "googlenet"
 MAX_INPUT_SIDE = 1 << 20

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .budget import BUDGET_KEYS, TRAINING_METRICS, metric_values, parse_limits
+from .gate.budget import BUDGET_KEYS, TRAINING_METRICS, metric_values, parse_limits
 
 # Every budget key but latency: a test suite runs on noisy machines, and timing belongs in benchmarks.
 ACCEPTED = tuple(key for key in BUDGET_KEYS if key != "max_latency_ms")
@@ -16,8 +16,8 @@ def assert_within_budget(spec: Any, *, train: bool = False, batch: int = 1, opti
     `optimizer` max_step_macs and max_train_bytes), as integers or strings like "7.1M". `spec` is a
     Spec, a path or a built-in name."""
     from .analysis import analyze
-    from .loading import load_spec
-    from .spec import Spec
+    from .spec.load import load_spec
+    from .spec.model import Spec
 
     if "max_latency_ms" in budget:
         raise TypeError("assert_within_budget does not time; latency is too noisy for a test")

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import googlenet_cost as gc
-from googlenet_cost.layers import ACTIVATIONS
+from googlenet_cost.spec.layers import ACTIVATIONS
 
 MODULES = {"relu": nn.ReLU, "relu6": nn.ReLU6, "leaky_relu": nn.LeakyReLU, "sigmoid": nn.Sigmoid,
            "hardsigmoid": nn.Hardsigmoid, "tanh": nn.Tanh, "silu": nn.SiLU, "hardswish": nn.Hardswish, "gelu": nn.GELU}

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from googlenet_cost.budget import parse_tolerance
+from googlenet_cost.gate.budget import parse_tolerance
 from googlenet_cost.testing import assert_within_budget
 
 from conftest import invoke
@@ -138,7 +138,7 @@ def test_committed_lock_file_matches_shipped_specs(runner):
 
 
 def test_assert_within_budget_accepts_every_budget_key_but_latency_and_lists_exactly_those():
-    from googlenet_cost.budget import BUDGET_KEYS
+    from googlenet_cost.gate.budget import BUDGET_KEYS
     from googlenet_cost.testing import ACCEPTED
 
     assert set(ACCEPTED) == set(BUDGET_KEYS) - {"max_latency_ms"}

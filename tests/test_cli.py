@@ -216,7 +216,7 @@ def test_reduced_precision_timing_on_the_cpu(runner, dtype):
 
 
 def test_a_disagreement_between_counts_is_warned_loudly(runner, monkeypatch):
-    from googlenet_cost.layers import ConvSpec, Cost
+    from googlenet_cost.spec.layers import ConvSpec, Cost
 
     real = ConvSpec.cost
     monkeypatch.setattr(ConvSpec, "cost", lambda self, shape: real(self, shape) + Cost(macs=1))

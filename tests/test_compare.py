@@ -6,7 +6,7 @@ import json
 import pytest
 
 import googlenet_cost as gc
-from googlenet_cost.variants import build_variants
+from googlenet_cost.spec.variants import build_variants
 
 from conftest import invoke
 
@@ -85,7 +85,7 @@ def test_module_glob_limits_the_variant():
 def test_a_loaded_spec_is_never_mutated():
     spec = gc.load_spec("googlenet")
     before = repr(spec)
-    from googlenet_cost.variants import apply_to_modules, modules_matching, no_reduce
+    from googlenet_cost.spec.variants import apply_to_modules, modules_matching, no_reduce
 
     apply_to_modules(spec, no_reduce(), modules_matching(spec, None))
     assert repr(spec) == before

@@ -2,8 +2,8 @@
 not change what it builds, anything else does."""
 from __future__ import annotations
 
-from googlenet_cost.counting import per_distinct_layer
-from googlenet_cost.layers import ConvSpec, PaperFigures, ReLUSpec, SequenceSpec
+from googlenet_cost.count.counting import per_distinct_layer
+from googlenet_cost.spec.layers import ConvSpec, PaperFigures, ReLUSpec, SequenceSpec
 
 
 def _conv(name: str, **changes) -> ConvSpec:
@@ -51,7 +51,7 @@ def test_analyze_builds_a_repeated_module_once(monkeypatch):
     """The scale property without timing: 300 copies of inception 4b (2,400 rows) build one module,
     and every copy's rows carry its own name."""
     import googlenet_cost as gc
-    from googlenet_cost import counting
+    from googlenet_cost.count import counting
 
     built = []
     real_build_row = counting.build_row

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import googlenet_cost as gc
-from googlenet_cost.plan import plan_rows
+from googlenet_cost.spec.plan import plan_rows
 
 # Table 1, "output size" column (H x W x C), for every row that has one.
 TABLE1_OUTPUTS = {

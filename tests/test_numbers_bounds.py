@@ -273,9 +273,9 @@ def test_a_concat_past_the_channel_limit_is_refused(runner, tmp_path, input_shap
 
 
 def test_shipped_specs_are_far_inside_the_path_bound():
-    from googlenet_cost.layers import MAX_PATHS
-    from googlenet_cost.loading import load_spec
-    from googlenet_cost.spec import builtin_specs
+    from googlenet_cost.spec.layers import MAX_PATHS
+    from googlenet_cost.spec.load import load_spec
+    from googlenet_cost.spec.model import builtin_specs
 
     for name in builtin_specs():
         spec = load_spec(name)

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import googlenet_cost as gc
-from googlenet_cost.counting import measure_layers, measure_rows
+from googlenet_cost.count.counting import measure_layers, measure_rows
 from googlenet_cost.errors import SpecError
-from googlenet_cost.layers import ACTIVATION_CHOICES, ACTIVATIONS
-from googlenet_cost.plan import plan_rows, top_layers
+from googlenet_cost.spec.layers import ACTIVATION_CHOICES, ACTIVATIONS
+from googlenet_cost.spec.plan import plan_rows, top_layers
 
 from conftest import invoke
 

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from googlenet_cost.counting import might_hide_macs
+from googlenet_cost.count.counting import might_hide_macs
 from googlenet_cost.sources import open_source
 from tests.conftest import invoke
 
@@ -40,7 +40,7 @@ def test_exact_counts_of_hand_written_models(name):
 
 
 def test_attention_counts_the_same_on_meta_and_on_real_cpu_tensors():
-    from googlenet_cost.counting import measure_rows
+    from googlenet_cost.count.counting import measure_rows
     from tests.pymodels import ScaledDotProduct, TokenAttention
 
     for model, shape in ((TokenAttention(), (L, E)), (ScaledDotProduct(), (6, E))):

@@ -73,7 +73,7 @@ def test_rows_without_a_torchvision_module_hold_no_cost_of_their_own(spec_name, 
     """The rows left unmatched are torchvision's functional poolings and flatten, and gcost's own
     grouping levels (a repeat, a nested branches, a dense layer's concat), whose children are
     matched: never a conv, a linear layer or a normalization."""
-    from googlenet_cost.plan import plan_rows
+    from googlenet_cost.spec.plan import plan_rows
 
     unmatched = set(REFERENCE_ROWS["specs"][spec_name][mode]["without_module"])
     kinds = {row.type for row in plan_rows(gc.load_spec(spec_name), train=mode == "train") if row.name in unmatched}

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import googlenet_cost as gc
-from googlenet_cost.builder import build_model
-from googlenet_cost.counting import fvcore_layers, fvcore_macs, measure_layers, measure_rows
-from googlenet_cost.plan import plan_rows, top_layers
+from googlenet_cost.build.builder import build_model
+from googlenet_cost.count.counting import fvcore_layers, fvcore_macs, measure_layers, measure_rows
+from googlenet_cost.spec.plan import plan_rows, top_layers
 
 from conftest import SPECS
 
@@ -92,7 +92,7 @@ def test_counting_on_cpu_and_on_meta_agree():
 
 
 def test_analysis_leaves_a_model_untouched():
-    from googlenet_cost.counting import measure_rows as measure
+    from googlenet_cost.count.counting import measure_rows as measure
 
     spec = gc.load_spec("googlenet")
     model = build_model(spec, train=True)

@@ -10,9 +10,9 @@ import torch
 
 import googlenet_cost as gc
 from conftest import invoke
-from googlenet_cost.builder import build_model
+from googlenet_cost.build.builder import build_model
 from googlenet_cost.errors import GcostError, SpecError
-from googlenet_cost.layers import make_divisible
+from googlenet_cost.spec.layers import make_divisible
 
 # Inception v3's InceptionE written small: a branch that splits into 1x3 and 3x1 (nested branches)
 NESTED = """
@@ -334,7 +334,7 @@ def test_a_module_glob_that_matches_unchangeable_modules_names_them(runner, writ
 
 
 def test_a_loaded_spec_is_not_mutated_by_factorize():
-    from googlenet_cost.variants import apply_to_modules, factorize, modules_matching
+    from googlenet_cost.spec.variants import apply_to_modules, factorize, modules_matching
 
     spec = gc.load_spec("inception_v3")
     before = repr(spec)
@@ -349,7 +349,8 @@ def test_gcost_error_for_parse_errors_is_spec_error():
 def test_a_repeat_of_identical_blocks_is_measured_once(monkeypatch):
     """50 copies of a residual block: counting builds and measures one block (and the training
     step measures one per gradient need); the repeat's row is the sum of its 50 blocks."""
-    from googlenet_cost import counting, training
+    from googlenet_cost.count import counting
+    from googlenet_cost.count import training
 
     calls = {"forward": 0, "backward": 0}
     real_rows, real_training = counting.measure_rows, training.measure_training
@@ -401,7 +402,7 @@ def test_a_repeat_counts_on_the_device_its_one_measured_block_needs():
     that the whole repeat's 1,000 modules would need); --verify, which runs fvcore on every top-level
     layer whole, sizes its memory check by the whole repeat."""
     from googlenet_cost.analysis import _counting_device, _largest_layer_bytes
-    from googlenet_cost.plan import plan_rows
+    from googlenet_cost.spec.plan import plan_rows
 
     module = "{name: m, type: inception, 1x1: 160, 3x3_reduce: 112, 3x3: 224, 5x5_reduce: 24, 5x5: 64, pool_proj: 64"
     repeat = gc.parse_spec(f"name: r\ninput: [512, 14, 14]\nlayers:\n  - {module}, repeat: 1000}}\n")

@@ -212,7 +212,7 @@ def test_cpu_memory_room_is_the_least_of_meminfo_cgroup_and_rlimit(tmp_path, mon
 
 def test_the_plot_draws_the_latency_ratio_intervals():
     from googlenet_cost.comparison import Comparison
-    from googlenet_cost.comparison_view import _latency_panel
+    from googlenet_cost.views.compare import _latency_panel
 
     report = SimpleNamespace(timed=[SimpleNamespace(device_type="cpu", batch=1, dtype="fp32", device="x")])
     summary = [{"latency_ratio": {"median": 0.8, "ci95": [0.75, 0.9], "verdict": "faster", "rounds": 40,

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import googlenet_cost as gc
-from googlenet_cost.plan import plan_rows
+from googlenet_cost.spec.plan import plan_rows
 from googlenet_cost.sources import open_source
-from googlenet_cost.training import OPTIMIZER_STATES
+from googlenet_cost.count.training import OPTIMIZER_STATES
 from tests.conftest import invoke
 
 
@@ -161,7 +161,7 @@ def test_grouped_conv_backward_costs_its_forward_per_gradient(groups, transposed
     """The weight gradient of a conv costs its forward MACs (every output x weight product once),
     and so does the input gradient: torch's own formula counts a grouped conv's weight gradient
     `groups` times over (pytorch/pytorch#183405); gcost's counter does not."""
-    from googlenet_cost.counting import flop_counter_mode
+    from googlenet_cost.count.counting import flop_counter_mode
 
     make = torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d
     conv = make(8, 16, 3, groups=groups, bias=False)

@@ -88,8 +88,8 @@ layers:
 
 
 def test_an_activation_path_beside_a_conv_path_reads_the_blocks_input_unchanged():
-    from googlenet_cost.builder import build_model
-    from googlenet_cost.loading import parse_spec
+    from googlenet_cost.build.builder import build_model
+    from googlenet_cost.spec.load import parse_spec
 
     model = build_model(parse_spec(BRANCH_BESIDE_ACTIVATION, where="t.yaml"), train=False).eval()
     block = model.layers[1]

@@ -105,10 +105,10 @@ def test_shell_completion_offers_builtin_specs_and_yaml_files(tmp_path, monkeypa
 def test_the_plot_has_a_title_intervals_values_and_a_scatter(runner, tmp_path):
     pytest.importorskip("matplotlib")
     from googlenet_cost.comparison import compare
-    from googlenet_cost.comparison_view import build_figure, plot
+    from googlenet_cost.views.compare import build_figure, plot
     from googlenet_cost.timing.loop import LoopLimits
     from googlenet_cost.timing.measure import TimingOptions
-    from googlenet_cost.variants import build_variants
+    from googlenet_cost.spec.variants import build_variants
 
     variants = build_variants(["example_5x5_bottleneck", "example_5x5_conv"], [], None)
     timing = TimingOptions(device="cpu", limits=LoopLimits(1, 0.0, 5, 0.0), max_time_s=2, precision=0.5)

@@ -19,7 +19,7 @@ def test_ten_5x5_filters_on_32x32x3_give_32x32x10_and_760_params():
 
 
 def test_bottleneck_5x5_on_14x14x480(write_spec):
-    from googlenet_cost.loading import load_spec
+    from googlenet_cost.spec.load import load_spec
 
     direct = write_spec("""
 name: direct

@@ -63,9 +63,9 @@ class TimingTarget:
 
 
 def spec_target(spec: Any) -> TimingTarget:
-    from ..builder import build_model
-    from ..layers import numel
-    from ..plan import plan_rows
+    from ..build.builder import build_model
+    from ..spec.layers import numel
+    from ..spec.plan import plan_rows
 
     rows = plan_rows(spec, train=False)
     return TimingTarget(name=spec.path or spec.name,
@@ -192,7 +192,7 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
                           input_shape=target.input_shape, batch=batch, dtype=options.dtype,
                           inputs=options.inputs, cold_cache=options.cold_cache, cuda=device.type == "cuda")
     if options.step == "train":  # gradients and optimizer state, and the activations kept for backward
-        from ..training import OPTIMIZER_STATES
+        from ..count.training import OPTIMIZER_STATES
 
         element = 2 if options.dtype in ("fp16", "bf16") else 4
         need += element * (target.params * (1 + OPTIMIZER_STATES[options.optimizer])
@@ -245,7 +245,7 @@ class TrainingStep:
         self.boundaries: list[tuple] = []
 
     def __call__(self, x: torch.Tensor) -> None:
-        from ..training import training_loss
+        from ..count.training import training_loss
 
         mark = self.marks or (lambda: None)
         if self.optimizer is not None:

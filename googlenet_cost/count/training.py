@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .builder import row_modules
+from ..build.builder import row_modules
 from .counting import (flop_counter_mode, math_attention, model_device, storage_id, tensor_leaves_for_loss,
                        tracked_rows)
-from .layers import passes_through
+from ..spec.layers import passes_through
 
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss with a discount weight (0.3)"
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
@@ -90,7 +90,7 @@ def step_memory(*, params: int, trainable: int, saved_bytes: int, optimizer: str
     """Bytes of one training step in fp32: parameters, their gradients, the optimizer's state
     (momentum SGD keeps one tensor per parameter, Adam two) and the saved activations."""
     if optimizer not in OPTIMIZER_STATES:
-        from .errors import GcostError
+        from ..errors import GcostError
 
         raise GcostError(f"unknown optimizer {optimizer!r}: use {', '.join(OPTIMIZER_STATES)}")
     memory = {"param_bytes": FP32_BYTES * params, "grad_bytes": FP32_BYTES * trainable,
@@ -110,7 +110,7 @@ def spec_training(spec: Any, planned: list, rows: list, batch: int, device: str,
     whole model, so a tensor that two layers keep is counted once."""
     from dataclasses import replace
 
-    from .builder import build_model, build_row
+    from ..build.builder import build_model, build_row
 
     done: dict[tuple, int] = {}
     step: dict[str, int] = {}

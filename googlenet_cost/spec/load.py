@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import GcostError, SpecError
-from .files import load_yaml, read_text
-from .spec import Spec, resolve_spec_path, spec_from_data
+from ..errors import GcostError, SpecError
+from ..files import load_yaml, read_text
+from .model import Spec, resolve_spec_path, spec_from_data
 
 
 def load_spec(path_or_name: str | Path) -> Spec:
@@ -23,7 +23,7 @@ def load_spec(path_or_name: str | Path) -> Spec:
 
 def parse_spec(text: str, *, where: str = "<spec>") -> Spec:
     """Validate spec text (YAML) into a Spec; `where` names it in errors."""
-    from .budget import parse_limits
+    from ..gate.budget import parse_limits
     from .plan import plan_rows
 
     try:

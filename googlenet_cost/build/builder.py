@@ -11,10 +11,10 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from .layers import (ACTIVATIONS, ActivationSpec, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, AvgPoolSpec,
+from ..spec.layers import (ACTIVATIONS, ActivationSpec, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, AvgPoolSpec,
                      BatchNormSpec, ConvSpec, DropoutSpec, FlattenSpec, GlobalAvgPoolSpec, GlobalMaxPoolSpec, Layer,
                      LinearSpec, LRNSpec, MaxPoolSpec, ParallelSpec, SequenceSpec, Shape, SoftmaxSpec, walk)
-from .spec import Spec
+from ..spec.model import Spec
 
 Builder = Callable[[Layer, Shape, torch.device], nn.Module]
 BUILDERS: dict[str, Builder] = {}

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from .errors import GcostError, did_you_mean, quoted
-from .files import load_yaml, read_text
-from .quantity import MAX_COUNT, NumberError, parse_count, parse_fraction, parse_real, shown
-from .report import Report
+from ..errors import GcostError, did_you_mean, quoted
+from ..files import load_yaml, read_text
+from ..quantity import MAX_COUNT, NumberError, parse_count, parse_fraction, parse_real, shown
+from ..report import Report
 
 METRICS = ("params", "weights", "macs", "activation_bytes", "latency_ms", "step_macs", "train_bytes")
 TRAINING_METRICS = ("step_macs", "train_bytes")  # measured only for a training step (--step train)
@@ -151,7 +151,7 @@ def lock_document(reports: dict[str, Report]) -> str:
     """The lock file: today's numbers per network, with the versions that produced them."""
     import torch
 
-    from . import __version__
+    from .._version import __version__
 
     document = {"schema": LOCK_SCHEMA, "gcost_version": __version__, "torch_version": torch.__version__,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -364,7 +364,7 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]
 def gate_timing(device: str, *, training: bool, optimizer: str, batch: int):
     """How check and baseline time (TimingOptions): what the lock says was measured, that is a
     training step when the run is one, at the run's batch."""
-    from .timing.measure import TimingOptions
+    from ..timing.measure import TimingOptions
 
     return TimingOptions(device=device, batches=(batch,), step="train" if training else "inference",
                          optimizer=optimizer)

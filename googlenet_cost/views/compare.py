@@ -5,8 +5,8 @@ import csv
 import io
 import json
 
-from .comparison import Comparison
-from .formatters import csv_cells, markdown_table, printable
+from ..comparison import Comparison
+from .report import csv_cells, markdown_table, printable
 
 
 def _ratio(value: float, base: float) -> str:
@@ -32,7 +32,7 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
     and for each non-baseline variant its MACs as a ratio of the baseline's (and with a
     FIELD_VARIANTS variant, each variant's receptive field). `variants` picks the non-baseline
     variants to show (all by default)."""
-    from .formatters import indented, levels_shown, row_level
+    from .report import indented, levels_shown, row_level
 
     keep = [0] + (variants if variants is not None else list(range(1, len(comparison.reports))))
     reports = [comparison.reports[k] for k in keep]
@@ -124,7 +124,7 @@ def latency_rows(comparison: Comparison, keep: list[int], blank: list[str] | Non
 def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None) -> list:
     """The side-by-side table; when it is wider than `width`, one block per variant against the
     baseline instead (stacked), so that no name or number is ever cut."""
-    from .formatters import rich_table, table_width
+    from .report import rich_table, table_width
 
     def table(title: str, variants: list[int] | None):
         headers, rows = grid(comparison, depth, variants)
@@ -169,7 +169,7 @@ def render(comparison: Comparison, fmt: str, depth: str = "top") -> str | None:
         writer.writerows(csv_cells(row) for row in rows)
         return buffer.getvalue()
     if fmt == "markdown":
-        from .formatters import markdown_name
+        from .report import markdown_name
 
         body = markdown_table(headers, [[markdown_name(r[0]), *r[1:]] for r in rows], set(range(1, len(headers))))
         return body + "\n" + printable(summary_text(comparison)) + "\n"
@@ -182,7 +182,7 @@ PLOT_FORMATS = (".png", ".svg", ".pdf")
 def plot_backend(path: str):
     """matplotlib's pyplot on a file-only backend, or a GcostError saying what is missing. Called
     before any analysis, so a bad --plot fails fast."""
-    from .errors import GcostError
+    from ..errors import GcostError
 
     if not path.lower().endswith(PLOT_FORMATS):
         raise GcostError("--plot needs a .png, .svg or .pdf file name", file=path)
@@ -192,7 +192,7 @@ def plot_backend(path: str):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:  # absent, or present and broken (matplotlib < 3.7.3 beside numpy 2)
-        from .errors import first_line
+        from ..errors import first_line
 
         raise GcostError(f"--plot needs a working matplotlib (pip install 'gcost[plot]'): {first_line(e, 160)}") from None
     return plt
@@ -270,7 +270,7 @@ def plot(comparison: Comparison, path: str) -> None:
     """The figure, written atomically (matplotlib, the optional `plot` extra)."""
     plt = plot_backend(path)
     figure = build_figure(comparison)
-    from .files import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format=path.lower().rsplit(".", 1)[1])

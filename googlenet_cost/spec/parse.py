@@ -5,14 +5,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import SpecError, did_you_mean
+from ..errors import SpecError, did_you_mean
 from .layers import (ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, INCEPTION_COLUMNS, LAYER_TYPES,
                      REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, GlobalMaxPoolSpec,
                      AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
                      GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,
                      MAX_CHANNELS, MAX_PATHS, MAX_ROWS, MERGES, PaperFigures, SequenceSpec, SESpec, Shape,
                      SoftmaxSpec, repeated)
-from .quantity import MAX_COUNT, NumberError, parse_int, parse_quantity, parse_real, shown
+from ..quantity import MAX_COUNT, NumberError, parse_int, parse_quantity, parse_real, shown
 
 MAX_SPATIAL = 1 << 16  # input height / width, kernels
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}")  # used with fullmatch: no trailing newline

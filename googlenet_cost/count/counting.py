@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .builder import build_row, row_modules
-from .errors import PASSES_THROUGH, GcostError, first_line, model_raised
-from .layers import Layer, Shape, passes_through, walk
+from ..build.builder import build_row, row_modules
+from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
+from ..spec.layers import Layer, Shape, passes_through, walk
 
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs

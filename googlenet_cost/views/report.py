@@ -6,8 +6,8 @@ import io
 import json
 from typing import Any, Callable
 
-from .quantity import human
-from .report import COUNTING_RULE, LayerRow, Report
+from ..quantity import human
+from ..report import COUNTING_RULE, LayerRow, Report
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -127,7 +127,7 @@ OPTIONAL_COLUMNS = ("paper_ops", "paper_params", "receptive_field", "kernel")  #
 
 def parse_columns(text: str | None) -> tuple[str, ...] | None:
     """--columns "name,output,params,macs" -> column keys; None when not given."""
-    from .errors import GcostError, did_you_mean
+    from ..errors import GcostError, did_you_mean
 
     if text is None:
         return None

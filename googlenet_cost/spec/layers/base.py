@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar, Iterator
 
 from ..geometry import ShapeError
-from ..quantity import Quantity
+from ...quantity import Quantity
 
 Shape = tuple[int, ...]
 Pair = tuple[int, int]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from .budget import CheckEntry, CheckResult
-from .formatters import csv_cells, markdown_table, printable
+from ..gate.budget import CheckEntry, CheckResult
+from .report import csv_cells, markdown_table, printable
 
 
 def _number(metric: str, value: float) -> str:
@@ -68,7 +68,7 @@ class FittedTable:
         self.needed_width = self._width(self._fit(0)[0])
 
     def _width(self, keep: list[int]) -> int:
-        from .formatters import table_width
+        from .report import table_width
 
         return table_width([HEADERS[i] for i in keep], [[row[i] for i in keep] for row in self.rows])
 
@@ -85,7 +85,7 @@ class FittedTable:
     def __rich_console__(self, console, options):
         from rich.text import Text
 
-        from .formatters import rich_table
+        from .report import rich_table
 
         keep, left_out = self._fit(options.max_width)
         yield rich_table(title(self.result), [HEADERS[i] for i in keep], [[row[i] for i in keep] for row in self.rows],

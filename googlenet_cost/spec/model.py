@@ -10,9 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import SpecError, did_you_mean, quoted
+from ..errors import SpecError, did_you_mean, quoted
 from .layers import Layer, SequenceSpec, Shape
-from .spec_parse import NAME_PATTERN, Defaults, Reader, check_size, parse_layers, parse_shape
+from .parse import NAME_PATTERN, Defaults, Reader, check_size, parse_layers, parse_shape
 
 
 
@@ -45,7 +45,7 @@ def builtin_specs() -> dict[str, Path]:
     try:
         folder = resources.files("googlenet_cost.specs")
     except ModuleNotFoundError:  # running from a source tree: specs/ beside the package
-        folder = Path(__file__).resolve().parent.parent / "specs"
+        folder = Path(__file__).resolve().parents[2] / "specs"
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Callable, Iterator
 
-from .errors import GcostError, SpecError, quoted
+from ..errors import GcostError, SpecError, quoted
 from .layers import (REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AvgPoolSpec, BranchesSpec, ConvSpec,
                      GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, SequenceSpec, factorized_5x5)
-from .spec import Spec
-from .spec_parse import MAX_CHANNELS
+from .model import Spec
+from .parse import MAX_CHANNELS
 
 MAX_SCALE = 1000.0
 REDUCE_NAME, POOL_PROJ_NAME, FIVE_NAME = "*_reduce", "*pool_proj*", "*5x5*"
@@ -254,8 +254,8 @@ def build_variants(spec_refs: list[str], requested: list[tuple[str, object]],
                    module_glob: str | None) -> list[Variant]:
     """The baseline (first spec, default googlenet), each requested variant of it in order, then
     every further spec as written. `requested` holds ("reduce", 16), ("no-reduce", True), ..."""
-    from .loading import load_spec
-    from .sources import DEFAULT_SPEC
+    from .load import load_spec
+    from ..sources import DEFAULT_SPEC
 
     base = load_spec(spec_refs[0] if spec_refs else DEFAULT_SPEC)
     variants = [Variant("baseline", base)]

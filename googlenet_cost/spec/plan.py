@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .errors import SpecError
+from ..errors import SpecError
 from .geometry import ShapeError
 from .layers import MAX_ROWS, Cost, Field, Layer, Shape
-from .spec import Spec
+from .model import Spec
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The real torch.nn.Module built from a spec."""

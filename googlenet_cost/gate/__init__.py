@@ -1,0 +1,1 @@
+"""The size gate: limits, budgets, lock files, the check."""

@@ -1,0 +1,47 @@
+"""RunOptions: every decision about a run, made once at the edge (cli/options.py builds it from the
+command line, the Python API from its arguments) and read everywhere below. Imports no torch.
+
+No function below takes `optimizer=None` to mean "not training": it reads `options.training`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .timing.options import TimingOptions
+
+STEPS = ("inference", "train")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+DEFAULT_MODEL_DEPTH = 2  # a Python model's rows: its module tree this many levels deep
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    batch: int = 1  # samples in the counting pass (and a training step's batch); counts are per sample
+    train: bool = False  # --train: train mode, auxiliary heads included
+    step: str = "inference"  # "train": also what a training step costs (backward, memory, step latency)
+    optimizer: str = "momentum"  # the training step's optimizer (its state in the memory, the timed step)
+    depth: int | None = DEFAULT_MODEL_DEPTH  # a Python model is measured this many levels deep (None: all)
+    verify: bool = False  # cross-check every row's MACs with fvcore
+    strict: bool = False  # a Python model's operators with no MAC formula are an error
+    timing: TimingOptions | None = None  # None: no latency measured
+
+    @property
+    def training(self) -> bool:
+        """Whether the run measures a training step (--step train)."""
+        return self.step == "train"
+
+    @property
+    def train_mode(self) -> bool:
+        """Whether the model runs in train mode: --train, or a training step."""
+        return self.train or self.training
+
+    @property
+    def mode(self) -> str:
+        return "train" if self.train_mode else "eval"
+
+    @property
+    def step_optimizer(self) -> str | None:
+        """The optimizer of the training step measured, None when no step is (the JSON's value)."""
+        return self.optimizer if self.training else None
+
+    def with_timing(self, timing: TimingOptions | None) -> RunOptions:
+        return replace(self, timing=timing)

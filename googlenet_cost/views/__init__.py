@@ -1,0 +1,1 @@
+"""Views of the data: the report's table/JSON/CSV/Markdown, compare's, check's, the plot."""
