@@ -207,7 +207,7 @@ def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bo
     if options["no_latency"]:
         return None
     from googlenet_cost.timing.loop import LoopLimits
-    from googlenet_cost.timing.measure import TimingOptions
+    from googlenet_cost.timing.options import TimingOptions
 
     limits = LoopLimits(warmup_min_s=options["warmup"], min_time_s=options["min_time"],
                         min_iters=options["min_iters"])

@@ -24,6 +24,10 @@ class RunOptions:
     strict: bool = False  # a Python model's operators with no MAC formula are an error
     timing: TimingOptions | None = None  # None: no latency measured
 
+    def __post_init__(self) -> None:
+        if self.timing is not None and (self.timing.step, self.timing.optimizer) != (self.step, self.optimizer):
+            object.__setattr__(self, "timing", replace(self.timing, step=self.step, optimizer=self.optimizer))
+
     @property
     def training(self) -> bool:
         """Whether the run measures a training step (--step train)."""

@@ -364,7 +364,7 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]
 def gate_timing(device: str, *, training: bool, optimizer: str, batch: int):
     """How check and baseline time (TimingOptions): what the lock says was measured, that is a
     training step when the run is one, at the run's batch."""
-    from ..timing.measure import TimingOptions
+    from ..timing.options import TimingOptions
 
     return TimingOptions(device=device, batches=(batch,), step="train" if training else "inference",
                          optimizer=optimizer)

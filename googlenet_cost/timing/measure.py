@@ -22,30 +22,12 @@ from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from .cuda import (CudaTimer, TorchCuda, capture_graphs, check_graph_outputs, cuda_numerics,
                    events_vs_wall, timer_overhead_ms)
 from .loop import Clock, LoopLimits, LoopResult, RoundsPlan, Sample, run_loop, run_rounds
+from .options import TimingOptions  # noqa: F401 (the options timing reads)
 from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes
 from .stats import LatencyStats, known_peak, stats_from_loop
 
 DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 Progress = Callable[..., Any]  # (label, fraction[, detail])
-
-
-@dataclass(frozen=True)
-class TimingOptions:
-    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
-    dtype: str = "fp32"
-    batches: tuple[int, ...] = (1,)
-    channels_last: bool = False
-    cuda_graph: bool = False
-    compile: bool = False
-    per_layer: bool = False
-    cold_cache: bool = False
-    threads: int | None = None  # CPU threads; None: the CPUs this process may run on
-    inputs: int = 4  # input buffers in rotation
-    limits: LoopLimits = LoopLimits()
-    precision: float = 0.02  # compare: stop once every ratio's 95% interval is within +-this
-    max_time_s: float = 30.0  # compare: time budget for all variants (warm-up included)
-    step: str = "inference"  # "train": time a whole training step (zero_grad, forward, loss, backward, step)
-    optimizer: str = "momentum"  # the training step's optimizer: sgd, momentum or adam
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,27 @@
+"""TimingOptions: how to time (device, dtype, batches, the loop's limits, compare's precision).
+No torch: the CLI builds it before torch is imported; RunOptions (googlenet_cost/options.py)
+holds it and sets its step and optimizer, so they are decided once."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .loop import LoopLimits
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+    dtype: str = "fp32"
+    batches: tuple[int, ...] = (1,)
+    channels_last: bool = False
+    cuda_graph: bool = False
+    compile: bool = False
+    per_layer: bool = False
+    cold_cache: bool = False
+    threads: int | None = None  # CPU threads; None: the CPUs this process may run on
+    inputs: int = 4  # input buffers in rotation
+    limits: LoopLimits = LoopLimits()
+    precision: float = 0.02  # compare: stop once every ratio's 95% interval is within +-this
+    max_time_s: float = 30.0  # compare: time budget for all variants (warm-up included)
+    step: str = "inference"  # "train": time a whole training step (zero_grad, forward, loss, backward, step)
+    optimizer: str = "momentum"  # the training step's optimizer: sgd, momentum or adam
