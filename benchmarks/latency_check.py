@@ -31,8 +31,9 @@ import googlenet_cost as gc  # noqa: E402
 from benchmarks.common import publish  # noqa: E402
 from googlenet_cost.views.report import markdown_table  # noqa: E402
 from googlenet_cost.timing.loop import LoopLimits  # noqa: E402
+from googlenet_cost.sources import spec_target  # noqa: E402
 from googlenet_cost.timing.measure import (TimingOptions, cuda_backend, device_label, measure_latency,  # noqa: E402
-                                           resolve_device, spec_target, timing_context)
+                                           resolve_device, timing_context)
 
 
 def reference_timer_ms(spec, device: torch.device, batch: int) -> float:

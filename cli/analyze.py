@@ -36,6 +36,8 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
     from googlenet_cost.views.report import (conventions, levels_shown, parse_columns, render, table_depth,
                                            to_rich_table)
+    from googlenet_cost.analysis import analyze as run_analysis
+    from googlenet_cost.options import DEFAULT_MODEL_DEPTH, RunOptions
     from googlenet_cost.sources import open_source
 
     from .render import Progress, emit, fit_width, latency_panel, warn
@@ -44,13 +46,12 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     fit_width()  # a bad COLUMNS is refused before any work
     chosen = parse_columns(columns)
     batches = int_list(batch, option="--batch")
-    options = timing_from(timing, batches, per_layer=per_layer, step=step, optimizer=optimizer)
+    options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer, verify=verify, strict=strict,
+                         depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
+                         timing=timing_from(timing, batches, per_layer=per_layer))
     source = open_source(spec, model_ref, input_text, model_args)
-    measured_depth = 2 if depth is None else levels_shown(depth)  # rows a Python model is measured to
     with Progress(enabled=fmt == "table" and output is None) as progress:
-        report = source.analyze(batch=batches[0], train=train, verify=verify, strict=strict, timing=options,
-                                progress=progress, depth=measured_depth,
-                                optimizer=optimizer if step == "train" else None)
+        report = run_analysis(source, options, progress=progress)
 
     def views() -> list:
         panel = [latency_panel(report.timed)] if report.timed else []

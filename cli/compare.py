@@ -73,6 +73,7 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
     in the order given, then one per extra spec."""
     from googlenet_cost.views import compare as comparison_view
     from googlenet_cost.comparison import compare as run_compare
+    from googlenet_cost.options import RunOptions
     from googlenet_cost.spec.layers import MAX_CHANNELS
     from googlenet_cost.spec.variants import build_variants
 
@@ -92,10 +93,9 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
         else:
             requested.append((kind, value))
     variants = build_variants(list(specs), requested, module_glob)
-    options = timing_from(timing, batches, step=step, optimizer=optimizer)
+    options = RunOptions(train=train, step=step, optimizer=optimizer, timing=timing_from(timing, batches))
     with Progress(enabled=fmt == "table" and output is None) as progress:
-        result = run_compare(variants, train=train, timing=options, progress=progress,
-                             optimizer=optimizer if step == "train" else None)
+        result = run_compare(variants, options, progress=progress)
     for label, report in zip(result.labels, result.reports):
         for message in report.warnings:
             warn(f"{label}: {message}")

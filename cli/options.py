@@ -199,11 +199,10 @@ def interval_options(fn: Callable) -> Callable:
                         help="Time until every latency ratio's 95% interval is within ± this.")(fn)
 
 
-def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False,
-                step: str = "inference", optimizer: str = "momentum"):
+def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False):
     """TimingOptions from the options `timing_options` (and `interval_options`) added, or None
     with --no-latency. Their values were checked when click read them (Number, Fraction), with
-    or without --no-latency."""
+    or without --no-latency. RunOptions sets their step and optimizer."""
     if options["no_latency"]:
         return None
     from googlenet_cost.timing.loop import LoopLimits
@@ -217,5 +216,4 @@ def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bo
     return TimingOptions(device=options["device"], dtype=options["dtype"], batches=batches,
                          channels_last=options["channels_last"], cuda_graph=options["cuda_graph"],
                          compile=options["compiled"], cold_cache=options["cold_cache"],
-                         threads=options["threads"], per_layer=per_layer, limits=limits, step=step,
-                         optimizer=optimizer, **extra)
+                         threads=options["threads"], per_layer=per_layer, limits=limits, **extra)

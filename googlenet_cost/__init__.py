@@ -27,10 +27,11 @@ def build_model(spec: Spec, train: bool = False, device: Any = "cpu"):
 
 
 def analyze(spec: Spec, batch: int = 1, **options: Any):
-    """Per-layer shapes, params, MACs (and latency with timing=...) as a Report."""
-    from .analysis import analyze as _analyze
+    """Per-layer shapes, params, MACs (and latency with timing=TimingOptions(...)) as a Report;
+    keywords: train, verify, timing, progress, optimizer (a training step with it)."""
+    from .sources import SpecSource
 
-    return _analyze(spec, batch, **options)
+    return SpecSource(spec).analyze(batch=batch, **options)
 
 
 def __getattr__(name: str) -> Any:

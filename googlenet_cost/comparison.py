@@ -7,10 +7,15 @@ never a ratio that merely looks like one."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .report import Report
-from .spec.variants import Variant
+
+if TYPE_CHECKING:
+    from .count.units import UnitCache
+    from .options import RunOptions
+    from .spec.variants import Variant
+    from .timing.stats import LatencyStats
 
 SCHEMA_VERSION = 2
 
@@ -58,8 +63,8 @@ def summarize(labels: list[str], reports: list[Report], ratios: list[list[dict[s
                  "macs_ratio": report.totals.macs / base.totals.macs if base.totals.macs else None,
                  "latency_ratio": None if not by_batch else by_batch[0] if len(by_batch) == 1 else by_batch}
         if base.training and report.training:
-            entry["step_macs_ratio"] = report.training["step_macs"] / base.training["step_macs"]
-            entry["train_bytes_ratio"] = report.training["train_bytes"] / base.training["train_bytes"]
+            entry["step_macs_ratio"] = report.training.step_macs / base.training.step_macs
+            entry["train_bytes_ratio"] = report.training.train_bytes / base.training.train_bytes
         parts = [f"{entry[key]:.2f}x the {what}" for key, what in
                  (("params_ratio", "params"), ("macs_ratio", "MACs"), ("step_macs_ratio", "training-step MACs"),
                   ("train_bytes_ratio", "training memory")) if entry.get(key) is not None]
@@ -71,24 +76,30 @@ def summarize(labels: list[str], reports: list[Report], ratios: list[list[dict[s
     return lines
 
 
-def compare(variants: list[Variant], *, train: bool = False, timing: Any = None,
-            progress: Callable[..., Any] | None = None, optimizer: str | None = None) -> Comparison:
-    """Count every variant (with `optimizer`, what a training step costs too); with `timing`,
-    time them all interleaved in this process."""
+def compare(variants: list[Variant], options: RunOptions, *,
+            progress: Callable[..., Any] | None = None, cache: UnitCache | None = None) -> Comparison:
+    """Count every variant (with a training step, what it costs too), measuring each distinct unit
+    once for all of them (one UnitCache); with options.timing, time them all interleaved in this
+    process. Counting runs at the first timed batch."""
     from .analysis import analyze
+    from .count.units import UnitCache
+    from .sources import SpecSource, spec_target
 
+    cache = UnitCache() if cache is None else cache
+    timing = options.timing
+    counting = replace(options, timing=None, batch=timing.batches[0] if timing else 1)
     reports = []
     for index, variant in enumerate(variants):
         if progress:
             progress("counting variants", index / len(variants), variant.label)
-        report = analyze(variant.spec, batch=timing.batches[0] if timing else 1, train=train, optimizer=optimizer)
+        report = analyze(SpecSource(variant.spec), counting, cache=cache)
         reports.append(replace(report, warnings=[*variant.notes, *report.warnings]))
     ratios: list[list[dict[str, Any]]] = [[] for _ in variants[1:]]
     runs: list[dict[str, Any]] = []
     if timing is not None:
-        from .timing.measure import measure_interleaved, spec_target
+        from .timing.measure import measure_interleaved
 
-        per_sample = [r.training["step_macs"] if r.training and timing.step == "train" else r.totals.macs
+        per_sample = [r.training.step_macs if r.training and options.training else r.totals.macs
                       for r in reports]
         timed = measure_interleaved([spec_target(v.spec) for v in variants], timing, macs=per_sample,
                                     progress=progress)
@@ -101,6 +112,6 @@ def compare(variants: list[Variant], *, train: bool = False, timing: Any = None,
     return Comparison(labels, reports, summarize(labels, reports, ratios), runs)
 
 
-def _with_latency(report: Report, stats: list[Any]) -> Report:
+def _with_latency(report: Report, stats: list[LatencyStats]) -> Report:
     warnings = report.warnings + [w for s in stats for w in s.warnings]
-    return replace(report, latency=stats[0] if len(stats) == 1 else stats, warnings=warnings)
+    return replace(report, latency=tuple(stats), warnings=warnings)

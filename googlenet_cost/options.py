@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from .timing.options import TimingOptions
 
 STEPS = ("inference", "train")
-OPTIMIZERS = ("sgd", "momentum", "adam")
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
+OPTIMIZERS = tuple(OPTIMIZER_STATES)
 DEFAULT_MODEL_DEPTH = 2  # a Python model's rows: its module tree this many levels deep
 
 
@@ -49,3 +50,17 @@ class RunOptions:
 
     def with_timing(self, timing: TimingOptions | None) -> RunOptions:
         return replace(self, timing=timing)
+
+
+def from_keywords(batch: int = 1, *, train: bool = False, verify: bool = False, strict: bool = False,
+                  depth: int | None = DEFAULT_MODEL_DEPTH, timing: TimingOptions | None = None,
+                  optimizer: str | None = None) -> RunOptions:
+    """RunOptions from the Python API's keywords (googlenet_cost.analyze, Source.analyze), where an
+    optimizer given asks for a training step with it: the one place that reading is made."""
+    if timing is not None and not isinstance(timing, TimingOptions):
+        raise TypeError(f"timing must be a TimingOptions or None, got {type(timing).__name__}")
+    if optimizer is None and timing is not None and timing.step == "train":  # a timed step asked for by its timing
+        optimizer = timing.optimizer
+    step = "inference" if optimizer is None else "train"
+    return RunOptions(batch=batch, train=train, step=step, optimizer=optimizer or "momentum", depth=depth,
+                      verify=verify, strict=strict, timing=timing)

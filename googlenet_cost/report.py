@@ -3,8 +3,12 @@ view of the same rows, so numbers cannot disagree between formats. Imports no to
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .timing.per_layer import LayerLatency
+    from .timing.stats import LatencyStats
 
 COUNTING_RULE = {
     "macs": "multiply-accumulates of convolutions, linear layers, matrix products (matmul, bmm, einsum) "
@@ -76,6 +80,38 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class TrainingSummary:
+    """What a training step costs (count/training.py): MACs per sample, bytes at `batch` in fp32.
+    `to_dict()` is the "training" object of the JSON contract, in this field order."""
+
+    batch: int
+    optimizer: str  # sgd, momentum or adam
+    dtype: str
+    forward_macs: int
+    backward_macs: int
+    step_macs: int  # forward + backward
+    param_bytes: int
+    grad_bytes: int
+    optimizer_bytes: int
+    saved_bytes: int  # activations autograd keeps for backward
+    train_bytes: int  # the sum of the four above
+    not_counted: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What a source's counting hands the pipeline: its rows, a training step's summary (with
+    --step train) and the warnings of the cross-checks."""
+
+    rows: list[LayerRow]
+    training: TrainingSummary | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Report:
     spec: dict[str, Any]
     counting: dict[str, Any]
@@ -84,17 +120,15 @@ class Report:
     mode: str  # "eval" or "train"
     layers: list[LayerRow]
     totals: Totals
-    latency: Any = None  # LatencyStats, a list of them, or None
-    layer_latency: Any = None  # LayerLatency summary from --per-layer, or None
-    training: dict[str, Any] | None = None  # --step train: the step's MACs and memory (training.summary)
+    latency: tuple[LatencyStats, ...] = ()  # one per timed batch; empty without timing
+    layer_latency: LayerLatency | None = None  # from --per-layer
+    training: TrainingSummary | None = None  # --step train: the step's MACs and memory
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def timed(self) -> list:
+    def timed(self) -> tuple[LatencyStats, ...]:
         """The latency stats, one per timed batch (empty without timing)."""
-        if self.latency is None:
-            return []
-        return self.latency if isinstance(self.latency, list) else [self.latency]
+        return self.latency
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,9 +142,9 @@ class Report:
             "totals": {"params": self.totals.params, "weights": self.totals.weights,
                        "macs": self.totals.macs, "flops": self.totals.flops,
                        "activations": self.totals.activations,
-                       **({key: self.training[key] for key in ("backward_macs", "step_macs", "saved_bytes",
-                                                               "train_bytes")} if self.training else {})},
-            "training": self.training,
+                       **({key: getattr(self.training, key) for key in ("backward_macs", "step_macs", "saved_bytes",
+                                                                        "train_bytes")} if self.training else {})},
+            "training": None if self.training is None else self.training.to_dict(),
             "latency": _latency_dict(self.latency),
             "layer_latency": None if self.layer_latency is None else self.layer_latency.to_dict(),
             "warnings": list(self.warnings),
@@ -132,12 +166,13 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
     }
 
 
-def _latency_dict(latency: Any) -> Any:
-    if latency is None:
+def _latency_dict(latency: tuple[LatencyStats, ...]) -> Any:
+    """The JSON's "latency": null untimed, one object for one batch, a list for several."""
+    if not latency:
         return None
-    if isinstance(latency, list):
+    if len(latency) > 1:
         return [item.to_dict() for item in latency]
-    return latency.to_dict()
+    return latency[0].to_dict()
 
 
 # Spec rows whose output is their last child's output, not a tensor of their own

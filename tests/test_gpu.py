@@ -9,7 +9,8 @@ import torch
 import googlenet_cost as gc
 from googlenet_cost.errors import GcostError
 from googlenet_cost.timing.loop import LoopLimits
-from googlenet_cost.timing.measure import TimingOptions, measure_interleaved, measure_latency, spec_target
+from googlenet_cost.timing.measure import TimingOptions, measure_interleaved, measure_latency
+from googlenet_cost.sources import spec_target
 from googlenet_cost.timing.per_layer import measure_layer_latency
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -155,7 +155,7 @@ def test_training_closed_form_equals_a_real_backward(data):
     spec = gc.parse_spec(yaml.safe_dump(data))
     report = gc.analyze(spec, batch=2, optimizer="sgd")
     assert report.warnings == []
-    assert report.training["backward_macs"] == sum(r.backward_macs for r in report.layers if r.parent is None)
+    assert report.training.backward_macs == sum(r.backward_macs for r in report.layers if r.parent is None)
 
 
 @given(valid_spec())

@@ -401,14 +401,14 @@ def test_a_repeat_counts_on_the_device_its_one_measured_block_needs():
     runs one module, so both take the same device (the small-layer CPU path, not the meta device
     that the whole repeat's 1,000 modules would need); --verify, which runs fvcore on every top-level
     layer whole, sizes its memory check by the whole repeat."""
-    from googlenet_cost.analysis import _counting_device, _largest_layer_bytes
+    from googlenet_cost.count.units import MeasurementPlan
     from googlenet_cost.spec.plan import plan_rows
 
     module = "{name: m, type: inception, 1x1: 160, 3x3_reduce: 112, 3x3: 224, 5x5_reduce: 24, 5x5: 64, pool_proj: 64"
     repeat = gc.parse_spec(f"name: r\ninput: [512, 14, 14]\nlayers:\n  - {module}, repeat: 1000}}\n")
     copies = gc.parse_spec("name: c\ninput: [512, 14, 14]\nlayers:\n"
                            + "".join(f"  - {module.replace('name: m', f'name: m{i}')}}}\n" for i in range(1000)))
-    planned = plan_rows(repeat, train=False)
-    assert _counting_device(planned, 1) == _counting_device(plan_rows(copies, train=False), 1) == "cpu"
-    one = _largest_layer_bytes(planned, 1)
-    assert _largest_layer_bytes(planned, 1, whole_top=True) > 800 * one
+    plan = MeasurementPlan.of(plan_rows(repeat, train=False))
+    assert plan.counting_device(1) == MeasurementPlan.of(plan_rows(copies, train=False)).counting_device(1) == "cpu"
+    one = plan.largest_unit_bytes(1)
+    assert plan.largest_unit_bytes(1, whole=True) > 800 * one

@@ -10,8 +10,8 @@ import torch
 import googlenet_cost as gc
 from googlenet_cost.spec.plan import plan_rows
 from googlenet_cost.sources import open_source
-from googlenet_cost.count.training import OPTIMIZER_STATES
-from tests.conftest import invoke
+from googlenet_cost.options import OPTIMIZER_STATES
+from tests.conftest import SPECS, invoke
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +25,18 @@ def test_googlenet_backward_is_twice_the_forward_minus_conv1s_input_gradient(goo
     conv1 = next(r for r in planned if r.name == "conv1").cost.macs  # its input (the image) needs no gradient
     closed_form = sum(r.backward_macs for r in planned if r.parent is None)
     assert closed_form == 2 * forward - conv1 == 3_064_074_240
-    assert googlenet_step.training["forward_macs"] == forward == 1_591_044_096
-    assert googlenet_step.training["backward_macs"] == closed_form
-    assert googlenet_step.training["step_macs"] == forward + closed_form
+    assert googlenet_step.training.forward_macs == forward == 1_591_044_096
+    assert googlenet_step.training.backward_macs == closed_form
+    assert googlenet_step.training.step_macs == forward + closed_form
     assert not any("disagree" in w for w in googlenet_step.warnings)  # every row, children included
 
 
-def test_every_row_of_every_shipped_spec_agrees_with_the_closed_form():
-    for name in ("resnet50", "torchvision_googlenet", "example_3x3_bottleneck"):
-        report = gc.analyze(gc.load_spec(name), optimizer="sgd")
-        assert not any("backward_macs disagree" in w for w in report.warnings), (name, report.warnings[:2])
-        assert all(row.backward_macs is not None for row in report.layers)
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_every_row_of_every_shipped_spec_agrees_with_the_closed_form(path):
+    report = gc.analyze(gc.load_spec(path), optimizer="sgd")
+    assert not any("backward_macs disagree" in w for w in report.warnings), report.warnings[:2]
+    assert all(row.backward_macs is not None for row in report.layers)
 
 
 def test_the_seeds_5x5_example_costs_to_train_with_and_without_the_reduce():
@@ -59,10 +60,10 @@ def test_saved_bytes_of_conv_relu_conv_by_hand():
     assert rows["0"].saved_bytes == image and rows["1"].saved_bytes == relu_out and rows["2"].saved_bytes == 0
     params = 4 * 3 * 9 + 4 + 5 * 4 * 9 + 5
     t = report.training
-    assert t["saved_bytes"] == image + relu_out == 3_584
-    assert t["param_bytes"] == t["grad_bytes"] == 4 * params
-    assert t["optimizer_bytes"] == 4 * params * OPTIMIZER_STATES["adam"] == 8 * params
-    assert t["train_bytes"] == 4 * params * 4 + 3_584
+    assert t.saved_bytes == image + relu_out == 3_584
+    assert t.param_bytes == t.grad_bytes == 4 * params
+    assert t.optimizer_bytes == 4 * params * OPTIMIZER_STATES["adam"] == 8 * params
+    assert t.train_bytes == 4 * params * 4 + 3_584
     assert rows["0"].backward_macs == 4 * 64 * 27  # the weight's gradient only
     assert rows["2"].backward_macs == 2 * 5 * 64 * 36
 
@@ -132,7 +133,8 @@ def test_inference_only_timing_modes_are_refused_with_a_training_step(runner, fl
 
 def test_a_training_step_reports_its_forward_backward_and_optimizer_shares():
     from googlenet_cost.timing.loop import LoopLimits
-    from googlenet_cost.timing.measure import TimingOptions, measure_latency, spec_target
+    from googlenet_cost.timing.measure import TimingOptions, measure_latency
+    from googlenet_cost.sources import spec_target
 
     stats = measure_latency(spec_target(gc.load_spec("example_3x3_bottleneck")),
                             TimingOptions(device="cpu", step="train", limits=LoopLimits(1, 0.0, 5, 0.0)), macs=1)

@@ -105,6 +105,7 @@ def test_shell_completion_offers_builtin_specs_and_yaml_files(tmp_path, monkeypa
 def test_the_plot_has_a_title_intervals_values_and_a_scatter(runner, tmp_path):
     pytest.importorskip("matplotlib")
     from googlenet_cost.comparison import compare
+    from googlenet_cost.options import RunOptions
     from googlenet_cost.views.compare import build_figure, plot
     from googlenet_cost.timing.loop import LoopLimits
     from googlenet_cost.timing.measure import TimingOptions
@@ -112,7 +113,7 @@ def test_the_plot_has_a_title_intervals_values_and_a_scatter(runner, tmp_path):
 
     variants = build_variants(["example_5x5_bottleneck", "example_5x5_conv"], [], None)
     timing = TimingOptions(device="cpu", limits=LoopLimits(1, 0.0, 5, 0.0), max_time_s=2, precision=0.5)
-    result = compare(variants, timing=timing)
+    result = compare(variants, RunOptions(timing=timing))
     figure = build_figure(result)
     assert "example_5x5_bottleneck" in figure._suptitle.get_text() and "CPU timing" in figure._suptitle.get_text()
     assert figure.get_size_inches().tolist() == [12, 8] and figure.dpi == 100

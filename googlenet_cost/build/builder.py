@@ -244,29 +244,6 @@ class SpecNet(nn.Module):
         return (x, *aux_outputs) if aux_outputs else x
 
 
-def row_modules(model: nn.Module, depth: int | None = 2) -> Iterator[tuple[str, str | None, nn.Module]]:
-    """(row name, parent row name, module) for every row, parents before their children.
-
-    A built SpecNet gives the spec's rows (plan_rows' order, every level of nesting: `depth` is
-    for the views); any other nn.Module gives its module tree, `depth` levels deep (None: all),
-    rows named by path ("encoder/layers/0")."""
-    spec_built = hasattr(model, "row_children")
-
-    def children(module: nn.Module) -> Iterator[tuple[str, nn.Module]]:
-        if hasattr(module, "row_children"):
-            return module.row_children()
-        return iter(()) if spec_built else module.named_children()
-
-    def walk(module: nn.Module, path: str | None, level: int) -> Iterator[tuple[str, str | None, nn.Module]]:
-        for name, child in children(module):
-            row = f"{path}/{name}" if path else name
-            yield row, path, child
-            if spec_built or depth is None or level + 1 < depth:
-                yield from walk(child, row, level + 1)
-
-    yield from walk(model, None, 0)
-
-
 def build_model(spec: Spec, train: bool = False, device: str | torch.device = "cpu") -> SpecNet:
     """The real network: initialized parameters, or shapes only on device="meta".
 

@@ -22,9 +22,11 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..build.builder import build_row, row_modules
+from ..build.builder import build_row
 from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
+from ..modules import model_device, row_modules, storage_id
 from ..spec.layers import Layer, Shape, passes_through, walk
+from .units import UnitCache
 
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs
@@ -189,18 +191,17 @@ def _with_own_rows(rows: list[MeasuredRow], modules: dict[str, nn.Module], opera
 Result = TypeVar("Result")
 
 
-def per_distinct_layer(layers: Iterable[tuple[Layer, Shape]], measure: Callable[[Layer, Shape], Result]
-                       ) -> Iterator[tuple[str, str, Result]]:
+def per_distinct_layer(layers: Iterable[tuple[Layer, Shape]], measure: Callable[[Layer, Shape], Result],
+                       cache: UnitCache | None = None, purpose: tuple = ()) -> Iterator[tuple[str, str, Result]]:
     """(layer name, name it was measured under, result) for each (layer, input shape), calling
     `measure` once per distinct structure and input shape. Counts are a pure function of the two,
     and networks repeat their blocks: a spec of 1,000 copies of one inception module builds and
-    measures one module, and memory is one layer's at a time."""
-    done: dict[tuple[Layer, Shape], tuple[str, Result]] = {}
+    measures one module, and memory is one layer's at a time. `purpose` (what is measured and
+    under which conditions) and the layer's build key index `cache`."""
+    cache = UnitCache() if cache is None else cache
     for layer, in_shape in layers:
-        key = layer.build_key(in_shape)
-        if key not in done:
-            done[key] = (layer.name, measure(layer, in_shape))
-        yield (layer.name, *done[key])
+        key = (*purpose, layer.build_key(in_shape))
+        yield (layer.name, *cache.get(key, lambda: (layer.name, measure(layer, in_shape))))
 
 
 def _renamed(row_name: str, measured_as: str, name: str) -> str:
@@ -208,13 +209,21 @@ def _renamed(row_name: str, measured_as: str, name: str) -> str:
 
 
 def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
-                   device: str) -> list[MeasuredRow]:
+                   device: str, cache: UnitCache | None = None) -> list[MeasuredRow]:
     """measure_rows for a spec's top-level layers (aux heads included), each built alone on
     `device` for its planned input shape, once per distinct layer and input shape; the rows are
     the same as the whole model's. A sequence or repeat (an aux head too) is measured child by
     child, its row the sum of its children's (its output is its last child's), so the identical
-    blocks of a repeat are built and measured once."""
-    done: dict[tuple[Layer, Shape], tuple[str, list[MeasuredRow]]] = {}
+    blocks of a repeat are built and measured once (count.units: the plan's counted units; `cache`
+    may outlive this call, e.g. across the variants of a compare)."""
+    cache = UnitCache() if cache is None else cache
+
+    def build_and_measure(layer: Layer, in_shape: Shape, name: str) -> tuple[str, list[MeasuredRow]]:
+        try:
+            model = build_row(layer, in_shape, device).train(train)
+            return layer.name, measure_rows(model, in_shape, batch, device=device)
+        except GcostError as e:
+            raise e.located(layer=name) from e
 
     def measure(layer: Layer, in_shape: Shape, name: str, parent: str | None) -> list[MeasuredRow]:
         if passes_through(layer):
@@ -227,14 +236,8 @@ def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, tra
             return [MeasuredRow(name, parent, direct[-1].output_shape, sum(r.params for r in direct),
                                 sum(r.weights for r in direct), sum(r.macs for r in direct), "Path", "",
                                 sum(r.activations for r in direct)), *rows]
-        key = layer.build_key(in_shape)
-        if key not in done:
-            try:
-                model = build_row(layer, in_shape, device).train(train)
-                done[key] = (layer.name, measure_rows(model, in_shape, batch, device=device))
-            except GcostError as e:
-                raise e.located(layer=name) from e
-        measured_as, measured = done[key]
+        key = ("count", batch, train, layer.build_key(in_shape))  # the device does not change a count
+        measured_as, measured = cache.get(key, lambda: build_and_measure(layer, in_shape, name))
         return [replace(row, name=_renamed(row.name, measured_as, name),
                         parent=_renamed(row.parent, measured_as, name) if row.parent else parent)
                 for row in measured]
@@ -242,9 +245,8 @@ def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, tra
     return [row for layer, in_shape in layers for row in measure(layer, in_shape, layer.name, None)]
 
 
-
 def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
-                  blind: dict[str, set[str]] | None = None) -> dict[str, int]:
+                  blind: dict[str, set[str]] | None = None, cache: UnitCache | None = None) -> dict[str, int]:
     """fvcore_macs per row, for top-level layers measured as measure_layers does (on the CPU)."""
 
     def measure(layer: Layer, in_shape: Shape) -> tuple[dict[str, int], dict[str, set[str]]]:
@@ -252,7 +254,7 @@ def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, trai
         return fvcore_macs(build_row(layer, in_shape).train(train), in_shape, batch, blind=unseen), unseen
 
     result: dict[str, int] = {}
-    for name, measured_as, (by_row, unseen) in per_distinct_layer(layers, measure):
+    for name, measured_as, (by_row, unseen) in per_distinct_layer(layers, measure, cache, ("fvcore", batch, train)):
         result.update({_renamed(row, measured_as, name): macs for row, macs in by_row.items()})
         if blind is not None:
             blind.update({_renamed(row, measured_as, name): ops for row, ops in unseen.items()})
@@ -280,12 +282,6 @@ def _kernel_text(module: nn.Module) -> str:
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
     (kh, kw), (sh, sw) = pair(kernel), pair(stride)
     return f"{kh}x{kw}/{sh if sh == sw else f'{sh}x{sw}'}"
-
-
-def model_device(model: nn.Module):
-    """The device of the model's parameters (meta for a model without any)."""
-    first = next(model.parameters(), None)
-    return first.device if first is not None else "meta"
 
 
 @contextlib.contextmanager
@@ -435,13 +431,6 @@ class _OpRecorder(TorchDispatchMode):
                                    for tag in ("inplace", "inplace_view", "out"))
 
 
-def storage_id(tensor: torch.Tensor) -> int:
-    try:
-        return tensor.untyped_storage()._cdata
-    except (RuntimeError, NotImplementedError):  # a tensor subclass without storage
-        return id(tensor)
-
-
 @contextlib.contextmanager
 def math_attention() -> Iterator[None]:
     """Attention through its math path (matmuls the counter sees) instead of fused kernels with no
@@ -464,18 +453,3 @@ def math_attention() -> Iterator[None]:
             mha.set_fastpath_enabled(fastpath)
 
 
-def tensor_leaves(value) -> list[torch.Tensor]:
-    """Every tensor in a model's output, in order (a tensor, a tuple of main and auxiliary
-    outputs, a dict, a namedtuple)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (tuple, list)):
-        return [t for item in value for t in tensor_leaves(item)]
-    return []
-
-
-def tensor_leaves_for_loss(output) -> list[torch.Tensor]:
-    """The floating-point tensors of a model's output that need a gradient."""
-    return [t for t in tensor_leaves(output) if t.requires_grad and t.is_floating_point()]

@@ -17,13 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..build.builder import row_modules
-from .counting import (flop_counter_mode, math_attention, model_device, storage_id, tensor_leaves_for_loss,
-                       tracked_rows)
+from ..modules import model_device, row_modules, storage_id, training_loss
+from ..options import OPTIMIZER_STATES
+from ..report import TrainingSummary
 from ..spec.layers import passes_through
+from .counting import flop_counter_mode, math_attention, tracked_rows
+from .units import MeasurementPlan, Unit, UnitCache
 
-AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss with a discount weight (0.3)"
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
 FP32_BYTES = 4
 NOT_COUNTED = ("allocator overhead, cuDNN/cuBLAS workspaces, temporaries of the backward itself, the "
                "input's gradient")
@@ -74,18 +74,6 @@ def measure_training(model: nn.Module, input_shape: tuple[int, ...], batch: int 
     return TrainingMeasurement(step, by_row, sum(size for size, _ in saved.values()))
 
 
-def training_loss(output: Any) -> torch.Tensor | None:
-    """The main output's sum plus 0.3 x each auxiliary output's: a loss with every output's
-    gradient (a sum costs no MACs, so the backward's MACs are those of the network)."""
-    leaves = tensor_leaves_for_loss(output)
-    if not leaves:
-        return None
-    loss = leaves[0].float().sum()
-    for aux in leaves[1:]:
-        loss = loss + AUX_LOSS_WEIGHT * aux.float().sum()
-    return loss
-
-
 def step_memory(*, params: int, trainable: int, saved_bytes: int, optimizer: str) -> dict[str, int]:
     """Bytes of one training step in fp32: parameters, their gradients, the optimizer's state
     (momentum SGD keeps one tensor per parameter, Adam two) and the saved activations."""
@@ -98,8 +86,8 @@ def step_memory(*, params: int, trainable: int, saved_bytes: int, optimizer: str
     return {**memory, "train_bytes": sum(memory.values())}
 
 
-def spec_training(spec: Any, planned: list, rows: list, batch: int, device: str, optimizer: str
-                  ) -> tuple[list, dict[str, Any], list[str]]:
+def spec_training(spec: Any, plan: MeasurementPlan, rows: list, batch: int, device: str, optimizer: str,
+                  cache: UnitCache | None = None) -> tuple[list, TrainingSummary, list[str]]:
     """Rows with backward MACs and saved bytes; the step's totals; and every row where the closed
     form (plan.backward_macs) and the measurement disagree.
 
@@ -107,24 +95,27 @@ def spec_training(spec: Any, planned: list, rows: list, batch: int, device: str,
     without a gradient as in the network, once per distinct (layer, input, gradient): autograd
     runs the branches of a module interleaved, so a module tracker cannot split a module's
     backward among its children, but each child alone is exact. Saved bytes are measured on the
-    whole model, so a tensor that two layers keep is counted once."""
+    whole model, so a tensor that two layers keep is counted once. The units are the plan's
+    `trained` ones (count.units), each measured once per `cache`."""
     from dataclasses import replace
 
     from ..build.builder import build_model, build_row
 
-    done: dict[tuple, int] = {}
+    cache = UnitCache() if cache is None else cache
+    planned = plan.rows
+
+    def step_macs(unit: Unit) -> int:
+        model = build_row(unit.layer, unit.in_shape, device).train(True)
+        return measure_training(model, unit.in_shape, batch, input_requires_grad=unit.needs_grad,
+                                device=device).step_macs[""]
+
     step: dict[str, int] = {}
     children: dict[str, list[str]] = {}
     for row in planned:
         children.setdefault(row.parent or "", []).append(row.name)
-        if passes_through(row.layer):
-            continue  # a sequence or repeat: the sum of its children, below
-        key = (row.layer.build_key(row.in_shape), row.input_needs_grad)
-        if key not in done:
-            model = build_row(row.layer, row.in_shape, device).train(True)
-            done[key] = measure_training(model, row.in_shape, batch, input_requires_grad=row.input_needs_grad,
-                                         device=device).step_macs[""]
-        step[row.name] = done[key]
+    for unit in plan.trained:  # a sequence or repeat is the sum of its children, below
+        key = ("train", batch, unit.needs_grad, unit.key)  # the device does not change a count
+        step[unit.name] = cache.get(key, lambda: step_macs(unit))
     for row in reversed(planned):
         if passes_through(row.layer):
             step[row.name] = sum(step[name] for name in children[row.name])
@@ -141,7 +132,7 @@ def spec_training(spec: Any, planned: list, rows: list, batch: int, device: str,
 
 
 def module_training(model: nn.Module, input_shape: tuple[int, ...], rows: list, batch: int, optimizer: str,
-                    depth: int | None) -> tuple[list, dict[str, Any]]:
+                    depth: int | None) -> tuple[list, TrainingSummary]:
     """The same for a Python model, whose rows have no closed form to build alone from: backward
     MACs of the top-level rows (and what the root runs itself); a child row's backward is not
     split from its parent's (None), since autograd interleaves a module's branches."""
@@ -156,13 +147,14 @@ def module_training(model: nn.Module, input_shape: tuple[int, ...], rows: list, 
     return out, summary(out, batch, measurement.saved_total, optimizer)
 
 
-def summary(rows: list, batch: int, saved_total: int, optimizer: str) -> dict[str, Any]:
-    """The "training" object of the JSON contract: MACs per sample, bytes at `batch`."""
+def summary(rows: list, batch: int, saved_total: int, optimizer: str) -> TrainingSummary:
+    """The step's totals: MACs per sample, bytes at `batch`."""
     top = [row for row in rows if row.parent is None]
     forward = sum(row.macs for row in top)
     backward = sum(row.backward_macs for row in top)
     params = sum(row.params for row in top)
-    return {"batch": batch, "optimizer": optimizer, "dtype": "fp32", "forward_macs": forward,
-            "backward_macs": backward, "step_macs": forward + backward,
-            **step_memory(params=params, trainable=params, saved_bytes=saved_total, optimizer=optimizer),
-            "not_counted": NOT_COUNTED}
+    return TrainingSummary(batch=batch, optimizer=optimizer, dtype="fp32", forward_macs=forward,
+                           backward_macs=backward, step_macs=forward + backward,
+                           **step_memory(params=params, trainable=params, saved_bytes=saved_total,
+                                         optimizer=optimizer),
+                           not_counted=NOT_COUNTED)

@@ -34,6 +34,8 @@ class Spec:
     source: str = ""
     budget: Mapping[str, Any] = field(default_factory=dict)  # raw `budget:` block, read by check
     path: str | None = None  # where it was loaded from, for error messages
+    # spec.plan's rows of this spec, planned once (a cache, not data: a changed copy starts empty)
+    plans: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "source": self.source or None,

@@ -30,7 +30,24 @@ class PlannedRow:
 
 
 def plan_rows(spec: Spec, *, train: bool) -> list[PlannedRow]:
-    """All rows of `spec`, raising SpecError (with the layer's name) where a shape does not fit."""
+    """All rows of `spec`, raising SpecError (with the layer's name) where a shape does not fit.
+
+    A spec is planned once, in train mode (loading validates every shape, aux heads included);
+    the eval rows are the same rows without the auxiliary heads."""
+    if "train" not in spec.plans:
+        spec.plans["train"] = tuple(_plan(spec))
+    rows = spec.plans["train"]
+    if train:
+        return list(rows)
+    heads: set[str] = set()
+    for row in rows:
+        if (row.parent is None and row.type == "aux") or row.parent in heads:
+            heads.add(row.name)
+    return [row for row in rows if row.name not in heads]
+
+
+def _plan(spec: Spec) -> list[PlannedRow]:
+    train = True
     rows: list[PlannedRow] = []
     heads = {}
     for aux in spec.aux if train else ():

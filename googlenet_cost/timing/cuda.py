@@ -205,7 +205,7 @@ def check_graph_outputs(backend: TorchCuda, device: torch.device, forward: Calla
     """Replay each graph and run the same input eagerly; the largest difference relative to the
     output's scale, or None when the model returns no tensors. A mismatch is a GcostError: graph
     timings are reported only for graphs that compute what the model computes."""
-    from ..count.counting import tensor_leaves
+    from ..modules import tensor_leaves
 
     worst = None
     for graph, static, x in zip(graphs, outputs, inputs):

@@ -44,19 +44,6 @@ class TimingTarget:
     depth: int | None = 2  # a Python model's rows: its module tree this deep (None: all), as counted
 
 
-def spec_target(spec: Any) -> TimingTarget:
-    from ..build.builder import build_model
-    from ..spec.layers import numel
-    from ..spec.plan import plan_rows
-
-    rows = plan_rows(spec, train=False)
-    return TimingTarget(name=spec.path or spec.name,
-                        make_model=lambda device: build_model(spec, train=False, device=device),
-                        input_shape=spec.input_shape,
-                        params=sum(r.cost.params for r in rows if r.parent is None),
-                        activation_sizes=tuple(numel(r.out_shape) for r in rows))
-
-
 def cuda_backend() -> TorchCuda:
     """The CUDA backend the timing uses (tests replace it with a fake)."""
     return TorchCuda()
@@ -174,7 +161,7 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
                           input_shape=target.input_shape, batch=batch, dtype=options.dtype,
                           inputs=options.inputs, cold_cache=options.cold_cache, cuda=device.type == "cuda")
     if options.step == "train":  # gradients and optimizer state, and the activations kept for backward
-        from ..count.training import OPTIMIZER_STATES
+        from ..options import OPTIMIZER_STATES
 
         element = 2 if options.dtype in ("fp16", "bf16") else 4
         need += element * (target.params * (1 + OPTIMIZER_STATES[options.optimizer])
@@ -210,7 +197,7 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
 
 
 class TrainingStep:
-    """One training step per call: zero_grad, forward, the loss (training.training_loss: main
+    """One training step per call: zero_grad, forward, the loss (modules.training_loss: main
     output plus 0.3 x each auxiliary one), backward, the optimizer's step. With `marks` (a
     callable returning a mark: the host clock on the CPU, a recorded CUDA event on a GPU), the
     boundaries between forward, backward and optimizer step are kept, so their shares can be
@@ -227,7 +214,7 @@ class TrainingStep:
         self.boundaries: list[tuple] = []
 
     def __call__(self, x: torch.Tensor) -> None:
-        from ..count.training import training_loss
+        from ..modules import training_loss
 
         mark = self.marks or (lambda: None)
         if self.optimizer is not None:

@@ -63,7 +63,7 @@ def measure_layer_latency(target: TimingTarget, options: TimingOptions, iteratio
     """Profile `iterations` forwards with a record_function range per row, named as the rows."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from ..build.builder import row_modules
+    from ..modules import row_modules
 
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)

@@ -79,9 +79,9 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
         if all(report.training for report in reports):
             cells = [title]
             for index, report in enumerate(reports):
-                cells += ["", f"{report.training[key]:,}"]
+                cells += ["", f"{getattr(report.training, key):,}"]
                 if index:
-                    cells.append(_ratio(report.training[key], reports[0].training[key]))
+                    cells.append(_ratio(getattr(report.training, key), getattr(reports[0].training, key)))
                 cells += blank
             rows.append(cells)
     rows += latency_rows(comparison, keep, blank)

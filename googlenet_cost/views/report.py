@@ -7,7 +7,7 @@ import json
 from typing import Any, Callable
 
 from ..quantity import human
-from ..report import COUNTING_RULE, LayerRow, Report
+from ..report import COUNTING_RULE, LayerRow, Report, TrainingSummary
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -188,15 +188,14 @@ def conventions(report: Report) -> str:
     return text
 
 
-def training_text(training: dict) -> str:
+def training_text(t: TrainingSummary) -> str:
     """The training step in words: MACs per sample, memory at the batch."""
-    t = training
-    optimizer = {"sgd": "plain SGD", "momentum": "momentum SGD", "adam": "Adam"}[t["optimizer"]]
-    return (f"Training step ({optimizer}, batch {t['batch']}, {t['dtype']}): forward {t['forward_macs']:,} + "
-            f"backward {t['backward_macs']:,} = {t['step_macs']:,} MACs per sample ({human(t['step_macs'])}); "
-            f"memory {t['train_bytes']:,} bytes ({mib(t['train_bytes'])}) = parameters {mib(t['param_bytes'])} + "
-            f"gradients {mib(t['grad_bytes'])} + optimizer state {mib(t['optimizer_bytes'])} + activations saved "
-            f"for backward {mib(t['saved_bytes'])}. Not counted: {t['not_counted']}.")
+    optimizer = {"sgd": "plain SGD", "momentum": "momentum SGD", "adam": "Adam"}[t.optimizer]
+    return (f"Training step ({optimizer}, batch {t.batch}, {t.dtype}): forward {t.forward_macs:,} + "
+            f"backward {t.backward_macs:,} = {t.step_macs:,} MACs per sample ({human(t.step_macs)}); "
+            f"memory {t.train_bytes:,} bytes ({mib(t.train_bytes)}) = parameters {mib(t.param_bytes)} + "
+            f"gradients {mib(t.grad_bytes)} + optimizer state {mib(t.optimizer_bytes)} + activations saved "
+            f"for backward {mib(t.saved_bytes)}. Not counted: {t.not_counted}.")
 
 
 def mib(size: int) -> str:
@@ -207,9 +206,9 @@ def _totals_row(report: Report, keys: list[str]) -> list[str]:
     t = report.totals
     cells = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}"}
     if report.training:
-        cells.update({"backward_macs": f"{report.training['backward_macs']:,}",
-                      "saved_bytes": f"{report.training['saved_bytes']:,}",
-                      "backward_ratio": f"{report.training['backward_macs'] / t.macs:.2f}x" if t.macs else ""})
+        cells.update({"backward_macs": f"{report.training.backward_macs:,}",
+                      "saved_bytes": f"{report.training.saved_bytes:,}",
+                      "backward_ratio": f"{report.training.backward_macs / t.macs:.2f}x" if t.macs else ""})
     return [cells.get(key, "") for key in keys]
 
 

@@ -1,0 +1,75 @@
+"""A Python model's rows, counted: its module tree, `depth` levels deep, measured on the meta
+device (or real CPU tensors when it cannot run there), fvcore with --verify, and the training
+step's cost with --step train. There is no closed form to compare with, and no paper."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import PASSES_THROUGH, GcostError, model_raised
+from ..report import Counted, LayerRow
+from ..spec.layers import numel
+from .units import require_cpu_memory
+
+if TYPE_CHECKING:
+    from ..options import RunOptions
+    from .counting import MeasuredRow
+
+MakeModel = Callable[[Any], Any]  # device -> a new torch.nn.Module of the user's
+
+
+def count_module(make_model: MakeModel, input_shape: tuple[int, ...], name: str, options: RunOptions) -> Counted:
+    from .counting import fvcore_macs
+    from .spec_counts import fvcore_disagreements
+
+    batch, depth, train = options.batch, options.depth, options.train_mode
+    uncounted: set[str] = set()
+    try:
+        measured = _measure(make_model, input_shape, batch, train, uncounted, name, depth)
+    except GcostError as e:
+        raise e.located(file=name) from e
+    warnings = []
+    if uncounted:
+        message = ("operators with no MAC formula, not counted (their cost is missing from the "
+                   f"totals): {', '.join(sorted(uncounted))}")
+        if options.strict:
+            raise GcostError(f"--strict: {message}", file=name)
+        warnings.append(message)
+    if options.verify:
+        require_cpu_memory(4 * (sum(m.params for m in measured if m.parent is None)
+                                + batch * (numel(input_shape) + sum(numel(m.output_shape) for m in measured))),
+                           "--verify (fvcore on real tensors)")
+        blind: dict[str, set[str]] = {}
+        reference = fvcore_macs(make_model("cpu").train(train), input_shape, batch, blind=blind, depth=depth)
+        warnings += fvcore_disagreements(measured, reference, blind)
+    rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
+                     output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
+                     receptive_field=[], written=m.activations) for m in measured]
+    training = None
+    if options.training:
+        from .training import module_training
+
+        try:
+            rows, training = module_training(make_model("meta").train(True), tuple(input_shape), rows, batch,
+                                             options.optimizer, depth)
+        except (GcostError, *PASSES_THROUGH):
+            raise
+        except BaseException as e:  # the model's own backward: its error, in one line
+            raise model_raised(name, e, "its backward pass") from e
+    return Counted(rows=rows, training=training, warnings=warnings)
+
+
+def _measure(make_model: MakeModel, input_shape: tuple[int, ...], batch: int, train: bool, uncounted: set[str],
+             name: str, depth: int | None) -> list[MeasuredRow]:
+    """On the meta device, or on real CPU tensors for models that cannot run there (data-dependent
+    ops, .item())."""
+    from .counting import measure_rows
+
+    try:
+        return measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted,
+                            user_code=name, depth=depth)
+    except GcostError:
+        uncounted.clear()
+        require_cpu_memory(4 * 4 * batch * numel(input_shape), "counting on real CPU tensors (the model "
+                           "cannot run on the meta device)")
+        return measure_rows(make_model("cpu").train(train), input_shape, batch, uncounted=uncounted,
+                            user_code=name, depth=depth)

@@ -1,0 +1,123 @@
+"""A spec's rows, counted: the closed form (spec.plan) beside what its layers, built alone, measure
+(counting.measure_layers, once per distinct unit: count.units), fvcore with --verify, and the
+training step's cost with --step train. Every disagreement between the independent counts is a
+warning; the paper's printed figures are compared on the top-level rows."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import GcostError
+from ..report import Counted, LayerRow, PaperComparison
+from ..spec.layers import numel
+from ..spec.plan import PlannedRow, plan_rows, top_layers
+from .units import MeasurementPlan, UnitCache, require_cpu_memory
+
+if TYPE_CHECKING:
+    from ..options import RunOptions
+    from ..spec.model import Spec
+    from .counting import MeasuredRow
+
+
+def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
+    """Count (per sample) the network `spec` describes, in the mode `options` asks for."""
+    from .counting import fvcore_layers, measure_layers
+
+    planned = plan_rows(spec, train=options.train_mode)
+    plan = MeasurementPlan.of(planned)
+    layers = top_layers(planned)
+    batch = options.batch
+    single = single_value_norm(planned) if options.train_mode else None
+    if single and options.training and batch < 2:
+        raise GcostError("--step train needs --batch 2 or more: it batch-normalizes one value per channel at "
+                         "batch 1, which PyTorch refuses in training mode", file=spec.path, layer=single)
+    counting_batch = max(batch, 2) if single else batch  # counts are per sample either way
+    try:
+        measured = measure_layers(layers, counting_batch, train=options.train_mode,
+                                  device=plan.counting_device(counting_batch), cache=cache)
+    except GcostError as e:
+        raise e.located(file=spec.path) from e
+    warnings = _disagreements(planned, measured)
+    if counting_batch != batch:
+        warnings.append(f"counted at batch {counting_batch}: {single} batch-normalizes one value per channel, "
+                        "which PyTorch refuses to train at batch 1 (counts are per sample either way)")
+    if options.verify:
+        require_cpu_memory(plan.largest_unit_bytes(batch, whole=True), "--verify (fvcore on real tensors)")
+        blind: dict[str, set[str]] = {}
+        reference = fvcore_layers(layers, counting_batch, train=options.train_mode, blind=blind, cache=cache)
+        warnings += fvcore_disagreements(measured, reference, blind)
+    rows = [_row(planned_row, measured_row) for planned_row, measured_row in zip(planned, measured)]
+    training = None
+    if options.training:
+        from .training import spec_training
+
+        rows, training, disagree = spec_training(spec, plan, rows, batch, plan.counting_device(batch),
+                                                 options.optimizer, cache)
+        warnings += disagree
+    return Counted(rows=rows, training=training, warnings=warnings)
+
+
+def single_value_norm(planned: list[PlannedRow]) -> str | None:
+    """The first row whose batch norm sees one value per channel in a sample (a 1x1 map, as
+    Inception v3's auxiliary head): training mode needs a batch of 2 or more to run it."""
+    for row in planned:
+        norms = row.type == "batchnorm" or getattr(row.layer, "norm", "none") == "batchnorm"
+        if norms and numel(row.out_shape[1:]) == 1:
+            return row.name
+    return None
+
+
+def _disagreements(planned: list[PlannedRow], measured: list[MeasuredRow]) -> list[str]:
+    left, right = "closed form", "PyTorch FlopCounterMode"
+    if [p.name for p in planned] != [m.name for m in measured]:
+        return [f"rows disagree between {left} and {right}: the built model does not follow the spec"]
+    problems = []
+    for plan, meas in zip(planned, measured):
+        expected = {"output_shape": plan.out_shape, "params": plan.cost.params,
+                    "weights": plan.cost.weights, "macs": plan.cost.macs}
+        for key, value in expected.items():
+            if getattr(meas, key) != value:
+                problems.append(f"{key} disagree on {plan.name}: {left} {value}, {right} {getattr(meas, key)}")
+    return problems
+
+
+def fvcore_disagreements(measured: list[MeasuredRow], reference: dict[str, int],
+                         blind: dict[str, set[str]]) -> list[str]:
+    """Rows where the two counters disagree. Rows holding an operator fvcore cannot count are
+    not compared (fvcore is the one that is short there), and one line says so."""
+    from .counting import with_derived_rows
+
+    reference = with_derived_rows(measured, reference)
+    blind = {**blind, **{row.name: blind[row.parent] for row in measured
+                         if row.name.endswith("/(own)") and row.parent in blind}}
+    problems = [f"MACs disagree on {row.name}: PyTorch FlopCounterMode {row.macs:,}, "
+                f"fvcore {reference.get(row.name, 0):,}"
+                for row in measured if row.name not in blind and reference.get(row.name, 0) != row.macs]
+    if blind:
+        ops = sorted({op for found in blind.values() for op in found})
+        problems.append(f"fvcore cannot count {', '.join(ops)}: rows {', '.join(list(blind)[:5])}"
+                        f"{' ...' if len(blind) > 5 else ''} are checked by gcost's own count only")
+    return problems
+
+
+def _row(plan: PlannedRow, measured: MeasuredRow) -> LayerRow:
+    return LayerRow(name=plan.name, parent=plan.parent, type=plan.type, kernel=plan.layer.kernel_text(),
+                    output_shape=list(measured.output_shape), params=measured.params,
+                    weights=measured.weights, macs=measured.macs,
+                    receptive_field=list(plan.field.size), paper=_paper(plan, measured))
+
+
+def _paper(plan: PlannedRow, measured: MeasuredRow) -> PaperComparison | None:
+    paper = plan.layer.paper
+    if paper is None or plan.parent is not None:
+        return None
+    shape = tuple(measured.output_shape)
+    as_map = shape if len(shape) == 3 else (*shape, 1, 1)
+    return PaperComparison(
+        params_text=paper.params and paper.params.text,
+        params=paper.params and round(paper.params.value),
+        params_ok=None if paper.params is None else paper.params.matches(measured.weights),
+        ops_text=paper.ops and paper.ops.text,
+        ops=paper.ops and round(paper.ops.value),
+        ops_ok=None if paper.ops is None else paper.ops.matches(measured.macs),
+        output_shape=None if paper.output is None else list(paper.output),
+        output_ok=None if paper.output is None else paper.output == as_map)
