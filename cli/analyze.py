@@ -34,13 +34,13 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
-    from googlenet_cost.views.report import (conventions, levels_shown, parse_columns, render, table_depth,
-                                           to_rich_table)
+    from googlenet_cost.views.report import (conventions, latency_panel, levels_shown, parse_columns, render,
+                                             table_depth, to_rich_table)
     from googlenet_cost.analysis import analyze as run_analysis
     from googlenet_cost.options import DEFAULT_MODEL_DEPTH, RunOptions
     from googlenet_cost.sources import open_source
 
-    from .render import Progress, emit, fit_width, latency_panel, warn
+    from .render import Progress, emit, fit_width, warn
 
     guard_outputs([output], [spec or (None if model_ref else "googlenet")])
     fit_width()  # a bad COLUMNS is refused before any work

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import click
 
+from googlenet_cost.gate import metrics as gate_metrics
+
 from .options import (FORMAT, MAX_BATCH, OUTPUT, Number, complete_spec, guard_outputs, model_options,
                       step_options)
 
-LIMIT_OPTIONS = [("--max-params", "params"), ("--max-weights", "weights"), ("--max-macs", "MACs"),
-                 ("--max-activation-bytes", "activation memory (fp32 bytes per sample)"),
-                 ("--max-latency-ms", "median latency in ms (times the model; noisy)"),
-                 ("--max-step-macs", "training-step MACs per sample (forward + backward)"),
-                 ("--max-train-bytes", "training-step memory in bytes at --batch (params, grads, optimizer, "
-                                       "saved activations)")]
-
 
 def _limit_options(fn):
-    for flag, what in reversed(LIMIT_OPTIONS):
-        fn = click.option(flag, metavar="N", help=f"Limit on {what}; K/M/G suffixes are decimal.")(fn)
+    """A --max-* option per metric of the gate's table (gate/metrics.py), its value passed under
+    the metric's budget key (max_params, ...)."""
+    for metric in reversed(gate_metrics.METRICS):
+        fn = click.option(metric.option, metric.budget_key, metavar="N",
+                          help=f"Limit on {metric.help}; K/M/G suffixes are decimal.")(fn)
     return fn
+
+
+def _given_limits(values: dict) -> dict:
+    """{max_params: "7.1M", ...}: the --max-* options given, by budget key, in the table's order."""
+    return {metric.budget_key: values[metric.budget_key] for metric in gate_metrics.METRICS
+            if values.get(metric.budget_key) is not None}
 
 
 @click.command(short_help="Fail (exit 1) when a network exceeds its budget or grew past its baseline.")
@@ -45,25 +49,22 @@ def _limit_options(fn):
 @click.option("--strict", is_flag=True, help="Operators with no MAC formula fail (Python models).")
 @FORMAT
 @OUTPUT
-def check(specs, model_ref, model_args, input_text, max_params, max_weights, max_macs, max_activation_bytes,
-          max_latency_ms, max_step_macs, max_train_bytes, budgets_path, baseline_path, tolerance, allow_new, latency_tolerance,
-          with_latency, device, train, step, optimizer, batch, strict, fmt, output):
+def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path, tolerance, allow_new,
+          latency_tolerance, with_latency, device, train, step, optimizer, batch, strict, fmt, output, **limits):
     """Fail (exit 1) when a network exceeds its size budget or grew past its baseline."""
-    from googlenet_cost.views import check as check_view
-    from googlenet_cost.gate.budget import run_check
+    from googlenet_cost.gate.check import run_check
+    from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_sources
+    from googlenet_cost.views import check as check_view
 
     from .render import emit, warn
 
     guard_outputs([output], list(specs), [budgets_path, baseline_path])
-    flags = {key: value for key, value in (("max_params", max_params), ("max_weights", max_weights),
-                                           ("max_macs", max_macs), ("max_activation_bytes", max_activation_bytes),
-                                           ("max_latency_ms", max_latency_ms), ("max_step_macs", max_step_macs),
-                                           ("max_train_bytes", max_train_bytes)) if value is not None}
-    result = run_check(open_sources(specs, model_ref, input_text, model_args), flags=flags, budgets_path=budgets_path,
-                       baseline_path=baseline_path, tolerance=tolerance, latency_tolerance=latency_tolerance,
-                       with_latency=with_latency, device=device, train=train, strict=strict, batch=batch,
-                       optimizer=optimizer, step=step, allow_new=allow_new)
+    options = RunOptions(batch=batch, train=train, step=step, optimizer=optimizer, strict=strict)
+    result = run_check(open_sources(specs, model_ref, input_text, model_args), options, flags=_given_limits(limits),
+                       budgets_path=budgets_path, baseline_path=baseline_path, tolerance=tolerance,
+                       latency_tolerance=latency_tolerance, with_latency=with_latency, allow_new=allow_new,
+                       device=device)
     emit(check_view.render(result, fmt), lambda: check_view.to_rich(result), output)
     if fmt == "table" or output:
         for line in check_view.details(result):
@@ -86,15 +87,15 @@ def check(specs, model_ref, model_args, input_text, max_params, max_weights, max
               help="Batch of the training step recorded with --step train, and of --latency timing.")
 def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train, step, optimizer, batch):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""
-    from googlenet_cost.gate import budget
     from googlenet_cost.files import atomic_write_text
+    from googlenet_cost.gate.check import run_baseline
+    from googlenet_cost.gate.lock import lock_document
+    from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_sources
 
     guard_outputs([output], list(specs))
-    timing = None
-    if with_latency:
-        timing = budget.gate_timing(device, training=step == "train", optimizer=optimizer, batch=batch)
-    reports = {s.key: s.analyze(train=train, timing=timing, batch=batch, optimizer=optimizer if step == "train" else None)
-               for s in open_sources(specs, model_ref, input_text, model_args)}
-    atomic_write_text(output, budget.lock_document(reports))
+    options = RunOptions(batch=batch, train=train, step=step, optimizer=optimizer)
+    reports = run_baseline(open_sources(specs, model_ref, input_text, model_args), options,
+                           with_latency=with_latency, device=device)
+    atomic_write_text(output, lock_document(reports))
     click.echo(f"wrote {output}: {', '.join(reports)}", err=True)

@@ -172,11 +172,10 @@ def specs(export_name: str | None, path_name: str | None) -> None:
     if path_name is not None:
         click.echo(str(builtin_spec(path_name)))
         return
-    from googlenet_cost.spec.load import load_spec
+    from googlenet_cost.spec.load import spec_description
 
     for name, path in sorted(builtin_specs().items()):
-        spec = load_spec(path)
-        console().print(plain_text(f"{name}  {spec.description}"))
+        console().print(plain_text(f"{name}  {spec_description(path)}"))
 
 
 def _register() -> None:

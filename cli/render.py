@@ -73,44 +73,6 @@ def warn(message: str) -> None:
     console(stderr=True).print(line, soft_wrap=True)
 
 
-def latency_panel(items: list):
-    """The latency of each timed batch (Report.timed), CPU or GPU said once."""
-    from rich.markup import escape
-    from rich.panel import Panel
-
-    first = items[0]
-    if first.device_type == "cpu":
-        lines = [f"[bold yellow]CPU timing[/]: no CUDA device was used, so this is NOT GPU latency. "
-                 f"{escape(first.device)}, torch {first.torch_version}"]
-    else:
-        lines = [f"[bold green]GPU timing[/] on {escape(first.device)}, torch {first.torch_version}"]
-    for s in items:
-        modes = ", ".join(m for m, on in (("channels_last", s.channels_last), ("CUDA graph", s.cuda_graph),
-                                          ("torch.compile", s.compiled), ("cold L2", s.cold_cache)) if on)
-        peak = f" ({s.peak_fraction:.1%} of peak)" if s.peak_fraction is not None else ""
-        memory = f", peak memory {s.peak_memory_bytes / 2**20:,.1f} MiB" if s.peak_memory_bytes else ""
-        p99 = f", p99 {s.p99_ms:.3f}" if s.p99_ms is not None else ""
-        lines.append(
-            f"batch {s.batch} {s.dtype}{', ' + modes if modes else ''}: median [bold]{s.median_ms:.3f} ms[/] "
-            f"(IQR {s.iqr_ms:.3f}, p10 {s.p10_ms:.3f}, p90 {s.p90_ms:.3f}{p99}) over {s.iterations} "
-            f"runs after {s.warmup_iterations} warm-up; {s.throughput_per_s:,.1f} samples/s, "
-            f"{s.tflops:.3f} TFLOP/s{peak}{memory}")
-        if s.phases:
-            total = sum(s.phases.values()) or 1.0
-            lines.append("  step: " + ", ".join(f"{name.removesuffix('_ms')} {ms:.3f} ms ({ms / total:.0%})"
-                                                for name, ms in s.phases.items()))
-        check = s.self_check or {}
-        if check.get("events_vs_wall") is not None:
-            graph = {True: ", CUDA graph output = eager output", None: ""}.get(check.get("graph_matches_eager"), "")
-            lines.append(f"  self-check: events / wall time {check['events_vs_wall']:.3f}{graph}")
-        if s.gpu_state and s.gpu_state.get("before"):
-            before, after = s.gpu_state["before"], s.gpu_state.get("after") or {}
-            lines.append(f"  GPU SM clock {before.get('sm_clock_mhz')} -> {after.get('sm_clock_mhz')} MHz, "
-                         f"temperature {before.get('temperature_c')} -> {after.get('temperature_c')} C")
-    title = "training-step latency" if first.step == "train" else "forward-pass latency"
-    return Panel("\n".join(lines), title=title, expand=False)
-
-
 def emit(text: str | None, renderables: Callable[[], list], output: str | None) -> None:
     """Print `text`, or when it is None the rich views `renderables()` builds; with `output`,
     write atomically to that file instead (rich views as plain text)."""
@@ -122,7 +84,7 @@ def emit(text: str | None, renderables: Callable[[], list], output: str | None) 
         buffer = io.StringIO()
         plain = Console(file=buffer, width=NATURAL_WIDTH, no_color=True, highlight=False) if output else console()
         for item in renderables():
-            needed = getattr(item, "needed_width", 0)  # a table is never cut: wider than the terminal, it wraps
+            needed = getattr(item, "needed_width", 0)  # views.report.Rendered, views.check.FittedTable: never cut
             width = plain.width
             plain.width = max(width, needed)
             plain.print(item)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gate.budget import BUDGET_KEYS, TRAINING_METRICS, metric_values, parse_limits
+from .gate.metrics import METRICS, any_training, metric_values, parse_limits
 
-# Every budget key but latency: a test suite runs on noisy machines, and timing belongs in benchmarks.
-ACCEPTED = tuple(key for key in BUDGET_KEYS if key != "max_latency_ms")
+# Every budget key but the timed metrics' (latency): a test suite runs on noisy machines, and timing
+# belongs in benchmarks.
+ACCEPTED = tuple(metric.budget_key for metric in METRICS if not metric.timed)
+_TIMED = tuple(metric.budget_key for metric in METRICS if metric.timed)
 
 
 def assert_within_budget(spec: Any, *, train: bool = False, batch: int = 1, optimizer: str = "momentum",
@@ -15,18 +17,18 @@ def assert_within_budget(spec: Any, *, train: bool = False, batch: int = 1, opti
     max_weights, max_macs, max_activation_bytes, and for a training step at `batch` with
     `optimizer` max_step_macs and max_train_bytes), as integers or strings like "7.1M". `spec` is a
     Spec, a path or a built-in name."""
-    from .analysis import analyze
+    from . import analyze
     from .spec.load import load_spec
     from .spec.model import Spec
 
-    if "max_latency_ms" in budget:
+    if any(key in _TIMED for key in budget):
         raise TypeError("assert_within_budget does not time; latency is too noisy for a test")
     unknown = set(budget) - set(ACCEPTED)
     if unknown:
         raise TypeError(f"unknown budget {sorted(unknown)}; known: {', '.join(ACCEPTED)}")
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     limits = parse_limits(budget, where=spec.name)
-    training = any(metric in limits for metric in TRAINING_METRICS)
+    training = any_training(limits)
     values = metric_values(analyze(spec, train=train, batch=batch, optimizer=optimizer if training else None))
     over = [f"{metric} {values[metric]:,} > {limit:,}" for metric, limit in limits.items() if values[metric] > limit]
     assert not over, f"{spec.name} is over budget: " + "; ".join(over)

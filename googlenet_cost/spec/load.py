@@ -23,7 +23,7 @@ def load_spec(path_or_name: str | Path) -> Spec:
 
 def parse_spec(text: str, *, where: str = "<spec>") -> Spec:
     """Validate spec text (YAML) into a Spec; `where` names it in errors."""
-    from ..gate.budget import parse_limits
+    from ..gate.metrics import parse_limits
     from .plan import plan_rows
 
     try:
@@ -40,3 +40,11 @@ def parse_spec(text: str, *, where: str = "<spec>") -> Spec:
     except SpecError as e:
         raise e.located(file=where) from None
     return spec
+
+
+def spec_description(path: str | Path) -> str:
+    """The `description:` of a spec file, read without validating the rest (gcost specs lists every
+    shipped spec; analyzing one validates it whole)."""
+    data = load_yaml(read_text(path), where=str(path))
+    value = data.get("description", "") if isinstance(data, dict) else ""
+    return value if isinstance(value, str) else ""

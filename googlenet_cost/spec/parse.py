@@ -320,7 +320,6 @@ PARSERS: dict[str, Callable[[Reader, Defaults], Layer]] = {
 PARSERS.update({function: (lambda r, d, function=function: ACTIVATION_SPECS[function](
     name=r.name, **({"slope": r.number("slope", 0.01, low=0.0, low_open=False, high=1e6)}
                     if function == "leaky_relu" else {}))) for function in ACTIVATIONS})
-assert set(PARSERS) == set(LAYER_TYPES), "every registered layer type needs a parser"
 MAX_NESTING = 16  # composite layers inside composite layers; Inception v3 and EfficientNet need 3
 
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 
-from ..gate.budget import CheckEntry, CheckResult
+from ..gate.check import CheckEntry, CheckResult
+from ..gate.metrics import metric_named
 from .report import csv_cells, markdown_table, printable
 
 
 def _number(metric: str, value: float) -> str:
-    return f"{value:,.3f}" if metric == "latency_ms" else f"{round(value):,}"
+    return metric_named(metric).format(value)
 
 
 def _cells(entry: CheckEntry) -> list[str]:

@@ -124,15 +124,14 @@ def latency_rows(comparison: Comparison, keep: list[int], blank: list[str] | Non
 def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None) -> list:
     """The side-by-side table; when it is wider than `width`, one block per variant against the
     baseline instead (stacked), so that no name or number is ever cut."""
-    from .report import rich_table, table_width
+    from .report import Rendered, rich_table, table_width
 
     def table(title: str, variants: list[int] | None):
         headers, rows = grid(comparison, depth, variants)
         styles = ["bold" if cells[0] == "total" or cells[0].startswith(("latency", "training")) else None
                   for cells in rows]
         drawn = rich_table(title, headers, rows, right=set(range(1, len(headers))), styles=styles)
-        drawn.needed_width = table_width(headers, rows)
-        return drawn
+        return Rendered(drawn, table_width(headers, rows))
 
     whole = table("variants side by side (first column: baseline)", None)
     if width is None or whole.needed_width <= width or len(comparison.reports) < 3:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..quantity import human
@@ -234,12 +235,24 @@ def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: 
     return table
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A rich renderable and the width it needs: printed narrower than that, a table wraps in the
+    terminal instead of cutting a number (cli/render.emit widens its console to it)."""
+
+    renderable: Any
+    needed_width: int = 0
+
+    def __rich__(self) -> Any:
+        return self.renderable
+
+
 def to_rich_table(report: Report, depth: str = "branches", *, width: int | None = None,
                   columns: tuple[str, ...] | None = None):
     """The table, and a note when columns were left out to fit `width` (the optional ones, in
     OPTIONAL_COLUMNS order; never when `columns` were chosen). A table that still needs more than
-    `width` carries `needed_width`: printed at that width it wraps in the terminal instead of
-    cutting a number."""
+    `width` says so (Rendered.needed_width): printed at that width it wraps in the terminal instead
+    of cutting a number."""
     chosen = _columns(report, columns)
     shown = _rows(report, depth)
     left_out: list[str] = []
@@ -263,7 +276,7 @@ def to_rich_table(report: Report, depth: str = "branches", *, width: int | None 
     table = rich_table(f"{report.spec.get('name')}: per-layer cost", headers, body,
                        right={i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}, styles=styles,
                        footer=footer)
-    table.needed_width = table_width(headers, body, footer)
+    table = Rendered(table, table_width(headers, body, footer))
     note = None
     if left_out:
         note = (f"Left out to fit {width} columns: {', '.join(left_out)}. --columns chooses columns "
@@ -356,3 +369,41 @@ def render(report: Report, fmt: str, depth: str = "branches", columns: tuple[str
     if fmt == "markdown":
         return to_markdown(report, depth, columns)
     return None
+
+
+def latency_panel(items: list):
+    """The latency of each timed batch (Report.timed), CPU or GPU said once."""
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    first = items[0]
+    if first.device_type == "cpu":
+        lines = [f"[bold yellow]CPU timing[/]: no CUDA device was used, so this is NOT GPU latency. "
+                 f"{escape(first.device)}, torch {first.torch_version}"]
+    else:
+        lines = [f"[bold green]GPU timing[/] on {escape(first.device)}, torch {first.torch_version}"]
+    for s in items:
+        modes = ", ".join(m for m, on in (("channels_last", s.channels_last), ("CUDA graph", s.cuda_graph),
+                                          ("torch.compile", s.compiled), ("cold L2", s.cold_cache)) if on)
+        peak = f" ({s.peak_fraction:.1%} of peak)" if s.peak_fraction is not None else ""
+        memory = f", peak memory {s.peak_memory_bytes / 2**20:,.1f} MiB" if s.peak_memory_bytes else ""
+        p99 = f", p99 {s.p99_ms:.3f}" if s.p99_ms is not None else ""
+        lines.append(
+            f"batch {s.batch} {s.dtype}{', ' + modes if modes else ''}: median [bold]{s.median_ms:.3f} ms[/] "
+            f"(IQR {s.iqr_ms:.3f}, p10 {s.p10_ms:.3f}, p90 {s.p90_ms:.3f}{p99}) over {s.iterations} "
+            f"runs after {s.warmup_iterations} warm-up; {s.throughput_per_s:,.1f} samples/s, "
+            f"{s.tflops:.3f} TFLOP/s{peak}{memory}")
+        if s.phases:
+            total = sum(s.phases.values()) or 1.0
+            lines.append("  step: " + ", ".join(f"{name.removesuffix('_ms')} {ms:.3f} ms ({ms / total:.0%})"
+                                                for name, ms in s.phases.items()))
+        check = s.self_check or {}
+        if check.get("events_vs_wall") is not None:
+            graph = {True: ", CUDA graph output = eager output", None: ""}.get(check.get("graph_matches_eager"), "")
+            lines.append(f"  self-check: events / wall time {check['events_vs_wall']:.3f}{graph}")
+        if s.gpu_state and s.gpu_state.get("before"):
+            before, after = s.gpu_state["before"], s.gpu_state.get("after") or {}
+            lines.append(f"  GPU SM clock {before.get('sm_clock_mhz')} -> {after.get('sm_clock_mhz')} MHz, "
+                         f"temperature {before.get('temperature_c')} -> {after.get('temperature_c')} C")
+    title = "training-step latency" if first.step == "train" else "forward-pass latency"
+    return Panel("\n".join(lines), title=title, expand=False)

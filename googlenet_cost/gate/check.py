@@ -1,0 +1,185 @@
+"""The check behind `gcost check` (and the run behind `gcost baseline`).
+
+Limits come from (highest precedence first) command-line flags, a budgets file, the spec's own
+`budget:` block, and a baseline lock file (its values plus a tolerance). A check compares each
+(network, metric) with its limit; any value over its limit is a regression (exit code 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..errors import GcostError, did_you_mean, quoted
+from ..files import load_yaml, read_text
+from ..options import RunOptions
+from ..report import Report
+from .lock import compare_conditions, compare_latency, read_lock
+from .metrics import METRICS, any_timed, any_training, metric_values, parse_limits, parse_tolerance
+
+if TYPE_CHECKING:
+    from ..timing.options import TimingOptions
+
+
+@dataclass(frozen=True)
+class CheckEntry:
+    network: str
+    metric: str
+    value: float
+    limit: float
+    source: str  # "flag", "budgets", "spec" or "baseline"
+    baseline: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.value <= self.limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.network, "metric": self.metric, "value": self.value, "limit": self.limit,
+                "ok": self.ok, "source": self.source, "baseline": self.baseline,
+                "over_by": self.value - self.limit,
+                "over_by_pct": (self.value - self.limit) / self.limit * 100 if self.limit else None}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    entries: list[CheckEntry]
+    grown_layers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(entry.ok for entry in self.entries)
+
+    @property
+    def return_code(self) -> int:
+        """0 when every metric is within its limit, 1 for a regression (usage errors are 2)."""
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": 1, "ok": self.ok, "entries": [e.to_dict() for e in self.entries],
+                "grown_layers": self.grown_layers, "notes": self.notes}
+
+
+def load_budgets_file(path: str) -> dict[str, dict[str, float]]:
+    """budgets.yaml: {<spec name>: {max_params: 7.1M, ...}, ...}."""
+    data = load_yaml(read_text(path), where=path)
+    if not isinstance(data, dict):
+        raise GcostError("a budgets file maps spec names to budgets, like googlenet: {max_params: 7.1M}",
+                         file=path)
+    for name in data:  # a name of digits reads as an int; a huge or non-scalar key is no name
+        if (isinstance(name, bool) or not isinstance(name, (str, int))
+                or (isinstance(name, int) and name.bit_length() > 256) or len(str(name)) > 80):
+            raise GcostError(f"a budgets file is keyed by spec names, got {quoted(name)}", file=path)
+    return {str(name): parse_limits(limits or {}, where=f"{path}: {name}") for name, limits in data.items()}
+
+
+def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[str, dict[str, dict[str, float]]]],
+                  lock: dict[str, Any] | None, tolerance: float, latency_tolerance: float,
+                  lock_path: str = "the baseline", allow_new: bool = False,
+                  latency_asked: bool = False) -> CheckResult:
+    """Compare every report with the first source that sets each metric's limit. With a baseline,
+    every network checked must be in it (unless allow_new) and measured under its conditions."""
+    entries: list[CheckEntry] = []
+    grown: dict[str, list[dict[str, Any]]] = {}
+    notes: list[str] = []
+    for name, report in reports.items():
+        values = metric_values(report)
+        locked = lock["specs"].get(name) if lock else None
+        if lock is not None and locked is None:
+            if not allow_new:
+                raise GcostError(f"{name}: not in the baseline (new, or renamed?): record it with gcost baseline, "
+                                 "or pass --allow-new to check it against its other limits only", file=lock_path)
+            notes.append(f"{name}: not in the baseline (--allow-new): checked against its other limits only")
+        if locked is not None:
+            compare_conditions(name, report, locked, lock_path)
+            compare_latency(name, report, locked, lock_path, latency_asked)
+        for metric in METRICS:
+            allowed = latency_tolerance if metric.timed else tolerance
+            entry = _entry(name, metric.key, values, limits_by_source, locked, allowed, metric.timed)
+            if entry is not None:
+                entries.append(entry)
+        if locked:
+            grown_rows = _grown_layers(report, locked)
+            if grown_rows:
+                grown[name] = grown_rows
+    return CheckResult(entries, grown, notes)
+
+
+def _entry(name: str, metric: str, values: dict[str, float], sources, locked, tolerance: float,
+           timed: bool) -> CheckEntry | None:
+    """The first source's limit on `metric` (a timed metric's limit is widened by its tolerance:
+    timing is noisy), else the baseline's value plus the tolerance; None where neither sets one."""
+    if metric not in values:
+        return None
+    for source, limits in sources:
+        if metric in limits.get(name, {}):
+            limit = limits[name][metric]
+            if timed:
+                limit *= 1 + tolerance
+            return CheckEntry(name, metric, values[metric], limit, source)
+    if locked and metric in locked.get("metrics", {}):
+        base = locked["metrics"][metric]  # for a timed metric, compare_latency refused another kind of device
+        return CheckEntry(name, metric, values[metric], base * (1 + tolerance), "baseline", base)
+    return None
+
+
+def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]]:
+    before = locked.get("layers", {})
+    grown = []
+    for row in report.layers:
+        if row.parent is not None:
+            continue
+        old = before.get(row.name)
+        if old is None:
+            grown.append({"layer": row.name, "params": row.params, "macs": row.macs, "new": True})
+        elif row.params > old["params"] or row.macs > old["macs"]:
+            grown.append({"layer": row.name, "params": row.params, "macs": row.macs,
+                          "params_before": old["params"], "macs_before": old["macs"]})
+    return grown
+
+
+def gate_timing(device: str, options: RunOptions) -> TimingOptions:
+    """How check and baseline time: what the lock says was measured, that is a training step when
+    the run is one (with its optimizer), at the run's batch."""
+    from ..timing.options import TimingOptions
+
+    return TimingOptions(device=device, batches=(options.batch,), step=options.step, optimizer=options.optimizer)
+
+
+def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], budgets_path: str | None = None,
+              baseline_path: str | None = None, tolerance: str = "0%", latency_tolerance: str = "10%",
+              with_latency: bool = False, allow_new: bool = False, device: str = "auto") -> CheckResult:
+    """Analyze every source (see sources.open_sources) and check it against its limits. A limit on
+    a training-step metric makes the run a training step; one on a timed metric (or
+    `with_latency`) times it, on `device`."""
+    keys = [source.key for source in sources]
+    flag_limits = parse_limits(flags, where="command line")
+    file_limits = load_budgets_file(budgets_path) if budgets_path else {}
+    for key in file_limits:
+        if key not in keys:
+            raise GcostError(f"'{key}' is none of the specs checked ({', '.join(keys)})"
+                             f"{did_you_mean(key, keys)}", file=budgets_path)
+    spec_limits = {source.key: parse_limits(source.budget, where=source.name) for source in sources}
+    lock = read_lock(baseline_path) if baseline_path else None
+    limit_sources = [("flag", {key: flag_limits for key in keys}), ("budgets", file_limits), ("spec", spec_limits)]
+    limited = {metric for _, by_key in limit_sources for limits in by_key.values() for metric in limits}
+    if any_training(limited) and not options.training:
+        options = replace(options, step="train")
+    options = options.with_timing(gate_timing(device, options) if with_latency or any_timed(limited) else None)
+    reports = {source.key: source.analyze(train=options.train, strict=options.strict, timing=options.timing,
+                                          batch=options.batch, optimizer=options.step_optimizer)
+               for source in sources}
+    return check_reports(reports, limits_by_source=limit_sources, lock=lock,
+                         tolerance=parse_tolerance(tolerance),
+                         latency_tolerance=parse_tolerance(latency_tolerance, what="--latency-tolerance"),
+                         lock_path=baseline_path or "the baseline", allow_new=allow_new, latency_asked=with_latency)
+
+
+def run_baseline(sources: list, options: RunOptions, *, with_latency: bool = False,
+                 device: str = "auto") -> dict[str, Report]:
+    """Every source analyzed as `gcost baseline` records it (see lock.lock_document), timed on
+    `device` with `with_latency`."""
+    options = options.with_timing(gate_timing(device, options) if with_latency else None)
+    return {source.key: source.analyze(train=options.train, timing=options.timing, batch=options.batch,
+                                       optimizer=options.step_optimizer)
+            for source in sources}

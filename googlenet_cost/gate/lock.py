@@ -1,0 +1,198 @@
+"""The lock file (`gcost baseline`): today's numbers per network and the conditions they were
+measured under, written, read back and validated whole, and a run compared with it condition by
+condition. Which metrics an entry must, may or must not record comes from the metric table."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import GcostError, quoted
+from ..files import read_text
+from ..quantity import MAX_COUNT
+from ..report import Report
+from .metrics import METRICS, metric_named, metric_values
+
+LOCK_SCHEMA = 2  # 2: the run's conditions (mode, step, batch, input, dtype, optimizer) recorded and compared
+# The conditions a lock entry's numbers were measured under, each with the option that sets it: a
+# check compares like with like (every one equal) or refuses with exit 2.
+CONDITIONS = {"step": "--step", "mode": "--train", "batch": "--batch", "optimizer": "--optimizer",
+              "input": "--input", "dtype": "dtype"}  # a training step runs in train mode: step is named first
+
+
+def run_conditions(report: Report) -> dict[str, Any]:
+    """What a report's gated numbers depend on besides the network itself (see CONDITIONS)."""
+    return {"mode": report.mode, "step": "train" if report.training else "inference", "batch": report.batch,
+            "input": list(report.input_shape), "dtype": report.timed[0].dtype if report.timed else "fp32",
+            "optimizer": report.training.optimizer if report.training else None}
+
+
+def lock_entry(report: Report) -> dict[str, Any]:
+    entry = {"path": report.spec.get("path"), **run_conditions(report), "metrics": metric_values(report),
+             "layers": {row.name: {"params": row.params, "macs": row.macs}
+                        for row in report.layers if row.parent is None}}
+    if report.timed:
+        entry["latency_device_type"] = report.timed[0].device_type
+    return entry
+
+
+def lock_document(reports: dict[str, Report]) -> str:
+    """The lock file: today's numbers per network, with the versions that produced them."""
+    import torch
+
+    from .._version import __version__
+
+    document = {"schema": LOCK_SCHEMA, "gcost_version": __version__, "torch_version": torch.__version__,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "specs": {name: lock_entry(report) for name, report in reports.items()}}
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def read_lock(path: str) -> dict[str, Any]:
+    """A lock file, validated whole: any other shape is a one-line error saying where."""
+    try:
+        data = json.loads(read_text(path, max_bytes=100_000_000), object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as e:
+        raise GcostError(f"not a gcost lock file: {e}", file=path) from None
+    except RecursionError:
+        raise GcostError("not a gcost lock file: nested too deeply", file=path) from None
+    except ValueError as e:  # a key given twice, or an integer of more digits than Python reads
+        raise GcostError(f"not a gcost lock file: {str(e)[:120]}", file=path) from None
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if type(schema) is not int:  # noqa: E721 - not 2.0, not true (json's bool is an int subclass)
+        raise GcostError(f"not a gcost lock file of schema {LOCK_SCHEMA}", file=path)
+    if schema == 1:
+        raise GcostError("a lock file of schema 1 (an older gcost) does not record the conditions its numbers "
+                         "were measured under: record it again with gcost baseline", file=path)
+    if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
+        raise GcostError(f"not a gcost lock file of schema {LOCK_SCHEMA}", file=path)
+    problem = lock_problem(data)
+    if problem:
+        raise GcostError(f"not a gcost lock file: {problem}", file=path)
+    return data
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose key appears twice is refused: json keeps the last, so a lock with a spec
+    recorded twice would be checked against whichever copy came last."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"key {quoted(key)} appears twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 <= value <= MAX_COUNT  # False for NaN; ints compared exactly, never converted
+
+
+def _is_count(value: Any, low: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_COUNT
+
+
+def lock_problem(data: dict[str, Any]) -> str | None:
+    """Where a lock document departs from what `lock_document` writes, or None."""
+    specs = data.get("specs")
+    if not isinstance(specs, dict):
+        return "specs must be a mapping of spec names"
+    if not specs:
+        return "specs records no network: a lock that checks nothing would pass everything"
+    for name, entry in specs.items():
+        problem = _entry_problem(entry)
+        if problem:
+            return f"specs.{str(name)[:40]}{problem}"
+    return None
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with one spec's lock entry (a suffix of its path, like '.metrics: ...'), or None."""
+    if not isinstance(entry, dict):
+        return " must be a mapping"
+    if entry.get("mode") not in ("eval", "train"):
+        return f".mode must be 'eval' or 'train', got {quoted(entry.get('mode'))}"
+    if entry.get("step") not in ("inference", "train"):
+        return f".step must be 'inference' or 'train', got {quoted(entry.get('step'))}"
+    if not _is_count(entry.get("batch")):
+        return f".batch must be a positive integer, got {quoted(entry.get('batch'))}"
+    shape = entry.get("input")
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 4 and all(_is_count(d) for d in shape)):
+        return f".input must list 1 to 4 positive sizes, got {quoted(shape)}"
+    training = entry["step"] == "train"
+    if not isinstance(entry.get("dtype"), str) or (training and not isinstance(entry.get("optimizer"), str)):
+        return ".dtype must be text, and so must .optimizer for a training step"
+    problem = _metrics_problem(entry.get("metrics"), training)
+    if problem:
+        return problem
+    layers = entry.get("layers", {})
+    if not isinstance(layers, dict):
+        return ".layers must be a mapping"
+    for layer, counts in layers.items():
+        if not isinstance(counts, dict) or not all(_is_number(counts.get(k)) for k in ("params", "macs")):
+            return f".layers.{str(layer)[:40]} must hold params and macs numbers"
+    for key in ("path", "latency_device_type"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            return f".{key} must be text"
+    timed = any(metric_named(key).timed for key in entry["metrics"])
+    if timed and not isinstance(entry.get("latency_device_type"), str):
+        return ".latency_device_type must say where latency_ms was timed"
+    return None
+
+
+def _metrics_problem(metrics: Any, training: bool) -> str | None:
+    """What is wrong with an entry's metrics (by the metric table), or None: each a known metric
+    of its kind (whole or not), every one a run measures present (training ones for a training
+    step), and no training one without a training step."""
+    if not isinstance(metrics, dict):
+        return ".metrics must be a mapping"
+    known = {metric.key: metric for metric in METRICS}
+    for key, value in metrics.items():
+        metric = known.get(key)
+        if metric is None:
+            return f".metrics: unknown metric {quoted(key)}"
+        if not _is_number(value) or (metric.whole and not isinstance(value, int)):
+            kind = "an integer" if metric.whole else "a number"
+            return f".metrics.{key} must be {kind} from 0 to 10^18, got {quoted(value)}"
+    required = [metric.key for metric in METRICS if not metric.timed and (training or not metric.training)]
+    missing = [key for key in required if key not in metrics]
+    if missing:
+        return f".metrics lacks {', '.join(missing)}: a metric not recorded could grow unnoticed"
+    if not training and any(known[key].training for key in metrics):
+        return ".metrics holds training-step metrics, but .step is not 'train'"
+    return None
+
+
+def compare_conditions(name: str, report: Report, locked: dict[str, Any], where: str) -> None:
+    """Refuse (exit 2) a check whose run differs from the baseline's in any condition its numbers
+    depend on: train-mode numbers include the auxiliary heads, a training step's memory its batch,
+    and so on, so comparing across them could hide growth."""
+    now = run_conditions(report)
+    for key, option in CONDITIONS.items():
+        if locked.get(key) != now[key]:
+            raise GcostError(f"{name}: the baseline was recorded with {key} {_shown(locked.get(key))}, this run "
+                             f"has {key} {_shown(now[key])}: check with the same {option} as the baseline, or "
+                             "record the baseline again (gcost baseline)", file=where)
+
+
+def compare_latency(name: str, report: Report, locked: dict[str, Any], where: str, asked: bool) -> None:
+    """A timed run against a baseline: refuse (exit 2) what cannot be compared, so that no latency
+    the user asked to compare (--latency) passes uncompared."""
+    if not report.timed:
+        return
+    if not any(metric_named(key).timed for key in locked["metrics"]):
+        if asked:
+            raise GcostError(f"{name}: --latency, but the baseline records no latency: record it with "
+                             "gcost baseline --latency, or check without --latency", file=where)
+        return
+    recorded, now = locked["latency_device_type"], report.timed[0].device_type
+    if recorded != now:
+        raise GcostError(f"{name}: the baseline's latency was timed on {recorded}, this run on {now}: check on the "
+                         "same kind of device, or without --latency", file=where)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return "x".join(str(size) for size in value)
+    return "none" if value is None else quoted(value)
