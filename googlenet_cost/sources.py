@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from .errors import PASSES_THROUGH, GcostError, model_raised
 from .factories import load_factory, parse_input_shape, room_for_depth
 from .spec.load import load_spec
-from .spec.model import Spec
+from .spec.model import DEFAULT_SPEC, Spec
 
 if TYPE_CHECKING:
     from .count.units import UnitCache
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from .report import Counted, Report
     from .timing.measure import TimingTarget
 
-DEFAULT_SPEC = "googlenet"
 
 
 class _Analyzed:

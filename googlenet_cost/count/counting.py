@@ -45,6 +45,23 @@ class MeasuredRow:
     activations: int = 0  # elements its operators write into new tensors, per sample (children included)
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """One forward pass measured: its rows, and the operators it ran that have no MAC formula but
+    might hide multiply-accumulates (a Python model's uncounted cost)."""
+
+    rows: list[MeasuredRow]
+    uncounted: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class FvcoreCount:
+    """fvcore's MACs per row, and per row the operators fvcore skipped that might hide MACs."""
+
+    macs: dict[str, int]
+    blind: dict[str, set[str]]
+
+
 def _weights(module: nn.Module, operands: set[int], recurse: bool = True) -> int:
     """Elements of the module's parameters that a MAC-carrying operator read as a matrix or kernel."""
     return sum(p.numel() for p in module.parameters(recurse=recurse) if storage_id(p) in operands)
@@ -71,14 +88,19 @@ def _without_dynamo_import(mode_class: type) -> None:
         setattr(raw, "__dynamo_disable", raw)
 
 
-def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
-                 uncounted: set[str] | None = None, device: str | None = None,
+def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1, device: str | None = None,
                  user_code: str | None = None, depth: int | None = 2) -> list[MeasuredRow]:
+    """measure_model's rows."""
+    return measure_model(model, input_shape, batch, device=device, user_code=user_code, depth=depth).rows
+
+
+def measure_model(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1, device: str | None = None,
+                  user_code: str | None = None, depth: int | None = 2) -> Measurement:
     """Run one forward pass under FlopCounterMode on `device` (by default the one the model's
     parameters are on, else meta), attention through its math path, attributing counts and
     output shapes to rows.
 
-    Operators with no formula that might hide MACs are added to `uncounted`. With `user_code`
+    Operators with no formula that might hide MACs are its `uncounted`. With `user_code`
     (the model's reference), any exception the model's forward raises is the user's error
     (GcostError naming the model and the row it happened in), not gcost's."""
     from torch.utils import flop_counter
@@ -107,8 +129,6 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
             if user_code is None:
                 raise
             raise model_raised(user_code, e, active[-1] if active else None) from e
-    if uncounted is not None:
-        uncounted.update(recorder.suspect)
     counts = counter.get_flop_counts()
     prefix = type(model).__name__
     fqn = _fqns(model)
@@ -123,7 +143,7 @@ def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     result = _with_own_rows(result, {name: module for name, _, module in rows}, operands)
     rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch, operands,
                         recorder.written.get("", 0) // batch)
-    return result + ([rest] if rest else [])
+    return Measurement(result + ([rest] if rest else []), frozenset(recorder.suspect))
 
 
 def flop_counter_mode():
@@ -246,19 +266,18 @@ def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, tra
 
 
 def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
-                  blind: dict[str, set[str]] | None = None, cache: UnitCache | None = None) -> dict[str, int]:
-    """fvcore_macs per row, for top-level layers measured as measure_layers does (on the CPU)."""
+                  cache: UnitCache | None = None) -> FvcoreCount:
+    """fvcore_count per row, for top-level layers measured as measure_layers does (on the CPU)."""
 
-    def measure(layer: Layer, in_shape: Shape) -> tuple[dict[str, int], dict[str, set[str]]]:
-        unseen: dict[str, set[str]] = {}
-        return fvcore_macs(build_row(layer, in_shape).train(train), in_shape, batch, blind=unseen), unseen
+    def measure(layer: Layer, in_shape: Shape) -> FvcoreCount:
+        return fvcore_count(build_row(layer, in_shape).train(train), in_shape, batch)
 
-    result: dict[str, int] = {}
-    for name, measured_as, (by_row, unseen) in per_distinct_layer(layers, measure, cache, ("fvcore", batch, train)):
-        result.update({_renamed(row, measured_as, name): macs for row, macs in by_row.items()})
-        if blind is not None:
-            blind.update({_renamed(row, measured_as, name): ops for row, ops in unseen.items()})
-    return result
+    macs: dict[str, int] = {}
+    blind: dict[str, set[str]] = {}
+    for name, measured_as, count in per_distinct_layer(layers, measure, cache, ("fvcore", batch, train)):
+        macs.update({_renamed(row, measured_as, name): value for row, value in count.macs.items()})
+        blind.update({_renamed(row, measured_as, name): ops for row, ops in count.blind.items()})
+    return FvcoreCount(macs, blind)
 
 
 def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int,
@@ -313,11 +332,17 @@ def _shape_recorder(shapes: dict, name: str, active: list[str]):
 
 
 def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
-                blind: dict[str, set[str]] | None = None, depth: int | None = 2) -> dict[str, int]:
+                depth: int | None = 2) -> dict[str, int]:
+    """fvcore_count's MACs per row."""
+    return fvcore_count(model, input_shape, batch, depth).macs
+
+
+def fvcore_count(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
+                 depth: int | None = 2) -> FvcoreCount:
     """MACs per row from fvcore's FlopCountAnalysis (one fused multiply-add = one flop), on real
     CPU tensors. Only conv and linear-like operators are summed, to follow the counting rule.
-    With `blind`, each row that holds an operator fvcore skipped and that might hide MACs
-    (attention, padding="same" convolutions ...) is entered there with those operators' names."""
+    Each row that holds an operator fvcore skipped and that might hide MACs (attention,
+    padding="same" convolutions ...) is `blind`, with those operators' names."""
     try:
         from fvcore.nn import FlopCountAnalysis
     except ImportError:
@@ -346,14 +371,11 @@ def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     outside = macs("") - sum(macs(path) for path in top)
     if outside:
         result[OUTSIDE_ROW] = outside
-    if blind is not None:
-        for name, _, path in rows:
-            if skipped(path):
-                blind[name] = skipped(path)
-        unattributed = skipped("") - set().union(*(skipped(path) for path in top))
-        if unattributed:
-            blind[OUTSIDE_ROW] = unattributed
-    return result
+    blind = {name: skipped(path) for name, _, path in rows if skipped(path)}
+    unattributed = skipped("") - set().union(*(skipped(path) for path in top))
+    if unattributed:
+        blind[OUTSIDE_ROW] = unattributed
+    return FvcoreCount(result, blind)
 
 
 # Which operators might hide multiply-accumulates. The counter's own formulas cover conv, mm,

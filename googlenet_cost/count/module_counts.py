@@ -12,21 +12,21 @@ from .units import require_cpu_memory
 
 if TYPE_CHECKING:
     from ..options import RunOptions
-    from .counting import MeasuredRow
+    from .counting import Measurement
 
 MakeModel = Callable[[Any], Any]  # device -> a new torch.nn.Module of the user's
 
 
 def count_module(make_model: MakeModel, input_shape: tuple[int, ...], name: str, options: RunOptions) -> Counted:
-    from .counting import fvcore_macs
+    from .counting import fvcore_count
     from .spec_counts import fvcore_disagreements
 
     batch, depth, train = options.batch, options.depth, options.train_mode
-    uncounted: set[str] = set()
     try:
-        measured = _measure(make_model, input_shape, batch, train, uncounted, name, depth)
+        measurement = _measure(make_model, input_shape, batch, train, name, depth)
     except GcostError as e:
         raise e.located(file=name) from e
+    measured, uncounted = measurement.rows, measurement.uncounted
     warnings = []
     if uncounted:
         message = ("operators with no MAC formula, not counted (their cost is missing from the "
@@ -38,9 +38,8 @@ def count_module(make_model: MakeModel, input_shape: tuple[int, ...], name: str,
         require_cpu_memory(4 * (sum(m.params for m in measured if m.parent is None)
                                 + batch * (numel(input_shape) + sum(numel(m.output_shape) for m in measured))),
                            "--verify (fvcore on real tensors)")
-        blind: dict[str, set[str]] = {}
-        reference = fvcore_macs(make_model("cpu").train(train), input_shape, batch, blind=blind, depth=depth)
-        warnings += fvcore_disagreements(measured, reference, blind)
+        reference = fvcore_count(make_model("cpu").train(train), input_shape, batch, depth=depth)
+        warnings += fvcore_disagreements(measured, reference)
     rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
                      output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
                      receptive_field=[], written=m.activations) for m in measured]
@@ -58,18 +57,15 @@ def count_module(make_model: MakeModel, input_shape: tuple[int, ...], name: str,
     return Counted(rows=rows, training=training, warnings=warnings)
 
 
-def _measure(make_model: MakeModel, input_shape: tuple[int, ...], batch: int, train: bool, uncounted: set[str],
-             name: str, depth: int | None) -> list[MeasuredRow]:
+def _measure(make_model: MakeModel, input_shape: tuple[int, ...], batch: int, train: bool,
+             name: str, depth: int | None) -> Measurement:
     """On the meta device, or on real CPU tensors for models that cannot run there (data-dependent
     ops, .item())."""
-    from .counting import measure_rows
+    from .counting import measure_model
 
     try:
-        return measure_rows(make_model("meta").train(train), input_shape, batch, uncounted=uncounted,
-                            user_code=name, depth=depth)
+        return measure_model(make_model("meta").train(train), input_shape, batch, user_code=name, depth=depth)
     except GcostError:
-        uncounted.clear()
         require_cpu_memory(4 * 4 * batch * numel(input_shape), "counting on real CPU tensors (the model "
                            "cannot run on the meta device)")
-        return measure_rows(make_model("cpu").train(train), input_shape, batch, uncounted=uncounted,
-                            user_code=name, depth=depth)
+        return measure_model(make_model("cpu").train(train), input_shape, batch, user_code=name, depth=depth)

@@ -15,7 +15,7 @@ from .units import MeasurementPlan, UnitCache, require_cpu_memory
 if TYPE_CHECKING:
     from ..options import RunOptions
     from ..spec.model import Spec
-    from .counting import MeasuredRow
+    from .counting import FvcoreCount, MeasuredRow
 
 
 def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
@@ -42,9 +42,8 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
                         "which PyTorch refuses to train at batch 1 (counts are per sample either way)")
     if options.verify:
         require_cpu_memory(plan.largest_unit_bytes(batch, whole=True), "--verify (fvcore on real tensors)")
-        blind: dict[str, set[str]] = {}
-        reference = fvcore_layers(layers, counting_batch, train=options.train_mode, blind=blind, cache=cache)
-        warnings += fvcore_disagreements(measured, reference, blind)
+        reference = fvcore_layers(layers, counting_batch, train=options.train_mode, cache=cache)
+        warnings += fvcore_disagreements(measured, reference)
     rows = [_row(planned_row, measured_row) for planned_row, measured_row in zip(planned, measured)]
     training = None
     if options.training:
@@ -80,15 +79,14 @@ def _disagreements(planned: list[PlannedRow], measured: list[MeasuredRow]) -> li
     return problems
 
 
-def fvcore_disagreements(measured: list[MeasuredRow], reference: dict[str, int],
-                         blind: dict[str, set[str]]) -> list[str]:
+def fvcore_disagreements(measured: list[MeasuredRow], count: FvcoreCount) -> list[str]:
     """Rows where the two counters disagree. Rows holding an operator fvcore cannot count are
     not compared (fvcore is the one that is short there), and one line says so."""
     from .counting import with_derived_rows
 
-    reference = with_derived_rows(measured, reference)
-    blind = {**blind, **{row.name: blind[row.parent] for row in measured
-                         if row.name.endswith("/(own)") and row.parent in blind}}
+    reference = with_derived_rows(measured, count.macs)
+    blind = {**count.blind, **{row.name: count.blind[row.parent] for row in measured
+                               if row.name.endswith("/(own)") and row.parent in count.blind}}
     problems = [f"MACs disagree on {row.name}: PyTorch FlopCounterMode {row.macs:,}, "
                 f"fvcore {reference.get(row.name, 0):,}"
                 for row in measured if row.name not in blind and reference.get(row.name, 0) != row.macs]

@@ -16,6 +16,9 @@ from .parse import NAME_PATTERN, Defaults, Reader, check_size, parse_layers, par
 
 
 
+DEFAULT_SPEC = "googlenet"  # the spec a command analyzes when none is given
+
+
 @dataclass(frozen=True)
 class AuxHead:
     """A training-only classifier fed by the output of the top-level layer `attach`."""

@@ -255,7 +255,7 @@ def build_variants(spec_refs: list[str], requested: list[tuple[str, object]],
     """The baseline (first spec, default googlenet), each requested variant of it in order, then
     every further spec as written. `requested` holds ("reduce", 16), ("no-reduce", True), ..."""
     from .load import load_spec
-    from ..sources import DEFAULT_SPEC
+    from .model import DEFAULT_SPEC
 
     base = load_spec(spec_refs[0] if spec_refs else DEFAULT_SPEC)
     variants = [Variant("baseline", base)]
