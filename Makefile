@@ -19,7 +19,7 @@ $(STAMP): $(LOCK) setup.cfg pyproject.toml
 	$(PY) -m pip check --disable-pip-version-check
 	touch $(STAMP)
 
-.PHONY: install demo test check bench lock test-latest test-oldest wheel-smoke
+.PHONY: install demo test test-fast check bench lock test-latest test-oldest wheel-smoke
 install: $(STAMP)
 
 demo: $(STAMP)  ## the main job: analyze the paper's GoogLeNet
@@ -27,6 +27,9 @@ demo: $(STAMP)  ## the main job: analyze the paper's GoogLeNet
 
 test: $(STAMP)  ## the test suite (CPU only; GPU tests skip without CUDA)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)  ## the fast lane: the suite without the tests marked slow (under a minute)
+	$(PY) -m pytest -q -m "not slow"
 
 check: $(STAMP)  ## the size gate that CI runs on every shipped spec
 	$(VENV)/bin/gcost check specs/*.yaml --baseline gcost.lock.json

@@ -13,6 +13,7 @@ import torch
 from conftest import ROOT, SPECS, invoke
 
 
+@pytest.mark.slow
 def test_analyze_json_to_file(runner, tmp_path):
     out = tmp_path / "report.json"
     result = invoke(runner, "analyze", "specs/googlenet.yaml", "--no-latency", "--format", "json", "-o", str(out))
@@ -29,6 +30,7 @@ def test_builtin_spec_by_name_with_train_and_batch(runner):
     assert data["totals"]["params"] == 13_378_280 and data["totals"]["macs"] == 1_591_044_096
 
 
+@pytest.mark.slow
 def test_table_shows_rows_paper_flags_and_conventions(runner):
     result = invoke(runner, "analyze", "googlenet", "--no-latency")
     assert result.exit_code == 0
@@ -36,11 +38,13 @@ def test_table_shows_rows_paper_flags_and_conventions(runner):
         assert text in result.stdout
 
 
+@pytest.mark.slow
 def test_verify_cross_checks_with_fvcore_without_warnings(runner):
     result = invoke(runner, "analyze", "googlenet", "--verify", "--no-latency", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["warnings"] == []
 
 
+@pytest.mark.slow
 def test_failed_write_keeps_the_previous_file(runner, tmp_path, failing_rename):
     out = tmp_path / "report.json"
     out.write_text("previous")
@@ -50,6 +54,7 @@ def test_failed_write_keeps_the_previous_file(runner, tmp_path, failing_rename):
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
+@pytest.mark.slow
 def test_output_into_a_missing_folder_is_a_clear_error(runner, tmp_path):
     result = invoke(runner, "analyze", "googlenet", "--no-latency", "-o", str(tmp_path / "no" / "r.json"))
     assert result.exit_code == 2 and "does not exist" in result.stderr
@@ -119,6 +124,7 @@ def test_cpu_table_says_plainly_it_is_not_gpu_latency(runner):
     assert "NOT GPU latency" in result.stdout
 
 
+@pytest.mark.slow
 def test_per_layer_latency_is_a_separate_pass(runner):
     result = invoke(runner, "analyze", "specs/example_3x3_bottleneck.yaml", "--device", "cpu", "--per-layer",
                     "--format", "json", "--min-time", "0", "--min-iters", "3", "--warmup", "0")
@@ -174,6 +180,7 @@ def test_python_model_errors_are_exit_2(runner, args, fragment):
     assert result.exit_code == 2 and fragment in result.stderr, result.output
 
 
+@pytest.mark.slow
 def test_installed_command_runs_in_a_real_process(tmp_path):
     out = tmp_path / "r.csv"
     done = subprocess.run([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency", "--format", "csv",
@@ -240,6 +247,7 @@ def test_python_model_that_cannot_run_on_meta_is_measured_on_the_cpu(runner):
     assert json.loads(result.stdout)["totals"]["macs"] == 4 * 6 * 6 * 3 * 9
 
 
+@pytest.mark.slow
 def test_cli_table_of_a_large_spec_leaves_branch_rows_out_only_by_default(runner, tmp_path):
     module = ("  - {{name: m{i}, type: inception, 1x1: 2, 3x3_reduce: 1, 3x3: 2, 5x5_reduce: 1, 5x5: 2, "
               "pool_proj: 1}}\n")

@@ -40,6 +40,7 @@ def test_labels_keep_the_order_given(reduce_variants):
     assert list(reduce_variants) == ["baseline", "no-reduce", "reduce=16", "naive"]
 
 
+@pytest.mark.slow
 def test_5x5_branch_of_4a_costs_5_3m_with_reduce_and_112_9m_without(analyzed):
     base, plain = analyzed("baseline"), analyzed("no-reduce")
     assert base["inception_4a/5x5_reduce"].macs + base["inception_4a/5x5"].macs == 5_268_480
@@ -47,12 +48,14 @@ def test_5x5_branch_of_4a_costs_5_3m_with_reduce_and_112_9m_without(analyzed):
     assert plain["inception_4a/5x5"].macs == (14 * 14 * 48) * (5 * 5 * 480) == 112_896_000
 
 
+@pytest.mark.slow
 def test_3x3_branch_of_3a_has_129k_weights_with_reduce_and_221k_without(analyzed):
     base, plain = analyzed("baseline"), analyzed("no-reduce")
     assert base["inception_3a/3x3_reduce"].weights + base["inception_3a/3x3"].weights == 129_024
     assert plain["inception_3a/3x3"].weights == 3 * 3 * 192 * 128 == 221_184
 
 
+@pytest.mark.slow
 def test_no_reduce_keeps_every_module_output_shape(analyzed):
     base, plain = analyzed("baseline"), analyzed("no-reduce")
     top = [name for name, row in base.items() if row.parent is None]
@@ -71,6 +74,7 @@ def test_reduce_n_changes_only_reduce_widths(reduce_variants):
         assert after.width("3x3_reduce") == after.width("5x5_reduce") == 16
 
 
+@pytest.mark.slow
 def test_naive_module_widths_grow_module_after_module(analyzed):
     base, naive = analyzed("baseline"), analyzed("naive")
     # the pool branch passes its input through, so each module's output is wider than Table 1's
@@ -79,6 +83,7 @@ def test_naive_module_widths_grow_module_after_module(analyzed):
     assert naive["inception_5b"].output_shape[0] > naive["inception_3b"].output_shape[0]
 
 
+@pytest.mark.slow
 def test_head_fc_flattens_7x7x1024_into_the_classifier():
     (base, fc) = build_variants([], [("head", "fc")], None)
     report = gc.analyze(fc.spec)
@@ -120,6 +125,7 @@ def test_bad_variant_arguments_exit_2(runner, args, fragment):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_compare_json_contract(runner, tmp_path):
     out = tmp_path / "cmp.json"
     result = invoke(runner, "compare", "--reduce", "16", "--no-reduce", "--no-latency",
@@ -135,6 +141,7 @@ def test_compare_json_contract(runner, tmp_path):
     assert summary["no-reduce"]["text"].startswith("no-reduce: ")
 
 
+@pytest.mark.slow
 def test_compare_two_networks_adds_a_column_each(runner):
     result = invoke(runner, "compare", "specs/googlenet.yaml", "specs/resnet50.yaml", "--no-latency",
                     "--format", "csv")
@@ -146,6 +153,7 @@ def test_compare_two_networks_adds_a_column_each(runner):
     assert "25,557,032" in total
 
 
+@pytest.mark.slow
 def test_compare_times_variants_interleaved_on_the_cpu():
     from googlenet_cost.comparison import compare
     from googlenet_cost.timing.measure import TimingOptions
@@ -165,6 +173,7 @@ def test_compare_times_variants_interleaved_on_the_cpu():
         result.reports[1].timed[0].median_ms / result.reports[0].timed[0].median_ms)
 
 
+@pytest.mark.slow
 def test_plot_needs_matplotlib_or_writes_a_png(runner, tmp_path):
     out = tmp_path / "cmp.png"
     result = invoke(runner, "compare", "--no-reduce", "--no-latency", "--plot", str(out), "--format", "json")

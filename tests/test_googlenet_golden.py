@@ -41,6 +41,7 @@ def test_train_mode_adds_both_auxiliary_heads(train_report):
     assert names.index("aux2") == names.index("inception_4d") + 1
 
 
+@pytest.mark.slow
 def test_params_equal_the_built_modules_parameter_count():
     spec = gc.load_spec("googlenet")
     for train in (False, True):
@@ -109,6 +110,7 @@ def test_receptive_field_grows_by_kernel_times_jump(eval_report):
     assert rf["inception_3a/5x5"][0] > rf["inception_3a/3x3"][0] > rf["inception_3a/1x1"][0]
 
 
+@pytest.mark.slow
 def test_closed_form_equals_built_model_on_every_row():
     spec = gc.load_spec("googlenet")
     report = gc.analyze(spec, train=True)

@@ -13,7 +13,7 @@ from googlenet_cost.timing.measure import TimingOptions, measure_interleaved, me
 from googlenet_cost.sources import spec_target
 from googlenet_cost.timing.per_layer import measure_layer_latency
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 FAST = LoopLimits(warmup_min_iters=5, warmup_min_s=0.2, min_iters=30, min_time_s=0.5)
 MACS = 1_582_671_872  # googlenet, eval (tests/test_googlenet_golden.py)
 

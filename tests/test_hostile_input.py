@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, invoke
+from conftest import ROOT, invoke, run_together
 
 GOOD = "name: t\ninput: [3, 8, 8]\nlayers:\n  - {name: c1, type: conv, out: 4, kernel: 3, padding: 1}\n"
 
@@ -64,6 +64,7 @@ def test_yaml_nested_within_gcosts_limit_keeps_the_parsers_own_error(runner, tmp
     assert "malformed YAML: line" in result.stderr and "nested deeper" not in result.stderr
 
 
+@pytest.mark.slow
 def test_yaml_nested_thirty_thousand_levels_in_a_real_process_leaves_no_traceback(tmp_path):
     path = tmp_path / "deep.yaml"
     path.write_text("name: t\ninput: " + "[" * 30_000 + "1" + "]" * 30_000 + "\n")
@@ -87,6 +88,7 @@ def test_devices_are_refused_without_reading_them(runner, device):
     assert result.exit_code == 2 and "not a regular file" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_fifo_is_refused_instead_of_hanging(tmp_path):
     fifo = tmp_path / "spec.yaml"
     os.mkfifo(fifo)
@@ -106,6 +108,7 @@ def test_a_python_model_input_has_an_upper_bound(runner):
     assert result.exit_code == 2 and "is too large" in result.stderr
 
 
+@pytest.mark.slow
 def test_verify_checks_memory_before_using_real_tensors(runner, monkeypatch):
     from googlenet_cost.timing import memory
 
@@ -116,6 +119,7 @@ def test_verify_checks_memory_before_using_real_tensors(runner, monkeypatch):
 
 # Exit codes that lie
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option, value, message", [
     ("--tolerance", "5", "ambiguous: write 5% or 0.05"), ("--tolerance", "nan", "finite"),
     ("--tolerance", "inf", "finite"), ("--latency-tolerance", "10", "ambiguous"), ("--max-latency-ms", "inf", "finite")])
@@ -124,10 +128,13 @@ def test_gate_numbers_that_could_never_fail_are_usage_errors(runner, option, val
     assert result.exit_code == 2 and message in result.stderr
 
 
-@pytest.mark.parametrize("factory", ["exits_in_factory", "exits_in_forward"])
-def test_sys_exit_in_the_model_cannot_pass_the_gate(factory):
-    done = gcost("check", "--model", f"tests.pymodels:{factory}", "--input", "3x8x8", "--max-params", "1")
-    assert done.returncode == 2 and "sys.exit(0)" in done.stderr
+@pytest.mark.slow
+def test_sys_exit_in_the_model_cannot_pass_the_gate():
+    factories = ["exits_in_factory", "exits_in_forward"]
+    done = run_together(*([sys.executable, "-m", "cli", "check", "--model", f"tests.pymodels:{factory}", "--input",
+                           "3x8x8", "--max-params", "1"] for factory in factories), cwd=ROOT)
+    for factory, process in zip(factories, done):
+        assert process.returncode == 2 and "sys.exit(0)" in process.stderr, (factory, process.stderr)
 
 
 def _wait_for_torch(pid: int) -> None:
@@ -143,34 +150,56 @@ def _wait_for_torch(pid: int) -> None:
 CONSOLE_SCRIPT = Path(sys.executable).with_name("gcost")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/maps") or not CONSOLE_SCRIPT.exists(),
-                    reason="needs /proc and the installed gcost command")
-@pytest.mark.parametrize("delay_s", [0.0, 0.05, 0.15, 0.4, 1.0])
-def test_ctrl_c_is_130_and_never_aborted_even_while_torch_loads(delay_s):
-    """Interrupted while torch's library loads (torch aborts the process if interrupted inside its
-    C initialization, so gcost holds the signal back until the import is done), and later."""
+def _interrupted_after(delay_s: float) -> tuple[int, str, float]:
+    """Start gcost, send Ctrl-C `delay_s` after torch's library is loaded: its exit code, its stderr, and
+    the seconds from the signal to its end."""
     process = subprocess.Popen([str(CONSOLE_SCRIPT), "analyze", "googlenet", "--min-time", "30"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for_torch(process.pid)
-    time.sleep(delay_s)
-    process.send_signal(signal.SIGINT)
-    sent = time.monotonic()
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130 and "Aborted" not in err and "Traceback" not in err
-    assert time.monotonic() - sent < 20  # the interrupt took effect: it did not wait for 30 s of timing
+    try:
+        _wait_for_torch(process.pid)
+        time.sleep(delay_s)
+        process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = process.communicate(timeout=60)
+        return process.returncode, err, time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
-@pytest.mark.parametrize("fmt", ["table", "json"])
-def test_a_closed_stdout_is_a_quiet_exit(fmt):
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps") or not CONSOLE_SCRIPT.exists(),
+                    reason="needs /proc and the installed gcost command")
+def test_ctrl_c_is_130_and_never_aborted_even_while_torch_loads():
+    """Interrupted while torch's library loads (torch aborts the process if interrupted inside its
+    C initialization, so gcost holds the signal back until the import is done), and later. One
+    process per delay, as many at once as there are CPUs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    delays_s = [0.0, 0.05, 0.15, 0.4, 1.0]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = dict(zip(delays_s, pool.map(_interrupted_after, delays_s)))
+    for delay_s, (code, err, took_s) in results.items():
+        assert code == 130 and "Aborted" not in err and "Traceback" not in err, (delay_s, code, err)
+        assert took_s < 20, delay_s  # the interrupt took effect: it did not wait for 30 s of timing
+
+
+@pytest.mark.slow
+def test_a_closed_stdout_is_a_quiet_exit():
     """The reader is gone before gcost writes (as `| head` is once it has its lines): no
-    traceback, no message, exit 141."""
-    reader = subprocess.Popen([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency", "--format", fmt],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    reader.stdout.close()
-    err = reader.stderr.read().decode()
-    assert reader.wait(timeout=60) == 141 and err == ""
+    traceback, no message, exit 141; for rich's table and for plain text (JSON), run at once."""
+    readers = {fmt: subprocess.Popen([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency",
+                                      "--format", fmt], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               for fmt in ("table", "json")}
+    for reader in readers.values():
+        reader.stdout.close()
+    for fmt, reader in readers.items():
+        err = reader.stderr.read().decode()
+        assert reader.wait(timeout=60) == 141 and err == "", fmt
 
 
+@pytest.mark.slow
 def test_a_full_disk_on_stdout_is_a_usage_error():
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")

@@ -105,7 +105,7 @@ def test_a_huge_or_non_finite_model_arg_is_refused_naming_it(runner, value):
 
 
 def test_model_args_within_bounds_keep_their_yaml_meaning():
-    from googlenet_cost.sources import parse_model_args
+    from googlenet_cost.factories import parse_model_args
 
     assert parse_model_args(("a=0x10", "b=1_000", "c=-2.5e+3", "d=true", "e=null", "f=2001-13-45", "g=x: y: z")) == {
         "a": 16, "b": 1000, "c": -2500.0, "d": True, "e": None, "f": "2001-13-45", "g": "x: y: z"}
@@ -185,6 +185,7 @@ def test_huge_or_non_positive_counts_are_refused(runner, tiny, args):
     refused(invoke(runner, "analyze", tiny, "--no-latency", *args), args[0])
 
 
+@pytest.mark.slow
 def test_more_threads_than_the_machine_can_run_is_refused_before_torch_starts_them(tiny):
     """100,000 threads under a memory cap once made libgomp abort the process (exit 1, no message)."""
     done = subprocess.run([sys.executable, "-m", "cli", "analyze", tiny, "--device", "cpu", "--threads", "100000",
@@ -234,6 +235,7 @@ def test_valid_timing_options_still_read():
 
 # 6. Composites that multiply work: paths and channels bounded when the spec is read
 
+@pytest.mark.slow
 def test_three_hundred_thousand_empty_paths_are_refused_when_the_spec_is_read(runner, tmp_path):
     path = tmp_path / "paths.yaml"
     path.write_text("name: t\ninput: [3, 8, 8]\nlayers:\n  - {name: b, type: branches, branches: ["
@@ -243,6 +245,7 @@ def test_three_hundred_thousand_empty_paths_are_refused_when_the_spec_is_read(ru
     assert "300,000 paths, more than 50,000" in line and time.perf_counter() - start < 60
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layers, message", [
     (["{name: b, type: branches, merge: add, repeat: 30000, branches: [[], []]}"],
      "60,000 parallel paths, more than 50,000"),

@@ -182,30 +182,33 @@ def test_a_model_path_that_is_not_utf8_is_shown_escaped(runner, tmp_path, fmt):
         assert "model\\\\udcff.py:build" in out.read_text(encoding="utf-8").splitlines()[0]
 
 
-def _shell(command: str):
+def _shells(*commands: str):
+    """Each shell command in its own real process (GCOST: the gcost command), all at once."""
     import shlex
-    import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import ROOT, run_together
 
     gcost = f"{shlex.quote(sys.executable)} -m cli"
-    return subprocess.run(["bash", "-c", command.replace("GCOST", gcost)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return run_together(*(["bash", "-c", command.replace("GCOST", gcost)] for command in commands), cwd=ROOT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
 def test_a_closed_stdout_is_exit_2_saying_so_and_o_still_writes(tmp_path, fmt):
-    closed = _shell(f"GCOST analyze example_5x5_conv --no-latency --format {fmt} >&-")
+    out = tmp_path / "report.txt"
+    closed, written = _shells(f"GCOST analyze example_5x5_conv --no-latency --format {fmt} >&-",
+                              f"GCOST analyze example_5x5_conv --no-latency --format {fmt} -o {out} >&-")
     assert closed.returncode == 2 and closed.stderr.count("\n") == 1
     assert "standard output is closed; give -o FILE" in closed.stderr
-    out = tmp_path / "report.txt"
-    written = _shell(f"GCOST analyze example_5x5_conv --no-latency --format {fmt} -o {out} >&-")
     assert written.returncode == 0 and "conv" in out.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
 @pytest.mark.parametrize("redirect", ["2>/dev/full", "2>&-"])
 def test_an_unwritable_stderr_keeps_the_exit_code(redirect):
-    assert _shell(f"GCOST analyze no_such_spec {redirect}").returncode == 2
-    assert _shell(f"GCOST analyze example_5x5_conv --no-latency --format csv {redirect}").returncode == 0
+    failed, succeeded = _shells(f"GCOST analyze no_such_spec {redirect}",
+                                f"GCOST analyze example_5x5_conv --no-latency --format csv {redirect}")
+    assert failed.returncode == 2
+    assert succeeded.returncode == 0

@@ -3,6 +3,7 @@ whole built model and layer by layer, have the shapes of a real forward pass, an
 cleanly; random invalid specs fail cleanly."""
 from __future__ import annotations
 
+import pytest
 import torch
 import yaml
 from hypothesis import given
@@ -133,6 +134,7 @@ def valid_spec(draw):
     return spec
 
 
+@pytest.mark.slow
 @given(valid_spec())
 def test_closed_form_equals_the_built_model_and_a_real_forward(data):
     spec = gc.parse_spec(yaml.safe_dump(data))
@@ -149,6 +151,7 @@ def test_closed_form_equals_the_built_model_and_a_real_forward(data):
     assert list(out.shape[1:]) == [r.output_shape for r in report.layers if r.parent is None][-1]
 
 
+@pytest.mark.slow
 @given(valid_spec())
 def test_training_closed_form_equals_a_real_backward(data):
     """Backward MACs per row (nested composites, repeats, gates included) as PyTorch counts them."""
@@ -158,6 +161,7 @@ def test_training_closed_form_equals_a_real_backward(data):
     assert report.training.backward_macs == sum(r.backward_macs for r in report.layers if r.parent is None)
 
 
+@pytest.mark.slow
 @given(valid_spec())
 def test_valid_specs_analyze_with_exit_0(tmp_path_factory, data):
     from click.testing import CliRunner

@@ -19,6 +19,7 @@ MOBILENET_V2_FEATURES = [
     ((160, 7, 7), 320000), ((320, 7, 7), 473920), ((1280, 7, 7), 412160)]
 
 
+@pytest.mark.slow
 def test_mobilenet_v2_equals_torchvision_block_by_block():
     report = gc.analyze(gc.load_spec("mobilenet_v2"))
     top = [row for row in report.layers if row.parent is None]
@@ -35,6 +36,7 @@ DENSENET121_STAGES = {"dense1": ((256, 56, 56), 335_040), "transition1": ((128, 
                       "dense4": ((1024, 7, 7), 2_158_080)}
 
 
+@pytest.mark.slow
 def test_densenet121_equals_torchvision_stage_by_stage():
     report = gc.analyze(gc.load_spec("densenet121"))
     top = [row for row in report.layers if row.parent is None]
@@ -51,6 +53,7 @@ REFERENCE_ROWS = json.loads((Path(__file__).parent / "data" / "reference_rows.js
 CASES = [(spec, mode) for spec, modes in REFERENCE_ROWS["specs"].items() for mode in modes]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("spec_name", "mode"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
 def test_reference_spec_equals_torchvision_row_by_row(spec_name, mode):
     expected = REFERENCE_ROWS["specs"][spec_name][mode]

@@ -251,6 +251,7 @@ GOOGLENET_5X5 = {"inception_3a": (28, 16, 32), "inception_3b": (28, 32, 96), "in
                  "inception_4e": (14, 32, 128), "inception_5a": (7, 32, 128), "inception_5b": (7, 48, 128)}
 
 
+@pytest.mark.slow
 def test_factorize_matches_a_hand_computation_on_googlenet(runner, tmp_path):
     """Each 5x5 (r -> o, with bias) becomes 3x3 r -> o then 3x3 o -> o (with biases): params change
     by 9ro + 9oo + o - 25ro, MACs by HW(9ro + 9oo - 25ro); receptive fields stay the same."""
@@ -294,6 +295,7 @@ layers:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", [["--reduce", "16"], ["--no-reduce"], ["--naive"], ["--factorize"],
                                     ["--reduce-scale", "0.5"]])
 def test_variants_on_a_branches_written_module_equal_those_on_the_inception_type(runner, write_spec, tmp_path, option):
@@ -310,6 +312,7 @@ def test_variants_on_a_branches_written_module_equal_those_on_the_inception_type
     assert totals[0] == totals[1] and totals[0][0] != totals[0][1]
 
 
+@pytest.mark.slow
 def test_factorize_runs_with_the_other_variants_in_one_compare(runner, tmp_path):
     out = tmp_path / "cmp.json"
     result = invoke(runner, "compare", "--reduce", "16", "--factorize", "--naive", "--module", "inception_4*",
@@ -346,6 +349,7 @@ def test_gcost_error_for_parse_errors_is_spec_error():
     assert issubclass(SpecError, GcostError)
 
 
+@pytest.mark.slow
 def test_a_repeat_of_identical_blocks_is_measured_once(monkeypatch):
     """50 copies of a residual block: counting builds and measures one block (and the training
     step measures one per gradient need); the repeat's row is the sum of its 50 blocks."""
@@ -396,6 +400,7 @@ layers:
     assert report.warnings == []
 
 
+@pytest.mark.slow
 def test_a_repeat_counts_on_the_device_its_one_measured_block_needs():
     """1,000 copies of inception 4b: as top-level layers or as one `repeat: 1000` layer, counting
     runs one module, so both take the same device (the small-layer CPU path, not the meta device

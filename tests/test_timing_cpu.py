@@ -55,6 +55,7 @@ def eager_compile(monkeypatch):
     real_reset()
 
 
+@pytest.mark.slow
 def test_compile_is_static_per_batch_and_reset_between(eager_compile):
     spec = gc.load_spec("example_5x5_conv")
     results = measure_latency(spec_target(spec), TimingOptions(device="cpu", compile=True, batches=(1, 2),
@@ -64,6 +65,7 @@ def test_compile_is_static_per_batch_and_reset_between(eager_compile):
     assert all(r.compiled and r.compile_s is not None and r.compile_s > 0 for r in results)
 
 
+@pytest.mark.slow
 def test_compare_compiles_more_variants_than_dynamos_default_recompile_limit(eager_compile):
     import torch._dynamo
 
@@ -150,6 +152,7 @@ def test_the_profiler_events_have_the_fields_the_aggregation_reads():
     assert set(times) == {"outer", "inner"} and times["outer"] >= times["inner"] > 0
 
 
+@pytest.mark.slow
 def test_compare_reports_ratio_intervals_and_verdicts(runner):
     result = invoke(runner, "compare", "example_3x3_bottleneck", "example_5x5_conv", "--device", "cpu",
                     "--format", "json", "--min-time", "0", "--min-iters", "5", "--warmup", "0",
@@ -171,6 +174,7 @@ def test_compare_reports_ratio_intervals_and_verdicts(runner):
     assert all(v["latency"]["interleaved"] for v in data["variants"])
 
 
+@pytest.mark.slow
 def test_compare_table_and_summary_state_the_verdict(runner):
     result = invoke(runner, "compare", "example_5x5_bottleneck", "example_5x5_conv", "--device", "cpu",
                     "--min-time", "0", "--min-iters", "5", "--warmup", "0", "--max-time", "2",

@@ -219,6 +219,7 @@ def test_peak_memory_is_reset_after_warm_up_and_excludes_the_flush_buffer():
     assert stats.peak_memory_bytes == 1_000_000_000 - 256 * 2**20
 
 
+@pytest.mark.slow
 def test_cold_cache_synchronizes_after_each_flush():
     cuda = FakeCuda()
     stats = time_fake(cuda, cold_cache=True)
@@ -251,6 +252,7 @@ def test_sensors_are_read_before_and_after_the_loop():
 
 # Interleaved timing and per-layer profiles on the fake device
 
+@pytest.mark.slow
 def test_interleaved_cuda_timing_gives_paired_ratios():
     cuda = FakeCuda(devices=2)
     targets = [fake_target(cuda, ms=4.0), fake_target(cuda, ms=2.0), fake_target(cuda, ms=4.0)]

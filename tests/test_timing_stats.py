@@ -200,6 +200,7 @@ def _rounds(durations: list[float], *, spread: float, plan: RoundsPlan, seed: in
     return run_rounds(timers, plan, clock=clock), timers
 
 
+@pytest.mark.slow
 def test_a_a_comparisons_find_no_difference_as_often_as_a_95_percent_interval_promises():
     """Identical models with noise: the interval must contain 1.0 in about 95% of runs (adaptive
     stopping may cost a little); 40 seeded runs, so the test is deterministic."""
@@ -210,6 +211,7 @@ def test_a_a_comparisons_find_no_difference_as_often_as_a_95_percent_interval_pr
     assert len(honest) >= 34, [r.ci95 for r in verdicts if r not in honest]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant_ms, verdict", [(11.0, "slower"), (8.5, "faster")])
 def test_real_differences_get_a_verdict_and_an_interval_around_the_truth(variant_ms, verdict):
     plan = RoundsPlan(LoopLimits(2, 0.0, 30, 0.0), precision=0.02, max_time_s=30)

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, invoke
+from conftest import ROOT, invoke, run_together
 
 FAST_TIMING = ["--device", "cpu", "--warmup", "0", "--min-time", "0.05"]
 
@@ -98,6 +98,7 @@ def test_an_activation_path_beside_a_conv_path_reads_the_blocks_input_unchanged(
     assert torch.equal(block(x.clone()), expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", [
     BRANCH_BESIDE_ACTIVATION,
     "name: t\ninput: [3, 8, 8]\nlayers:\n  - {name: p, type: maxpool, kernel: 2, stride: 2}\n  - {name: r, type: relu}\n",
@@ -116,10 +117,28 @@ def test_a_network_without_trainable_parameters_costs_no_optimizer_state(runner,
     assert training["param_bytes"] == training["grad_bytes"] == training["step_macs"] == 0
 
 
-def test_a_thread_left_running_by_the_model_does_not_keep_gcost_alive():
-    done = subprocess.run([sys.executable, "-m", "cli", "analyze", "--model", "tests.hostile_models:leaves_a_thread",
-                           "--input", "3x8x8", "--no-latency", "--format", "csv"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+# Each of these runs a real gcost process (a process's ending, its signal state, Python's hooks); they
+# start together once for the module, so their seconds of importing torch overlap.
+REAL_PROCESS_RUNS = {
+    "leaves_a_thread": ["analyze", "--model", "tests.hostile_models:leaves_a_thread", "--input", "3x8x8",
+                        "--no-latency", "--format", "csv"],
+    "keyboard_interrupt_in_factory": ["analyze", "--model", "tests.hostile_models:keyboard_interrupt_in_factory",
+                                      "--input", "3x8x8", "--no-latency"],
+    "noisy_thread_and_del": ["analyze", "--model", "tests.hostile_models:noisy_thread_and_del", "--input", "3x8x8",
+                             "--no-latency", "--format", "csv"],
+}
+
+
+@pytest.fixture(scope="module")
+def real_process() -> dict[str, subprocess.CompletedProcess]:
+    names = list(REAL_PROCESS_RUNS)
+    done = run_together(*([sys.executable, "-m", "cli", *REAL_PROCESS_RUNS[name]] for name in names), cwd=ROOT)
+    return dict(zip(names, done))
+
+
+@pytest.mark.slow
+def test_a_thread_left_running_by_the_model_does_not_keep_gcost_alive(real_process):
+    done = real_process["leaves_a_thread"]
     assert done.returncode == 0 and done.stdout.startswith("name,")
     assert "left 1 thread(s) running (never-ends)" in done.stderr
 
@@ -130,21 +149,16 @@ def test_an_exception_that_cannot_print_itself_is_still_the_models_error(runner)
     assert "the model raised Unprintable: <Unprintable whose message cannot be printed>" in one_line_error(result)
 
 
-def gcost_process(*args):
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
-
-
-def test_a_keyboard_interrupt_raised_by_the_model_without_ctrl_c_is_exit_2():
-    done = gcost_process("analyze", "--model", "tests.hostile_models:keyboard_interrupt_in_factory", "--input",
-                         "3x8x8", "--no-latency")
+@pytest.mark.slow
+def test_a_keyboard_interrupt_raised_by_the_model_without_ctrl_c_is_exit_2(real_process):
+    done = real_process["keyboard_interrupt_in_factory"]
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "raised KeyboardInterrupt without a Ctrl-C: raised by the model, no Ctrl-C" in done.stderr
 
 
-def test_errors_python_cannot_pass_on_become_one_line_warnings_not_tracebacks():
-    done = gcost_process("analyze", "--model", "tests.hostile_models:noisy_thread_and_del", "--input", "3x8x8",
-                         "--no-latency", "--format", "csv")
+@pytest.mark.slow
+def test_errors_python_cannot_pass_on_become_one_line_warnings_not_tracebacks(real_process):
+    done = real_process["noisy_thread_and_del"]
     assert done.returncode == 0 and done.stdout.startswith("name,") and "Traceback" not in done.stderr
     assert "worker (started by the analyzed code) raised ValueError: in a thread" in done.stderr
     assert "ignored SystemExit in <function NoisyThreadAndDel.__del__" in done.stderr

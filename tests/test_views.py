@@ -23,6 +23,18 @@ def googlenet_json():
     return json.loads(invoke(CliRunner(), "analyze", "googlenet", "--no-latency", "--format", "json").stdout)
 
 
+COMPARE = ["compare", "--reduce", "8,16", "--no-reduce", "--no-latency"]
+
+
+@pytest.fixture(scope="module")
+def compare_json():
+    """The JSON of the compare every width's table is checked against: it does not depend on the width."""
+    from click.testing import CliRunner
+
+    return json.loads(invoke(CliRunner(), *COMPARE, "--format", "json").stdout)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [*WIDTHS, None], ids=[*map(str, WIDTHS), "piped"])
 def test_the_analyze_table_never_cuts_a_name_or_a_number(runner, googlenet_json, width):
     env = {"COLUMNS": str(width)} if width else {"COLUMNS": ""}
@@ -44,15 +56,14 @@ def test_the_analyze_table_never_cuts_a_name_or_a_number(runner, googlenet_json,
         assert "paper params" in text and "Left out" not in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [*WIDTHS, None], ids=[*map(str, WIDTHS), "piped"])
-def test_the_compare_table_never_cuts_and_stacks_when_narrow(runner, width):
+def test_the_compare_table_never_cuts_and_stacks_when_narrow(runner, compare_json, width):
     from cli.main import gcost
 
     env = {"COLUMNS": str(width)} if width else {"COLUMNS": ""}
-    data = json.loads(invoke(runner, "compare", "--reduce", "8,16", "--no-reduce", "--no-latency", "--format",
-                             "json").stdout)
-    text = runner.invoke(gcost, ["compare", "--reduce", "8,16", "--no-reduce", "--no-latency"], env=env,
-                         catch_exceptions=False).stdout
+    data = compare_json
+    text = runner.invoke(gcost, COMPARE, env=env, catch_exceptions=False).stdout
     assert "…" not in text and "googlenet (baseline)" in text
     for variant in data["variants"]:
         assert f"{variant['totals']['params']:,}" in text and f"{variant['totals']['macs']:,}" in text
@@ -60,6 +71,7 @@ def test_the_compare_table_never_cuts_and_stacks_when_narrow(runner, width):
     assert stacked == (0 if width is None else 3) or (width and width >= 200 and stacked in (0, 3))
 
 
+@pytest.mark.slow
 def test_columns_choose_what_the_table_markdown_and_csv_show(runner):
     table = invoke(runner, "analyze", "googlenet", "--no-latency", "--columns", "name,output,params,macs").stdout
     assert "type" not in table.splitlines()[2] and "RF" not in table and "MACs" in table
@@ -69,17 +81,20 @@ def test_columns_choose_what_the_table_markdown_and_csv_show(runner):
     assert bad.exit_code == 2 and "unknown column 'mac' (did you mean 'macs'?)" in bad.stderr
 
 
+@pytest.mark.slow
 def test_csv_states_its_shape_order(runner):
     lines = invoke(runner, "analyze", "googlenet", "--no-latency", "--format", "csv").stdout.splitlines()
     assert "output_shape_hwc" in lines[0].split(",")
     assert lines[1].split(",")[4] == "112x112x64"  # H x W x C, as the table and the paper write it
 
 
+@pytest.mark.slow
 def test_check_without_limits_says_so_once(runner):
     result = invoke(runner, "check", "googlenet")
     assert result.exit_code == 0 and result.output.count("no limits to check") == 1 and "┏" not in result.output
 
 
+@pytest.mark.slow
 def test_check_table_title_names_the_spec(runner):
     assert "gcost check: googlenet" in invoke(runner, "check", "googlenet", "--max-params", "7.1M").stdout
 
@@ -102,6 +117,7 @@ def test_shell_completion_offers_builtin_specs_and_yaml_files(tmp_path, monkeypa
     assert [item.value for item in complete_spec(None, None, "no")] == []
 
 
+@pytest.mark.slow
 def test_the_plot_has_a_title_intervals_values_and_a_scatter(runner, tmp_path):
     pytest.importorskip("matplotlib")
     from googlenet_cost.comparison import compare
@@ -126,6 +142,7 @@ def test_the_plot_has_a_title_intervals_values_and_a_scatter(runner, tmp_path):
     assert out.read_text().lstrip().startswith("<?xml") and "example_5x5_bottleneck" in out.read_text()
 
 
+@pytest.mark.slow
 def test_per_layer_profiling_leaks_nothing_to_stderr():
     import subprocess
     import sys

@@ -49,7 +49,7 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
     if options.training:
         from .training import spec_training
 
-        rows, training, disagree = spec_training(spec, plan, rows, batch, plan.counting_device(batch),
+        rows, training, disagree = spec_training(spec, plan, rows, batch, plan.training_device(batch),
                                                  options.optimizer, cache)
         warnings += disagree
     return Counted(rows=rows, training=training, warnings=warnings)

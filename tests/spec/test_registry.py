@@ -18,6 +18,7 @@ def test_gcost_specs_lists_every_shipped_spec_with_its_description_without_valid
         raise AssertionError("gcost specs validated a spec")
 
     monkeypatch.setattr(load, "load_spec", refuse)
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per spec
     result = invoke(runner, "specs")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
