@@ -6,7 +6,7 @@ module(s) that compute it, runs the torchvision model once (batch 2, hooks on ev
 records the module's output shape (C, H, W) and parameter count, plus the model's totals counted
 by gcost's rule on the live model (as `gcost analyze --model torchvision.models:NAME` does). Rows
 with no module of their own in torchvision (its functional poolings, the nested branches gcost
-names) are listed as such. Writes tests/data/reference_rows.json, which tests/test_reference_specs.py
+names) are listed as such. Writes tests/data/reference_rows.json, which tests/spec/test_reference_specs.py
 compares with gcost's rows; needs torchvision, so it runs in a separate environment:
 
     python3 -m venv ../tvenv && ../tvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 click rich pyyaml

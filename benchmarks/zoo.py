@@ -72,14 +72,14 @@ def main() -> None:
             "its one (in eval mode it holds parameters and runs no MACs).\n\n"
             f"{table}\nWeights are the parameters a MAC-carrying operator reads as a matrix or kernel, so "
             "inception_v3's auxiliary head, which holds parameters but does not run in eval mode, has none. "
-            "The exact figures are pinned in tests/test_zoo_figures.py; where torchvision is installed those "
+            "The exact figures are pinned in tests/count/test_zoo_figures.py; where torchvision is installed those "
             "tests also analyze the live models: `PYTHONPATH=. ../tvenv/bin/python -m pytest "
-            "tests/test_zoo_figures.py`.\n\n"
+            "tests/count/test_zoo_figures.py`.\n\n"
             "The shipped specs written after these models (specs/inception_v3.yaml, efficientnet_b0, "
             "resnet50, mobilenet_v2, densenet121) are checked against the live models row by row (each "
             "row's output shape and parameters, and the totals) by `benchmarks/reference_rows.py`, run "
             "in the same environment (`PYTHONPATH=. ../tvenv/bin/python benchmarks/reference_rows.py`), "
-            "which writes tests/data/reference_rows.json for tests/test_reference_specs.py.\n")
+            "which writes tests/data/reference_rows.json for tests/spec/test_reference_specs.py.\n")
     publish("zoo.md", text)
 
 

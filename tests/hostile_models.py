@@ -1,4 +1,4 @@
-"""Python models that misbehave in the ways analyzed code can (tests/test_user_code.py)."""
+"""Python models that misbehave in the ways analyzed code can (tests/cli/test_user_code.py)."""
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,5 @@
 """CUDA code paths on a real GPU. Skipped without a CUDA device (CI has none); run them on a GPU
-machine: PYTHONPATH=. python -m pytest tests/test_gpu.py. They assert relations that wrong numbers
+machine: PYTHONPATH=. python -m pytest tests/timing/test_gpu.py. They assert relations that wrong numbers
 break, not timings. Needs torch, click, rich, pyyaml (no fvcore)."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from googlenet_cost.timing.per_layer import measure_layer_latency
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 FAST = LoopLimits(warmup_min_iters=5, warmup_min_s=0.2, min_iters=30, min_time_s=0.5)
-MACS = 1_582_671_872  # googlenet, eval (tests/test_googlenet_golden.py)
+MACS = 1_582_671_872  # googlenet, eval (tests/spec/test_googlenet_golden.py)
 
 
 def _googlenet(**options):

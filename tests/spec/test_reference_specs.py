@@ -49,7 +49,7 @@ def test_densenet121_equals_torchvision_stage_by_stage():
 
 # Every row of the four reference specs against the live torchvision model, as measured by
 # benchmarks/reference_rows.py (torch 2.14.1, torchvision 0.29.1) into tests/data/reference_rows.json.
-REFERENCE_ROWS = json.loads((Path(__file__).parent / "data" / "reference_rows.json").read_text())
+REFERENCE_ROWS = json.loads((Path(__file__).parents[1] / "data" / "reference_rows.json").read_text())
 CASES = [(spec, mode) for spec, modes in REFERENCE_ROWS["specs"].items() for mode in modes]
 
 
