@@ -17,7 +17,8 @@ def assert_within_budget(spec: Any, *, train: bool = False, batch: int = 1, opti
     max_weights, max_macs, max_activation_bytes, and for a training step at `batch` with
     `optimizer` max_step_macs and max_train_bytes), as integers or strings like "7.1M". `spec` is a
     Spec, a path or a built-in name."""
-    from . import analyze
+    from .options import RunOptions
+    from .sources import SpecSource
     from .spec.load import load_spec
     from .spec.model import Spec
 
@@ -28,7 +29,8 @@ def assert_within_budget(spec: Any, *, train: bool = False, batch: int = 1, opti
         raise TypeError(f"unknown budget {sorted(unknown)}; known: {', '.join(ACCEPTED)}")
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     limits = parse_limits(budget, where=spec.name)
-    training = any_training(limits)
-    values = metric_values(analyze(spec, train=train, batch=batch, optimizer=optimizer if training else None))
+    step = "train" if any_training(limits) else "inference"  # a training metric's limit: measure a step
+    options = RunOptions(batch=batch, train=train, step=step, optimizer=optimizer)
+    values = metric_values(SpecSource(spec).analyze(options))
     over = [f"{metric} {values[metric]:,} > {limit:,}" for metric, limit in limits.items() if values[metric] > limit]
     assert not over, f"{spec.name} is over budget: " + "; ".join(over)
