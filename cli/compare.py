@@ -93,7 +93,8 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
         else:
             requested.append((kind, value))
     variants = build_variants(list(specs), requested, module_glob)
-    options = RunOptions(train=train, step=step, optimizer=optimizer, timing=timing_from(timing, batches))
+    options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer,
+                         timing=timing_from(timing, batches))
     with Progress(enabled=fmt == "table" and output is None) as progress:
         result = run_compare(variants, options, progress=progress)
     for label, report in zip(result.labels, result.reports):

@@ -182,10 +182,12 @@ def timing_options(fn: Callable) -> Callable:
 
 def step_options(fn: Callable) -> Callable:
     """--step and --optimizer: what a training step costs (backward MACs, memory, step latency)."""
-    fn = click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="momentum",
+    from googlenet_cost.options import OPTIMIZERS, STEPS
+
+    fn = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="momentum",
                       show_default=True, help="With --step train: optimizer state in the memory (momentum: "
                                               "1 tensor per parameter, adam: 2) and in the timed step.")(fn)
-    return click.option("--step", type=click.Choice(["inference", "train"]), default="inference", show_default=True,
+    return click.option("--step", type=click.Choice(STEPS), default="inference", show_default=True,
                         help="train: forward + backward per layer in train mode (aux heads included), the memory "
                              "of a training step, and the latency of a whole training step.")(fn)
 

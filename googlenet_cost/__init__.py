@@ -20,7 +20,7 @@ __all__ = ["GcostError", "SpecError", "Spec", "load_spec", "parse_spec", "builti
 
 
 def build_model(spec: Spec, train: bool = False, device: Any = "cpu"):
-    """The real torch.nn.Module for `spec` (see builder.build_model)."""
+    """The real torch.nn.Module for `spec` (see build/builder.build_model)."""
     from .build.builder import build_model as _build
 
     return _build(spec, train=train, device=device)

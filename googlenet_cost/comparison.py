@@ -80,14 +80,14 @@ def compare(variants: list[Variant], options: RunOptions, *,
             progress: Callable[..., Any] | None = None, cache: UnitCache | None = None) -> Comparison:
     """Count every variant (with a training step, what it costs too), measuring each distinct unit
     once for all of them (one UnitCache); with options.timing, time them all interleaved in this
-    process. Counting runs at the first timed batch."""
+    process. Counting runs at options.batch (the first timed batch)."""
     from .analysis import analyze
     from .count.units import UnitCache
     from .sources import SpecSource, spec_target
 
     cache = UnitCache() if cache is None else cache
     timing = options.timing
-    counting = replace(options, timing=None, batch=timing.batches[0] if timing else 1)
+    counting = replace(options, timing=None)
     reports = []
     for index, variant in enumerate(variants):
         if progress:

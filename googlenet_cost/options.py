@@ -1,5 +1,5 @@
-"""RunOptions: every decision about a run, made once at the edge (cli/options.py builds it from the
-command line, the Python API from its arguments) and read everywhere below. Imports no torch.
+"""RunOptions: every decision about a run, made once at the edge (each command of cli/ builds one
+from its options, the Python API from its keywords) and read everywhere below. Imports no torch.
 
 No function below takes `optimizer=None` to mean "not training": it reads `options.training`."""
 from __future__ import annotations
@@ -26,6 +26,10 @@ class RunOptions:
     timing: TimingOptions | None = None  # None: no latency measured
 
     def __post_init__(self) -> None:
+        if self.step not in STEPS:
+            raise ValueError(f"step must be one of {', '.join(STEPS)}, got {self.step!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.timing is not None and (self.timing.step, self.timing.optimizer) != (self.step, self.optimizer):
             object.__setattr__(self, "timing", replace(self.timing, step=self.step, optimizer=self.optimizer))
 

@@ -152,6 +152,8 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
     """Analyze every source (see sources.open_sources) and check it against its limits. A limit on
     a training-step metric makes the run a training step; one on a timed metric (or
     `with_latency`) times it, on `device`."""
+    from ..analysis import analyze
+
     keys = [source.key for source in sources]
     flag_limits = parse_limits(flags, where="command line")
     file_limits = load_budgets_file(budgets_path) if budgets_path else {}
@@ -166,9 +168,7 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
     if any_training(limited) and not options.training:
         options = replace(options, step="train")
     options = options.with_timing(gate_timing(device, options) if with_latency or any_timed(limited) else None)
-    reports = {source.key: source.analyze(train=options.train, strict=options.strict, timing=options.timing,
-                                          batch=options.batch, optimizer=options.step_optimizer)
-               for source in sources}
+    reports = {source.key: analyze(source, options) for source in sources}
     return check_reports(reports, limits_by_source=limit_sources, lock=lock,
                          tolerance=parse_tolerance(tolerance),
                          latency_tolerance=parse_tolerance(latency_tolerance, what="--latency-tolerance"),
@@ -179,7 +179,7 @@ def run_baseline(sources: list, options: RunOptions, *, with_latency: bool = Fal
                  device: str = "auto") -> dict[str, Report]:
     """Every source analyzed as `gcost baseline` records it (see lock.lock_document), timed on
     `device` with `with_latency`."""
+    from ..analysis import analyze
+
     options = options.with_timing(gate_timing(device, options) if with_latency else None)
-    return {source.key: source.analyze(train=options.train, timing=options.timing, batch=options.batch,
-                                       optimizer=options.step_optimizer)
-            for source in sources}
+    return {source.key: analyze(source, options) for source in sources}

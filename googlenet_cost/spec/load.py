@@ -1,7 +1,7 @@
-"""Loading a spec: read the file, parse the YAML into a Spec (spec.py: keys and values), then
-validate what needs the stages after it: the `budget:` block (budget.parse_limits) and every
-shape, aux heads included (plan.plan_rows). One step above the spec data and its consumers, so
-spec.py imports neither."""
+"""Loading a spec: read the file, parse the YAML into a Spec (spec/model.py and spec/parse.py: keys
+and values), then validate what needs the stages after it: the `budget:` block
+(gate/metrics.parse_limits) and every shape, aux heads included (spec/plan.plan_rows, whose rows
+the Spec keeps). One step above the spec data and its consumers, so spec/model.py imports neither."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -79,7 +79,7 @@ def resolve_spec_path(path_or_name: str | Path) -> Path:
 
 def spec_from_data(data: Any, where: str) -> Spec:
     """The Spec a loaded YAML document describes, its keys and values checked (no shapes: those
-    are the planner's, and loading.parse_spec runs it)."""
+    are the planner's, and spec/load.parse_spec runs it)."""
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping with name, input and layers")
     top = Reader(data, layer=None)

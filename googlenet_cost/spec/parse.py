@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import SpecError, did_you_mean
-from .layers import (ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, INCEPTION_COLUMNS, LAYER_TYPES,
+from .layers import (ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, INCEPTION_COLUMNS,
                      REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, GlobalMaxPoolSpec,
                      AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
                      GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,

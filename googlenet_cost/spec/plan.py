@@ -47,10 +47,10 @@ def plan_rows(spec: Spec, *, train: bool) -> list[PlannedRow]:
 
 
 def _plan(spec: Spec) -> list[PlannedRow]:
-    train = True
+    """Every row, the auxiliary heads after the layer each attaches to."""
     rows: list[PlannedRow] = []
     heads = {}
-    for aux in spec.aux if train else ():
+    for aux in spec.aux:
         heads.setdefault(aux.attach, []).append(aux.head)
     shape, field, grad = spec.input_shape, Field(), False  # the network's input needs no gradient
     for layer in spec.layers:
@@ -66,11 +66,6 @@ def _plan(spec: Spec) -> list[PlannedRow]:
 def top_layers(planned: list[PlannedRow]) -> list[tuple[Layer, Shape]]:
     """(layer, input shape) of every top-level row, aux heads included: what counting builds."""
     return [(row.layer, row.in_shape) for row in planned if row.parent is None]
-
-
-def top_layers_for_training(planned: list[PlannedRow]) -> list[tuple[Layer, Shape, bool]]:
-    """(layer, input shape, whether its input needs a gradient) of every top-level row."""
-    return [(row.layer, row.in_shape, row.input_needs_grad) for row in planned if row.parent is None]
 
 
 def _plan_layer(rows: list[PlannedRow], layer: Layer, in_shape: Shape, field: Field, *,

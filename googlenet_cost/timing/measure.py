@@ -21,7 +21,7 @@ import torch
 from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from .cuda import (CudaTimer, TorchCuda, capture_graphs, check_graph_outputs, cuda_numerics,
                    events_vs_wall, timer_overhead_ms)
-from .loop import Clock, LoopLimits, LoopResult, RoundsPlan, Sample, run_loop, run_rounds
+from .loop import Clock, LoopResult, RoundsPlan, Sample, run_loop, run_rounds
 from .options import TimingOptions  # noqa: F401 (the options timing reads)
 from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes
 from .stats import LatencyStats, known_peak, stats_from_loop

@@ -5,10 +5,13 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..quantity import human
 from ..report import COUNTING_RULE, LayerRow, Report, TrainingSummary
+
+if TYPE_CHECKING:
+    from ..timing.stats import LatencyStats
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -371,7 +374,7 @@ def render(report: Report, fmt: str, depth: str = "branches", columns: tuple[str
     return None
 
 
-def latency_panel(items: list):
+def latency_panel(items: tuple[LatencyStats, ...]):
     """The latency of each timed batch (Report.timed), CPU or GPU said once."""
     from rich.markup import escape
     from rich.panel import Panel

@@ -2,22 +2,39 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
 
 
+def _not_sources(folder: str, names: list[str]) -> set[str]:
+    """What a copy of the checkout leaves out: build outputs, venvs, caches (at the top only for
+    build/: googlenet_cost/build/ is a package)."""
+    top = {"build", "dist", ".git", ".hypothesis", ".pytest_cache"} if Path(folder) == ROOT else set()
+    return {name for name in names if name in top or name.startswith(".venv") or name == "__pycache__"
+            or name.endswith(".egg-info")}
+
+
 @pytest.mark.slow
 def test_wheel_finds_builtin_specs_by_name(tmp_path):
-    wheels, target = tmp_path / "wheels", tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+    wheels, target, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=_not_sources)  # the checkout's build/ may hold modules since moved
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(wheels)], check=True, capture_output=True, timeout=300)
     (wheel,) = wheels.glob("gcost-*.whl")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {name for name in archive.namelist() if name.startswith("googlenet_cost/") and name.endswith(".py")}
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "googlenet_cost").rglob("*.py")}
+    modules |= {f"googlenet_cost/specs/{p.name}" for p in (ROOT / "specs").glob("*.py")}  # setup.cfg's package_dir
+    assert shipped == modules  # today's modules, none left over from an earlier build
     script = ("import googlenet_cost, sys; assert googlenet_cost.__file__.startswith(sys.argv[1]); "
               "from gcost_cli.main import gcost; gcost(['analyze', 'googlenet', '--no-latency', '--format', 'csv'])")
     done = subprocess.run([sys.executable, "-c", script, str(target)], cwd=tmp_path, capture_output=True,

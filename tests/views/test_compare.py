@@ -190,3 +190,16 @@ def test_plot_needs_matplotlib_or_writes_a_png(runner, tmp_path):
 def test_plot_needs_png_or_svg(runner, tmp_path):
     result = invoke(runner, "compare", "--no-reduce", "--no-latency", "--plot", str(tmp_path / "cmp.gif"))
     assert result.exit_code == 2 and ".png, .svg or .pdf" in result.stderr and result.stdout == ""
+
+
+def test_compare_counts_at_the_batch_given_without_timing_too(runner):
+    """--batch sets the counting batch with --no-latency as well (it was 1 whatever was given): a
+    training step's memory is at that batch."""
+    result = invoke(runner, "compare", "example_5x5_bottleneck", "example_5x5_conv", "--no-latency", "--step", "train",
+                    "--batch", "4", "--format", "json")
+    assert result.exit_code == 0, result.output
+    variants = json.loads(result.stdout)["variants"]
+    assert [(v["batch"], v["training"]["batch"]) for v in variants] == [(4, 4), (4, 4)]
+    one = json.loads(invoke(runner, "compare", "example_5x5_bottleneck", "example_5x5_conv", "--no-latency", "--step",
+                            "train", "--format", "json").stdout)["variants"]
+    assert variants[0]["training"]["saved_bytes"] == 4 * one[0]["training"]["saved_bytes"]
