@@ -25,8 +25,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..build.builder import build_row
 from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from ..modules import model_device, row_modules, storage_id
-from ..spec.layers import Layer, Shape, passes_through, walk
-from .units import UnitCache
+from ..spec.layers import Layer, Shape
+from ..spec.plan import PlannedRow
+from .units import MeasurementPlan, Unit, UnitCache
 
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs
@@ -228,46 +229,51 @@ def _renamed(row_name: str, measured_as: str, name: str) -> str:
     return name + row_name[len(measured_as):]
 
 
-def measure_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
-                   device: str, cache: UnitCache | None = None) -> list[MeasuredRow]:
-    """measure_rows for a spec's top-level layers (aux heads included), each built alone on
-    `device` for its planned input shape, once per distinct layer and input shape; the rows are
-    the same as the whole model's. A sequence or repeat (an aux head too) is measured child by
-    child, its row the sum of its children's (its output is its last child's), so the identical
-    blocks of a repeat are built and measured once (count.units: the plan's counted units; `cache`
-    may outlive this call, e.g. across the variants of a compare)."""
+def measure_plan(plan: MeasurementPlan, batch: int = 1, *, train: bool, device: str,
+                 cache: UnitCache | None = None) -> list[MeasuredRow]:
+    """measure_rows for every planned row of a spec: each of the plan's counted units (top-level
+    layers, aux heads included, and inside a sequence or repeat its children) built alone on
+    `device` for its planned input shape and measured once per `cache` (which may outlive this
+    call, e.g. across the variants of a compare); a sequence or repeat (an aux head too) is the
+    sum of its children (its output is its last child's), so the identical blocks of a repeat are
+    built once. The rows are the same as the whole model's (tests/count/test_shipped_specs.py)."""
     cache = UnitCache() if cache is None else cache
+    children: dict[str | None, list[PlannedRow]] = {}
+    for row in plan.rows:
+        children.setdefault(row.parent, []).append(row)
+    units = {unit.name: unit for unit in plan.counted}
 
-    def build_and_measure(layer: Layer, in_shape: Shape, name: str) -> tuple[str, list[MeasuredRow]]:
+    def build_and_measure(unit: Unit) -> tuple[str, list[MeasuredRow]]:
         try:
-            model = build_row(layer, in_shape, device).train(train)
-            return layer.name, measure_rows(model, in_shape, batch, device=device)
+            model = build_row(unit.layer, unit.in_shape, device).train(train)
+            return unit.layer.name, measure_rows(model, unit.in_shape, batch, device=device)
         except GcostError as e:
-            raise e.located(layer=name) from e
+            raise e.located(layer=unit.name) from e
 
-    def measure(layer: Layer, in_shape: Shape, name: str, parent: str | None) -> list[MeasuredRow]:
-        if passes_through(layer):
-            rows: list[MeasuredRow] = []
-            direct: list[MeasuredRow] = []
-            for child, child_in, _ in walk(layer.layers, in_shape):  # type: ignore[attr-defined]
-                child_rows = measure(child, child_in, f"{name}/{child.name}", name)
-                direct.append(child_rows[0])
-                rows += child_rows
-            return [MeasuredRow(name, parent, direct[-1].output_shape, sum(r.params for r in direct),
-                                sum(r.weights for r in direct), sum(r.macs for r in direct), "Path", "",
-                                sum(r.activations for r in direct)), *rows]
-        key = ("count", batch, train, layer.build_key(in_shape))  # the device does not change a count
-        measured_as, measured = cache.get(key, lambda: build_and_measure(layer, in_shape, name))
-        return [replace(row, name=_renamed(row.name, measured_as, name),
-                        parent=_renamed(row.parent, measured_as, name) if row.parent else parent)
-                for row in measured]
+    def rows_of(row: PlannedRow) -> list[MeasuredRow]:
+        unit = units.get(row.name)
+        if unit is not None:
+            key = ("count", batch, train, unit.key)  # the device does not change a count
+            measured_as, measured = cache.get(key, lambda: build_and_measure(unit))
+            return [replace(r, name=_renamed(r.name, measured_as, row.name),
+                            parent=_renamed(r.parent, measured_as, row.name) if r.parent else row.parent)
+                    for r in measured]
+        rows: list[MeasuredRow] = []
+        direct: list[MeasuredRow] = []
+        for child in children[row.name]:
+            child_rows = rows_of(child)
+            direct.append(child_rows[0])
+            rows += child_rows
+        return [MeasuredRow(row.name, row.parent, direct[-1].output_shape, sum(r.params for r in direct),
+                            sum(r.weights for r in direct), sum(r.macs for r in direct), "Path", "",
+                            sum(r.activations for r in direct)), *rows]
 
-    return [row for layer, in_shape in layers for row in measure(layer, in_shape, layer.name, None)]
+    return [measured for row in children.get(None, []) for measured in rows_of(row)]
 
 
 def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
                   cache: UnitCache | None = None) -> FvcoreCount:
-    """fvcore_count per row, for top-level layers measured as measure_layers does (on the CPU)."""
+    """fvcore_count per row, for top-level layers built alone as measure_plan builds its units (on the CPU)."""
 
     def measure(layer: Layer, in_shape: Shape) -> FvcoreCount:
         return fvcore_count(build_row(layer, in_shape).train(train), in_shape, batch)

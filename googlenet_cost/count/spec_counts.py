@@ -1,5 +1,5 @@
 """A spec's rows, counted: the closed form (spec.plan) beside what its layers, built alone, measure
-(counting.measure_layers, once per distinct unit: count.units), fvcore with --verify, and the
+(counting.measure_plan, once per distinct unit: count.units), fvcore with --verify, and the
 training step's cost with --step train. Every disagreement between the independent counts is a
 warning; the paper's printed figures are compared on the top-level rows."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
     """Count (per sample) the network `spec` describes, in the mode `options` asks for."""
-    from .counting import fvcore_layers, measure_layers
+    from .counting import fvcore_layers, measure_plan
 
     planned = plan_rows(spec, train=options.train_mode)
     plan = MeasurementPlan.of(planned)
@@ -32,8 +32,8 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
                          "batch 1, which PyTorch refuses in training mode", file=spec.path, layer=single)
     counting_batch = max(batch, 2) if single else batch  # counts are per sample either way
     try:
-        measured = measure_layers(layers, counting_batch, train=options.train_mode,
-                                  device=plan.counting_device(counting_batch), cache=cache)
+        measured = measure_plan(plan, counting_batch, train=options.train_mode,
+                                device=plan.counting_device(counting_batch), cache=cache)
     except GcostError as e:
         raise e.located(file=spec.path) from e
     warnings = _disagreements(planned, measured)

@@ -10,10 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import googlenet_cost as gc
-from googlenet_cost.count.counting import measure_layers, measure_rows
+from googlenet_cost.count.counting import measure_plan, measure_rows
+from googlenet_cost.count.units import MeasurementPlan
 from googlenet_cost.errors import SpecError
 from googlenet_cost.spec.layers import ACTIVATION_CHOICES, ACTIVATIONS
-from googlenet_cost.spec.plan import plan_rows, top_layers
+from googlenet_cost.spec.plan import plan_rows
 
 from conftest import invoke
 
@@ -144,7 +145,7 @@ def test_closed_form_equals_the_built_model_and_a_real_forward(data):
     assert [list(p.out_shape) for p in planned] == [r.output_shape for r in report.layers]
     model = gc.build_model(spec)
     assert sum(p.numel() for p in model.parameters()) == report.totals.params
-    by_layer = measure_layers(top_layers(planned), 2, train=False, device="cpu")
+    by_layer = measure_plan(MeasurementPlan.of(planned), 2, train=False, device="cpu")
     assert by_layer == measure_rows(model, spec.input_shape, 2)
     with torch.no_grad():
         out = model.eval()(torch.randn(2, *spec.input_shape))

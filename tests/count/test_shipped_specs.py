@@ -8,7 +8,8 @@ import torch
 
 import googlenet_cost as gc
 from googlenet_cost.build.builder import build_model
-from googlenet_cost.count.counting import fvcore_layers, fvcore_macs, measure_layers, measure_rows
+from googlenet_cost.count.counting import fvcore_layers, fvcore_macs, measure_plan, measure_rows
+from googlenet_cost.count.units import MeasurementPlan
 from googlenet_cost.spec.plan import plan_rows, top_layers
 
 from conftest import SPEC_PARAMS, SPECS
@@ -55,9 +56,8 @@ def test_closed_form_equals_flop_counter_on_every_row(path, train):
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 def test_distinct_layers_measured_alone_equal_the_whole_model(path, train):
     spec = gc.load_spec(path)
-    layers = top_layers(plan_rows(spec, train=train))
     whole = measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2)
-    assert measure_layers(layers, 2, train=train, device="meta") == whole
+    assert measure_plan(MeasurementPlan.of(plan_rows(spec, train=train)), 2, train=train, device="meta") == whole
 
 
 @pytest.mark.parametrize("path", SPEC_PARAMS)
