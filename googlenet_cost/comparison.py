@@ -87,7 +87,7 @@ def compare(variants: list[Variant], options: RunOptions, *,
 
     cache = UnitCache() if cache is None else cache
     timing = options.timing
-    counting = replace(options, timing=None)
+    counting = options.with_timing(None)
     reports = []
     for index, variant in enumerate(variants):
         if progress:

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from .timing.measure import TimingTarget
 
 
-
 class _Analyzed:
     """`source.analyze(...)`: analysis.analyze on this source (options as a RunOptions, or the
     Python API's keywords)."""

@@ -27,7 +27,7 @@ from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from ..modules import model_device, row_modules, storage_id
 from ..spec.layers import Layer, Shape
 from ..spec.plan import PlannedRow
-from .units import MeasurementPlan, Unit, UnitCache
+from .units import MeasurementPlan, UnitCache
 
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs
@@ -241,9 +241,9 @@ def measure_plan(plan: MeasurementPlan, batch: int = 1, *, train: bool, device: 
     children: dict[str | None, list[PlannedRow]] = {}
     for row in plan.rows:
         children.setdefault(row.parent, []).append(row)
-    units = {unit.name: unit for unit in plan.counted}
+    units = {unit.name for unit in plan.counted}
 
-    def build_and_measure(unit: Unit) -> tuple[str, list[MeasuredRow]]:
+    def build_and_measure(unit: PlannedRow) -> tuple[str, list[MeasuredRow]]:
         try:
             model = build_row(unit.layer, unit.in_shape, device).train(train)
             return unit.layer.name, measure_rows(model, unit.in_shape, batch, device=device)
@@ -251,10 +251,9 @@ def measure_plan(plan: MeasurementPlan, batch: int = 1, *, train: bool, device: 
             raise e.located(layer=unit.name) from e
 
     def rows_of(row: PlannedRow) -> list[MeasuredRow]:
-        unit = units.get(row.name)
-        if unit is not None:
-            key = ("count", batch, train, unit.key)  # the device does not change a count
-            measured_as, measured = cache.get(key, lambda: build_and_measure(unit))
+        if row.name in units:
+            key = ("count", batch, train, row.build_key)  # the device does not change a count
+            measured_as, measured = cache.get(key, lambda: build_and_measure(row))
             return [replace(r, name=_renamed(r.name, measured_as, row.name),
                             parent=_renamed(r.parent, measured_as, row.name) if r.parent else row.parent)
                     for r in measured]

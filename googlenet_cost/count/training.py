@@ -21,8 +21,9 @@ from ..modules import model_device, row_modules, storage_id, training_loss
 from ..options import OPTIMIZER_STATES
 from ..report import TrainingSummary
 from ..spec.layers import passes_through
+from ..spec.plan import PlannedRow
 from .counting import flop_counter_mode, math_attention, tracked_rows
-from .units import MeasurementPlan, Unit, UnitCache
+from .units import MeasurementPlan, UnitCache
 
 FP32_BYTES = 4
 NOT_COUNTED = ("allocator overhead, cuDNN/cuBLAS workspaces, temporaries of the backward itself, the "
@@ -104,9 +105,9 @@ def spec_training(spec: Any, plan: MeasurementPlan, rows: list, batch: int, devi
     cache = UnitCache() if cache is None else cache
     planned = plan.rows
 
-    def step_macs(unit: Unit) -> int:
+    def step_macs(unit: PlannedRow) -> int:
         model = build_row(unit.layer, unit.in_shape, device).train(True)
-        return measure_training(model, unit.in_shape, batch, input_requires_grad=unit.needs_grad,
+        return measure_training(model, unit.in_shape, batch, input_requires_grad=unit.input_needs_grad,
                                 device=device).step_macs[""]
 
     step: dict[str, int] = {}
@@ -114,7 +115,7 @@ def spec_training(spec: Any, plan: MeasurementPlan, rows: list, batch: int, devi
     for row in planned:
         children.setdefault(row.parent or "", []).append(row.name)
     for unit in plan.trained:  # a sequence or repeat is the sum of its children, below
-        key = ("train", batch, unit.needs_grad, unit.key)  # the device does not change a count
+        key = ("train", batch, unit.input_needs_grad, unit.build_key)  # the device does not change a count
         step[unit.name] = cache.get(key, lambda: step_macs(unit))
     for row in reversed(planned):
         if passes_through(row.layer):
@@ -122,10 +123,10 @@ def spec_training(spec: Any, plan: MeasurementPlan, rows: list, batch: int, devi
     whole = measure_training(build_model(spec, train=True, device="meta"), spec.input_shape, batch, device="meta")
     warnings = []
     out = []
-    for plan, row in zip(planned, rows):
+    for planned_row, row in zip(planned, rows):
         backward = step.get(row.name, row.macs) - row.macs
-        if backward != plan.backward_macs:
-            warnings.append(f"backward_macs disagree on {row.name}: closed form {plan.backward_macs}, "
+        if backward != planned_row.backward_macs:
+            warnings.append(f"backward_macs disagree on {row.name}: closed form {planned_row.backward_macs}, "
                             f"PyTorch FlopCounterMode {backward}")
         out.append(replace(row, backward_macs=backward, saved_bytes=whole.saved_bytes.get(row.name, 0)))
     return out, summary(out, batch, whole.saved_total, optimizer), warnings

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
-from ..spec.layers import Layer, Shape, numel, passes_through
+from ..spec.layers import numel, passes_through
 from ..spec.plan import PlannedRow
 
 # Counting runs on the meta device, except for networks small enough that a real CPU pass is
@@ -29,37 +29,9 @@ CPU_TRAINING_MAX_MACS = 300_000_000
 
 
 @dataclass(frozen=True)
-class Unit:
-    """One layer built and measured alone: its row, its input shape, and (for a training step)
-    whether autograd computes its input's gradient there."""
-
-    row: PlannedRow
-
-    @property
-    def name(self) -> str:
-        return self.row.name
-
-    @property
-    def layer(self) -> Layer:
-        return self.row.layer
-
-    @property
-    def in_shape(self) -> Shape:
-        return self.row.in_shape
-
-    @property
-    def needs_grad(self) -> bool:
-        return self.row.input_needs_grad
-
-    @property
-    def key(self) -> tuple[Any, ...]:
-        """Units with equal keys build the same module and measure the same."""
-        return self.layer.build_key(self.in_shape)
-
-
-@dataclass(frozen=True)
 class MeasurementPlan:
-    """The units of one spec's planned rows, for every consumer.
+    """The units of one spec's planned rows, for every consumer: each unit is a planned row whose
+    layer is built and measured alone (PlannedRow.build_key: equal keys measure the same).
 
     - counted: what counting builds (top-level layers and, inside a sequence or repeat, its
       children: identical blocks of a repeat are one unit);
@@ -68,9 +40,9 @@ class MeasurementPlan:
       interleaves a module's branches, so each child's backward is measured alone)."""
 
     rows: tuple[PlannedRow, ...]
-    counted: tuple[Unit, ...]
-    whole: tuple[Unit, ...]
-    trained: tuple[Unit, ...]
+    counted: tuple[PlannedRow, ...]
+    whole: tuple[PlannedRow, ...]
+    trained: tuple[PlannedRow, ...]
 
     @classmethod
     def of(cls, rows: list[PlannedRow] | tuple[PlannedRow, ...]) -> MeasurementPlan:
@@ -81,30 +53,30 @@ class MeasurementPlan:
                 if passes_through(row.layer):
                     expanded.add(row.name)
                 else:
-                    counted.append(Unit(row))
+                    counted.append(row)
         return cls(rows=tuple(rows), counted=tuple(counted),
-                   whole=tuple(Unit(row) for row in rows if row.parent is None),
-                   trained=tuple(Unit(row) for row in rows if not passes_through(row.layer)))
+                   whole=tuple(row for row in rows if row.parent is None),
+                   trained=tuple(row for row in rows if not passes_through(row.layer)))
 
     def counting_device(self, batch: int) -> str:
         """cpu for a network whose distinct units are small enough to run for real, else meta."""
-        distinct = {unit.key: unit for unit in self.counted}
-        macs = batch * sum(unit.row.cost.macs for unit in distinct.values())
+        distinct = {unit.build_key: unit for unit in self.counted}
+        macs = batch * sum(unit.cost.macs for unit in distinct.values())
         fits = self.largest_unit_bytes(batch) <= CPU_COUNTING_MAX_BYTES
         return "cpu" if macs <= CPU_COUNTING_MAX_MACS and fits else "meta"
 
     def training_device(self, batch: int) -> str:
         """cpu for a training step whose distinct units are cheap to run forward and backward for
         real, else meta (the same counts either way)."""
-        distinct = {(unit.key, unit.needs_grad): unit for unit in self.trained}
-        macs = batch * sum(unit.row.cost.macs for unit in distinct.values())
+        distinct = {(unit.build_key, unit.input_needs_grad): unit for unit in self.trained}
+        macs = batch * sum(unit.cost.macs for unit in distinct.values())
         return self.counting_device(batch) if macs <= CPU_TRAINING_MAX_MACS else "meta"
 
     def largest_unit_bytes(self, batch: int, *, whole: bool = False) -> int:
         """fp32 bytes of the largest unit run alone on real tensors (with `whole`, as --verify
         runs fvcore: every top-level layer whole): its parameters, its input and every output
         inside it."""
-        units = {unit.name: unit.row for unit in (self.whole if whole else self.counted)}
+        units = {unit.name: unit for unit in (self.whole if whole else self.counted)}
         unit_of: dict[str, str] = {}
         elements: dict[str, int] = {}
         for row in self.rows:

@@ -139,11 +139,11 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]
 
 
 def gate_timing(device: str, options: RunOptions) -> TimingOptions:
-    """How check and baseline time: what the lock says was measured, that is a training step when
-    the run is one (with its optimizer), at the run's batch."""
+    """How check and baseline time: at the run's batch, on `device`; held by the run's RunOptions,
+    which sets the step and optimizer, so a training step is timed when the lock records one."""
     from ..timing.options import TimingOptions
 
-    return TimingOptions(device=device, batches=(options.batch,), step=options.step, optimizer=options.optimizer)
+    return TimingOptions(device=device, batches=(options.batch,))
 
 
 def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], budgets_path: str | None = None,

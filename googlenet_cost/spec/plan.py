@@ -28,6 +28,11 @@ class PlannedRow:
     input_needs_grad: bool = True  # training: whether autograd computes a gradient for this row's input
     backward_macs: int = 0  # training: MACs of this row's backward pass, per sample
 
+    @property
+    def build_key(self) -> tuple:
+        """Rows with equal keys build the same module, alone, and measure the same."""
+        return self.layer.build_key(self.in_shape)
+
 
 def plan_rows(spec: Spec, *, train: bool) -> list[PlannedRow]:
     """All rows of `spec`, raising SpecError (with the layer's name) where a shape does not fit.

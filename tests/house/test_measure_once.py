@@ -44,7 +44,7 @@ def test_compare_of_three_variants_plans_each_spec_once_and_builds_each_distinct
     assert len(labels) == 4
     assert len(plans) == 4 and set(plans.values()) == {1}  # googlenet and its 3 variants: planned once each
     variants = build_variants(["googlenet"], [("reduce", 16), ("reduce", 32), ("no-reduce", None)], None)
-    distinct = {unit.key for variant in variants
+    distinct = {unit.build_key for variant in variants
                 for unit in MeasurementPlan.of(plan_module.plan_rows(variant.spec, train=False)).counted}
     assert set(builds) == distinct  # every distinct unit of every variant was measured...
     assert set(builds.values()) == {1}  # ...once, though the four variants share most of them
