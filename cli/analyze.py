@@ -48,7 +48,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     batches = int_list(batch, option="--batch")
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer, verify=verify, strict=strict,
                          depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
-                         timing=timing_from(timing, batches, per_layer=per_layer))
+                         timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"])
     source = open_source(spec, model_ref, input_text, model_args)
     with Progress(enabled=fmt == "table" and output is None) as progress:
         report = run_analysis(source, options, progress=progress)

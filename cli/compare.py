@@ -94,7 +94,7 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
             requested.append((kind, value))
     variants = build_variants(list(specs), requested, module_glob)
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer,
-                         timing=timing_from(timing, batches))
+                         timing=timing_from(timing, batches), dtype=timing["dtype"])
     with Progress(enabled=fmt == "table" and output is None) as progress:
         result = run_compare(variants, options, progress=progress)
     for label, report in zip(result.labels, result.reports):

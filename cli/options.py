@@ -6,6 +6,7 @@ from typing import Any, Callable
 import click
 
 from googlenet_cost.errors import quoted
+from googlenet_cost.timing.options import DTYPE_BYTES
 from googlenet_cost.views.report import FORMATS
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
@@ -159,8 +160,9 @@ def timing_options(fn: Callable) -> Callable:
         click.option("--no-latency", is_flag=True, help="Skip timing the forward pass."),
         click.option("--device", default="auto", show_default=True,
                      help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
-        click.option("--dtype", type=click.Choice(["fp32", "tf32", "fp16", "bf16"]), default="fp32",
-                     show_default=True),
+        click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default="fp32", show_default=True,
+                     help="Floating-point type of timing and of the bytes moved (tf32: fp32 tensors, "
+                          "TensorFloat-32 matrix products on CUDA)."),
         click.option("--channels-last", is_flag=True, help="Time with channels_last memory format."),
         click.option("--cuda-graph", is_flag=True, help="Capture and replay CUDA graphs (no launch overhead)."),
         click.option("--compile", "compiled", is_flag=True, help="Time torch.compile(model)."),

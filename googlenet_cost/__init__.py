@@ -28,7 +28,7 @@ def build_model(spec: Spec, train: bool = False, device: Any = "cpu"):
 
 def analyze(spec: Spec, batch: int = 1, **options: Any):
     """Per-layer shapes, params, MACs (and latency with timing=TimingOptions(...)) as a Report;
-    keywords: train, verify, timing, progress, optimizer (a training step with it)."""
+    keywords: train, verify, timing, progress, optimizer (a training step with it), dtype (bytes moved)."""
     from .sources import SpecSource
 
     return SpecSource(spec).analyze(batch=batch, **options)

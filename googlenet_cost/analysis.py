@@ -66,5 +66,7 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
             warnings += layer_latency.warnings
     info = source.info()
     return Report(spec=info, counting=dict(COUNTING_RULE), input_shape=list(info["input_shape"]),
-                  batch=options.batch, mode=options.mode, layers=rows, totals=totals_of(rows),
-                  latency=latency, layer_latency=layer_latency, training=counted.training, warnings=warnings)
+                  batch=options.batch, mode=options.mode, layers=rows,
+                  totals=totals_of(rows, counted.bytes_batch or options.batch),
+                  latency=latency, layer_latency=layer_latency, training=counted.training, warnings=warnings,
+                  dtype=options.dtype)

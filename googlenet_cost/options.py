@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .timing.options import TimingOptions
+from .timing.options import DTYPE_BYTES, TimingOptions
 
 STEPS = ("inference", "train")
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
@@ -24,14 +24,26 @@ class RunOptions:
     verify: bool = False  # cross-check every row's MACs with fvcore
     strict: bool = False  # a Python model's operators with no MAC formula are an error
     timing: TimingOptions | None = None  # None: no latency measured
+    dtype: str | None = None  # the report's floating-point type (bytes moved); None: the timing's, else fp32
 
     def __post_init__(self) -> None:
+        if self.dtype is None:
+            object.__setattr__(self, "dtype", self.timing.dtype if self.timing is not None else "fp32")
+        if self.dtype not in DTYPE_BYTES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {self.dtype!r}")
+        if self.timing is not None and self.timing.dtype != self.dtype:
+            object.__setattr__(self, "timing", replace(self.timing, dtype=self.dtype))
         if self.step not in STEPS:
             raise ValueError(f"step must be one of {', '.join(STEPS)}, got {self.step!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.timing is not None and (self.timing.step, self.timing.optimizer) != (self.step, self.optimizer):
             object.__setattr__(self, "timing", replace(self.timing, step=self.step, optimizer=self.optimizer))
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes of one floating-point element at the report's dtype."""
+        return DTYPE_BYTES[self.dtype]
 
     @property
     def training(self) -> bool:
@@ -58,7 +70,7 @@ class RunOptions:
 
 def from_keywords(batch: int = 1, *, train: bool = False, verify: bool = False, strict: bool = False,
                   depth: int | None = DEFAULT_MODEL_DEPTH, timing: TimingOptions | None = None,
-                  optimizer: str | None = None) -> RunOptions:
+                  optimizer: str | None = None, dtype: str | None = None) -> RunOptions:
     """RunOptions from the Python API's keywords (googlenet_cost.analyze, Source.analyze), where an
     optimizer given asks for a training step with it: the one place that reading is made."""
     if timing is not None and not isinstance(timing, TimingOptions):
@@ -67,4 +79,4 @@ def from_keywords(batch: int = 1, *, train: bool = False, verify: bool = False, 
         optimizer = timing.optimizer
     step = "inference" if optimizer is None else "train"
     return RunOptions(batch=batch, train=train, step=step, optimizer=optimizer or "momentum", depth=depth,
-                      verify=verify, strict=strict, timing=timing)
+                      verify=verify, strict=strict, timing=timing, dtype=dtype)

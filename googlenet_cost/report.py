@@ -20,9 +20,14 @@ COUNTING_RULE = {
                "attention projections, recurrent weights); no biases, no normalization parameters",
     "paper_params_compare_with": "weights (the paper's K is 1024)",
     "paper_ops_compare_with": "macs (the paper's M is 10^6)",
+    "bytes": "memory traffic of the forward's operators at the batch and dtype, as eager PyTorch runs them: "
+             "each operator reads each distinct input tensor once (parameters once per batch) and writes its "
+             "outputs and what it updates in place once; views move nothing; fused or cache-resident "
+             "execution moves less (docs/roofline.md)",
+    "arithmetic_intensity": "FLOPs per byte moved: 2 x MACs x batch / bytes",
 }
 
-SCHEMA_VERSION = 2  # 2: latency p99_ms may be null; layer_latency reshaped
+SCHEMA_VERSION = 3  # 2: latency p99_ms may be null; layer_latency reshaped. 3: bytes, intensity, roofline
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class LayerRow:
     written: int | None = None  # Python models: elements its operators write, per sample (children included)
     backward_macs: int | None = None  # --step train: MACs of its backward pass, per sample
     saved_bytes: int | None = None  # --step train: bytes autograd keeps for its backward, at the batch
+    bytes: int = 0  # memory traffic of its operators' forward, at the batch and the report's dtype
+    arithmetic_intensity: float | None = None  # FLOP per byte moved (2 x MACs x batch / bytes); None: no bytes
 
     @property
     def activations(self) -> int:
@@ -73,10 +80,17 @@ class Totals:
     weights: int
     macs: int
     activations: int  # output elements of every row that makes a tensor (children included), per sample
+    bytes: int = 0  # memory traffic of the forward, at the batch and the report's dtype
+    arithmetic_intensity: float | None = None  # the model's FLOP per byte
 
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+
+def intensity(macs: int, batch: int, moved: int) -> float | None:
+    """Arithmetic intensity: FLOPs (2 per MAC, `macs` per sample) per byte moved; None without bytes."""
+    return 2 * macs * batch / moved if moved > 0 else None
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,7 @@ class Counted:
     rows: list[LayerRow]
     training: TrainingSummary | None = None
     warnings: list[str] = field(default_factory=list)
+    bytes_batch: int | None = None  # the batch its bytes were counted at, when not the run's
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,7 @@ class Report:
     layer_latency: LayerLatency | None = None  # from --per-layer
     training: TrainingSummary | None = None  # --step train: the step's MACs and memory
     warnings: list[str] = field(default_factory=list)
+    dtype: str = "fp32"  # the floating-point type of bytes moved (and of timing)
 
     @property
     def timed(self) -> tuple[LatencyStats, ...]:
@@ -138,10 +154,12 @@ class Report:
             "input_shape": self.input_shape,
             "batch": self.batch,
             "mode": self.mode,
+            "dtype": self.dtype,
             "layers": [_row_dict(row) for row in self.layers],
             "totals": {"params": self.totals.params, "weights": self.totals.weights,
                        "macs": self.totals.macs, "flops": self.totals.flops,
-                       "activations": self.totals.activations,
+                       "activations": self.totals.activations, "bytes": self.totals.bytes,
+                       "arithmetic_intensity": self.totals.arithmetic_intensity,
                        **({key: getattr(self.training, key) for key in ("backward_macs", "step_macs", "saved_bytes",
                                                                         "train_bytes")} if self.training else {})},
             "training": None if self.training is None else self.training.to_dict(),
@@ -156,7 +174,8 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
     return {
         "name": row.name, "parent": row.parent, "type": row.type, "kernel": row.kernel or None,
         "output_shape": row.output_shape, "params": row.params, "weights": row.weights,
-        "macs": row.macs, "activations": row.activations, "receptive_field": row.receptive_field,
+        "macs": row.macs, "activations": row.activations, "bytes": row.bytes,
+        "arithmetic_intensity": row.arithmetic_intensity, "receptive_field": row.receptive_field,
         "paper": None if paper is None else {
             "params": paper.params, "params_text": paper.params_text, "params_ok": paper.params_ok,
             "ops": paper.ops, "ops_text": paper.ops_text, "ops_ok": paper.ops_ok,
@@ -179,7 +198,7 @@ def _latency_dict(latency: tuple[LatencyStats, ...]) -> Any:
 PASS_THROUGH_TYPES = ("sequence", "repeat", "aux")
 
 
-def totals_of(rows: list[LayerRow]) -> Totals:
+def totals_of(rows: list[LayerRow], batch: int = 1) -> Totals:
     """Totals are the sums of the top-level rows (a module row already sums its children).
     Activations: for a spec, the outputs of every row that makes a tensor, children included
     (what a plain forward keeps alive at some point; a sequence's output is its last layer's);
@@ -187,6 +206,7 @@ def totals_of(rows: list[LayerRow]) -> Totals:
     top = [row for row in rows if row.parent is None]
     measured = any(row.written is not None for row in rows)
     made = [row for row in rows if row.type not in PASS_THROUGH_TYPES]
-    return Totals(params=sum(r.params for r in top), weights=sum(r.weights for r in top),
-                  macs=sum(r.macs for r in top),
-                  activations=sum(r.activations for r in (top if measured else made)))
+    macs, moved = sum(r.macs for r in top), sum(r.bytes for r in top)
+    return Totals(params=sum(r.params for r in top), weights=sum(r.weights for r in top), macs=macs,
+                  activations=sum(r.activations for r in (top if measured else made)), bytes=moved,
+                  arithmetic_intensity=intensity(macs, batch, moved))

@@ -25,7 +25,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..build.builder import build_row
 from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from ..modules import model_device, row_modules, storage_id
-from ..spec.layers import Layer, Shape
+from ..spec.layers import Layer, Shape, Traffic
 from ..spec.plan import PlannedRow
 from .units import MeasurementPlan, UnitCache
 
@@ -44,6 +44,7 @@ class MeasuredRow:
     type: str = ""  # the module's class name
     kernel: str = ""  # "3x3/1" for conv and pooling modules
     activations: int = 0  # elements its operators write into new tensors, per sample (children included)
+    traffic: Traffic = Traffic()  # its operators' memory traffic at the batch measured (children included)
 
 
 @dataclass(frozen=True)
@@ -140,10 +141,10 @@ def measure_model(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1
         result.append(MeasuredRow(name, parent, shapes.get(name, ()),
                                   sum(p.numel() for p in module.parameters()), _weights(module, operands),
                                   flops // 2 // batch, type(module).__name__, _kernel_text(module),
-                                  recorder.written.get(name, 0) // batch))
+                                  recorder.written.get(name, 0) // batch, recorder.traffic.get(name, Traffic())))
     result = _with_own_rows(result, {name: module for name, _, module in rows}, operands)
     rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch, operands,
-                        recorder.written.get("", 0) // batch)
+                        recorder.written.get("", 0) // batch, recorder.traffic.get("", Traffic()))
     return Measurement(result + ([rest] if rest else []), frozenset(recorder.suspect))
 
 
@@ -205,7 +206,8 @@ def _with_own_rows(rows: list[MeasuredRow], modules: dict[str, nn.Module], opera
             pending.append(MeasuredRow(
                 f"{row.name}/(own)", row.name, (), sum(p.numel() for p in own),
                 _weights(modules[row.name], operands, recurse=False), row.macs - sum(k.macs for k in kids),
-                "(own)", "", row.activations - sum(k.activations for k in kids)))
+                "(own)", "", row.activations - sum(k.activations for k in kids),
+                row.traffic - sum((k.traffic for k in kids), Traffic())))
     return result + pending[::-1]
 
 
@@ -265,7 +267,7 @@ def measure_plan(plan: MeasurementPlan, batch: int = 1, *, train: bool, device: 
             rows += child_rows
         return [MeasuredRow(row.name, row.parent, direct[-1].output_shape, sum(r.params for r in direct),
                             sum(r.weights for r in direct), sum(r.macs for r in direct), "Path", "",
-                            sum(r.activations for r in direct)), *rows]
+                            sum(r.activations for r in direct), sum((r.traffic for r in direct), Traffic())), *rows]
 
     return [measured for row in children.get(None, []) for measured in rows_of(row)]
 
@@ -286,17 +288,18 @@ def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, trai
 
 
 def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int,
-                 operands: set[int], total_written: int) -> MeasuredRow | None:
+                 operands: set[int], total_written: int, total_traffic: Traffic) -> MeasuredRow | None:
     """What no row accounts for: parameters held and ops run by the model's own forward (e.g. a
     functional conv on a parameter of the root). Totals stay whole; none for a spec's model."""
     top = [row for row in rows if row.parent is None]
     params = sum(p.numel() for p in model.parameters()) - sum(r.params for r in top)
     macs = total_macs - sum(r.macs for r in top)
     written = total_written - sum(r.activations for r in top)
-    if not params and not macs and not written:
+    traffic = total_traffic - sum((r.traffic for r in top), Traffic())
+    if not params and not macs and not written and traffic == Traffic():
         return None
     weights = _weights(model, operands) - sum(r.weights for r in top)
-    return MeasuredRow(OUTSIDE_ROW, None, (), params, weights, macs, type(model).__name__, "", written)
+    return MeasuredRow(OUTSIDE_ROW, None, (), params, weights, macs, type(model).__name__, "", written, traffic)
 
 
 def _kernel_text(module: nn.Module) -> str:
@@ -430,15 +433,19 @@ class _OpRecorder(TorchDispatchMode):
         self.operand_storages: set[int] = set()
         self.active = active
         self.written: dict[str, int] = {}  # row name -> elements; "" for the whole model
+        self.traffic: dict[str, Traffic] = {}  # row name -> memory traffic; "" for the whole model
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = self._record(func, args)
         result = func(*args, **(kwargs or {}))
+        moved = op_traffic(func, args, kwargs or {}, result)
+        elements = 0
         if not out:
             elements = sum(t.numel() for t in (result if isinstance(result, (tuple, list)) else (result,))
                            if isinstance(t, torch.Tensor))
-            for row in ("", *self.active):
-                self.written[row] = self.written.get(row, 0) + elements
+        for row in ("", *self.active):
+            self.written[row] = self.written.get(row, 0) + elements
+            self.traffic[row] = self.traffic.get(row, Traffic()) + moved
         return result
 
     def _record(self, func, args) -> bool:
@@ -456,6 +463,62 @@ class _OpRecorder(TorchDispatchMode):
                             self.operand_storages.add(storage_id(tensor))
         return func.is_view or any(getattr(torch.Tag, tag, None) in func.tags
                                    for tag in ("inplace", "inplace_view", "out"))
+
+
+# Operators that allocate without writing, and batch norms, whose saved statistics and running
+# statistics (updated in place, which their schemas do not say) are written only in training (in
+# eval the CPU's kernel returns empty statistics where the meta device returns per-channel ones).
+ALLOCATES_ONLY = ("empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided")
+BATCH_NORMS = {"native_batch_norm": 5, "_native_batch_norm_legit": 5, "_native_batch_norm_legit_functional": 5,
+               "cudnn_batch_norm": 5, "miopen_batch_norm": 5}  # name -> position of its `training` argument
+_WRITTEN_ARGS: dict = {}
+
+
+def op_traffic(func, args: tuple, kwargs: dict, result) -> Traffic:
+    """The memory traffic of one operator in eager execution (the traffic model of
+    spec.layers.Traffic): each distinct input tensor read once (tensors sharing memory, as x and x
+    in x * x or x and its view, are one), each output and each argument the operator's schema
+    says it writes, written once. Views and allocations move nothing."""
+    name = func._overloadpacket.__name__
+    if func.is_view or name in ALLOCATES_ONLY:
+        return Traffic()
+    inputs = list(_tensors((*args, *kwargs.values())))
+    outputs = list(_tensors(result))
+    written = _written_args(func)
+    training_position = BATCH_NORMS.get(name)
+    if training_position is not None:  # running mean and variance: updated in place in training, unannotated
+        training = len(args) > training_position and bool(args[training_position])
+        outputs, written = (outputs, (3, 4)) if training else (outputs[:1], ())
+    outputs += [args[i] for i in written if i < len(args) and isinstance(args[i], torch.Tensor)]
+    return _moved(inputs) + _moved(outputs)
+
+
+def _written_args(func) -> tuple[int, ...]:
+    """Positions of the arguments `func` writes (its schema's `Tensor(a!)`), cached per operator."""
+    if func not in _WRITTEN_ARGS:
+        _WRITTEN_ARGS[func] = tuple(i for i, argument in enumerate(func._schema.arguments)
+                                    if argument.alias_info is not None and argument.alias_info.is_write)
+    return _WRITTEN_ARGS[func]
+
+
+def _tensors(value) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _tensors(item)
+
+
+def _moved(tensors: list[torch.Tensor]) -> Traffic:
+    """Traffic of touching each distinct memory once (the largest of the views into it)."""
+    largest: dict[int, torch.Tensor] = {}
+    for tensor in tensors:
+        key = storage_id(tensor)
+        if key not in largest or tensor.numel() > largest[key].numel():
+            largest[key] = tensor
+    elements = sum(t.numel() for t in largest.values() if t.is_floating_point())
+    other = sum(t.numel() * t.element_size() for t in largest.values() if not t.is_floating_point())
+    return Traffic(elements, other)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import PASSES_THROUGH, GcostError, model_raised
-from ..report import Counted, LayerRow
+from ..report import Counted, LayerRow, intensity
 from ..spec.layers import numel
 from .units import require_cpu_memory
 
@@ -42,7 +42,9 @@ def count_module(make_model: MakeModel, input_shape: tuple[int, ...], name: str,
         warnings += fvcore_disagreements(measured, reference)
     rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
                      output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
-                     receptive_field=[], written=m.activations) for m in measured]
+                     receptive_field=[], written=m.activations, bytes=m.traffic.bytes(options.itemsize),
+                     arithmetic_intensity=intensity(m.macs, batch, m.traffic.bytes(options.itemsize)))
+            for m in measured]
     training = None
     if options.training:
         from .training import module_training

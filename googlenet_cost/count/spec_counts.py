@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import GcostError
-from ..report import Counted, LayerRow, PaperComparison
+from ..report import Counted, LayerRow, PaperComparison, intensity
 from ..spec.layers import numel
 from ..spec.plan import PlannedRow, plan_rows, top_layers
 from .units import MeasurementPlan, UnitCache, require_cpu_memory
@@ -36,15 +36,17 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
                                 device=plan.counting_device(counting_batch), cache=cache)
     except GcostError as e:
         raise e.located(file=spec.path) from e
-    warnings = _disagreements(planned, measured)
+    warnings = _disagreements(planned, measured, counting_batch, options.train_mode)
     if counting_batch != batch:
         warnings.append(f"counted at batch {counting_batch}: {single} batch-normalizes one value per channel, "
-                        "which PyTorch refuses to train at batch 1 (counts are per sample either way)")
+                        "which PyTorch refuses to train at batch 1 (counts are per sample either way; "
+                        f"bytes are at batch {counting_batch})")
     if options.verify:
         require_cpu_memory(plan.largest_unit_bytes(batch, whole=True), "--verify (fvcore on real tensors)")
         reference = fvcore_layers(layers, counting_batch, train=options.train_mode, cache=cache)
         warnings += fvcore_disagreements(measured, reference)
-    rows = [_row(planned_row, measured_row) for planned_row, measured_row in zip(planned, measured)]
+    rows = [_row(planned_row, measured_row, counting_batch, options.itemsize)
+            for planned_row, measured_row in zip(planned, measured)]
     training = None
     if options.training:
         from .training import spec_training
@@ -52,7 +54,7 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
         rows, training, disagree = spec_training(spec, plan, rows, batch, plan.training_device(batch),
                                                  options.optimizer, cache)
         warnings += disagree
-    return Counted(rows=rows, training=training, warnings=warnings)
+    return Counted(rows=rows, training=training, warnings=warnings, bytes_batch=counting_batch)
 
 
 def single_value_norm(planned: list[PlannedRow]) -> str | None:
@@ -65,14 +67,15 @@ def single_value_norm(planned: list[PlannedRow]) -> str | None:
     return None
 
 
-def _disagreements(planned: list[PlannedRow], measured: list[MeasuredRow]) -> list[str]:
+def _disagreements(planned: list[PlannedRow], measured: list[MeasuredRow], batch: int, train: bool) -> list[str]:
     left, right = "closed form", "PyTorch FlopCounterMode"
     if [p.name for p in planned] != [m.name for m in measured]:
         return [f"rows disagree between {left} and {right}: the built model does not follow the spec"]
     problems = []
     for plan, meas in zip(planned, measured):
         expected = {"output_shape": plan.out_shape, "params": plan.cost.params,
-                    "weights": plan.cost.weights, "macs": plan.cost.macs}
+                    "weights": plan.cost.weights, "macs": plan.cost.macs,
+                    "traffic": plan.layer.traffic(plan.in_shape, batch, train)}
         for key, value in expected.items():
             if getattr(meas, key) != value:
                 problems.append(f"{key} disagree on {plan.name}: {left} {value}, {right} {getattr(meas, key)}")
@@ -97,11 +100,13 @@ def fvcore_disagreements(measured: list[MeasuredRow], count: FvcoreCount) -> lis
     return problems
 
 
-def _row(plan: PlannedRow, measured: MeasuredRow) -> LayerRow:
+def _row(plan: PlannedRow, measured: MeasuredRow, batch: int, itemsize: int) -> LayerRow:
+    moved = measured.traffic.bytes(itemsize)
     return LayerRow(name=plan.name, parent=plan.parent, type=plan.type, kernel=plan.layer.kernel_text(),
                     output_shape=list(measured.output_shape), params=measured.params,
                     weights=measured.weights, macs=measured.macs,
-                    receptive_field=list(plan.field.size), paper=_paper(plan, measured))
+                    receptive_field=list(plan.field.size), paper=_paper(plan, measured),
+                    bytes=moved, arithmetic_intensity=intensity(measured.macs, batch, moved))
 
 
 def _paper(plan: PlannedRow, measured: MeasuredRow) -> PaperComparison | None:

@@ -13,7 +13,7 @@ from ..quantity import MAX_COUNT
 from ..report import Report
 from .metrics import METRICS, metric_named, metric_values
 
-LOCK_SCHEMA = 2  # 2: the run's conditions (mode, step, batch, input, dtype, optimizer) recorded and compared
+LOCK_SCHEMA = 3  # 2: the run's conditions (mode, step, batch, input, dtype, optimizer) recorded and compared; 3: bytes
 # The conditions a lock entry's numbers were measured under, each with the option that sets it: a
 # check compares like with like (every one equal) or refuses with exit 2.
 CONDITIONS = {"step": "--step", "mode": "--train", "batch": "--batch", "optimizer": "--optimizer",
@@ -23,13 +23,13 @@ CONDITIONS = {"step": "--step", "mode": "--train", "batch": "--batch", "optimize
 def run_conditions(report: Report) -> dict[str, Any]:
     """What a report's gated numbers depend on besides the network itself (see CONDITIONS)."""
     return {"mode": report.mode, "step": "train" if report.training else "inference", "batch": report.batch,
-            "input": list(report.input_shape), "dtype": report.timed[0].dtype if report.timed else "fp32",
+            "input": list(report.input_shape), "dtype": report.dtype,
             "optimizer": report.training.optimizer if report.training else None}
 
 
 def lock_entry(report: Report) -> dict[str, Any]:
     entry = {"path": report.spec.get("path"), **run_conditions(report), "metrics": metric_values(report),
-             "layers": {row.name: {"params": row.params, "macs": row.macs}
+             "layers": {row.name: {"params": row.params, "macs": row.macs, "bytes": row.bytes}
                         for row in report.layers if row.parent is None}}
     if report.timed:
         entry["latency_device_type"] = report.timed[0].device_type
@@ -64,6 +64,9 @@ def read_lock(path: str) -> dict[str, Any]:
     if schema == 1:
         raise GcostError("a lock file of schema 1 (an older gcost) does not record the conditions its numbers "
                          "were measured under: record it again with gcost baseline", file=path)
+    if schema == 2:
+        raise GcostError("a lock file of schema 2 (an older gcost) does not record bytes moved: record it again "
+                         "with gcost baseline", file=path)
     if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
         raise GcostError(f"not a gcost lock file of schema {LOCK_SCHEMA}", file=path)
     problem = lock_problem(data)
@@ -130,8 +133,8 @@ def _entry_problem(entry: Any) -> str | None:
     if not isinstance(layers, dict):
         return ".layers must be a mapping"
     for layer, counts in layers.items():
-        if not isinstance(counts, dict) or not all(_is_number(counts.get(k)) for k in ("params", "macs")):
-            return f".layers.{str(layer)[:40]} must hold params and macs numbers"
+        if not isinstance(counts, dict) or not all(_is_number(counts.get(k)) for k in ("params", "macs", "bytes")):
+            return f".layers.{str(layer)[:40]} must hold params, macs and bytes numbers"
     for key in ("path", "latency_device_type"):
         if entry.get(key) is not None and not isinstance(entry[key], str):
             return f".{key} must be text"

@@ -7,6 +7,8 @@ import contextlib
 import math
 from pathlib import Path
 
+from .options import DTYPE_BYTES
+
 COLD_CACHE_BYTES = 256 * 1024 * 1024  # larger than any current GPU's L2, as triton's do_bench
 CUDA_WORKSPACE_BYTES = 256 * 1024 * 1024  # cuDNN / cuBLAS workspaces and autotuning, an allowance
 
@@ -15,7 +17,7 @@ def estimate_bytes(*, params: int, activation_sizes: tuple[int, ...], input_shap
                    batch: int, dtype: str, inputs: int, cold_cache: bool, cuda: bool) -> int:
     """Parameters, the two largest activations alive at once (times the batch), the input buffers,
     the cold-cache buffer and, on CUDA, a workspace allowance."""
-    element = 2 if dtype in ("fp16", "bf16") else 4
+    element = DTYPE_BYTES[dtype]
     largest = sum(sorted(activation_sizes, reverse=True)[:2])
     tensors = element * (params + 2 * largest * batch + math.prod(input_shape) * batch * inputs)
     return tensors + (COLD_CACHE_BYTES if cold_cache else 0) + (CUDA_WORKSPACE_BYTES if cuda else 0)

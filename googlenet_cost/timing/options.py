@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from .loop import LoopLimits
 
 
+DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}  # bytes per floating-point element, by --dtype
+
+
 @dataclass(frozen=True)
 class TimingOptions:
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"

@@ -224,7 +224,7 @@ LOCKS = {
 @pytest.mark.parametrize("specs", list(LOCKS.values()), ids=list(LOCKS))
 def test_lock_files_of_the_wrong_shape_are_usage_errors(runner, tmp_path, specs):
     lock = tmp_path / "lock.json"
-    lock.write_text(json.dumps({"schema": 2, "specs": specs}))
+    lock.write_text(json.dumps({"schema": 3, "specs": specs}))
     result = invoke(runner, "check", "googlenet", "--baseline", str(lock))
     assert result.exit_code == 2 and f"{lock}: not a gcost lock file: specs.googlenet" in result.stderr
 
@@ -233,7 +233,7 @@ def test_a_lock_file_of_deep_brackets_or_nan_is_a_usage_error(runner, tmp_path):
     lock = tmp_path / "lock.json"
     lock.write_text("[" * 100_000 + "]" * 100_000)
     assert "nested too deeply" in invoke(runner, "check", "googlenet", "--baseline", str(lock)).stderr
-    lock.write_text('{"schema": 2, "specs": {"googlenet": {"mode": "eval", "step": "inference", "batch": 1, '
+    lock.write_text('{"schema": 3, "specs": {"googlenet": {"mode": "eval", "step": "inference", "batch": 1, '
                     '"input": [3, 224, 224], "dtype": "fp32", "metrics": {"params": NaN}}}}')
     result = invoke(runner, "check", "googlenet", "--baseline", str(lock))
     assert result.exit_code == 2 and "params must be an integer from 0 to 10^18, got nan" in result.stderr

@@ -33,11 +33,14 @@ def random_layer(draw, shape, name):
     c = shape[0]
     kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "inception", "branches", "lrn", "batchnorm",
                                  "activation", "global_maxpool", "adaptive_maxpool", "same_dilated", "nested",
+                                 "dropout", "softmax", "global_avgpool", "adaptive_avgpool",
                                  "nested", "nested", "repeat", "repeat", "se"]))
     if kind in ("nested", "repeat", "se"):
         return draw(keeping_layer(c, name, depth=2, kind=kind))
-    if kind == "adaptive_maxpool":
+    if kind in ("adaptive_maxpool", "adaptive_avgpool"):
         return {"name": name, "type": kind, "output": [draw(st.integers(1, 3)), draw(st.integers(1, 3))]}
+    if kind == "dropout":
+        return {"name": name, "type": kind, "p": draw(st.sampled_from([0.0, 0.4, 1.0]))}
     if kind == "same_dilated":
         return {"name": name, "type": "conv", "out": draw(st.integers(1, 6)), "kernel": draw(st.sampled_from([1, 3, 5])),
                 "dilation": draw(st.integers(1, 3)), "padding": "same"}
@@ -78,7 +81,7 @@ def keeping_layer(draw, c: int, name: str, depth: int, kind: str | None = None):
     """A layer that keeps H x W (so nested paths concatenate): a 3x3 conv, squeeze-and-excitation,
     an activation, and at `depth` > 0 composites of them: branches merged by concat, add or mul
     (a gate), a sequence, a repeat (with or without its own first block)."""
-    kinds = ["conv", "se", "activation"] + (["nested", "sequence", "repeat"] if depth > 0 else [])
+    kinds = ["conv", "se", "activation", "dropout"] + (["nested", "sequence", "repeat"] if depth > 0 else [])
     kind = kind or draw(st.sampled_from(kinds))
     if kind == "conv":
         return {"name": name, "type": "conv", "out": draw(st.integers(1, 6)), "kernel": 3, "padding": 1,
@@ -90,6 +93,8 @@ def keeping_layer(draw, c: int, name: str, depth: int, kind: str | None = None):
                 "activation": draw(st.sampled_from(["relu", "silu"])), **({"divisor": 2} if draw(st.booleans()) else {})}
     if kind == "activation":
         return {"name": name, "type": draw(st.sampled_from(ACTIVATIONS))}
+    if kind == "dropout":  # in eval its output is its input: paths of it alias the block's input
+        return {"name": name, "type": "dropout", "p": draw(st.sampled_from([0.0, 0.5]))}
     if kind == "sequence":
         return {"name": name, "type": "sequence",
                 "layers": [draw(keeping_layer(c, f"s{i}", depth - 1)) for i in range(draw(st.integers(1, 2)))]}

@@ -44,12 +44,10 @@ def test_closed_form_equals_flop_counter_on_every_row(path, train):
     planned = plan_rows(spec, train=train)
     measured = measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2)
     assert [p.name for p in planned] == [m.name for m in measured]
-    mismatches = [(p.name, (p.cost.params, p.cost.weights, p.cost.macs, p.out_shape),
-                   (m.params, m.weights, m.macs, m.output_shape))
-                  for p, m in zip(planned, measured)
-                  if (p.cost.params, p.cost.weights, p.cost.macs, p.out_shape)
-                  != (m.params, m.weights, m.macs, m.output_shape)]
-    assert mismatches == []
+    closed = {p.name: (p.cost.params, p.cost.weights, p.cost.macs, p.out_shape, p.layer.traffic(p.in_shape, 2, train))
+              for p in planned}
+    recorded = {m.name: (m.params, m.weights, m.macs, m.output_shape, m.traffic) for m in measured}
+    assert [(name, closed[name], recorded[name]) for name in closed if closed[name] != recorded[name]] == []
 
 
 @pytest.mark.parametrize("path", SPEC_PARAMS)

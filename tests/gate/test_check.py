@@ -134,7 +134,7 @@ def test_committed_lock_file_matches_shipped_specs(runner):
                     "--format", "json")
     assert result.exit_code == 0, result.stdout
     data = json.loads(result.stdout)
-    assert data["notes"] == [] and len(data["entries"]) == 4 * len(SPECS)
+    assert data["notes"] == [] and len(data["entries"]) == 5 * len(SPECS)
 
 
 def test_assert_within_budget_accepts_every_budget_key_but_latency_and_lists_exactly_those():

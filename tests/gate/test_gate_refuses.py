@@ -87,9 +87,9 @@ def test_an_empty_partial_or_inconsistent_entry_is_refused(runner, tmp_path, rec
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ('{"schema": 2, "specs": {"a": 1, "a": 2}}', "key 'a' appears twice"),
-    ('{"schema": 2, "specs": {"x": {"metrics": {"params": 1e400}}}}', "not a gcost lock file"),
-    ('{"schema": 2, "specs": {"x": {"metrics": {"params": ' + "9" * 5000 + "}}}}", "not a gcost lock file"),
+    ('{"schema": 3, "specs": {"a": 1, "a": 2}}', "key 'a' appears twice"),
+    ('{"schema": 3, "specs": {"x": {"metrics": {"params": 1e400}}}}', "not a gcost lock file"),
+    ('{"schema": 3, "specs": {"x": {"metrics": {"params": ' + "9" * 5000 + "}}}}", "not a gcost lock file"),
 ])
 def test_duplicate_keys_and_unreadable_numbers_are_refused(runner, tmp_path, text, fragment):
     result, _ = check_with(runner, tmp_path, text)
@@ -100,7 +100,7 @@ def test_the_same_spec_recorded_twice_is_refused_whichever_copy_is_smaller(runne
     entry = json.dumps(recorded["eval"]["specs"][SPEC])
     grown = json.loads(entry)
     grown["metrics"]["params"] = 10**9
-    text = f'{{"schema": 2, "specs": {{"{SPEC}": {entry}, "{SPEC}": {json.dumps(grown)}}}}}'
+    text = f'{{"schema": 3, "specs": {{"{SPEC}": {entry}, "{SPEC}": {json.dumps(grown)}}}}}'
     result, _ = check_with(runner, tmp_path, text)
     assert result.exit_code == 2 and f"key '{SPEC}' appears twice" in result.stderr
 
@@ -114,10 +114,21 @@ def test_a_spec_missing_from_the_baseline_is_refused_unless_allowed(runner, tmp_
     assert check_with(runner, tmp_path, renamed, "--allow-new")[0].exit_code == 0
 
 
-def test_a_lock_of_the_older_schema_asks_to_be_recorded_again(runner, tmp_path, recorded):
-    old = {"schema": 1, "specs": {SPEC: {"mode": "eval", "metrics": {"params": 10**9}}}}
+@pytest.mark.parametrize("schema", [1, 2])
+def test_a_lock_of_an_older_schema_asks_to_be_recorded_again(runner, tmp_path, recorded, schema):
+    old = {"schema": schema, "specs": {SPEC: {"mode": "eval", "metrics": {"params": 10**9}}}}
     result, _ = check_with(runner, tmp_path, old)
-    assert result.exit_code == 2 and "schema 1" in result.stderr and "record it again" in result.stderr
+    assert result.exit_code == 2 and f"schema {schema}" in result.stderr and "record it again" in result.stderr
+
+
+def test_a_lock_without_bytes_is_refused_and_grown_traffic_fails_the_gate(runner, tmp_path, recorded):
+    entry = recorded["eval"]["specs"][SPEC]
+    lacking = {**entry, "metrics": {k: v for k, v in entry["metrics"].items() if k != "bytes"}}
+    result, _ = check_with(runner, tmp_path, {"schema": 3, "specs": {SPEC: lacking}})
+    assert result.exit_code == 2 and "lacks bytes" in result.stderr
+    shrunk = {**entry, "metrics": {**entry["metrics"], "bytes": entry["metrics"]["bytes"] - 1}}
+    grown, _ = check_with(runner, tmp_path, {"schema": 3, "specs": {SPEC: shrunk}})
+    assert grown.exit_code == 1 and "bytes" in grown.stdout
 
 
 TIMED = ["--latency", "--device", "cpu"]
@@ -145,8 +156,8 @@ def test_a_recorded_latency_without_its_device_is_a_damaged_lock(runner, tmp_pat
 
 
 @pytest.mark.parametrize("change, fragment", [
-    (lambda document: document.update(schema=2.0), "not a gcost lock file of schema 2"),
-    (lambda document: document.update(schema=True), "not a gcost lock file of schema 2"),
+    (lambda document: document.update(schema=2.0), "not a gcost lock file of schema 3"),
+    (lambda document: document.update(schema=True), "not a gcost lock file of schema 3"),
     (lambda document: document["specs"][SPEC]["metrics"].update(params=760.5), "params must be an integer"),
 ])
 def test_lock_numbers_of_the_wrong_kind_are_refused(runner, tmp_path, recorded, change, fragment):

@@ -65,7 +65,7 @@ def test_a_limit_is_read_as_its_metric_counts(metric):
 def hand_built_report(training: bool = False, median_ms: float | None = None):
     """The parts of a Report the metrics read, built by hand (no torch)."""
     return SimpleNamespace(
-        totals=SimpleNamespace(params=760, weights=750, macs=768_000, activations=10_240),
+        totals=SimpleNamespace(params=760, weights=750, macs=768_000, activations=10_240, bytes=138_208),
         timed=() if median_ms is None else (SimpleNamespace(median_ms=median_ms),),
         training=SimpleNamespace(step_macs=2_304_000, train_bytes=9_999) if training else None,
         layers=[SimpleNamespace(name="c1", parent=None)])
@@ -73,7 +73,7 @@ def hand_built_report(training: bool = False, median_ms: float | None = None):
 
 def test_metric_values_holds_what_the_run_measured_in_table_order():
     assert metric_values(hand_built_report()) == {"params": 760, "weights": 750, "macs": 768_000,
-                                                  "activation_bytes": 4 * 10_240}
+                                                  "activation_bytes": 4 * 10_240, "bytes": 138_208}
     measured = metric_values(hand_built_report(training=True, median_ms=1.25))
     assert list(measured) == [metric.key for metric in METRICS]
     assert (measured["latency_ms"], measured["step_macs"], measured["train_bytes"]) == (1.25, 2_304_000, 9_999)
@@ -83,7 +83,7 @@ def lock_with(metrics_recorded: dict, step: str = "inference") -> dict:
     entry = {"mode": "train" if step == "train" else "eval", "step": step, "batch": 1, "input": [3, 32, 32],
              "dtype": "fp32", "optimizer": "sgd" if step == "train" else None, "metrics": metrics_recorded,
              "latency_device_type": "cpu"}
-    return {"schema": 2, "specs": {"net": entry}}
+    return {"schema": 3, "specs": {"net": entry}}
 
 
 @pytest.mark.parametrize("step", ["inference", "train"])

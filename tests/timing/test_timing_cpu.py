@@ -159,7 +159,7 @@ def test_compare_reports_ratio_intervals_and_verdicts(runner):
                     "--max-time", "2", "--precision", "50%")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["schema"] == 2
+    assert data["schema"] == 3
     [line] = data["summary"]
     ratio = line["latency_ratio"]
     assert set(ratio) == {"median", "ci95", "verdict", "rounds", "batch"}

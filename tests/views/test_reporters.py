@@ -31,7 +31,7 @@ def test_totals_sum_top_level_rows_only():
 
 def test_json_contract_fields():
     data = json.loads(render(hand_report(), "json"))
-    assert data["schema"] == 2
+    assert data["schema"] == 3
     assert set(data) >= {"spec", "counting", "input_shape", "batch", "mode", "layers", "totals", "latency"}
     first = data["layers"][0]
     assert set(first) >= {"name", "parent", "type", "output_shape", "params", "weights", "macs",

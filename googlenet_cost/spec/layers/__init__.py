@@ -1,8 +1,8 @@
 """Layer specs: frozen dataclasses, one per YAML `type`, with their closed-form arithmetic, split by
 family (base, plain, activations, composites) behind one registry, LAYER_TYPES."""
 from .activations import ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, ActivationSpec, ReLUSpec
-from .base import (LAYER_TYPES, Cost, Field, Layer, Pair, PaperFigures, Shape, feature_map, layer_type, numel,
-                   path_out, walk)
+from .base import (LAYER_TYPES, Cost, Field, Layer, Pair, PaperFigures, Shape, Traffic, feature_map, layer_type,
+                   numel, path_out, walk)
 from .composites import (INCEPTION_COLUMNS, MAX_CHANNELS, MAX_PATHS, MAX_ROWS, MERGES, REDUCE_COLUMNS,
                          BranchesSpec, CompositeSpec, InceptionSpec, ParallelSpec, RepeatSpec, SequenceSpec, SESpec,
                          factorized_5x5, make_divisible, passes_through, repeated)
@@ -11,7 +11,7 @@ from .plain import (AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, AvgPoolSpec, Batch
 
 __all__ = [
     "ACTIVATION_CHOICES", "ACTIVATION_SPECS", "ACTIVATIONS", "ActivationSpec", "ReLUSpec", "LAYER_TYPES",
-    "Cost", "Field", "Layer", "Pair", "PaperFigures", "Shape", "feature_map", "layer_type", "numel",
+    "Cost", "Field", "Layer", "Pair", "PaperFigures", "Shape", "Traffic", "feature_map", "layer_type", "numel",
     "path_out", "walk", "INCEPTION_COLUMNS", "MAX_CHANNELS", "MAX_PATHS", "MAX_ROWS", "MERGES", "REDUCE_COLUMNS",
     "BranchesSpec",
     "CompositeSpec", "InceptionSpec", "ParallelSpec", "RepeatSpec", "SequenceSpec", "SESpec",

@@ -31,6 +31,46 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class Traffic:
+    """Memory traffic of a layer's operators in eager execution, at a batch: floating-point
+    elements read and written (bytes at the report's dtype: `bytes(itemsize)`) and the bytes of
+    other tensors (a max pool's int64 indices, a batch norm's step counter). The traffic model
+    (docs/roofline.md): every operator reads each distinct input tensor once (parameters once per
+    batch) and writes each output and each tensor it updates in place once; views and empty
+    allocations move nothing."""
+
+    elements: int = 0
+    other_bytes: int = 0
+
+    def __add__(self, other: "Traffic") -> "Traffic":
+        return Traffic(self.elements + other.elements, self.other_bytes + other.other_bytes)
+
+    def __sub__(self, other: "Traffic") -> "Traffic":
+        return Traffic(self.elements - other.elements, self.other_bytes - other.other_bytes)
+
+    def bytes(self, itemsize: int) -> int:
+        return itemsize * self.elements + self.other_bytes
+
+
+INDEX_BYTES = 8  # int64: a max pool's indices, a batch norm's step counter
+
+
+def elementwise(elements: int) -> Traffic:
+    """One operator reading a tensor and writing one as large (an activation, in place or not)."""
+    return Traffic(2 * elements)
+
+
+def batch_norm_traffic(channels: int, elements: int, train: bool) -> Traffic:
+    """native_batch_norm over `elements` values of `channels` channels: it reads the input and
+    four per-channel tensors (weight, bias, running mean and variance) and writes the output; in
+    training it also writes the running statistics and the two it saves for the backward, and the
+    step counter is incremented (an int64 read and written)."""
+    if not train:
+        return Traffic(2 * elements + 4 * channels)
+    return Traffic(2 * elements + 8 * channels, 2 * INDEX_BYTES)
+
+
+@dataclass(frozen=True)
 class Field:
     """Receptive field size and the distance between neighbouring outputs, in input pixels."""
 
@@ -99,6 +139,15 @@ class Layer:
 
     def receptive(self, rf: Field, in_shape: Shape) -> Field:
         return rf
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        """Its operators' memory traffic at `batch` (in training mode with `train`): the closed
+        form of what counting records on the built layer. By default an elementwise operator."""
+        return elementwise(batch * numel(in_shape))
+
+    def aliases_input(self, train: bool) -> bool:
+        """Whether its output is its input's memory (a flatten, dropout in eval): no operator runs."""
+        return False
 
     def kernel_text(self) -> str:
         return ""

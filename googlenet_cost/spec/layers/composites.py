@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import ClassVar
 
 from ..geometry import ShapeError
-from .base import Cost, Field, Layer, Shape, layer_type, path_out, walk
+from .base import Cost, Field, Layer, Shape, Traffic, elementwise, layer_type, numel, path_out, walk
 from .plain import ConvSpec, GlobalAvgPoolSpec, MaxPoolSpec
 
 MAX_ROWS = 50_000  # rows of one spec (every nested child included): more is too large to analyze
@@ -31,6 +31,20 @@ class CompositeSpec(Layer):
             for layer, layer_in, _ in walk(path, in_shape):
                 total = total + layer.cost(layer_in)
         return total
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        """Its children's traffic, path by path (every path reads the input itself), and its merge's."""
+        total = Traffic()
+        for path in self.branches(in_shape):
+            for layer, layer_in, _ in walk(path, in_shape):
+                total = total + layer.traffic(layer_in, batch, train)
+        return total + self.merge_traffic(in_shape, batch, train)
+
+    def merge_traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        return Traffic()
+
+    def aliases_input(self, train: bool) -> bool:
+        return len(self.branches(())) == 1 and all(layer.aliases_input(train) for layer in self.branches(())[0])
 
     def receptive(self, rf: Field, in_shape: Shape) -> Field:
         best = None
@@ -118,6 +132,36 @@ class ParallelSpec(CompositeSpec):
         if channels > MAX_CHANNELS:
             raise ShapeError(f"branches merged by concat make {channels:,} channels, more than {MAX_CHANNELS:,}")
         return (channels, *outs[0][1:])
+
+    def aliases_input(self, train: bool) -> bool:
+        """Only one path merged by add or mul runs no merge operator: its output is the path's."""
+        paths = self.branches(())
+        return self.merge != "concat" and len(paths) == 1 and all(layer.aliases_input(train) for layer in paths[0])
+
+    def merge_traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        """What Parallel.forward (build/builder.py) moves to merge its paths: a concat reads every
+        path's output and writes the whole; add and mul fold the outputs pairwise, each step
+        reading its two operands and writing their (broadcast) result; then the activation. An
+        output that is the block's input (an empty path: the identity) is one tensor however
+        many paths return it, and an operator reads it once."""
+        paths = self.branches(in_shape)
+        outs = [(batch * numel(path_out(path, in_shape)),
+                 all(layer.aliases_input(train) for layer in path)) for path in paths]
+        merged = batch * numel(self.out_shape(in_shape))
+        if self.merge == "concat":
+            inputs = [n for n, alias in outs if not alias] + [max((n for n, alias in outs if alias), default=0)]
+            total = Traffic(sum(inputs) + merged)
+        else:
+            total = Traffic()
+            (size, alias), shape = outs[0], path_out(paths[0], in_shape)
+            for index, (other, other_alias) in enumerate(outs[1:], start=1):
+                shape = _broadcast([shape, path_out(paths[index], in_shape)]) if self.merge == "mul" else shape
+                result = batch * numel(shape)
+                total = total + Traffic((size if alias and other_alias else size + other) + result)
+                size, alias = result, False
+        if self.merge_activation() != "none":
+            total = total + elementwise(merged)
+        return total
 
 
 @layer_type("branches")

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..geometry import ShapeError, same_padding, window_out
-from .base import Cost, Field, Layer, Pair, Shape, feature_map, layer_type, numel
+from .base import (INDEX_BYTES, Cost, Field, Layer, Pair, Shape, Traffic, batch_norm_traffic, elementwise, feature_map,
+                   layer_type, numel)
 
 def _pair_text(kernel: Pair, stride: Pair) -> str:
     k = f"{kernel[0]}x{kernel[1]}"
@@ -53,6 +54,16 @@ class ConvSpec(Layer):
         extra = (self.out if self.bias else 0) + (2 * self.out if self.norm == "batchnorm" else 0)
         return Cost(weights + extra, weights, self.out * h * w * per_output)
 
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        """The convolution reads its input, kernel and bias and writes its output; then the batch
+        norm and the activation, each over the output."""
+        out = batch * numel(self.out_shape(in_shape))
+        kernel = self.out * (in_shape[0] // self.groups) * self.kernel[0] * self.kernel[1]
+        total = Traffic(batch * numel(in_shape) + kernel + (self.out if self.bias else 0) + out)
+        if self.norm == "batchnorm":
+            total = total + batch_norm_traffic(self.out, out, train)
+        return total + (elementwise(out) if self.activation != "none" else Traffic())
+
     def receptive(self, rf: Field, in_shape: Shape) -> Field:
         return rf.through(self.span(), self.stride)
 
@@ -82,11 +93,22 @@ class _PoolSpec(Layer):
     def kernel_text(self) -> str:
         return _pair_text(self.kernel, self.stride)
 
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        return _pooling(self, in_shape, batch)
+
+
+def _pooling(layer: Layer, in_shape: Shape, batch: int, indices: bool = False) -> Traffic:
+    """A pooling operator reads its input and writes its output (a max pool also its int64
+    indices, which PyTorch's eager max pool computes for a backward even without one)."""
+    out = batch * numel(layer.out_shape(in_shape))
+    return Traffic(batch * numel(in_shape) + out, INDEX_BYTES * out if indices else 0)
+
 
 @layer_type("maxpool")
 @dataclass(frozen=True, kw_only=True)
 class MaxPoolSpec(_PoolSpec):
-    pass
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        return _pooling(self, in_shape, batch, indices=True)
 
 
 @layer_type("avgpool")
@@ -104,11 +126,17 @@ class GlobalAvgPoolSpec(Layer):
     def receptive(self, rf: Field, in_shape: Shape) -> Field:
         return rf.whole(in_shape)
 
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        return _pooling(self, in_shape, batch)
+
 
 @layer_type("global_maxpool")
 @dataclass(frozen=True, kw_only=True)
 class GlobalMaxPoolSpec(GlobalAvgPoolSpec):
     """The largest value of each channel: C x 1 x 1."""
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        return _pooling(self, in_shape, batch, indices=True)
 
 
 @layer_type("adaptive_avgpool")
@@ -131,11 +159,17 @@ class AdaptiveAvgPoolSpec(Layer):
         (oh, ow) = self.output
         return rf.through((widest(h, oh), widest(w, ow)), (max(h // oh, 1), max(w // ow, 1)))
 
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        return _pooling(self, in_shape, batch)
+
 
 @layer_type("adaptive_maxpool")
 @dataclass(frozen=True, kw_only=True)
 class AdaptiveMaxPoolSpec(AdaptiveAvgPoolSpec):
     """Max over PyTorch's adaptive windows: the same output shape and receptive field."""
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        return _pooling(self, in_shape, batch, indices=True)
 
 
 @layer_type("lrn")
@@ -148,6 +182,16 @@ class LRNSpec(Layer):
 
     def out_shape(self, in_shape: Shape) -> Shape:
         return feature_map(in_shape, "lrn")
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        """PyTorch's local_response_norm, operator by operator: x*x (2N), the squares padded along
+        the channels (N + Np), a 3-D average pool over them (Np + N), times alpha, plus k, to the
+        power beta (2N each), and the input divided by that (3N): it moves 13N + 2Np elements
+        where a fused kernel would read N and write N."""
+        c, h, w = in_shape
+        n = batch * c * h * w
+        padded = batch * (c + self.size // 2 + (self.size - 1) // 2) * h * w
+        return Traffic(13 * n + 2 * padded)
 
 
 @layer_type("batchnorm")
@@ -162,6 +206,9 @@ class BatchNormSpec(Layer):
     def cost(self, in_shape: Shape) -> Cost:
         return Cost(params=2 * in_shape[0])
 
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        return batch_norm_traffic(in_shape[0], batch * numel(in_shape), train)
+
 
 @layer_type("softmax")
 @dataclass(frozen=True, kw_only=True)
@@ -174,6 +221,17 @@ class SoftmaxSpec(Layer):
 class DropoutSpec(Layer):
     p: float
 
+    def aliases_input(self, train: bool) -> bool:
+        return not train or self.p == 0
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        """Nothing in eval (the input passes through); in training PyTorch's eager dropout draws a
+        mask in place (2N), scales it in place (2N) and multiplies the input by it (3N)."""
+        if self.aliases_input(train):
+            return Traffic()
+        n = batch * numel(in_shape)
+        return Traffic(2 * n + 2) if self.p == 1 else Traffic(7 * n)
+
 
 @layer_type("flatten")
 @dataclass(frozen=True, kw_only=True)
@@ -183,6 +241,12 @@ class FlattenSpec(Layer):
 
     def receptive(self, rf: Field, in_shape: Shape) -> Field:
         return rf.whole(in_shape)
+
+    def aliases_input(self, train: bool) -> bool:
+        return True
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        return Traffic()  # a view
 
 
 @layer_type("linear")
@@ -201,3 +265,10 @@ class LinearSpec(Layer):
     def cost(self, in_shape: Shape) -> Cost:
         weights = in_shape[0] * self.out
         return Cost(weights + (self.out if self.bias else 0), weights, weights)
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        """The matrix product reads the input, the weight and the bias and writes the output; then
+        the activation."""
+        out = batch * self.out
+        moved = Traffic(batch * in_shape[0] + self.cost(in_shape).params + out)
+        return moved + (elementwise(out) if self.activation != "none" else Traffic())
