@@ -5,8 +5,8 @@ import click
 
 from googlenet_cost.views.report import TABLE_MAX_ROWS
 
-from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, step_options, guard_outputs, int_list, model_options, timing_from,
-                      timing_options)
+from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs, int_list, model_options,
+                      roofline_from, roofline_options, step_options, timing_from, timing_options)
 
 
 @click.command(short_help="Per-layer shapes, params, MACs, the paper's figures and latency of one network.")
@@ -28,9 +28,13 @@ from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, step_options,
 @click.option("--columns", metavar="LIST",
               help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, "
                    "rf, paper_params, paper_ops, latency).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Draw the roofline (.png, .svg or .pdf): every layer's intensity against its FLOP/s, the "
+                   "roofs labelled. Implies --roofline.")
+@roofline_options
 @timing_options
 def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, optimizer, batch, verify, depth,
-            strict, per_layer, columns, **timing):
+            strict, per_layer, columns, plot_path, roofline, peaks_choice, **timing):
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
@@ -42,14 +46,19 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
 
     from .render import Progress, emit, fit_width, warn
 
-    guard_outputs([output], [spec or (None if model_ref else "googlenet")])
+    guard_outputs([output, plot_path], [spec or (None if model_ref else "googlenet")])
     fit_width()  # a bad COLUMNS is refused before any work
+    if plot_path:
+        from googlenet_cost.views.plots import plot_backend
+
+        plot_backend(plot_path)
     chosen = parse_columns(columns)
     batches = int_list(batch, option="--batch")
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer, verify=verify, strict=strict,
                          depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
                          timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"])
     source = open_source(spec, model_ref, input_text, model_args)
+    options = options.with_roofline(roofline_from(roofline or plot_path is not None, peaks_choice, timing))
     with Progress(enabled=fmt == "table" and output is None) as progress:
         report = run_analysis(source, options, progress=progress)
 
@@ -63,3 +72,8 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     emit(render(report, fmt, depth or "branches", columns=chosen), views, output)
     for message in report.warnings:
         warn(message)
+    if plot_path:
+        from googlenet_cost.views.roofline import plot_report
+
+        plot_report(report, plot_path)
+        click.echo(f"wrote {plot_path}", err=True)

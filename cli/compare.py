@@ -5,8 +5,8 @@ import click
 
 from googlenet_cost.errors import quoted
 
-from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, step_options, guard_outputs, int_list, interval_options, timing_from,
-                      timing_options)
+from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs, int_list, interval_options,
+                      roofline_from, roofline_options, step_options, timing_from, timing_options)
 
 
 def _record(kind: str):
@@ -60,13 +60,17 @@ def _floats(value: str) -> list[float]:
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
 @step_options
 @click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8 (timed one after another).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw a .png or .svg chart.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Draw a .png, .svg or .pdf chart: params, MACs and latency per variant; with --roofline the "
+                   "roofline of every variant's layers.")
 @FORMAT
 @OUTPUT
+@roofline_options
 @timing_options
 @interval_options
 @click.pass_context
-def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_path, fmt, output, **timing):
+def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_path, fmt, output, roofline,
+            peaks_choice, **timing):
     """Compare the spec (default: googlenet) with variants of it, and with other SPECS.
 
     The first column is the baseline (the first spec as written), then one column per variant
@@ -82,7 +86,9 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
     guard_outputs([output, plot_path], list(specs) or ["googlenet"])
     fit_width()  # a bad COLUMNS is refused before any work
     if plot_path:
-        comparison_view.plot_backend(plot_path)
+        from googlenet_cost.views.plots import plot_backend
+
+        plot_backend(plot_path)
     batches = int_list(batch, option="--batch")
     requested = []
     for kind, value in ctx.meta.get("gcost_variants", []):
@@ -95,6 +101,7 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
     variants = build_variants(list(specs), requested, module_glob)
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer,
                          timing=timing_from(timing, batches), dtype=timing["dtype"])
+    options = options.with_roofline(roofline_from(roofline, peaks_choice, timing))
     with Progress(enabled=fmt == "table" and output is None) as progress:
         result = run_compare(variants, options, progress=progress)
     for label, report in zip(result.labels, result.reports):
@@ -103,6 +110,10 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
     emit(comparison_view.render(result, fmt, depth),
          lambda: [*comparison_view.to_rich(result, depth, None if output else fit_width()),
                   comparison_view.summary_text(result)], output)
-    if plot_path:
+    if plot_path and options.roofline is not None:
+        from googlenet_cost.views.roofline import plot_comparison
+
+        plot_comparison(result, plot_path)
+    elif plot_path:
         comparison_view.plot(result, plot_path)
         click.echo(f"wrote {plot_path}", err=True)

@@ -182,8 +182,9 @@ def _register() -> None:
     from .analyze import analyze
     from .check import baseline, check
     from .compare import compare
+    from .peaks import peaks
 
-    for command in (analyze, compare, check, baseline):
+    for command in (analyze, compare, check, baseline, peaks):
         gcost.add_command(command)
 
 

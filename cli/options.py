@@ -194,6 +194,30 @@ def step_options(fn: Callable) -> Callable:
                              "of a training step, and the latency of a whole training step.")(fn)
 
 
+def roofline_options(fn: Callable) -> Callable:
+    """--roofline and --peaks: every row bounded by a machine's peaks (googlenet_cost/roofline)."""
+    fn = click.option("--peaks", "peaks_choice", metavar="NAME|FILE.yaml",
+                      help="The peaks --roofline bounds with: a datasheet (h200, h100-sxm, h100-pcie, a100, l40s, "
+                           "a10, t4, orin) or a YAML file of your own device; a bound, never a measurement. "
+                           "Default: this machine's (gcost peaks). Implies --roofline.")(fn)
+    return click.option("--roofline", is_flag=True,
+                        help="Bound every row by the machine's peaks: bytes moved, arithmetic intensity, bound ms, "
+                             "compute- or memory-limited, and with --per-layer each row's efficiency.")(fn)
+
+
+def roofline_from(roofline: bool, choice: str | None, timing: dict[str, Any]):
+    """The Peaks --roofline bounds with (None without it): a datasheet's or a file's, or this
+    machine's for the device and threads the run times with, measured once and cached."""
+    if not roofline and choice is None:
+        return None
+    from googlenet_cost.roofline.peaks import resolve_peaks
+
+    from .render import say_progress
+
+    return resolve_peaks(choice, device="auto" if choice else timing["device"], dtype=timing["dtype"],
+                         threads=None if choice else timing["threads"], progress=say_progress)
+
+
 def interval_options(fn: Callable) -> Callable:
     """compare's adaptive sampling: how narrow the latency ratios' intervals must get, and the
     time budget."""

@@ -66,6 +66,11 @@ def plain_text(text: str):
     return Text(printable(text))
 
 
+def say_progress(line: str) -> None:
+    """A line of progress on stderr (a slow step the user should know about)."""
+    click.echo(printable(line), err=True)
+
+
 def warn(message: str) -> None:
     from rich.text import Text
 

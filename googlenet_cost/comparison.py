@@ -59,21 +59,51 @@ def summarize(labels: list[str], reports: list[Report], ratios: list[list[dict[s
     lines = []
     for label, report, by_batch in zip(labels[1:], reports[1:], ratios):
         entry = {"label": label,
-                 "params_ratio": report.totals.params / base.totals.params if base.totals.params else None,
-                 "macs_ratio": report.totals.macs / base.totals.macs if base.totals.macs else None,
+                 "params_ratio": _ratio(report.totals.params, base.totals.params),
+                 "macs_ratio": _ratio(report.totals.macs, base.totals.macs),
+                 "bytes_ratio": _ratio(report.totals.bytes, base.totals.bytes),
                  "latency_ratio": None if not by_batch else by_batch[0] if len(by_batch) == 1 else by_batch}
+        if base.machine is not None:
+            entry["bound_ratio"] = _ratio(report.totals.bound_ms, base.totals.bound_ms)
         if base.training and report.training:
             entry["step_macs_ratio"] = report.training.step_macs / base.training.step_macs
             entry["train_bytes_ratio"] = report.training.train_bytes / base.training.train_bytes
         parts = [f"{entry[key]:.2f}x the {what}" for key, what in
-                 (("params_ratio", "params"), ("macs_ratio", "MACs"), ("step_macs_ratio", "training-step MACs"),
-                  ("train_bytes_ratio", "training memory")) if entry.get(key) is not None]
+                 (("params_ratio", "params"), ("macs_ratio", "MACs"), ("bytes_ratio", "bytes"),
+                  ("step_macs_ratio", "training-step MACs"), ("train_bytes_ratio", "training memory"))
+                 if entry.get(key) is not None]
+        if entry.get("bound_ratio") is not None:
+            parts.append(f"a roofline bound {entry['bound_ratio']:.2f}x the baseline's")
         what = "training-step latency" if base.timed and base.timed[0].step == "train" else "latency"
         if len(by_batch) == 1:
             parts.append(latency_words(by_batch[0], what))
         parts += [f"at batch {r['batch']} {latency_words(r, what)}" for r in by_batch if len(by_batch) > 1]
-        lines.append({**entry, "text": f"{label}: " + ", ".join(parts)})
+        text = f"{label}: " + ", ".join(parts)
+        if report.machine is not None:
+            text += f": {bound_words(report)}"
+            if report.efficiency is not None and base.efficiency is not None:
+                text += (f"; it runs at {report.efficiency:.0%} of its roof, the baseline at "
+                         f"{base.efficiency:.0%}")
+        lines.append({**entry, "text": text})
     return lines
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return value / base if value is not None and base else None
+
+
+def bound_words(report: Report) -> str:
+    """Which roof holds most of a report's bound, and whose peaks those are: 'mostly memory-bound
+    on this machine', or on a datasheet's device, a bound and never a measurement."""
+    top = [row for row in report.layers if row.parent is None and row.bound_ms]
+    memory = sum(row.bound_ms for row in top if row.limit == "memory")
+    total = sum(row.bound_ms for row in top) or 1.0
+    share = memory / total
+    kind = "memory" if share >= 0.5 else "compute"
+    machine = report.machine
+    where = ("on this machine" if machine.source == "measured"
+             else f"on {machine.device} ({machine.source} peaks: a bound, not a measurement)")
+    return f"mostly {kind}-bound {where} ({max(share, 1 - share):.0%} of its bound time)"
 
 
 def compare(variants: list[Variant], options: RunOptions, *,
@@ -103,7 +133,7 @@ def compare(variants: list[Variant], options: RunOptions, *,
                       for r in reports]
         timed = measure_interleaved([spec_target(v.spec) for v in variants], timing, macs=per_sample,
                                     progress=progress)
-        reports = [_with_latency(report, [run.stats[k] for run in timed]) for k, report in enumerate(reports)]
+        reports = [_with_latency(report, [run.stats[k] for run in timed], options) for k, report in enumerate(reports)]
         for run in timed:
             runs.append(run.run_dict())
             for k, ratio in enumerate(run.ratios):
@@ -112,6 +142,13 @@ def compare(variants: list[Variant], options: RunOptions, *,
     return Comparison(labels, reports, summarize(labels, reports, ratios), runs)
 
 
-def _with_latency(report: Report, stats: list[LatencyStats]) -> Report:
+def _with_latency(report: Report, stats: list[LatencyStats], options: RunOptions) -> Report:
+    """A report counted without timing, with its interleaved latency: the warnings of both, and
+    with --roofline the model's measured median checked against its bound."""
     warnings = report.warnings + [w for s in stats for w in s.warnings]
+    if report.machine is not None and stats:
+        from .roofline.bound import contradictions
+
+        warnings += contradictions([], report.totals.bound_ms or 0.0, stats[0].median_ms, report.machine,
+                                   on_gpu=stats[0].device_type == "cuda")
     return replace(report, latency=tuple(stats), warnings=warnings)

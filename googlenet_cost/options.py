@@ -5,8 +5,12 @@ No function below takes `optimizer=None` to mean "not training": it reads `optio
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .timing.options import DTYPE_BYTES, TimingOptions
+
+if TYPE_CHECKING:
+    from .roofline.peaks import Peaks
 
 STEPS = ("inference", "train")
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
@@ -25,6 +29,7 @@ class RunOptions:
     strict: bool = False  # a Python model's operators with no MAC formula are an error
     timing: TimingOptions | None = None  # None: no latency measured
     dtype: str | None = None  # the report's floating-point type (bytes moved); None: the timing's, else fp32
+    roofline: Peaks | None = None  # --roofline: the peaks that bound every row (resolved at the edge); None: no bounds
 
     def __post_init__(self) -> None:
         if self.dtype is None:
@@ -33,6 +38,8 @@ class RunOptions:
             raise ValueError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {self.dtype!r}")
         if self.timing is not None and self.timing.dtype != self.dtype:
             object.__setattr__(self, "timing", replace(self.timing, dtype=self.dtype))
+        if self.roofline is not None and self.roofline.dtype != self.dtype:
+            raise ValueError(f"the roofline's peaks are of {self.roofline.dtype}, the run is {self.dtype}")
         if self.step not in STEPS:
             raise ValueError(f"step must be one of {', '.join(STEPS)}, got {self.step!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -67,10 +74,14 @@ class RunOptions:
     def with_timing(self, timing: TimingOptions | None) -> RunOptions:
         return replace(self, timing=timing)
 
+    def with_roofline(self, peaks: Peaks | None) -> RunOptions:
+        return replace(self, roofline=peaks)
+
 
 def from_keywords(batch: int = 1, *, train: bool = False, verify: bool = False, strict: bool = False,
                   depth: int | None = DEFAULT_MODEL_DEPTH, timing: TimingOptions | None = None,
-                  optimizer: str | None = None, dtype: str | None = None) -> RunOptions:
+                  optimizer: str | None = None, dtype: str | None = None,
+                  roofline: Peaks | None = None) -> RunOptions:
     """RunOptions from the Python API's keywords (googlenet_cost.analyze, Source.analyze), where an
     optimizer given asks for a training step with it: the one place that reading is made."""
     if timing is not None and not isinstance(timing, TimingOptions):
@@ -79,4 +90,4 @@ def from_keywords(batch: int = 1, *, train: bool = False, verify: bool = False, 
         optimizer = timing.optimizer
     step = "inference" if optimizer is None else "train"
     return RunOptions(batch=batch, train=train, step=step, optimizer=optimizer or "momentum", depth=depth,
-                      verify=verify, strict=strict, timing=timing, dtype=dtype)
+                      verify=verify, strict=strict, timing=timing, dtype=dtype, roofline=roofline)

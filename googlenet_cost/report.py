@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .roofline.peaks import Peaks
     from .timing.per_layer import LayerLatency
     from .timing.stats import LatencyStats
 
@@ -66,6 +67,9 @@ class LayerRow:
     saved_bytes: int | None = None  # --step train: bytes autograd keeps for its backward, at the batch
     bytes: int = 0  # memory traffic of its operators' forward, at the batch and the report's dtype
     arithmetic_intensity: float | None = None  # FLOP per byte moved (2 x MACs x batch / bytes); None: no bytes
+    bound_ms: float | None = None  # --roofline: the least time the machine's peaks allow (roofline/bound.py)
+    limit: str | None = None  # --roofline: "compute" or "memory", the roof it sits under
+    efficiency: float | None = None  # --roofline --per-layer: bound / measured latency (1.0: at the roof)
 
     @property
     def activations(self) -> int:
@@ -82,6 +86,7 @@ class Totals:
     activations: int  # output elements of every row that makes a tensor (children included), per sample
     bytes: int = 0  # memory traffic of the forward, at the batch and the report's dtype
     arithmetic_intensity: float | None = None  # the model's FLOP per byte
+    bound_ms: float | None = None  # --roofline: the sum of the top-level rows' bounds
 
     @property
     def flops(self) -> int:
@@ -140,6 +145,14 @@ class Report:
     training: TrainingSummary | None = None  # --step train: the step's MACs and memory
     warnings: list[str] = field(default_factory=list)
     dtype: str = "fp32"  # the floating-point type of bytes moved (and of timing)
+    machine: Peaks | None = None  # --roofline: the peaks the bounds use
+
+    @property
+    def efficiency(self) -> float | None:
+        """--roofline with timing: the model's bound / its measured median (1.0: at the roof)."""
+        if self.totals.bound_ms is None or not self.latency:
+            return None
+        return self.totals.bound_ms / self.latency[0].median_ms
 
     @property
     def timed(self) -> tuple[LatencyStats, ...]:
@@ -155,22 +168,26 @@ class Report:
             "batch": self.batch,
             "mode": self.mode,
             "dtype": self.dtype,
-            "layers": [_row_dict(row) for row in self.layers],
+            "layers": [_row_dict(row, self.machine is not None) for row in self.layers],
             "totals": {"params": self.totals.params, "weights": self.totals.weights,
                        "macs": self.totals.macs, "flops": self.totals.flops,
                        "activations": self.totals.activations, "bytes": self.totals.bytes,
                        "arithmetic_intensity": self.totals.arithmetic_intensity,
+                       **({"bound_ms": self.totals.bound_ms, "efficiency": self.efficiency}
+                          if self.machine is not None else {}),
                        **({key: getattr(self.training, key) for key in ("backward_macs", "step_macs", "saved_bytes",
                                                                         "train_bytes")} if self.training else {})},
             "training": None if self.training is None else self.training.to_dict(),
             "latency": _latency_dict(self.latency),
             "layer_latency": None if self.layer_latency is None else self.layer_latency.to_dict(),
+            "machine": None if self.machine is None else self.machine.to_dict(),
             "warnings": list(self.warnings),
         }
 
 
-def _row_dict(row: LayerRow) -> dict[str, Any]:
+def _row_dict(row: LayerRow, roofline: bool = False) -> dict[str, Any]:
     paper = row.paper
+    bound = {"bound_ms": row.bound_ms, "limit": row.limit, "efficiency": row.efficiency} if roofline else {}
     return {
         "name": row.name, "parent": row.parent, "type": row.type, "kernel": row.kernel or None,
         "output_shape": row.output_shape, "params": row.params, "weights": row.weights,
@@ -181,7 +198,7 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
             "ops": paper.ops, "ops_text": paper.ops_text, "ops_ok": paper.ops_ok,
             "output_shape": paper.output_shape, "output_ok": paper.output_ok},
         "latency_ms": row.latency_ms,
-        "backward_macs": row.backward_macs, "saved_bytes": row.saved_bytes,
+        "backward_macs": row.backward_macs, "saved_bytes": row.saved_bytes, **bound,
     }
 
 

@@ -221,3 +221,43 @@ def fake_target(cuda: FakeCuda, **model_options):
 
     return TimingTarget(name="fake", make_model=lambda device: FakeGpuModel(cuda, **model_options),
                         input_shape=(3, 8, 8), params=0, activation_sizes=(256,))
+
+
+def matmul_precision() -> str:
+    """torch's TF32 setting for float32 matrix products as "tf32" or "ieee" (either API)."""
+    if hasattr(torch.backends.cudnn, "conv"):  # torch >= 2.9
+        return torch.backends.cuda.matmul.fp32_precision
+    return "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"
+
+
+class FakeKernels:
+    """The peaks measurement's kernels (googlenet_cost/roofline/peaks.py Kernels) on the fake GPU:
+    each runs the real operation on the CPU and launches, on the current stream of the current
+    device, the simulated work a device of `flops_per_s` and `bytes_per_s` would need for it. So
+    a measurement that times the wrong stream or device, or reads events before synchronizing,
+    reports other peaks than these. It records torch's TF32 setting during every product."""
+
+    def __init__(self, cuda: FakeCuda, flops_per_s: float, bytes_per_s: float, slow: str | None = None):
+        self.cuda, self.flops_per_s, self.bytes_per_s = cuda, flops_per_s, bytes_per_s
+        self.slow = slow  # "copy" or "triad": that kernel moves its bytes at half bytes_per_s
+        self.precisions: list[str] = []  # matmul_precision() during each product
+        self.calls: list[str] = []
+
+    def matmul(self, a, b, out) -> None:
+        torch.mm(a, b, out=out)
+        self.precisions.append(matmul_precision())
+        self.calls.append("matmul")
+        self.cuda.launch(2 * a.shape[0] * a.shape[1] * b.shape[1] / self.flops_per_s * 1000)
+
+    def copy(self, out, a) -> None:
+        out.copy_(a)
+        self.calls.append("copy")
+        self.cuda.launch(2 * a.numel() * a.element_size() / self._rate("copy") * 1000)
+
+    def triad(self, out, a, b, scalar: float) -> None:
+        torch.add(a, b, alpha=scalar, out=out)
+        self.calls.append("triad")
+        self.cuda.launch(3 * a.numel() * a.element_size() / self._rate("triad") * 1000)
+
+    def _rate(self, kernel: str) -> float:
+        return self.bytes_per_s / 2 if kernel == self.slow else self.bytes_per_s

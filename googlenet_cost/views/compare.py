@@ -75,15 +75,20 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
             total.append(_ratio(report.totals.macs, reports[0].totals.macs))
         total += blank
     rows.append(total)
-    for key, title in (("step_macs", "training-step MACs"), ("train_bytes", "training memory (bytes)")):
-        if all(report.training for report in reports):
-            cells = [title]
-            for index, report in enumerate(reports):
-                cells += ["", f"{getattr(report.training, key):,}"]
-                if index:
-                    cells.append(_ratio(getattr(report.training, key), getattr(reports[0].training, key)))
-                cells += blank
-            rows.append(cells)
+    totals = [("bytes moved", lambda r: r.totals.bytes, lambda v: f"{v:,}")]
+    if all(report.machine is not None for report in reports):
+        totals.append(("roofline bound ms", lambda r: r.totals.bound_ms, lambda v: f"{v:,.3f}"))
+    if all(report.training for report in reports):
+        totals += [("training-step MACs", lambda r: r.training.step_macs, lambda v: f"{v:,}"),
+                   ("training memory (bytes)", lambda r: r.training.train_bytes, lambda v: f"{v:,}")]
+    for title, value, shown in totals:
+        cells = [title]
+        for index, report in enumerate(reports):
+            cells += ["", shown(value(report))]
+            if index:
+                cells.append(_ratio(value(report), value(reports[0])))
+            cells += blank
+        rows.append(cells)
     rows += latency_rows(comparison, keep, blank)
     return headers, rows
 
@@ -128,7 +133,8 @@ def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None
 
     def table(title: str, variants: list[int] | None):
         headers, rows = grid(comparison, depth, variants)
-        styles = ["bold" if cells[0] == "total" or cells[0].startswith(("latency", "training")) else None
+        styles = ["bold" if cells[0] == "total" or cells[0].startswith(("latency", "training", "bytes", "roofline"))
+                  else None
                   for cells in rows]
         drawn = rich_table(title, headers, rows, right=set(range(1, len(headers))), styles=styles)
         return Rendered(drawn, table_width(headers, rows))
@@ -173,28 +179,6 @@ def render(comparison: Comparison, fmt: str, depth: str = "top") -> str | None:
         body = markdown_table(headers, [[markdown_name(r[0]), *r[1:]] for r in rows], set(range(1, len(headers))))
         return body + "\n" + printable(summary_text(comparison)) + "\n"
     return None
-
-
-PLOT_FORMATS = (".png", ".svg", ".pdf")
-
-
-def plot_backend(path: str):
-    """matplotlib's pyplot on a file-only backend, or a GcostError saying what is missing. Called
-    before any analysis, so a bad --plot fails fast."""
-    from ..errors import GcostError
-
-    if not path.lower().endswith(PLOT_FORMATS):
-        raise GcostError("--plot needs a .png, .svg or .pdf file name", file=path)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:  # absent, or present and broken (matplotlib < 3.7.3 beside numpy 2)
-        from ..errors import first_line
-
-        raise GcostError(f"--plot needs a working matplotlib (pip install 'gcost[plot]'): {first_line(e, 160)}") from None
-    return plt
 
 
 def _latency_panel(comparison: Comparison):
@@ -267,11 +251,7 @@ def _latency_scatter(axis, comparison: Comparison, labels: list[str]) -> None:
 
 def plot(comparison: Comparison, path: str) -> None:
     """The figure, written atomically (matplotlib, the optional `plot` extra)."""
-    plt = plot_backend(path)
-    figure = build_figure(comparison)
-    from ..files import atomic_write_bytes
+    from .plots import plot_backend, save_figure
 
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=path.lower().rsplit(".", 1)[1])
-    plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
+    plot_backend(path)
+    save_figure(build_figure(comparison), path)

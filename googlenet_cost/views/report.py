@@ -86,13 +86,28 @@ TRAINING_COLUMNS: list[Column] = [
     ("saved_bytes", lambda r: "" if r.saved_bytes is None else r.saved_bytes,
      lambda r: "" if r.saved_bytes is None else f"{r.saved_bytes:,}"),
 ]
+def _fixed(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+ROOFLINE_COLUMNS: list[Column] = [
+    ("bytes", lambda r: r.bytes, lambda r: f"{human(r.bytes)}B" if r.bytes else "0"),
+    ("arithmetic_intensity", lambda r: "" if r.arithmetic_intensity is None else round(r.arithmetic_intensity, 4),
+     lambda r: _fixed(r.arithmetic_intensity, 1)),
+    ("bound_ms", lambda r: "" if r.bound_ms is None else r.bound_ms, lambda r: _fixed(r.bound_ms, 3)),
+    ("limit", lambda r: r.limit or "", lambda r: r.limit or ""),
+]
+EFFICIENCY_COLUMN: Column = ("efficiency", lambda r: "" if r.efficiency is None else round(r.efficiency, 4),
+                             lambda r: "" if r.efficiency is None else f"{r.efficiency:.0%}")
 LATENCY_COLUMN: Column = ("latency_ms", lambda r: r.latency_ms if r.latency_ms is not None else "",
                           lambda r: f"{r.latency_ms:.3f}" if r.latency_ms is not None else "")
 HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output": "output HxWxC",
            "params": "params", "macs": "MACs", "receptive_field": "RF", "paper_params": "paper params",
            "paper_ops": "paper ops", "latency_ms": "latency ms", "backward_macs": "backward MACs",
-           "backward_ratio": "bwd/fwd", "saved_bytes": "saved bytes"}
-NUMERIC = {"params", "macs", "latency_ms", "backward_macs", "backward_ratio", "saved_bytes"}
+           "backward_ratio": "bwd/fwd", "saved_bytes": "saved bytes", "bytes": "bytes",
+           "arithmetic_intensity": "FLOP/B", "bound_ms": "bound ms", "limit": "limit", "efficiency": "of roof"}
+NUMERIC = {"params", "macs", "latency_ms", "backward_macs", "backward_ratio", "saved_bytes", "bytes",
+           "arithmetic_intensity", "bound_ms", "efficiency"}
 
 
 def output_heading(report: Report) -> str:
@@ -115,9 +130,12 @@ def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Colu
     columns = [c for c in COLUMNS if has_paper or not c[0].startswith("paper")]
     columns += TRAINING_COLUMNS if report.training else []
     columns += [LATENCY_COLUMN] if has_latency else []
+    if report.machine is not None:
+        columns += ROOFLINE_COLUMNS + ([EFFICIENCY_COLUMN] if has_latency else [])
     if chosen is None:
         return columns
-    by_key = {key: column for column in [*COLUMNS, *TRAINING_COLUMNS, LATENCY_COLUMN] for key in [column[0]]}
+    by_key = {key: column for column in [*COLUMNS, *TRAINING_COLUMNS, LATENCY_COLUMN, *ROOFLINE_COLUMNS,
+                                         EFFICIENCY_COLUMN] for key in [column[0]]}
     return [by_key[key] for key in chosen]
 
 
@@ -125,8 +143,12 @@ COLUMN_NAMES = {"layer": "layer", "name": "layer", "type": "type", "kernel": "ke
                 "params": "params", "macs": "macs", "rf": "receptive_field", "receptive_field": "receptive_field",
                 "paper_params": "paper_params", "paper_ops": "paper_ops", "latency": "latency_ms",
                 "latency_ms": "latency_ms", "backward_macs": "backward_macs", "bwd": "backward_macs",
-                "bwd_fwd": "backward_ratio", "saved": "saved_bytes", "saved_bytes": "saved_bytes"}
-OPTIONAL_COLUMNS = ("paper_ops", "paper_params", "receptive_field", "kernel")  # dropped first, in this order
+                "bwd_fwd": "backward_ratio", "saved": "saved_bytes", "saved_bytes": "saved_bytes",
+                "bytes": "bytes", "intensity": "arithmetic_intensity", "arithmetic_intensity": "arithmetic_intensity",
+                "bound": "bound_ms", "bound_ms": "bound_ms", "limit": "limit", "efficiency": "efficiency"}
+# Dropped first to fit a narrow terminal, in this order: the roofline's, then the paper's and the rest.
+OPTIONAL_COLUMNS = ("arithmetic_intensity", "bytes", "limit", "efficiency", "bound_ms", "paper_ops", "paper_params",
+                    "receptive_field", "kernel")
 
 
 def parse_columns(text: str | None) -> tuple[str, ...] | None:
@@ -139,7 +161,8 @@ def parse_columns(text: str | None) -> tuple[str, ...] | None:
     for word in (w.strip().lower() for w in text.split(",") if w.strip()):
         if word not in COLUMN_NAMES:
             raise GcostError(f"--columns: unknown column {word[:40]!r}{did_you_mean(word, COLUMN_NAMES)}; known: "
-                             + ", ".join(sorted(set(COLUMN_NAMES) - {"name", "receptive_field", "latency_ms"})))
+                             + ", ".join(sorted(set(COLUMN_NAMES) - {"name", "receptive_field", "latency_ms",
+                                                                     "arithmetic_intensity", "bound_ms"})))
         keys.append(COLUMN_NAMES[word])
     if not keys:
         raise GcostError("--columns needs at least one column, e.g. name,output,params,macs")
@@ -184,12 +207,29 @@ def conventions(report: Report) -> str:
             f"input {shape_text(report.input_shape)}.\n"
             f"MACs: {COUNTING_RULE['macs']} (FLOPs = 2 x MACs); {COUNTING_RULE['not_counted']} are not "
             f"counted. Params include biases; weights are the {COUNTING_RULE['weights'].split(' (')[0]}.")
+    if report.machine is not None:
+        text += "\n" + roofline_text(report)
     if report.training:
         text += "\n" + training_text(report.training)
     if any(row.paper is not None for row in report.layers):
         text += (" Paper figures: params (K = 1024) are compared with weights, ops (M = 10^6) with MACs; "
                  "≠ marks a disagreement beyond rounding.")
     return text
+
+
+def roofline_text(report: Report) -> str:
+    """The roofs the bounds use, the model's bound beside its measured median, and the traffic rule."""
+    m, t = report.machine, report.totals
+    cache = (f", cache-resident {human(m.cache_bytes_per_s)}B/s up to {human(m.cache_bytes, base=1024)}iB"
+             if m.cache_bytes_per_s and m.cache_bytes else "")
+    when = f" {m.measured_at}" if m.measured_at else ""
+    text = (f"Roofline ({m.source} peaks of {m.device}, {m.dtype}{when}): {human(m.flops_per_s)}FLOP/s, memory "
+            f"{human(m.bytes_per_s)}B/s{cache}. Bound = max(FLOPs / peak, bytes / bandwidth), at batch "
+            f"{report.batch}; the model's bound is {t.bound_ms:,.3f} ms")
+    if report.efficiency is not None:
+        text += (f", its measured median {report.timed[0].median_ms:,.3f} ms: it runs at {report.efficiency:.0%} "
+                 "of its roof")
+    return text + f". Bytes: {COUNTING_RULE['bytes']}."
 
 
 def training_text(t: TrainingSummary) -> str:
@@ -208,7 +248,9 @@ def mib(size: int) -> str:
 
 def _totals_row(report: Report, keys: list[str]) -> list[str]:
     t = report.totals
-    cells = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}"}
+    cells = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}", "bytes": f"{human(t.bytes)}B",
+             "arithmetic_intensity": _fixed(t.arithmetic_intensity, 1), "bound_ms": _fixed(t.bound_ms, 3),
+             "efficiency": "" if report.efficiency is None else f"{report.efficiency:.0%}"}
     if report.training:
         cells.update({"backward_macs": f"{report.training.backward_macs:,}",
                       "saved_bytes": f"{report.training.saved_bytes:,}",
@@ -299,7 +341,8 @@ def to_csv(report: Report, depth: str = "branches", columns: tuple[str, ...] | N
     output = "output_shape_hwc" if output_heading(report) == "output HxWxC" else "output_shape"
     chosen = [(output if key == "output" else key, lambda r: shape_text(r.output_shape), None) if key == "output"
               else (key, value, display) for key, value, display in _columns(report, columns) if key != "layer"]
-    extra = [] if columns else [("weights", lambda r: r.weights, None), ("activations", lambda r: r.activations, None)]
+    extra = [] if columns else [("weights", lambda r: r.weights, None), ("activations", lambda r: r.activations, None),
+                                *([] if report.machine is not None else ROOFLINE_COLUMNS[:2])]
     columns_out = [("name", lambda r: r.name, None), ("parent", lambda r: r.parent or "", None), *chosen, *extra]
     writer.writerow([key for key, _, _ in columns_out])
     writer.writerows(csv_cells([value(row) for _, value, _ in columns_out]) for row in _rows(report, depth))

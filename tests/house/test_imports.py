@@ -23,10 +23,17 @@ def project_modules() -> dict[str, Path]:
 
 def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """Every project module `name` imports anywhere in its file (top level or inside functions),
-    `from . import x` resolved to the submodule x when there is one, else to the package."""
+    `from . import x` resolved to the submodule x when there is one, else to the package. Imports
+    under `if TYPE_CHECKING:` are for annotations only, never executed: not edges."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+                   for statement in node.body for inner in ast.walk(statement)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -94,6 +101,14 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_checker_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_imports_for_annotations_only_are_not_edges(tmp_path):
+    module = tmp_path / "googlenet_cost" / "a.py"
+    module.parent.mkdir()
+    module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .b import B\nfrom .c import C\n")
+    modules = {"googlenet_cost.a": module, "googlenet_cost.b": module, "googlenet_cost.c": module}
+    assert imports_of("googlenet_cost.a", module, modules) == {"googlenet_cost.c"}
 
 
 def test_no_import_cycle_lazy_imports_included():

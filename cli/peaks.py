@@ -1,0 +1,108 @@
+"""gcost peaks: this machine's peak FLOP/s and memory bandwidth (a roofline's roofs), measured once
+and cached, beside the datasheet's on a GPU; or a datasheet's or a file's."""
+from __future__ import annotations
+
+import click
+
+from .options import Number
+
+JSON_SCHEMA = 1
+
+
+@click.command(short_help="Peak FLOP/s and memory bandwidth of this machine (measured, cached) or a datasheet.")
+@click.option("--device", default=None, help="auto (CUDA when present, else CPU; the default), cpu, cuda or cuda:N.")
+@click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="The matrix products' dtype (fp32 on CUDA without TF32).")
+@click.option("--threads", type=Number(1, 1_000_000, whole=True),
+              help="CPU threads, at most 4 per CPU of the machine. Default: the CPUs this process may run on.")
+@click.option("--remeasure", is_flag=True, help="Measure again, replacing the cached peaks.")
+@click.option("--peaks", "choice", metavar="NAME|FILE.yaml",
+              help="A datasheet's peaks instead (h200, h100-sxm, h100-pcie, a100, l40s, a10, t4, orin), or a "
+                   "device of your own in YAML (docs/roofline.md).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
+def peaks(device, dtype, threads, remeasure, choice, fmt):
+    """Peak FLOP/s (large matrix products, 2 FLOP per multiply-add) and memory bandwidth (copy and
+    triad, bytes read + written) of this machine, and on a CPU the bandwidth of a cache-resident
+    working set. Measured once (a few seconds) and cached per device, threads, torch and dtype."""
+    from googlenet_cost.roofline.peaks import datasheet_for_device, resolve_peaks
+
+    from .render import emit, fit_width
+
+    if choice is not None and (device is not None or threads is not None or remeasure):
+        raise click.UsageError("--peaks gives another device's peaks: leave out --device, --threads and --remeasure")
+    fit_width()  # a bad COLUMNS is refused before any work
+    found = resolve_peaks(choice, device=device or "auto", dtype=dtype, threads=threads, remeasure=remeasure,
+                          progress=_progress)
+    entries = [found]
+    notes = []
+    if choice is None and found.threads is None:  # a GPU: its datasheet beside the measurement
+        sheet = datasheet_for_device(found.device, dtype)
+        if sheet is not None:
+            entries.append(sheet)
+        else:
+            notes.append(f"no datasheet for {found.device!r} at {dtype}; --peaks NAME shows one")
+    if fmt == "json":
+        import json
+
+        text = json.dumps({"schema": JSON_SCHEMA, "peaks": [entry.to_dict() for entry in entries]}, indent=2) + "\n"
+        emit(text, lambda: [], None)
+        return
+    emit(None, lambda: _views(entries, notes), None)
+
+
+def _progress(line: str) -> None:
+    from googlenet_cost.views.report import printable
+
+    click.echo(printable(line), err=True)
+
+
+def _views(entries: list, notes: list[str]) -> list:
+    from rich.table import Table
+
+    from .render import plain_text
+
+    first = entries[0]
+    table = Table(title=plain_text(f"Peaks of {first.device}, {first.dtype}"), title_justify="left")
+    table.add_column("")
+    for entry in entries:
+        table.add_column(entry.source, justify="right")
+    if len(entries) == 2:
+        table.add_column("measured / datasheet", justify="right")
+
+    def row(label: str, cells: list, attr: str | None = None) -> None:
+        cells = ["-" if cell is None else cell for cell in cells]
+        if len(entries) == 2:
+            measured, sheet = (getattr(e, attr) for e in entries) if attr else (None, None)
+            cells.append(f"{measured / sheet:.2f}" if measured and sheet else "")
+        table.add_row(label, *cells)
+
+    row("peak FLOP/s", [_si(e.flops_per_s, "FLOP/s") for e in entries], "flops_per_s")
+    row("memory bandwidth", [_si(e.bytes_per_s, "B/s") for e in entries], "bytes_per_s")
+    if any(e.cache_bytes_per_s for e in entries):
+        row("cache bandwidth", [_si(e.cache_bytes_per_s, "B/s") if e.cache_bytes_per_s else None for e in entries])
+        row("cache size", [_binary(e.cache_bytes) if e.cache_bytes else None for e in entries])
+    row("ridge point", [f"{e.flops_per_s / e.bytes_per_s:.1f} FLOP/byte" for e in entries])
+    if any(e.threads for e in entries):
+        row("threads", [str(e.threads) if e.threads else None for e in entries])
+    if any(e.measured_at for e in entries):
+        row("measured at", [e.measured_at for e in entries])
+    lines = [f"{entry.source}: {entry.reference}" for entry in entries if entry.reference]
+    lines += ["ridge point: the arithmetic intensity above which a kernel can be compute-bound "
+              "(peak FLOP/s / memory bandwidth)"] + notes
+    return [table, *(plain_text(line) for line in lines)]
+
+
+def _si(value: float, unit: str) -> str:
+    """65.91 GFLOP/s, 4.8 TB/s: decimal prefixes, as datasheets print them."""
+    for prefix, exponent in (("P", 15), ("T", 12), ("G", 9), ("M", 6), ("K", 3)):
+        if value >= 10**exponent:
+            return f"{value / 10**exponent:.4g} {prefix}{unit}"
+    return f"{value:.4g} {unit}"
+
+
+def _binary(size: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:g} {unit}"
+    return f"{size} bytes"
