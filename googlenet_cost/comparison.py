@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .spec.variants import Variant
     from .timing.stats import LatencyStats
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: bytes_ratio, bound_ratio; variants are schema-3 reports
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,9 @@ def with_bounds(rows: list[LayerRow], batch: int, itemsize: int, peaks: Peaks) -
     result = []
     for row in rows:
         bound = bounds[row.name]
+        if bound.bound_ms <= 0:  # nothing computed, nothing moved (a view, dropout in eval): no roof to sit under
+            result.append(replace(row, bound_ms=0.0, limit=None, efficiency=None))
+            continue
         efficiency = bound.bound_ms / row.latency_ms if row.latency_ms else None
         result.append(replace(row, bound_ms=bound.bound_ms, limit=bound.limit, efficiency=efficiency))
     return result

@@ -33,7 +33,7 @@ ELEMENT_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
 MAX_RATE = 1e18  # FLOP/s or bytes/s: more is a typo, not a device
 MAX_CACHE_BYTES = 2**40
 CACHE_SCHEMA = "gcost.peaks-cache/1"
-METHOD = 1  # the measurement's version: a change makes every cached entry be measured again
+METHOD = 2  # the measurement's version: a change makes every cached entry be measured again
 Progress = Callable[[str], None]
 
 
@@ -373,7 +373,7 @@ class PeakSizes:
 
     matmul_n: int = 2048  # the largest n of the n x n products
     matmul_min_n: int = 128  # products start at this n and double while one stays short
-    matmul_s: float = 1.0  # timed seconds of products at least
+    matmul_s: float = 2.0  # timed seconds of products at least (a shared machine's best needs many samples)
     memory_bytes: int | None = None  # each array of copy and triad; None: 4 x the last-level cache, >= 64 MiB
     memory_s: float = 0.25  # timed seconds per main-memory kernel
     cache_sets: tuple[int, ...] | None = None  # working sets (all arrays) of the CPU's cache-resident runs;

@@ -143,3 +143,26 @@ def test_the_roofline_plot_is_written_for_analyze_and_compare(runner, peaks_file
     assert result.exit_code == 0, result.stderr
     text = several.read_text()
     assert "roofline of every variant" in text and "reduce=16" in text and "slow box" in text
+
+
+def test_on_a_gpu_a_median_below_the_bound_suspects_the_timer_too():
+    """The GPU branch of the self-check, with latency timed on the fake CUDA backend: the bound
+    (on slow peaks) is far above what the fake events read, as a timer reading too low would be."""
+    from googlenet_cost.analysis import _roofline
+    from googlenet_cost.options import RunOptions
+    from googlenet_cost.timing.loop import LoopLimits
+    from googlenet_cost.timing.measure import TimingOptions, measure_latency
+    from tests.fake_cuda import FakeCuda, fake_target
+
+    cuda = FakeCuda()
+    limits = LoopLimits(warmup_min_iters=3, warmup_min_s=0.0, min_iters=12, min_time_s=0.0)
+    stats = measure_latency(fake_target(cuda), TimingOptions(device="cuda", limits=limits), macs=1_000_000,
+                            cuda=cuda, clock=cuda.clock)
+    assert stats.device_type == "cuda"
+    slow = replace(FLAT, flops_per_s=1e3)  # every bound far above any time the fake reads
+    rows = [_row("conv", macs=1_000_000, moved=1000)]
+    bounded, found = _roofline(rows, RunOptions(roofline=slow), (stats,), batch=1)
+    assert bounded[0].bound_ms > 1e3 * stats.median_ms
+    assert len(found) == 1 and "timer reads too low" in found[0] and f"{stats.median_ms:.3f} ms" in found[0]
+    _, on_cpu = _roofline(rows, RunOptions(roofline=slow), (replace(stats, device_type="cpu"),), batch=1)
+    assert "timer" not in on_cpu[0]

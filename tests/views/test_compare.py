@@ -133,6 +133,7 @@ def test_compare_json_contract(runner, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert [v["label"] for v in data["variants"]] == ["baseline", "reduce=16", "no-reduce"]
+    assert data["schema"] == 3
     assert all(v["schema"] == 3 and "totals" in v for v in data["variants"])
     summary = {s["label"]: s for s in data["summary"]}
     base_macs = data["variants"][0]["totals"]["macs"]
