@@ -27,13 +27,13 @@ def peaks(device, dtype, threads, remeasure, choice, fmt):
     working set. Measured once (a few seconds) and cached per device, threads, torch and dtype."""
     from googlenet_cost.roofline.peaks import datasheet_for_device, resolve_peaks
 
-    from .render import emit, fit_width
+    from .render import emit, fit_width, say_progress
 
     if choice is not None and (device is not None or threads is not None or remeasure):
         raise click.UsageError("--peaks gives another device's peaks: leave out --device, --threads and --remeasure")
     fit_width()  # a bad COLUMNS is refused before any work
     found = resolve_peaks(choice, device=device or "auto", dtype=dtype, threads=threads, remeasure=remeasure,
-                          progress=_progress)
+                          progress=say_progress)
     entries = [found]
     notes = []
     if choice is None and found.threads is None:  # a GPU: its datasheet beside the measurement
@@ -49,12 +49,6 @@ def peaks(device, dtype, threads, remeasure, choice, fmt):
         emit(text, lambda: [], None)
         return
     emit(None, lambda: _views(entries, notes), None)
-
-
-def _progress(line: str) -> None:
-    from googlenet_cost.views.report import printable
-
-    click.echo(printable(line), err=True)
 
 
 def _views(entries: list, notes: list[str]) -> list:

@@ -12,7 +12,6 @@ TF32 off for fp32; torch is imported only by the measurement.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -21,16 +20,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from ..errors import GcostError, did_you_mean, quoted
 from ..files import atomic_write_text, load_yaml, read_text
-from ..quantity import NumberError, parse_int, parse_quantity, parse_real, shown
+from ..quantity import NumberError, parse_int, parse_real, shown
+from .datasheets import MAX_RATE, _datasheets, _rate
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
 ELEMENT_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
-MAX_RATE = 1e18  # FLOP/s or bytes/s: more is a typo, not a device
 MAX_CACHE_BYTES = 2**40
 CACHE_SCHEMA = "gcost.peaks-cache/1"
 METHOD = 2  # the measurement's version: a change makes every cached entry be measured again
@@ -120,25 +118,6 @@ def datasheet_names() -> list[str]:
     return list(_datasheets())
 
 
-@functools.lru_cache(maxsize=1)
-def _datasheets() -> Mapping[str, Mapping[str, Any]]:
-    """datasheets.yaml read with the same checks as a user's file, read-only: {name: {name,
-    cuda_names, flops: {dtype: (value, citation)}, bytes: (value, citation)}}."""
-    from importlib.resources import files
-
-    where = "googlenet_cost/roofline/datasheets.yaml"
-    data = load_yaml(files(__package__).joinpath("datasheets.yaml").read_text(encoding="utf-8"), where=where)
-    sources, table = data["sources"], {}
-    for name, entry in data["devices"].items():
-        def cited(figure: dict, key: str) -> tuple[float, str]:
-            return _rate(figure["value"], where, f"{name}.{key}"), " ".join(sources[figure["source"]].split())
-        flops = {dtype: cited(figure, f"flops_per_s.{dtype}") for dtype, figure in entry["flops_per_s"].items()}
-        table[name] = MappingProxyType({"name": entry["name"], "cuda_names": tuple(entry["cuda_names"]),
-                                        "flops": MappingProxyType(flops),
-                                        "bytes": cited(entry["bytes_per_s"], "bytes_per_s")})
-    return MappingProxyType(table)
-
-
 FILE_KEYS = {"name": "the device's name", "flops_per_s": "peak FLOP/s: one number, or one per dtype",
              "bytes_per_s": "main-memory bandwidth, bytes/s", "cache_bytes_per_s": "a cache's bandwidth, bytes/s",
              "cache_bytes": "the working set that cache holds, bytes", "source": "where the figures come from"}
@@ -188,21 +167,6 @@ def _flops_for(value: Any, dtype: str, path: str) -> float:
         has = ", ".join(value) or "none"
         raise GcostError(f"key 'flops_per_s' has no {dtype} figure (it has {has})", file=path)
     return _rate(value[dtype], path, f"flops_per_s.{dtype}")
-
-
-def _rate(value: Any, where: str, key: str) -> float:
-    """A rate from 0 (excluded) to MAX_RATE: a number, or a decimal quantity such as "4.8T"."""
-    expect = f"key '{key}' must be a positive number like 4.8e12 or \"4.8T\" (at most 1e18), got {shown(value)}"
-    try:
-        if isinstance(value, str) and re.search(r"[KMGT]\s*$", value.strip(), re.IGNORECASE):
-            number = parse_quantity(value, base=1000).value
-        else:
-            number = parse_real(value, low=0, low_open=True, high=MAX_RATE)
-    except NumberError:
-        raise GcostError(expect, file=where) from None
-    if not 0 < number <= MAX_RATE:
-        raise GcostError(expect, file=where)
-    return number
 
 
 _BINARY = {"kib": 2**10, "mib": 2**20, "gib": 2**30}

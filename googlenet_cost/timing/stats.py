@@ -146,20 +146,9 @@ def _warnings(loop: LoopResult, summary: Summary, enqueue: float | None, self_ch
     return warnings
 
 
-# Dense datasheet peaks in TFLOP/s, by the exact torch.cuda.get_device_name() of each product
-# (an H100 NVL is not an H100 SXM, an A10G is not an A10: unknown names get no peak).
-PEAK_TFLOPS: dict[str, dict[str, float]] = {
-    "NVIDIA H200": {"fp32": 67.0, "tf32": 494.7, "fp16": 989.4, "bf16": 989.4},
-    "NVIDIA H100 80GB HBM3": {"fp32": 67.0, "tf32": 494.7, "fp16": 989.4, "bf16": 989.4},
-    "NVIDIA H100 PCIe": {"fp32": 51.2, "tf32": 378.0, "fp16": 756.0, "bf16": 756.0},
-    "NVIDIA A100-SXM4-80GB": {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
-    "NVIDIA A100-SXM4-40GB": {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
-    "NVIDIA A100 80GB PCIe": {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
-    "NVIDIA A100-PCIE-40GB": {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
-    "NVIDIA L40S": {"fp32": 91.6, "tf32": 183.0, "fp16": 362.0, "bf16": 362.0},
-    "NVIDIA A10": {"fp32": 31.2, "tf32": 62.5, "fp16": 125.0, "bf16": 125.0},
-}
-
-
 def known_peak(device_name: str, dtype: str) -> float | None:
-    return PEAK_TFLOPS.get(device_name.strip(), {}).get(dtype)
+    """The datasheet's dense peak in TFLOP/s of a CUDA device by its exact name (roofline/datasheets.yaml)."""
+    from ..roofline.datasheets import dense_flops
+
+    flops = dense_flops(device_name, dtype)
+    return None if flops is None else flops / 1e12
