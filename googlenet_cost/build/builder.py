@@ -152,9 +152,20 @@ def _adaptive_avgpool(layer: AdaptiveAvgPoolSpec, in_shape: Shape, device: torch
     return nn.AdaptiveAvgPool2d(layer.output)
 
 
+class LocalResponseNorm(nn.LocalResponseNorm):
+    """PyTorch's LRN, which on the CPU has no bf16 or fp16 kernel for its 3-D average pool: there
+    it runs in fp32 and casts back (the result at the input's dtype; the casts' time counts, and
+    docs/latency.md says so). Elsewhere, and in fp32, exactly nn.LocalResponseNorm."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16):
+            return super().forward(x.float()).to(x.dtype)
+        return super().forward(x)
+
+
 @register_builder("lrn")
 def _lrn(layer: LRNSpec, in_shape: Shape, device: torch.device) -> nn.Module:
-    return nn.LocalResponseNorm(layer.size, layer.alpha, layer.beta, layer.k)
+    return LocalResponseNorm(layer.size, layer.alpha, layer.beta, layer.k)
 
 
 @register_builder("batchnorm")
