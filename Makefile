@@ -19,7 +19,7 @@ $(STAMP): $(LOCK) setup.cfg pyproject.toml
 	$(PY) -m pip check --disable-pip-version-check
 	touch $(STAMP)
 
-.PHONY: install demo test test-fast check bench lock test-latest test-oldest wheel-smoke
+.PHONY: install demo test test-fast check bench lock test-latest test-oldest wheel-smoke gpu-check
 install: $(STAMP)
 
 demo: $(STAMP)  ## the main job: analyze the paper's GoogLeNet
@@ -36,6 +36,9 @@ check: $(STAMP)  ## the size gate that CI runs on every shipped spec
 
 wheel-smoke: $(STAMP)  ## build sdist + wheel, install the wheel in a venv outside the checkout, smoke it
 	bash .ci/wheel-smoke
+
+gpu-check:  ## on a GPU machine, first: GPU tests, latency table, harness check, peaks, self-checks -> docs/benchmarks-gpu.md (8 min)
+	python3 benchmarks/gpu_check.py
 
 bench: $(STAMP)  ## benchmarks: write measured tables to docs/
 	$(PY) benchmarks/startup.py

@@ -16,10 +16,12 @@ def environment() -> str:
 
 
 def publish(file_name: str, text: str) -> None:
-    """Write a measured table to docs/ (atomically) and show it."""
+    """Write a measured table to docs/ (atomically) and show it. $BENCHMARKS_DOCS_DIR writes it
+    elsewhere (gpu_check.py --dry-run: a rehearsal must not replace measured tables)."""
     from pathlib import Path
 
     from googlenet_cost.files import atomic_write_text
 
-    atomic_write_text(Path(__file__).resolve().parent.parent / "docs" / file_name, text)
+    folder = os.environ.get("BENCHMARKS_DOCS_DIR") or Path(__file__).resolve().parent.parent / "docs"
+    atomic_write_text(Path(folder) / file_name, text)
     print(text)

@@ -35,13 +35,15 @@ def main() -> None:
     parser.add_argument("--dtypes", default="fp32,tf32,fp16,bf16")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--min-time", type=float, default=1.0)
+    parser.add_argument("--device", default="cuda", help="cuda; cpu only to rehearse the script (gpu_check.py --dry-run)")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
+    if args.device != "cpu" and not torch.cuda.is_available():
         sys.exit("gpu_table.py needs a CUDA device")
     spec = gc.load_spec(args.spec)
     target = spec_target(spec)
     macs = gc.analyze(spec).totals.macs
-    base = TimingOptions(device="cuda", limits=LoopLimits(warmup_min_s=0.5, min_time_s=args.min_time))
+    base = TimingOptions(device=args.device, limits=LoopLimits(warmup_min_s=min(0.5, args.min_time),
+                                                               min_time_s=args.min_time))
     rows = []
     for mode in args.modes.split(","):
         for dtype in args.dtypes.split(","):
@@ -61,12 +63,12 @@ def main() -> None:
                 print(" | ".join(rows[-1]), flush=True)
     table = markdown_table(["mode", "dtype", "batch", "median ms", "p10 ms", "p90 ms", "samples/s", "TFLOP/s",
                             "of peak", "peak MiB", "events/wall", "warnings"], rows, set(range(2, 11)))
-    name = torch.cuda.get_device_name()
+    name = torch.cuda.get_device_name() if args.device != "cpu" else "CPU (a rehearsal, not a GPU table)"
     text = (f"# GPU latency: {spec.name}\n\nMeasured by `benchmarks/gpu_table.py` on {date.today()}: {name}, "
             f"torch {torch.__version__} (CUDA {torch.version.cuda}), Python {platform.python_version()}. "
             f"CUDA events around each forward, warm-up per configuration, median of at least "
             f"{args.min_time:g} s of iterations. TFLOP/s = 2 x MACs x batch / median.\n\n{table}")
-    publish("benchmarks-gpu.md", text)
+    publish("benchmarks-gpu-table.md", text)
 
 
 if __name__ == "__main__":

@@ -61,11 +61,13 @@ def main() -> None:
     parser.add_argument("--spec", default="googlenet")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed iterations per gcost run")
     args = parser.parse_args()
     spec = gc.load_spec(args.spec)
     device = resolve_device(args.device)
     options = TimingOptions(device=str(device), batches=(args.batch,),
-                            limits=LoopLimits(warmup_min_s=1.0, min_time_s=3.0, min_iters=50))
+                            limits=LoopLimits(warmup_min_s=min(1.0, args.min_time), min_time_s=args.min_time,
+                                              min_iters=50))
     macs = gc.analyze(spec).totals.macs
     ours = [measure_latency(spec_target(spec), options, macs=macs).median_ms for _ in range(args.repeats)]
     with timing_context(options, device, cuda_backend()):  # the references under the same numerics

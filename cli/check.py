@@ -1,14 +1,16 @@
 """gcost check / gcost baseline: a model-size regression gate for CI.
 
-Exit codes: 0 every metric within its limit, 1 a regression, 2 a usage or spec error."""
+Exit codes: 0 every metric within its limit, 1 a regression, 2 a usage or spec error (a check
+without any limit too, unless --allow-empty). Under GitHub Actions, check also writes the job
+summary, annotations and step outputs itself (googlenet_cost/gate/github.py)."""
 from __future__ import annotations
 
 import click
 
 from googlenet_cost.gate import metrics as gate_metrics
+from googlenet_cost.views.check import FORMATS as CHECK_FORMATS
 
-from .options import (FORMAT, MAX_BATCH, OUTPUT, Number, complete_spec, guard_outputs, model_options,
-                      step_options)
+from .options import MAX_BATCH, OUTPUT, Number, complete_spec, guard_outputs, model_options, step_options
 
 
 def _limit_options(fn):
@@ -28,7 +30,7 @@ def _given_limits(values: dict) -> dict:
 
 @click.command(short_help="Fail (exit 1) when a network exceeds its budget or grew past its baseline.")
 @click.argument("specs", nargs=-1, shell_complete=complete_spec)
-@model_options("Also check a Python model")
+@model_options("Also check a Python model", repeatable=True)
 @_limit_options
 @click.option("--budgets", "budgets_path", type=click.Path(dir_okay=False),
               help="YAML file of per-spec limits: {googlenet: {max_params: 7.1M}}.")
@@ -38,6 +40,8 @@ def _given_limits(values: dict) -> dict:
 @click.option("--allow-new", is_flag=True,
               help="A network missing from the baseline is checked against its other limits only "
                    "(without it, that is an error: a renamed spec would escape the gate).")
+@click.option("--allow-empty", is_flag=True,
+              help="Pass a check given no limits at all (without it, that is an error: such a gate never fails).")
 @click.option("--latency-tolerance", default="10%", show_default=True,
               help="Allowed latency over its limit or baseline.")
 @click.option("--latency", "with_latency", is_flag=True, help="Time the models and compare with the baseline.")
@@ -47,36 +51,54 @@ def _given_limits(values: dict) -> dict:
 @click.option("--batch", type=Number(1, MAX_BATCH, whole=True), default=1, show_default=True,
               help="Batch of the training step (--max-train-bytes) and of --latency timing.")
 @click.option("--strict", is_flag=True, help="Operators with no MAC formula fail (Python models).")
-@FORMAT
+@click.option("--format", "fmt", type=click.Choice(CHECK_FORMATS), default="table", show_default=True,
+              help="Output format; codequality: GitLab's Code Quality report (JSON).")
 @OUTPUT
-def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path, tolerance, allow_new,
+def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path, tolerance, allow_new, allow_empty,
           latency_tolerance, with_latency, device, train, step, optimizer, batch, strict, fmt, output, **limits):
-    """Fail (exit 1) when a network exceeds its size budget or grew past its baseline."""
+    """Fail (exit 1) when a network exceeds its size budget or grew past its baseline.
+
+    Under GitHub Actions (GITHUB_ACTIONS=true) it also appends its Markdown to the job summary,
+    annotates each limit exceeded (and each layer grown) and sets the step outputs `passed` and
+    `failures`."""
+    import os
+
+    from googlenet_cost.gate import github
     from googlenet_cost.gate.check import run_check
     from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_sources
     from googlenet_cost.views import check as check_view
 
-    from .render import emit, warn
+    from .render import emit, environment_size, warn
 
     guard_outputs([output], list(specs), [budgets_path, baseline_path])
+    if fmt == "table" and not output:  # the terminal's size, read before the work rather than after it
+        for variable in ("COLUMNS", "LINES"):
+            environment_size(variable)
     options = RunOptions(batch=batch, train=train, step=step, optimizer=optimizer, strict=strict)
     result = run_check(open_sources(specs, model_ref, input_text, model_args), options, flags=_given_limits(limits),
                        budgets_path=budgets_path, baseline_path=baseline_path, tolerance=tolerance,
                        latency_tolerance=latency_tolerance, with_latency=with_latency, allow_new=allow_new,
-                       device=device)
+                       allow_empty=allow_empty, device=device)
     emit(check_view.render(result, fmt), lambda: check_view.to_rich(result), output)
     if fmt == "table" or output:
         for line in check_view.details(result):
             warn(line)
-    if not result.entries and (fmt != "table" or output):  # the table view already said it
+    if output or (not result.entries and fmt != "table"):  # the log keeps the verdict; the table view says it
         click.echo(check_view.summary_line(result), err=True)
+    if github.running_in_actions(os.environ):
+        data_on_stdout = fmt != "table" and not output  # annotations must not break a report piped to a file
+        for annotation in check_view.annotations(result):
+            click.echo(annotation.command(os.environ), err=data_on_stdout)
+        for problem in github.publish(check_view.render(result, "markdown"),
+                                      github.check_outputs(result.ok, result.failures), os.environ):
+            warn(problem)
     click.get_current_context().exit(result.return_code)
 
 
 @click.command(short_help="Record today's params, weights, MACs and activations in a lock file.")
 @click.argument("specs", nargs=-1, shell_complete=complete_spec)
-@model_options("Also record a Python model")
+@model_options("Also record a Python model", repeatable=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The lock file to write (atomically), e.g. gcost.lock.json.")
 @click.option("--latency", "with_latency", is_flag=True, help="Also record the median latency.")

@@ -29,17 +29,21 @@ def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -
     return names + [CompletionItem(path) for path in paths]
 
 
-def model_options(purpose: str) -> Callable:
-    """--model, --model-arg and --input: a network written in Python instead of (or beside) specs."""
+def model_options(purpose: str, *, repeatable: bool = False) -> Callable:
+    """--model, --model-arg and --input: a network written in Python instead of (or beside) specs.
+    With `repeatable`, --model may be given several times (a tuple of references, each model
+    built with the same --model-arg and --input)."""
     def decorate(fn: Callable) -> Callable:
+        models, factory = (("every --model", "every --model's factory") if repeatable
+                           else ("--model", "the --model factory"))
         fn = click.option("--input", "input_text", metavar="CxHxW",
-                          help="Input shape of one sample for --model, e.g. 3x224x224 (or 197x768 for tokens).")(fn)
+                          help=f"Input shape of one sample for {models}, e.g. 3x224x224 (or 197x768 for tokens).")(fn)
         fn = click.option("--model-arg", "model_args", multiple=True, metavar="NAME=VALUE",
-                          help="An argument for the --model factory (repeatable); values read as YAML: "
+                          help=f"An argument for {factory} (repeatable); values read as YAML: "
                                "aux_logits=false, width=0.5.")(fn)
-        return click.option("--model", "model_ref", metavar="MODULE:FACTORY",
+        return click.option("--model", "model_ref", metavar="MODULE:FACTORY", multiple=repeatable,
                             help=f"{purpose}: a callable returning an nn.Module, as package.module:factory "
-                                 "or path/to/file.py:factory.")(fn)
+                                 "or path/to/file.py:factory" + (" (repeatable)." if repeatable else "."))(fn)
     return decorate
 
 
@@ -221,8 +225,12 @@ def roofline_from(roofline: bool, choice: str | None, timing: dict[str, Any]):
 def interval_options(fn: Callable) -> Callable:
     """compare's adaptive sampling: how narrow the latency ratios' intervals must get, and the
     time budget."""
+    fn = click.option("--min-effect", type=Fraction(), default="1%", show_default=True,
+                      help="The smallest latency difference that counts: a measured ratio within ± this of 1.0 "
+                           "is 'no meaningful difference'.")(fn)
     fn = click.option("--max-time", type=Number(1, 86_400, unit=" seconds"), default=30.0, show_default=True,
-                      help="Seconds of timing at most, all variants and warm-up included.")(fn)
+                      help="Seconds of timing at most, all variants and warm-up included (a hard cap: a round "
+                           "that would end past it is not run).")(fn)
     return click.option("--precision", type=Fraction(), default="2%", show_default=True,
                         help="Time until every latency ratio's 95% interval is within ± this.")(fn)
 
@@ -240,7 +248,8 @@ def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bo
                         min_iters=options["min_iters"])
     extra = {}
     if "precision" in options:
-        extra = {"precision": options["precision"], "max_time_s": options["max_time"]}
+        extra = {"precision": options["precision"], "max_time_s": options["max_time"],
+                 "min_effect": options["min_effect"]}
     return TimingOptions(device=options["device"], dtype=options["dtype"], batches=batches,
                          channels_last=options["channels_last"], cuda_graph=options["cuda_graph"],
                          compile=options["compiled"], cold_cache=options["cold_cache"],

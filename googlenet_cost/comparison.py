@@ -46,6 +46,9 @@ def latency_words(entry: dict[str, Any], what: str = "latency") -> str:
     interval = f"95% CI {low:.2f}-{high:.2f}"
     if entry["verdict"] == "no measurable difference":
         return f"no measurable {what} difference ({interval})"
+    if entry["verdict"] == "no meaningful difference":
+        return (f"{entry['median']:.2f}x the {what}, less than the {entry['min_effect']:.0%} that counts: no "
+                f"meaningful {what} difference ({interval})")
     if entry["verdict"] == "too few rounds":
         return (f"{entry['median']:.2f}x the {what} from only {entry['rounds']} rounds, too few for a verdict "
                 f"({interval}; raise --max-time)")

@@ -4,7 +4,7 @@ either through the same few members (see there)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .errors import PASSES_THROUGH, GcostError, model_raised
 from .factories import load_factory, parse_input_shape, room_for_depth
@@ -149,16 +149,22 @@ def open_source(spec: str | None = None, model: str | None = None, input_text: s
     return SpecSource(load_spec(DEFAULT_SPEC if spec is None else spec))
 
 
-def open_sources(specs: list[str], model: str | None = None, input_text: str | None = None,
+def open_sources(specs: list[str], model: str | Sequence[str] | None = None, input_text: str | None = None,
                  model_args: tuple[str, ...] = ()) -> list:
-    """Several networks at once (check, baseline), each under a unique key."""
+    """Several networks at once (check, baseline), each under a unique key: the specs, then each
+    Python model (`model`: one reference or several, all read with `input_text` and
+    `model_args`), keyed by its reference."""
+    models = [model] if isinstance(model, str) else list(model or ())
+    if input_text and not models:
+        raise GcostError("--input goes with --model; a spec carries its own input shape")
     sources = [open_source(spec) for spec in specs]
-    if model:
-        sources.append(open_source(None, model, input_text, model_args))
+    sources += [open_source(None, reference, input_text, model_args) for reference in models]
     if not sources:
         raise GcostError("give at least one spec (or --model)")
     keys = [source.key for source in sources]
     twice = sorted({key for key in keys if keys.count(key) > 1})
     if twice:
+        if any(key in models for key in twice):
+            raise GcostError(f"--model {', '.join(twice)} given twice: each network is checked once")
         raise GcostError(f"two specs share the name {', '.join(twice)}: give each a unique `name:`")
     return sources

@@ -20,6 +20,14 @@ def _shipped_spec(path: Path):
 SPEC_PARAMS = [_shipped_spec(path) for path in SPECS]
 
 
+@pytest.fixture(autouse=True)
+def outside_github_actions(monkeypatch):
+    """The suite may run under GitHub Actions: gcost check would then write to the job's real step
+    summary and outputs. Tests that want it set these themselves (tests/gate/test_github.py)."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

@@ -27,17 +27,24 @@ class CheckEntry:
     value: float
     limit: float
     source: str  # "flag", "budgets", "spec" or "baseline"
-    baseline: float | None = None
+    baseline: float | None = None  # the baseline's value of this metric, where a lock records it
 
     @property
     def ok(self) -> bool:
         return self.value <= self.limit
 
+    @property
+    def growth(self) -> float | None:
+        """The value's growth over the baseline's, as a fraction (0.03: grown 3%); None without a
+        baseline, or where the baseline recorded 0."""
+        return self.value / self.baseline - 1 if self.baseline else None
+
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.network, "metric": self.metric, "value": self.value, "limit": self.limit,
                 "ok": self.ok, "source": self.source, "baseline": self.baseline,
                 "over_by": self.value - self.limit,
-                "over_by_pct": (self.value - self.limit) / self.limit * 100 if self.limit else None}
+                "over_by_pct": (self.value - self.limit) / self.limit * 100 if self.limit else None,
+                "growth_pct": self.growth * 100 if self.growth is not None else None}
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,16 @@ class CheckResult:
     entries: list[CheckEntry]
     grown_layers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    files: dict[str, str | None] = field(default_factory=dict)  # network -> the file it is written in, if any
 
     @property
     def ok(self) -> bool:
         return all(entry.ok for entry in self.entries)
+
+    @property
+    def failures(self) -> int:
+        """How many limits were exceeded."""
+        return sum(not entry.ok for entry in self.entries)
 
     @property
     def return_code(self) -> int:
@@ -108,17 +121,19 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
 def _entry(name: str, metric: str, values: dict[str, float], sources, locked, tolerance: float,
            timed: bool) -> CheckEntry | None:
     """The first source's limit on `metric` (a timed metric's limit is widened by its tolerance:
-    timing is noisy), else the baseline's value plus the tolerance; None where neither sets one."""
+    timing is noisy), else the baseline's value plus the tolerance; None where neither sets one.
+    The baseline's value is kept either way, for the growth against it."""
     if metric not in values:
         return None
+    # for a timed metric, compare_latency refused a baseline timed on another kind of device
+    base = locked.get("metrics", {}).get(metric) if locked else None
     for source, limits in sources:
         if metric in limits.get(name, {}):
             limit = limits[name][metric]
             if timed:
                 limit *= 1 + tolerance
-            return CheckEntry(name, metric, values[metric], limit, source)
-    if locked and metric in locked.get("metrics", {}):
-        base = locked["metrics"][metric]  # for a timed metric, compare_latency refused another kind of device
+            return CheckEntry(name, metric, values[metric], limit, source, base)
+    if base is not None:
         return CheckEntry(name, metric, values[metric], base * (1 + tolerance), "baseline", base)
     return None
 
@@ -148,13 +163,17 @@ def gate_timing(device: str, options: RunOptions) -> TimingOptions:
 
 def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], budgets_path: str | None = None,
               baseline_path: str | None = None, tolerance: str = "0%", latency_tolerance: str = "10%",
-              with_latency: bool = False, allow_new: bool = False, device: str = "auto") -> CheckResult:
+              with_latency: bool = False, allow_new: bool = False, allow_empty: bool = False,
+              device: str = "auto") -> CheckResult:
     """Analyze every source (see sources.open_sources) and check it against its limits. A limit on
     a training-step metric makes the run a training step; one on a timed metric (or
-    `with_latency`) times it, on `device`."""
+    `with_latency`) times it, on `device`. A check given no limits at all (no flag, budgets file,
+    spec `budget:` block or baseline) could never fail: it is an error unless `allow_empty`."""
     from ..analysis import analyze
 
     keys = [source.key for source in sources]
+    allowed_growth = parse_tolerance(tolerance)
+    allowed_latency = parse_tolerance(latency_tolerance, what="--latency-tolerance")
     flag_limits = parse_limits(flags, where="command line")
     file_limits = load_budgets_file(budgets_path) if budgets_path else {}
     for key in file_limits:
@@ -169,10 +188,26 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
         options = replace(options, step="train")
     options = options.with_timing(gate_timing(device, options) if with_latency or any_timed(limited) else None)
     reports = {source.key: analyze(source, options) for source in sources}
-    return check_reports(reports, limits_by_source=limit_sources, lock=lock,
-                         tolerance=parse_tolerance(tolerance),
-                         latency_tolerance=parse_tolerance(latency_tolerance, what="--latency-tolerance"),
-                         lock_path=baseline_path or "the baseline", allow_new=allow_new, latency_asked=with_latency)
+    if not limited and lock is None and not allow_empty:  # after the analysis: a broken spec says so first
+        raise GcostError("no limits to check: give --max-*, --budgets, a spec budget: block or --baseline "
+                         "(--allow-empty passes a check without limits)")
+    result = check_reports(reports, limits_by_source=limit_sources, lock=lock,
+                           tolerance=allowed_growth, latency_tolerance=allowed_latency,
+                           lock_path=baseline_path or "the baseline", allow_new=allow_new,
+                           latency_asked=with_latency)
+    return replace(result, files={source.key: written_in(source) for source in sources})
+
+
+def written_in(source: Any) -> str | None:
+    """The file a network is written in, as it was given (a spec's path, the file.py of a
+    path/to/file.py:factory), when it names one: annotations and code-quality issues point at it."""
+    import os
+
+    name = str(source.name)
+    for candidate in (name, name.rpartition(":")[0]):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    return None
 
 
 def run_baseline(sources: list, options: RunOptions, *, with_latency: bool = False,

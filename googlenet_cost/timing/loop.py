@@ -61,13 +61,16 @@ class LoopResult:
 
 
 def warm_up(timer: IterationTimer, limits: LoopLimits, clock: Clock = time.perf_counter) -> int:
-    """Untimed iterations until both warm-up minimums have passed (or max_time_s); their count."""
-    start, count = clock(), 0
+    """Untimed iterations until both warm-up minimums have passed; their count. At least one, and
+    none started that the previous one says would end past max_time_s."""
+    start, count, last = clock(), 0, 0.0
     while count < limits.warmup_min_iters or clock() - start < limits.warmup_min_s:
-        timer(count)
-        count += 1
-        if clock() - start > limits.max_time_s:
+        if count and clock() - start + last > limits.max_time_s:
             break
+        begin = clock()
+        timer(count)
+        last = clock() - begin
+        count += 1
     return count
 
 
@@ -98,6 +101,7 @@ class RoundsPlan:
     limits: LoopLimits = LoopLimits()
     precision: float = 0.02
     max_time_s: float = 30.0
+    min_effect: float = 0.01  # a ratio within +-this of 1.0 is "no meaningful difference"
 
 
 @dataclass(frozen=True)
@@ -117,27 +121,47 @@ Progress = Callable[[float, str], Any]
 
 def run_rounds(timers: Sequence[IterationTimer], plan: RoundsPlan, *, clock: Clock = time.perf_counter,
                progress: Progress | None = None) -> RoundsResult:
-    """Time several models interleaved; model 0 is the baseline of every ratio."""
+    """Time several models interleaved; model 0 is the baseline of every ratio.
+
+    plan.max_time_s is a hard cap, warm-up included: an iteration is not started when the last one
+    of that model says it would end past the cap, and a round cut short is dropped (samples stay
+    paired by round). Each round runs every model once, rotated so that no model runs twice in a
+    row, across round boundaries too (with two models: A B A B ..., each always after the other)."""
+    from ..errors import GcostError
     from .paired import ratio_of_medians
 
     start = clock()
+    count = len(timers)
+    longest_s = [0.0] * count  # each model's longest iteration yet (warm-up included): predicts its next
+
+    def run(k: int, index: int) -> Sample:
+        begin = clock()
+        sample = timers[k](index)
+        longest_s[k] = max(longest_s[k], clock() - begin)
+        return sample
+
+    def fits(k: int) -> bool:  # with a margin: under load the next iteration may be slower than any yet
+        return clock() - start + HARD_CAP_MARGIN * longest_s[k] <= plan.max_time_s
+
     warm_limits = LoopLimits(plan.limits.warmup_min_iters, plan.limits.warmup_min_s,
-                             max_time_s=plan.max_time_s / (2 * len(timers)))
-    warm = [warm_up(timer, warm_limits, clock) for timer in timers]
+                             max_time_s=plan.max_time_s / (2 * count))
+    warm = [warm_up(lambda index, k=k: run(k, index), warm_limits, clock) for k in range(count)]
     samples: list[list[Sample]] = [[] for _ in timers]
     ratios: list[Any] = []
-    checked_at, stopped_by, timing_start = 0, "", clock()
+    checked_at, stopped_by, timing_start, previous_last = 0, "", clock(), None
+
+    def estimate() -> list[Any]:
+        return [ratio_of_medians([s.device_ms for s in samples[0]], [s.device_ms for s in other],
+                                 min_effect=plan.min_effect) for other in samples[1:]]
+
     while not stopped_by:
         rounds = len(samples[0])
         if rounds >= plan.limits.min_iters and rounds - checked_at >= max(10, checked_at // 5):
             checked_at = rounds
-            ratios = [ratio_of_medians([s.device_ms for s in samples[0]], [s.device_ms for s in other])
-                      for other in samples[1:]]
+            ratios = estimate()
             if all(r.half_width <= plan.precision for r in ratios) \
                     and clock() - timing_start >= plan.limits.min_time_s:
                 stopped_by = "precision"
-        if not stopped_by and clock() - start >= plan.max_time_s and rounds >= 3:
-            stopped_by = "max_time"
         if not stopped_by and rounds >= plan.limits.max_iters:
             stopped_by = "max_rounds"
         if progress:
@@ -145,14 +169,36 @@ def run_rounds(timers: Sequence[IterationTimer], plan: RoundsPlan, *, clock: Clo
                                                                                      clock() - start))
         if stopped_by:
             break
-        for step in range(len(timers)):
-            k = (rounds + step) % len(timers)
-            samples[k].append(timers[k](warm[k] + rounds))
+        order = round_order(rounds, count, previous_last)
+        for k in order:
+            if not fits(k):
+                stopped_by = "max_time"
+                break
+            samples[k].append(run(k, warm[k] + rounds))
+        if stopped_by:
+            for model in samples:  # the round cut short: its samples have no partners
+                del model[rounds:]
+        else:
+            previous_last = order[-1]
+    if not samples[0]:
+        raise GcostError(f"--max-time {plan.max_time_s:g} s left no time for one interleaved round after the warm-up "
+                         f"({clock() - start:.1f} s): raise --max-time")
     if checked_at != len(samples[0]):
-        ratios = [ratio_of_medians([s.device_ms for s in samples[0]], [s.device_ms for s in other])
-                  for other in samples[1:]]
+        ratios = estimate()
     return RoundsResult([LoopResult(s, w) for s, w in zip(samples, warm)], ratios, stopped_by,
                         clock() - start)
+
+
+HARD_CAP_MARGIN = 1.5  # an iteration starts only if 1.5 x its model's longest yet still ends within --max-time
+
+
+def round_order(index: int, count: int, previous_last: int | None) -> list[int]:
+    """The models of round `index`: the order rotated by the round (each model starts as often as
+    the others), rotated once more when that would run the previous round's last model again."""
+    shift = index % count
+    if count > 1 and shift == previous_last:
+        shift = (shift + 1) % count
+    return [(shift + step) % count for step in range(count)]
 
 
 def _rounds_fraction(elapsed_s: float, plan: RoundsPlan, ratios: list[Any]) -> float:

@@ -447,7 +447,7 @@ def measure_interleaved(targets: list[TimingTarget], options: TimingOptions, *, 
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
     check_options(options, device)
-    plan = RoundsPlan(options.limits, options.precision, options.max_time_s / len(options.batches))
+    plan = RoundsPlan(options.limits, options.precision, options.max_time_s / len(options.batches), options.min_effect)
     return [_interleave_one(targets, options, device, batch, macs, plan, progress, cuda, clock)
             for batch in options.batches]
 

@@ -25,6 +25,7 @@ class TimingOptions:
     inputs: int = 4  # input buffers in rotation
     limits: LoopLimits = LoopLimits()
     precision: float = 0.02  # compare: stop once every ratio's 95% interval is within +-this
-    max_time_s: float = 30.0  # compare: time budget for all variants (warm-up included)
+    max_time_s: float = 30.0  # compare: time budget for all variants (warm-up included), a hard cap
+    min_effect: float = 0.01  # compare: a latency ratio within +-this of 1.0 is "no meaningful difference"
     step: str = "inference"  # "train": time a whole training step (zero_grad, forward, loss, backward, step)
     optimizer: str = "momentum"  # the training step's optimizer: sgd, momentum or adam

@@ -17,6 +17,7 @@ SEED = 20141117  # arXiv 1409.4842's v1 date: any fixed seed will do
 CHUNK_ELEMENTS = 4_000_000  # bound the bootstrap's memory (replicates x rounds per chunk)
 
 FASTER, SLOWER, SAME, TOO_FEW = "faster", "slower", "no measurable difference", "too few rounds"
+NEGLIGIBLE = "no meaningful difference"  # measurable, but smaller than the effect that counts (--min-effect)
 # Below this many rounds a percentile bootstrap has too few distinct resamples to bound anything
 # (3 rounds give 10): the interval is reported, the verdict withheld.
 MIN_VERDICT_ROUNDS = 10
@@ -27,15 +28,22 @@ class RatioEstimate:
     median: float  # median(variant) / median(baseline) over all rounds
     ci95: tuple[float, float]
     rounds: int
+    min_effect: float = 0.0  # the smallest relative difference that counts (--min-effect)
 
     @property
     def verdict(self) -> str:
-        """faster / slower only when the whole interval lies on one side of 1.0, and it rests on
-        MIN_VERDICT_ROUNDS rounds or more."""
+        """faster / slower only when the whole interval lies on one side of 1.0, the median differs
+        from 1.0 by min_effect or more, and it rests on MIN_VERDICT_ROUNDS rounds or more; a
+        difference that is measurable but smaller is "no meaningful difference" (with enough
+        rounds any 0.3% would otherwise be called faster)."""
         low, high = self.ci95
         if self.rounds < MIN_VERDICT_ROUNDS:
             return TOO_FEW
-        return FASTER if high < 1.0 else SLOWER if low > 1.0 else SAME
+        if high < 1.0:
+            return FASTER if self.median <= 1.0 - self.min_effect else NEGLIGIBLE
+        if low > 1.0:
+            return SLOWER if self.median >= 1.0 + self.min_effect else NEGLIGIBLE
+        return SAME
 
     @property
     def half_width(self) -> float:
@@ -47,7 +55,7 @@ class RatioEstimate:
         return {**asdict(self), "ci95": list(self.ci95), "verdict": self.verdict}
 
 
-def ratio_of_medians(baseline_ms: Sequence[float], variant_ms: Sequence[float], *,
+def ratio_of_medians(baseline_ms: Sequence[float], variant_ms: Sequence[float], *, min_effect: float = 0.0,
                      resamples: int = RESAMPLES, seed: int = SEED) -> RatioEstimate:
     """Paired bootstrap of median(variant) / median(baseline); the lists are aligned by round."""
     import torch
@@ -66,7 +74,7 @@ def ratio_of_medians(baseline_ms: Sequence[float], variant_ms: Sequence[float], 
     ratios = torch.cat(replicates)
     low, high = torch.quantile(ratios, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
     point = float(_median_rows(other[None]) / _median_rows(base[None]))
-    return RatioEstimate(median=point, ci95=(low, high), rounds=n)
+    return RatioEstimate(median=point, ci95=(low, high), rounds=n, min_effect=min_effect)
 
 
 def _median_rows(values):

@@ -1,47 +1,78 @@
-"""Views of a CheckResult: a rich table, Markdown (for $GITHUB_STEP_SUMMARY) and JSON."""
+"""Views of a CheckResult: a rich table, Markdown (for $GITHUB_STEP_SUMMARY), JSON, CSV, GitLab's
+Code Quality report, and the sentences of GitHub's annotations."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from ..gate.check import CheckEntry, CheckResult
 from ..gate.metrics import metric_named
+from .report import FORMATS as REPORT_FORMATS
 from .report import csv_cells, markdown_table, printable
+
+if TYPE_CHECKING:  # cli/check.py reads FORMATS when gcost starts: the gate is imported when it runs
+    from ..gate.check import CheckEntry, CheckResult
+    from ..gate.github import Annotation
+
+FORMATS = (*REPORT_FORMATS, "codequality")  # codequality: GitLab's Code Quality report (JSON)
 
 
 def _number(metric: str, value: float) -> str:
     return metric_named(metric).format(value)
 
 
-def _cells(entry: CheckEntry) -> list[str]:
+def _over_limit(entry: CheckEntry) -> str:
+    """"+1 (+0.13%)": the value's difference with its limit, absolute and in % of the limit."""
     difference = entry.value - entry.limit
     pct = f"{difference / entry.limit:+.2%}" if entry.limit else ""
+    return f"{'+' if difference > 0 else ''}{_number(entry.metric, difference)} ({pct})"
+
+
+def _growth(entry: CheckEntry) -> str:
+    """"+3.00%": the value's growth over the baseline's value ("" without a baseline)."""
+    return "" if entry.growth is None else f"{entry.growth:+.2%}"
+
+
+def _cells(entry: CheckEntry) -> list[str]:
     return [entry.network, entry.metric, _number(entry.metric, entry.value), _number(entry.metric, entry.limit),
-            f"{'+' if difference > 0 else ''}{_number(entry.metric, difference)} ({pct})", entry.source,
-            "ok" if entry.ok else "OVER"]
+            _over_limit(entry), _growth(entry), entry.source, "ok" if entry.ok else "OVER"]
 
 
-HEADERS = ["spec", "metric", "value", "limit", "value - limit", "limit from", "result"]
+HEADERS = ["spec", "metric", "value", "limit", "value - limit", "vs baseline", "limit from", "result"]
+GROWTH = HEADERS.index("vs baseline")
+
+
+def _columns(result: CheckResult) -> list[int]:
+    """The columns a result shows: "vs baseline" only where some value has a baseline."""
+    with_baseline = any(entry.baseline is not None for entry in result.entries)
+    return [i for i in range(len(HEADERS)) if i != GROWTH or with_baseline]
+
+
+def _table(result: CheckResult) -> tuple[list[str], list[list[str]]]:
+    columns = _columns(result)
+    return [HEADERS[i] for i in columns], [[cells[i] for i in columns] for cells in map(_cells, result.entries)]
+
+
+def _grown_layer(network: str, row: dict) -> str:
+    if row.get("new"):
+        return f"{network}: new layer {row['layer']} ({row['params']:,} params, {row['macs']:,} MACs)"
+    return (f"{network}: {row['layer']} grew: params {row['params_before']:,} -> {row['params']:,}, "
+            f"MACs {row['macs_before']:,} -> {row['macs']:,}")
 
 
 def _grown_lines(result: CheckResult) -> list[str]:
-    lines = []
-    for network, rows in result.grown_layers.items():
-        for row in rows:
-            if row.get("new"):
-                lines.append(f"{network}: new layer {row['layer']} ({row['params']:,} params, {row['macs']:,} MACs)")
-            else:
-                lines.append(f"{network}: {row['layer']} grew: params {row['params_before']:,} -> {row['params']:,}, "
-                             f"MACs {row['macs_before']:,} -> {row['macs']:,}")
-    return lines
+    return [_grown_layer(network, row) for network, rows in result.grown_layers.items() for row in rows]
+
+
+def _limits(count: int) -> str:
+    return f"{count} limit{'' if count == 1 else 's'}"
 
 
 def summary_line(result: CheckResult) -> str:
-    over = [e for e in result.entries if not e.ok]
     if not result.entries:
         return "gcost check: no limits to check (give --max-*, --budgets, a spec budget: block or --baseline)"
-    if not over:
-        return f"gcost check: ok, {len(result.entries)} limits within bounds"
-    return f"gcost check: FAILED, {len(over)} of {len(result.entries)} limits exceeded"
+    if result.ok:
+        return f"gcost check: ok, {_limits(len(result.entries))} within bounds"
+    return f"gcost check: FAILED, {result.failures} of {_limits(len(result.entries))} exceeded"
 
 
 def title(result: CheckResult) -> str:
@@ -51,10 +82,10 @@ def title(result: CheckResult) -> str:
     return f"gcost check: {shown}" if shown else "gcost check"
 
 
-NUMBERS = {"value", "limit", "value - limit"}
+NUMBERS = {"value", "limit", "value - limit", "vs baseline"}
 # Left out, in this order, where the terminal is too narrow for the whole table; "spec" only when
 # the title names the one network checked. The verdict and the numbers it rests on stay.
-LEFT_OUT_FIRST = ("limit from", "value - limit", "spec")
+LEFT_OUT_FIRST = ("limit from", "value - limit", "vs baseline", "spec")
 
 
 class FittedTable:
@@ -65,21 +96,23 @@ class FittedTable:
 
     def __init__(self, result: CheckResult):
         self.result = result
-        self.rows = [_cells(e) for e in result.entries]
+        self.headers, self.rows = _table(result)
         self.needed_width = self._width(self._fit(0)[0])
 
     def _width(self, keep: list[int]) -> int:
         from .report import table_width
 
-        return table_width([HEADERS[i] for i in keep], [[row[i] for i in keep] for row in self.rows])
+        return table_width([self.headers[i] for i in keep], [[row[i] for i in keep] for row in self.rows])
 
     def _fit(self, width: int) -> tuple[list[int], list[str]]:
-        keep, left_out = list(range(len(HEADERS))), []
+        keep, left_out = list(range(len(self.headers))), []
         one_network = len({entry.network for entry in self.result.entries}) == 1
         for header in LEFT_OUT_FIRST:
+            if header not in self.headers:
+                continue
             if self._width(keep) <= width or (header == "spec" and not one_network):
                 break
-            keep.remove(HEADERS.index(header))
+            keep.remove(self.headers.index(header))
             left_out.append(header)
         return keep, left_out
 
@@ -89,8 +122,9 @@ class FittedTable:
         from .report import rich_table
 
         keep, left_out = self._fit(options.max_width)
-        yield rich_table(title(self.result), [HEADERS[i] for i in keep], [[row[i] for i in keep] for row in self.rows],
-                         right={k for k, i in enumerate(keep) if HEADERS[i] in NUMBERS},
+        yield rich_table(title(self.result), [self.headers[i] for i in keep],
+                         [[row[i] for i in keep] for row in self.rows],
+                         right={k for k, i in enumerate(keep) if self.headers[i] in NUMBERS},
                          styles=[None if e.ok else "bold red" for e in self.result.entries])
         if left_out:
             named = [header + (" (named in the title)" if header == "spec" else "") for header in left_out]
@@ -108,11 +142,14 @@ def to_rich(result: CheckResult) -> list:
 def render(result: CheckResult, fmt: str) -> str | None:
     if fmt == "json":
         return json.dumps(result.to_dict(), indent=2) + "\n"
+    if fmt == "codequality":
+        return json.dumps(codequality(result), indent=2) + "\n"
     if fmt == "markdown":
         icon = "✅" if result.ok else "❌"
         text = f"### {icon} {summary_line(result)}\n\n"
         if result.entries:
-            text += markdown_table(HEADERS, [_cells(e) for e in result.entries], {2, 3, 4})
+            headers, rows = _table(result)
+            text += markdown_table(headers, rows, {i for i, header in enumerate(headers) if header in NUMBERS})
         extra = _grown_lines(result) + result.notes
         return text + ("\n" + "\n".join(f"- {printable(line, one_line=True)}" for line in extra) + "\n"
                        if extra else "")
@@ -130,3 +167,61 @@ def render(result: CheckResult, fmt: str) -> str | None:
 
 def details(result: CheckResult) -> list[str]:
     return _grown_lines(result) + result.notes
+
+
+def _over_sentence(entry: CheckEntry) -> str:
+    """"net: params 760 over its limit 759 by +1 (+0.13%), limit from flag; +3.12% over the
+    baseline's 737" (the growth where a baseline records the metric)."""
+    text = (f"{entry.network}: {entry.metric} {_number(entry.metric, entry.value)} over its limit "
+            f"{_number(entry.metric, entry.limit)} by {_over_limit(entry)}, limit from {entry.source}")
+    if entry.growth is not None:
+        text += f"; {_growth(entry)} over the baseline's {_number(entry.metric, entry.baseline)}"
+    return text
+
+
+def annotations(result: CheckResult) -> list[Annotation]:
+    """GitHub's annotations of a check: an error per limit exceeded, a warning per layer grown
+    (or new) since the baseline, each on the file its network is written in."""
+    from ..gate.github import Annotation
+
+    found = [Annotation("error", printable(f"{e.network} {e.metric} over its limit", one_line=True),
+                        printable(_over_sentence(e), one_line=True), result.files.get(e.network))
+             for e in result.entries if not e.ok]
+    for network, rows in result.grown_layers.items():
+        for row in rows:
+            what = f"new layer {row['layer']}" if row.get("new") else f"layer {row['layer']} grew"
+            found.append(Annotation("warning", printable(f"{network} {what}", one_line=True),
+                                    printable(_grown_layer(network, row), one_line=True),
+                                    result.files.get(network)))
+    return found
+
+
+def _fingerprint(*parts: str) -> str:
+    """A Code Quality issue's identity across runs (GitLab matches a merge request's issues with
+    the target branch's by it): what failed, never its numbers."""
+    import hashlib
+
+    return hashlib.sha256("\0".join(("gcost", *parts)).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _issue(description: str, check_name: str, fingerprint: str, severity: str, path: str) -> dict:
+    return {"description": description, "check_name": check_name, "fingerprint": fingerprint,
+            "severity": severity, "location": {"path": path, "lines": {"begin": 1}}}
+
+
+def codequality(result: CheckResult) -> list[dict]:
+    """GitLab's Code Quality report (docs.gitlab.com/ci/testing/code_quality): an issue per limit
+    exceeded ("major") and per layer grown or new since the baseline ("minor"), located on the
+    file the network is written in (on its name where there is none: a model imported from a
+    package). The fingerprint hashes the network and the metric (or the layer): the same
+    regression keeps it from one pipeline to the next."""
+    def path(network: str) -> str:
+        return result.files.get(network) or network
+
+    issues = [_issue(_over_sentence(e), f"gcost/{e.metric}", _fingerprint(e.network, e.metric), "major",
+                     path(e.network)) for e in result.entries if not e.ok]
+    for network, rows in result.grown_layers.items():
+        for row in rows:
+            issues.append(_issue(_grown_layer(network, row), "gcost/grown_layer",
+                                 _fingerprint(network, "layer", row["layer"]), "minor", path(network)))
+    return issues

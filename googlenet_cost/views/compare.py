@@ -94,7 +94,8 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
 
 
 def ratio_cell(entry: dict | None) -> str:
-    """'0.85x [0.84-0.86] faster', or '[0.98-1.03] no measurable difference'."""
+    """'0.85x [0.84-0.86] faster', '0.995x [0.99-1.00] no meaningful difference', or '[0.98-1.03] no
+    measurable difference'."""
     if entry is None:
         return ""
     low, high = entry["ci95"]
@@ -190,9 +191,11 @@ def _latency_panel(comparison: Comparison):
     values = [1.0] + [e["median"] for e in entries]
     below = [0.0] + [e["median"] - e["ci95"][0] for e in entries]
     above = [0.0] + [e["ci95"][1] - e["median"] for e in entries]
+    texts = ["1.00x"] + [f"{e['median']:.2f}x" + ("" if e["verdict"] in ("faster", "slower") else f"\n{e['verdict']}")
+                         for e in entries]
     first = stats[0][0]
     where = "CPU timing (not GPU latency)" if first.device_type == "cpu" else first.device
-    return (f"latency / baseline, 95% CI\nbatch {first.batch} {first.dtype}, {where}", values, (below, above))
+    return (f"latency / baseline, 95% CI\nbatch {first.batch} {first.dtype}, {where}", values, (below, above), texts)
 
 
 def figure_title(comparison: Comparison) -> str:
@@ -220,10 +223,11 @@ def build_figure(comparison: Comparison):
     bars = [("params (millions)", [r.totals.params / 1e6 for r in comparison.reports], None, "{:,.2f}"),
             ("MACs per sample (billions)", [r.totals.macs / 1e9 for r in comparison.reports], None, "{:,.3f}")]
     if latency:
-        bars.append((latency[0], latency[1], latency[2], "{:.2f}x"))
+        bars.append((latency[0], latency[1], latency[2], latency[3]))
     for axis, (title, values, errors, fmt) in zip(axes, bars):
         drawn = axis.bar(labels, values, color="#4c72b0", yerr=errors, capsize=6 if errors else 0)
-        axis.bar_label(drawn, labels=[fmt.format(v) for v in values], padding=3, fontsize=9)
+        texts = [fmt.format(v) for v in values] if isinstance(fmt, str) else fmt  # the latency's carry its verdict
+        axis.bar_label(drawn, labels=texts, padding=3, fontsize=9)
         if errors:
             axis.axhline(1.0, color="#888888", linewidth=1, linestyle="--")
         axis.set_title(title, fontsize=11)

@@ -149,3 +149,95 @@ def test_assert_within_budget_accepts_every_budget_key_but_latency_and_lists_exa
         assert_within_budget("example_5x5_conv", max_parameters=1)
     listed = str(refused.value).split("known: ")[1].split(", ")
     assert listed == list(ACCEPTED) and "max_latency_ms" not in listed and "max_train_bytes" in listed
+
+
+def test_growth_is_shown_against_the_baseline_next_to_the_limit(runner, tmp_path):
+    """A spec grown 3% since its lock shows +3.xx% against the baseline; against the limit (the
+    baseline plus the tolerance) it is less, and over_by_pct keeps that meaning."""
+    lock = tmp_path / "gcost.lock.json"
+    assert invoke(runner, "baseline", TINY, "-o", str(lock)).exit_code == 0
+    document = json.loads(lock.read_text())
+    metrics = document["specs"]["example_5x5_conv"]["metrics"]
+    metrics.update({key: round(value * 0.97) for key, value in metrics.items()})  # recorded 3% smaller
+    lock.write_text(json.dumps(document))
+    result = invoke(runner, "check", TINY, "--baseline", str(lock), "--tolerance", "0.5%", "--format", "json")
+    assert result.exit_code == 1
+    params = next(e for e in json.loads(result.stdout)["entries"] if e["metric"] == "params")
+    growth = 760 / metrics["params"] - 1  # 760 / 737
+    assert (params["value"], params["baseline"]) == (760, metrics["params"])
+    assert params["growth_pct"] == pytest.approx(growth * 100)
+    limit = metrics["params"] * 1.005
+    assert params["over_by_pct"] == pytest.approx((760 - limit) / limit * 100)
+    markdown = invoke(runner, "check", TINY, "--baseline", str(lock), "--tolerance", "0.5%", "--format", "markdown")
+    row = next(line for line in markdown.stdout.splitlines() if line.startswith("| example_5x5_conv | params |"))
+    assert f"| {growth:+.2%} |" in row and f"({(760 - limit) / limit:+.2%})" in row
+    assert "vs baseline" in markdown.stdout.splitlines()[2]
+
+
+def test_growth_is_null_without_a_baseline_and_its_column_is_left_out(runner):
+    result = invoke(runner, "check", TINY, "--max-params", "759", "--format", "json")
+    assert json.loads(result.stdout)["entries"][0]["growth_pct"] is None
+    assert "vs baseline" not in invoke(runner, "check", TINY, "--max-params", "759", "--format", "markdown").stdout
+
+
+def test_a_flag_limit_beside_a_baseline_shows_the_growth_too(runner, tmp_path):
+    lock = tmp_path / "gcost.lock.json"
+    invoke(runner, "baseline", TINY, "-o", str(lock))
+    result = invoke(runner, "check", TINY, "--baseline", str(lock), "--max-params", "1K", "--format", "json")
+    params = next(e for e in json.loads(result.stdout)["entries"] if e["metric"] == "params")
+    assert (params["source"], params["baseline"], params["growth_pct"]) == ("flag", 760, 0)
+
+
+def test_a_check_without_any_limit_is_exit_2_unless_allowed(runner):
+    refused = invoke(runner, "check", TINY)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "no limits to check" in refused.stderr
+    assert "--allow-empty" in refused.stderr
+    allowed = invoke(runner, "check", TINY, "--allow-empty")
+    assert allowed.exit_code == 0 and "no limits to check" in allowed.output
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--max-params", "760"], "gcost check: ok, 1 limit within bounds"),
+    (["--max-params", "760", "--max-macs", "1M"], "gcost check: ok, 2 limits within bounds"),
+    (["--max-params", "759"], "gcost check: FAILED, 1 of 1 limit exceeded"),
+    (["--max-params", "759", "--max-macs", "1M"], "gcost check: FAILED, 1 of 2 limits exceeded"),
+])
+def test_the_summary_counts_limits_in_the_right_number(runner, args, line):
+    result = invoke(runner, "check", TINY, *args)
+    assert line in result.stdout.splitlines()
+
+
+MODELS = ("tests.pymodels:tiny", "tests.pymodels:functional_conv")  # 20,714 and 108 params
+
+
+def test_every_model_given_is_checked_and_recorded_under_its_reference(runner, tmp_path):
+    models = [arg for model in MODELS for arg in ("--model", model)]
+    result = invoke(runner, "check", *models, "--input", "3x32x32", "--max-params", "20K", "--format", "json")
+    assert result.exit_code == 1
+    entries = json.loads(result.stdout)["entries"]
+    assert [(e["spec"], e["value"], e["ok"]) for e in entries] == [(MODELS[0], 20_714, False), (MODELS[1], 108, True)]
+    lock = tmp_path / "gcost.lock.json"
+    assert invoke(runner, "baseline", TINY, *models, "--input", "3x32x32", "-o", str(lock)).exit_code == 0
+    assert list(json.loads(lock.read_text())["specs"]) == ["example_5x5_conv", *MODELS]
+    checked = invoke(runner, "check", TINY, *models, "--input", "3x32x32", "--baseline", str(lock), "--format", "json")
+    assert checked.exit_code == 0
+    assert {e["spec"] for e in json.loads(checked.stdout)["entries"]} == {"example_5x5_conv", *MODELS}
+
+
+def test_a_model_given_twice_or_an_input_without_a_model_is_refused(runner):
+    twice = invoke(runner, "check", "--model", MODELS[0], "--model", MODELS[0], "--input", "3x32x32",
+                   "--max-params", "1M")
+    assert twice.exit_code == 2 and f"--model {MODELS[0]} given twice" in twice.stderr
+    stray = invoke(runner, "check", TINY, "--input", "3x32x32", "--max-params", "1M")
+    assert stray.exit_code == 2 and "--input goes with --model" in stray.stderr
+
+
+def test_analyze_still_takes_one_model(runner):
+    from cli.analyze import analyze
+    from cli.check import baseline, check
+
+    def multiple(command):
+        return next(p.multiple for p in command.params if p.name == "model_ref")
+
+    assert (multiple(analyze), multiple(check), multiple(baseline)) == (False, True, True)

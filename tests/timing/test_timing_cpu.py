@@ -223,7 +223,10 @@ def test_the_plot_draws_the_latency_ratio_intervals():
 
     report = SimpleNamespace(timed=[SimpleNamespace(device_type="cpu", batch=1, dtype="fp32", device="x")])
     summary = [{"latency_ratio": {"median": 0.8, "ci95": [0.75, 0.9], "verdict": "faster", "rounds": 40,
+                                  "batch": 1}},
+               {"latency_ratio": {"median": 1.3, "ci95": [0.9, 1.9], "verdict": "too few rounds", "rounds": 3,
                                   "batch": 1}}]
-    title, values, (below, above) = _latency_panel(Comparison(["baseline", "v"], [report, report], summary))
-    assert values == [1.0, 0.8] and below == [0.0, pytest.approx(0.05)] and above == [0.0, pytest.approx(0.1)]
+    title, values, (below, above), texts = _latency_panel(Comparison(["baseline", "v", "w"], [report] * 3, summary))
+    assert values == [1.0, 0.8, 1.3] and below[:2] == [0.0, pytest.approx(0.05)] and above[:2] == [0.0, pytest.approx(0.1)]
     assert "95% CI" in title and "CPU timing" in title
+    assert texts == ["1.00x", "0.80x", "1.30x\ntoo few rounds"]  # a ratio without a verdict says so on its bar

@@ -7,6 +7,7 @@ import statistics
 
 import pytest
 
+from googlenet_cost.errors import GcostError
 from googlenet_cost.timing.loop import LoopLimits, RoundsPlan, Sample, run_loop, run_rounds
 from googlenet_cost.timing.paired import ratio_of_medians
 from googlenet_cost.timing.stats import drift, known_peak, stats_from_loop, summarize
@@ -228,7 +229,7 @@ def test_sampling_stops_at_the_precision_or_the_time_limit_and_says_which():
     assert quiet.stopped_by == "precision" and quiet.rounds == 30
     assert quiet.ratios[0].half_width <= 0.02
     noisy, _ = _rounds([10.0, 12.0], spread=0.9, plan=RoundsPlan(LoopLimits(2, 0.0, 30, 0.0), 0.002, 5))
-    assert noisy.stopped_by == "max_time" and noisy.elapsed_s >= 5
+    assert noisy.stopped_by == "max_time" and 4 <= noisy.elapsed_s <= 5  # a hard cap, used to its end
     assert noisy.ratios[0].half_width > 0.002 and noisy.ratios[0].rounds == noisy.rounds
 
 
@@ -248,3 +249,71 @@ def test_rounds_rotate_the_starting_model_and_warm_each_up_first():
     assert order[:6] == ["a", "a", "b", "b", "c", "c"]  # warm-up, one model after another
     assert order[6:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     assert result.rounds == 3 and [loop.warmup_iterations for loop in result.loops] == [2, 2, 2]
+
+
+@pytest.mark.parametrize("models", [2, 3, 4])
+def test_no_model_runs_twice_in_a_row_across_round_boundaries(models):
+    """A model timed right after itself finds its own data warm in the caches, the other cold: the
+    rounds are ordered so that never happens (two models: A B A B ...), and with three or more each
+    model starts as many rounds as the others."""
+    clock, stream = FakeClock(), []
+
+    def timer(name):
+        def iteration(index):
+            stream.append(name)
+            clock.now += 0.01
+            return Sample(10.0, 1.0, 10.0)
+        return iteration
+
+    plan = RoundsPlan(LoopLimits(1, 0.0, 12, 0.0, max_iters=12), precision=0.5, max_time_s=100)
+    run_rounds([timer(k) for k in range(models)], plan, clock=clock)
+    timed = stream[models:]  # after one warm-up iteration each
+    assert len(timed) == 12 * models
+    assert all(a != b for a, b in zip(timed, timed[1:]))
+    starts = [timed[r * models] for r in range(12)]
+    assert models == 2 or len({starts.count(k) for k in range(models)}) == 1
+
+
+def test_max_time_is_a_hard_cap_under_load_and_cut_rounds_are_dropped():
+    """A machine under load: iterations take 0.3-0.6 s on the fake clock, at random. --max-time 10
+    is never passed, warm-up included, and every model keeps the same number of rounds."""
+    clock, rng = FakeClock(), random.Random(3)
+
+    def timer(index):
+        clock.now += rng.uniform(0.3, 0.6)
+        return Sample(10.0, 1.0, 10.0)
+
+    plan = RoundsPlan(LoopLimits(10, 0.0, 1000, 0.0), precision=0.001, max_time_s=10)
+    result = run_rounds([timer, timer, timer], plan, clock=clock)
+    assert result.stopped_by == "max_time" and result.elapsed_s <= 10 and clock.now <= 10
+    assert len({len(loop.samples) for loop in result.loops}) == 1 and result.rounds >= 1
+    assert result.ratios[0].rounds == result.rounds
+
+
+def test_a_time_limit_with_no_room_for_a_round_is_an_error_not_a_verdict():
+    clock = FakeClock()
+
+    def timer(index):
+        clock.now += 2.0
+        return Sample(10.0, 1.0, 10.0)
+
+    with pytest.raises(GcostError, match="no time for one interleaved round"):
+        run_rounds([timer, timer], RoundsPlan(LoopLimits(1, 0.0, 10, 0.0), 0.02, max_time_s=5), clock=clock)
+
+
+@pytest.mark.parametrize("median, ci95, min_effect, verdict", [
+    (0.997, (0.995, 0.999), 0.01, "no meaningful difference"),  # measurable, but 0.3% is not an effect
+    (0.997, (0.995, 0.999), 0.0, "faster"),
+    (0.98, (0.97, 0.99), 0.01, "faster"),
+    (1.004, (1.001, 1.007), 0.01, "no meaningful difference"),
+    (1.02, (1.01, 1.03), 0.01, "slower"),
+    (1.0, (0.99, 1.01), 0.01, "no measurable difference"),
+])
+def test_a_difference_below_the_minimum_effect_is_no_meaningful_difference(median, ci95, min_effect, verdict):
+    from googlenet_cost.comparison import latency_words
+    from googlenet_cost.timing.paired import RatioEstimate
+
+    estimate = RatioEstimate(median=median, ci95=ci95, rounds=100, min_effect=min_effect)
+    assert estimate.verdict == verdict
+    words = latency_words({**estimate.to_dict(), "batch": 1})
+    assert ("no meaningful latency difference" in words) == (verdict == "no meaningful difference")

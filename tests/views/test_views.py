@@ -90,8 +90,10 @@ def test_csv_states_its_shape_order(runner):
 
 @pytest.mark.slow
 def test_check_without_limits_says_so_once(runner):
-    result = invoke(runner, "check", "googlenet")
+    result = invoke(runner, "check", "googlenet", "--allow-empty")
     assert result.exit_code == 0 and result.output.count("no limits to check") == 1 and "┏" not in result.output
+    refused = invoke(runner, "check", "googlenet")
+    assert refused.exit_code == 2 and "--allow-empty" in refused.stderr  # a gate that checks nothing passes nothing
 
 
 @pytest.mark.slow
