@@ -1,8 +1,10 @@
 """gcost: architecture cost analysis for convolutional networks (GoogLeNet and friends).
 
+    report = summary(model, input_size=(1, 3, 224, 224))  # an nn.Module object, the batch first
+    print(report)                                         # the table `gcost analyze` prints
+    report = analyze("googlenet")           # a Spec, a built-in name, a YAML path or a Module
     spec = load_spec("googlenet")           # or a path to a YAML spec
     model = build_model(spec, train=False)  # a real torch.nn.Module
-    report = analyze(spec)                  # per-layer shapes, params, MACs; report.to_dict()
 
 torch is imported only by the functions that need it, so `import googlenet_cost` stays cheap.
 """
@@ -10,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .api import analyze, compare, summary
 from .errors import GcostError, SpecError
 from .spec.load import load_spec, parse_spec
 from .spec.model import Spec, builtin_specs
 from ._version import __version__
 
-__all__ = ["GcostError", "SpecError", "Spec", "load_spec", "parse_spec", "builtin_specs",
-           "build_model", "analyze", "Report", "__version__"]
+__all__ = ["GcostError", "SpecError", "Spec", "load_spec", "parse_spec", "builtin_specs", "build_model",
+           "summary", "analyze", "compare", "Report", "TimingOptions", "testing", "__version__"]
 
 
 def build_model(spec: Spec, train: bool = False, device: Any = "cpu"):
@@ -26,17 +29,17 @@ def build_model(spec: Spec, train: bool = False, device: Any = "cpu"):
     return _build(spec, train=train, device=device)
 
 
-def analyze(spec: Spec, batch: int = 1, **options: Any):
-    """Per-layer shapes, params, MACs (and latency with timing=TimingOptions(...)) as a Report;
-    keywords: train, verify, timing, progress, optimizer (a training step with it), dtype (bytes moved)."""
-    from .sources import SpecSource
-
-    return SpecSource(spec).analyze(batch=batch, **options)
-
-
 def __getattr__(name: str) -> Any:
     if name == "Report":
         from .report import Report
 
         return Report
+    if name == "TimingOptions":
+        from .timing.options import TimingOptions
+
+        return TimingOptions
+    if name == "testing":  # googlenet_cost.testing.assert_within_budget after a plain `import googlenet_cost`
+        import importlib
+
+        return importlib.import_module(".testing", __name__)  # `from . import` would ask __getattr__ again
     raise AttributeError(f"module 'googlenet_cost' has no attribute {name!r}")

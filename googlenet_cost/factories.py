@@ -197,3 +197,27 @@ def _bind(factory: Callable[..., Any], arguments: dict[str, Any], reference: str
         raise GcostError(f"--model-arg: {e}; the factory is {getattr(factory, '__name__', 'factory')}{signature}",
                          file=reference) from None
     return functools.partial(factory, **arguments)
+
+
+def module_factory(model: Any) -> Callable[[], Any]:
+    """A factory for a model object (the Python API's `summary(model, ...)`): under the
+    `torch.device` a ModuleSource opens, the model itself when all its tensors already live on
+    that device (ModuleSource deep-copies whatever a factory hands out), else a deep copy moved
+    there. The user's model is never moved, retyped or put in another mode."""
+
+    def on_default_device() -> Any:
+        import copy
+
+        import torch
+
+        device = torch.get_default_device()
+        if all(_same_device(tensor.device, device) for tensor in (*model.parameters(), *model.buffers())):
+            return model
+        return copy.deepcopy(model).to(device)
+
+    return on_default_device
+
+
+def _same_device(have: Any, want: Any) -> bool:
+    """"cuda" asks for the current CUDA device: a tensor on cuda:0 is there; "cuda:1" is not."""
+    return have.type == want.type and (want.index is None or have.index in (None, want.index))

@@ -1,7 +1,8 @@
-"""Helpers for users' own test suites: `assert_within_budget(spec, max_params=7_100_000)`."""
+"""Helpers for users' own test suites: `assert_within_budget(spec, max_params=7_100_000)`, or
+`assert_within_budget(model, (1, 3, 224, 224), max_macs="2G")` for an nn.Module object."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from .gate.metrics import METRICS, any_training, metric_values, parse_limits
 
@@ -11,26 +12,31 @@ ACCEPTED = tuple(metric.budget_key for metric in METRICS if not metric.timed)
 _TIMED = tuple(metric.budget_key for metric in METRICS if metric.timed)
 
 
-def assert_within_budget(spec: Any, *, train: bool = False, batch: int = 1, optimizer: str = "momentum",
+def assert_within_budget(network: Any, input_size: Sequence[int] | None = None, *, input_data: Any = None,
+                         train: bool = False, batch: int | None = None, optimizer: str = "momentum",
                          **budget: Any) -> None:
     """Fail (AssertionError) when the network is over any budget given (ACCEPTED: max_params,
-    max_weights, max_macs, max_activation_bytes, and for a training step at `batch` with
-    `optimizer` max_step_macs and max_train_bytes), as integers or strings like "7.1M". `spec` is a
-    Spec, a path or a built-in name."""
-    from .options import RunOptions
-    from .sources import SpecSource
-    from .spec.load import load_spec
-    from .spec.model import Spec
+    max_weights, max_macs, max_activation_bytes, and for a training step at the batch with
+    `optimizer` max_step_macs and max_train_bytes), as integers or strings like "7.1M". `network` is
+    a Spec, a path or a built-in name (batch 1 unless given), or an nn.Module with `input_size` as
+    torchinfo reads it, the batch first (or `input_data`, one tensor), as googlenet_cost.summary."""
+    from .analysis import analyze
+    from .api import is_module, module_source, run_options, spec_source
 
     if any(key in _TIMED for key in budget):
         raise TypeError("assert_within_budget does not time; latency is too noisy for a test")
     unknown = set(budget) - set(ACCEPTED)
     if unknown:
         raise TypeError(f"unknown budget {sorted(unknown)}; known: {', '.join(ACCEPTED)}")
-    spec = spec if isinstance(spec, Spec) else load_spec(spec)
-    limits = parse_limits(budget, where=spec.name)
+    if is_module(network):
+        source, batch = module_source(network, input_size, input_data, batch)
+    else:
+        if input_size is not None or input_data is not None:
+            raise TypeError("a spec carries its own input shape: input_size and input_data go with a torch.nn.Module")
+        source, batch = spec_source(network, "assert_within_budget"), 1 if batch is None else batch
+    limits = parse_limits(budget, where=source.key)
     step = "train" if any_training(limits) else "inference"  # a training metric's limit: measure a step
-    options = RunOptions(batch=batch, train=train, step=step, optimizer=optimizer)
-    values = metric_values(SpecSource(spec).analyze(options))
+    options = run_options(batch, train=train, step=step, optimizer=optimizer if step == "train" else None)
+    values = metric_values(analyze(source, options))
     over = [f"{metric} {values[metric]:,} > {limit:,}" for metric, limit in limits.items() if values[metric] > limit]
-    assert not over, f"{spec.name} is over budget: " + "; ".join(over)
+    assert not over, f"{source.key} is over budget: " + "; ".join(over)

@@ -1,0 +1,145 @@
+"""A Report where Python users look at it: `print(report)` (the table `gcost analyze` prints, drawn
+by views/report.py into a string), the HTML table of a notebook, a pandas DataFrame. Nothing here
+counts or computes: every cell comes from the same columns as the terminal table, CSV and Markdown.
+
+`PrintableReport` is what the Python API (googlenet_cost.api) returns: the plain Report with these
+three views as methods. They live here, not on report.Report, because the views import the report
+module and report.py imports nothing of gcost (tests/house/test_imports.py: no cycle)."""
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..report import LayerRow, Report
+from .report import (NUMERIC, _columns, _headings, _rows, _totals_row, conventions, latency_panel, markdown_name,
+                     printable, table_depth, to_rich_table)
+
+TEXT_WIDTH = 100  # str(report): the table fitted to this many columns, as a 100-column terminal shows it
+
+
+def report_renderables(report: Report, width: int | None = TEXT_WIDTH) -> list:
+    """What `gcost analyze` prints for `report`, in order: the table (fitted to `width`), the notes on
+    rows or columns left out, the totals and counting rule, the latency panel, the warnings."""
+    from rich.text import Text
+
+    shown, left_out = table_depth(report, None)
+    table, dropped = to_rich_table(report, shown, width=width)
+    words = [note for note in (left_out, dropped) if note] + [conventions(report)]
+    items = [table, *(Text(printable(text)) for text in words)]
+    items += [latency_panel(report.timed)] if report.timed else []
+    items += [Text("warning: ", style="bold") + Text(printable(message)) for message in report.warnings]
+    return items
+
+
+def report_text(report: Report, width: int = TEXT_WIDTH) -> str:
+    """The report as plain text (no colour, no terminal needed, no trailing spaces): the table
+    fitted to `width` columns; a table that cannot fit is drawn as wide as it needs, never with a
+    number cut."""
+    buffer = io.StringIO()
+    console = _console(buffer, width)
+    for item in report_renderables(report, width):
+        console.width = max(width, getattr(item, "needed_width", 0))  # views.report.Rendered: never cut
+        console.print(item)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+
+
+def report_html(report: Report) -> str:
+    """The table as HTML for a notebook (`_repr_html_`), with the totals row, the counting rule, the
+    latency and the warnings. Every cell is escaped: layer names come from users' modules and files."""
+    depth, left_out = table_depth(report, None)
+    columns = _columns(report)
+    keys = [key for key, _, _ in columns]
+    right = [key in NUMERIC or key == "output" for key in keys]
+
+    def cells(tag: str, texts: list[str]) -> str:
+        return "<tr>" + "".join(f'<{tag} style="text-align:{"right" if r else "left"}">{_escaped(text)}</{tag}>'
+                                for text, r in zip(texts, right)) + "</tr>"
+
+    body = [cells("td", [markdown_name(display(row)) for _, _, display in columns]) for row in _rows(report, depth)]
+    parts = ['<div class="gcost-report">', "<table>",
+             f"<caption>{_escaped(str(report.spec.get('name')))}: per-layer cost</caption>",
+             f"<thead>{cells('th', _headings(report, keys))}</thead>", "<tbody>", *body, "</tbody>",
+             f"<tfoot>{cells('th', _totals_row(report, keys))}</tfoot>", "</table>"]
+    parts += [f"<p>{_escaped(text)}</p>" for text in (left_out, conventions(report)) if text]
+    if report.timed:
+        parts.append(f"<pre>{_escaped(_plain(latency_panel(report.timed)))}</pre>")
+    parts += [f"<p><b>warning:</b> {_escaped(message)}</p>" for message in report.warnings]
+    return "\n".join([*parts, "</div>"])
+
+
+def _escaped(text: str) -> str:
+    """User text made inert in HTML: control characters shown as escapes, <, >, & and quotes as
+    entities, line breaks kept."""
+    return html.escape(printable(text)).replace("\n", "<br>")
+
+
+def _console(buffer: io.StringIO, width: int) -> Any:
+    """A rich console that writes plain text into `buffer`: no colour, and no notebook display (in
+    Jupyter rich would show its output in the cell instead of writing it)."""
+    from rich.console import Console
+
+    return Console(file=buffer, width=width, color_system=None, force_terminal=False, force_jupyter=False,
+                   force_interactive=False, highlight=False, emoji=False, legacy_windows=False)
+
+
+def _plain(renderable: Any) -> str:
+    buffer = io.StringIO()
+    _console(buffer, TEXT_WIDTH).print(renderable)
+    return buffer.getvalue()
+
+
+# report.to_pandas(): one row per layer, flat columns (shapes and receptive fields as text, "CxHxW"
+# in the order torch holds them; None where a row has no such figure).
+FRAME_COLUMNS = ("name", "parent", "type", "kernel", "output_shape", "params", "weights", "macs", "activations",
+                 "bytes", "arithmetic_intensity", "receptive_field", "latency_ms", "bound_ms", "limit", "efficiency",
+                 "backward_macs", "saved_bytes")
+
+
+def frame_records(report: Report) -> list[dict[str, Any]]:
+    """The rows of `report.to_pandas()`, one dict per layer with FRAME_COLUMNS as keys."""
+    return [_record(row) for row in report.layers]
+
+
+def _record(row: LayerRow) -> dict[str, Any]:
+    def joined(sizes: list[int]) -> str | None:
+        return "x".join(map(str, sizes)) if sizes else None
+
+    return {"name": row.name, "parent": row.parent, "type": row.type, "kernel": row.kernel or None,
+            "output_shape": joined(row.output_shape), "params": row.params, "weights": row.weights,
+            "macs": row.macs, "activations": row.activations, "bytes": row.bytes,
+            "arithmetic_intensity": row.arithmetic_intensity, "receptive_field": joined(row.receptive_field),
+            "latency_ms": row.latency_ms, "bound_ms": row.bound_ms, "limit": row.limit,
+            "efficiency": row.efficiency, "backward_macs": row.backward_macs, "saved_bytes": row.saved_bytes}
+
+
+def report_frame(report: Report) -> Any:
+    """A pandas DataFrame of the layers (FRAME_COLUMNS); pandas is imported only here."""
+    from ..errors import GcostError
+
+    try:
+        import pandas
+    except ImportError:
+        raise GcostError("to_pandas needs pandas: pip install pandas") from None
+    return pandas.DataFrame(frame_records(report), columns=list(FRAME_COLUMNS))
+
+
+@dataclass(frozen=True)
+class PrintableReport(Report):
+    """A Report that prints as its table (`print(report)`, `str(report)`), renders as an HTML table
+    in a notebook and gives its layers as a pandas DataFrame; otherwise the same plain data, with
+    the same `to_dict()`."""
+
+    @classmethod
+    def of(cls, report: Report) -> PrintableReport:
+        return cls(**{item.name: getattr(report, item.name) for item in fields(Report)})
+
+    def __str__(self) -> str:
+        return report_text(self)
+
+    def _repr_html_(self) -> str:
+        return report_html(self)
+
+    def to_pandas(self) -> Any:
+        return report_frame(self)
