@@ -1,7 +1,7 @@
 """Counting on the built model (read-only): output shapes, params, weights and MACs per row.
 
 The rule, printed under every table: MACs are the multiply-accumulates of convolutions, linear
-layers, matrix products (matmul, bmm, einsum) and attention's products, per sample (the paper's
+layers, matrix and vector products (matmul, bmm, einsum, mv, dot, outer products, cdist) and attention's products, per sample (the paper's
 "multiply-adds"); FLOPs = 2 x MACs; bias adds, normalization, pooling, LRN, softmax and
 elementwise ops are not counted. Params include biases and normalization parameters; weights are
 the parameters that a MAC-carrying operator reads as a matrix or kernel (conv and linear kernels,
@@ -149,13 +149,70 @@ def measure_model(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1
 
 
 def flop_counter_mode():
-    """torch's FlopCounterMode with one formula corrected: its convolution_backward counts a
-    grouped conv's weight gradient as if the conv were not grouped (groups times too many; a
-    depthwise conv's by its channel count; torch 2.13 and 2.14, see pytorch/pytorch#183405). The
-    weight gradient of a conv costs exactly its forward: every (output, weight) product once."""
+    """torch's FlopCounterMode with gcost's formulas added (formulas()): one corrected (its
+    convolution_backward counts a grouped conv's weight gradient as if the conv were not grouped:
+    groups times too many, a depthwise conv's by its channel count; torch 2.13 and 2.14, see
+    pytorch/pytorch#183405), and the matrix products it has none for."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    return FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flop})
+    return FlopCounterMode(display=False, custom_mapping=formulas())
+
+
+def formulas() -> dict:
+    """gcost's FLOP formulas (2 per MAC) by operator: the weight gradient of a conv costs exactly
+    its forward (every (output, weight) product once); and the matrix and vector products torch's
+    counter leaves out: in-place addmm_ and baddbmm_, addbmm, mv, addmv, dot, vdot, addr (an outer
+    product: a matrix product with one term), _int_mm, _addmm_activation and cdist (one
+    multiply-accumulate per coordinate of every pair, forward and backward)."""
+    aten = torch.ops.aten
+    matrix = {aten.addmm_: _addmm_flop, aten._addmm_activation: _addmm_flop, aten._int_mm: _mm_flop,
+              aten.baddbmm_: _baddbmm_flop, aten.addbmm: _addbmm_flop, aten.addbmm_: _addbmm_flop,
+              aten.mv: _mv_flop, aten.addmv: _addmv_flop, aten.addmv_: _addmv_flop, aten.dot: _dot_flop,
+              aten.vdot: _dot_flop, aten.addr: _addr_flop, aten._cdist_forward: _cdist_flop,
+              aten._cdist_backward: _cdist_backward_flop}
+    return {aten.convolution_backward: conv_backward_flop, **matrix}
+
+
+def _mm_flop(a, b, *args, out_shape=None, **kwargs) -> int:
+    return 2 * a[0] * a[1] * b[1]
+
+
+def _addmm_flop(bias, a, b, *args, out_shape=None, **kwargs) -> int:
+    return _mm_flop(a, b)
+
+
+def _baddbmm_flop(bias, a, b, *args, out_shape=None, **kwargs) -> int:
+    return 2 * a[0] * a[1] * a[2] * b[2]
+
+
+_addbmm_flop = _baddbmm_flop  # the same products, then summed over the batch
+
+
+def _mv_flop(matrix, vector, *args, out_shape=None, **kwargs) -> int:
+    return 2 * matrix[0] * matrix[1]
+
+
+def _addmv_flop(bias, matrix, vector, *args, out_shape=None, **kwargs) -> int:
+    return _mv_flop(matrix, vector)
+
+
+def _dot_flop(a, b, *args, out_shape=None, **kwargs) -> int:
+    return 2 * a[0]
+
+
+def _addr_flop(bias, u, v, *args, out_shape=None, **kwargs) -> int:
+    return 2 * u[0] * v[0]
+
+
+def _cdist_flop(x1, x2, *args, out_shape=None, **kwargs) -> int:
+    """Every pair of rows of x1 (P x M) and x2 (R x M), per batch: M multiply-accumulates."""
+    import math
+
+    return 2 * math.prod(x1[:-2]) * x1[-2] * x2[-2] * x1[-1]
+
+
+def _cdist_backward_flop(grad, x1, x2, *args, out_shape=None, **kwargs) -> int:
+    return _cdist_flop(x1, x2)
 
 
 def conv_backward_flop(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
@@ -396,6 +453,9 @@ def fvcore_count(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
 FREE_TAGS = ("pointwise", "reduction", "view_copy", "inplace_view")
 MAC_NAME = re.compile(r"mm|mv|conv|dot|einsum|matmul|linear|bilinear|attention|fft|lstm|gru|rnn|cdist|"
                       r"tensordot|addr|baddbmm|addbmm|kron|outer|inner")
+# Names that say so without multiplying matrices: interpolation (upsample_bilinear2d weighs a few
+# neighbours), special functions (lgamma, digamma), running maxima, weight repacking.
+NOT_MACS = re.compile(r"^_?upsample_|gamma|^cumm(ax|in)$|^_convert_weight_to_int")
 
 
 def might_hide_macs(func) -> bool:
@@ -407,7 +467,7 @@ def might_hide_macs(func) -> bool:
         return True
     if func.is_view or any(getattr(torch.Tag, tag, None) in func.tags for tag in FREE_TAGS):
         return False
-    return MAC_NAME.search(name.lstrip("_")) is not None
+    return MAC_NAME.search(name.lstrip("_")) is not None and NOT_MACS.search(name) is None
 
 
 # The tensor arguments that are matrices or kernels (not biases) of the MAC-carrying operators;
@@ -428,7 +488,7 @@ class _OpRecorder(TorchDispatchMode):
         super().__init__()
         from torch.utils.flop_counter import flop_registry
 
-        self.counted = {getattr(op, "__name__", str(op)) for op in flop_registry}
+        self.counted = {getattr(op, "__name__", str(op)) for op in [*flop_registry, *formulas()]}
         self.suspect: set[str] = set()
         self.operand_storages: set[int] = set()
         self.active = active

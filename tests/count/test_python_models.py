@@ -88,7 +88,7 @@ def test_verify_says_what_fvcore_cannot_count_instead_of_a_disagreement():
 def test_the_rule_text_names_matrix_products_and_attention(runner):
     data = json.loads(invoke(runner, "analyze", "--model", "tests.pymodels:tiny", "--input", "3x32x32",
                              "--no-latency", "--format", "json").stdout)
-    assert "matrix products" in data["counting"]["macs"] and "attention" in data["counting"]["macs"]
+    assert "matrix and vector products" in data["counting"]["macs"] and "cdist" in data["counting"]["macs"] and "attention" in data["counting"]["macs"]
     assert "matrix or kernel" in data["counting"]["weights"]
 
 

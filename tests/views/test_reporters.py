@@ -58,7 +58,7 @@ def test_markdown_shows_totals_flags_and_the_counting_rule():
     text = render(hand_report(), "markdown")
     assert "| **total** |" in text and f"**{hand_report().totals.macs:,}**" in text
     assert "2.7K ≠" in text
-    assert "multiply-accumulates of convolutions, linear layers, matrix products" in text
+    assert "multiply-accumulates of convolutions, linear layers, matrix and vector products" in text
 
 
 def test_rich_table_has_a_row_per_layer_and_a_footer():
