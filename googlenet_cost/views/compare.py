@@ -26,12 +26,26 @@ def column_label(comparison: Comparison, index: int) -> str:
 FIELD_VARIANTS = ("factorize",)
 
 
+def _short(value: float) -> str:
+    """A total in a ratio column: 872.93M, 1.05G, 57.451 (ms)."""
+    from ..quantity import human
+
+    return human(value) if value >= 1000 or float(value).is_integer() else f"{value:,.3f}"
+
+
+DETAILS = ("full", "macs", "ratios", "lean")  # the compare table, widest first (to_rich picks the first that fits)
+
+
 def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None = None, *,
-         full_names: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows: a layer per row, then totals and latency; per variant params and MACs,
-    and for each non-baseline variant its MACs as a ratio of the baseline's (and with a
-    FIELD_VARIANTS variant, each variant's receptive field). `variants` picks the non-baseline
-    variants to show (all by default)."""
+         full_names: bool = False, detail: str = "full", repeat_labels: bool = True
+         ) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows: a layer per row, then the totals (MACs and params, bytes moved, the
+    roofline bound, a training step's, latency). The baseline once, with its params and MACs
+    ("lean": its MACs only); per other variant, by `detail`: its params, MACs and MACs ratio to the
+    baseline ("full"), its MACs and ratio ("macs"), or its ratio alone ("ratios", "lean": then the
+    totals' ratio cells carry the variant's value too, so every total stays visible). With a
+    FIELD_VARIANTS variant, each variant's receptive field. `variants` picks the non-baseline
+    variants (all by default)."""
     from .report import indented, levels_shown, row_level
 
     keep = [0] + (variants if variants is not None else list(range(1, len(comparison.reports))))
@@ -50,46 +64,54 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
                 at += 1
     by_name = [{row.name: row for row in report.layers} for report in reports]
     fields = any(comparison.labels[k] in FIELD_VARIANTS for k in keep)
+    blank = [""] if fields else []
+    params_shown = {0: detail != "lean"} | {index: detail == "full" for index in range(1, len(keep))}
+    values_shown = {0: True} | {index: detail in ("full", "macs") for index in range(1, len(keep))}
     headers = ["layer"]
     for index, k in enumerate(keep):
         label = column_label(comparison, k)
-        headers += ([f"{label}\nparams", f"{label}\nMACs"] + ([f"{label}\nMACs ratio"] if index else [])
-                    + ([f"{label}\nRF"] if fields else []))
+        group = ([f"{label}\nparams"] if params_shown[index] else []) + \
+                ([f"{label}\nMACs"] if values_shown[index] else []) + \
+                ([f"{label}\nMACs ratio"] if index else []) + \
+                ([f"{label}\nRF"] if fields else [])
+        if not repeat_labels:  # a table for people: each variant named once, over its first column
+            group = group[:1] + ["\n" + header.split("\n", 1)[1] for header in group[1:]]
+        headers += group
+
+    def cells_of(index: int, params: str, value: str, ratio: str, extra: list[str]) -> list[str]:
+        return (([params] if params_shown[index] else []) + ([value] if values_shown[index] else [])
+                + ([ratio] if index else []) + extra)
+
     rows = []
     for name in names:
         cells = [name if full_names else indented(name)]
         base = by_name[0].get(name)
         for index, rows_of in enumerate(by_name):
             row = rows_of.get(name)
-            cells += [f"{row.params:,}" if row else "", f"{row.macs:,}" if row else ""]
-            if index:
-                cells.append(_ratio(row.macs, base.macs) if row and base else "")
-            if fields:
-                cells.append("x".join(map(str, row.receptive_field)) if row else "")
+            cells += cells_of(index, f"{row.params:,}" if row else "", f"{row.macs:,}" if row else "",
+                              _ratio(row.macs, base.macs) if row and base else "",
+                              ["x".join(map(str, row.receptive_field)) if row else ""] if fields else [])
         rows.append(cells)
-    blank = [""] if fields else []
-    total = ["total"]
-    for index, report in enumerate(reports):
-        total += [f"{report.totals.params:,}", f"{report.totals.macs:,}"]
-        if index:
-            total.append(_ratio(report.totals.macs, reports[0].totals.macs))
-        total += blank
-    rows.append(total)
-    totals = [("bytes moved", lambda r: r.totals.bytes, lambda v: f"{v:,}")]
+    totals = [("total", lambda r: r.totals.macs, lambda v: f"{v:,}", lambda r: f"{r.totals.params:,}")]
+    # (title, value of a report, its cell, its params cell): each total a row, and with ratios only
+    # a second row of the variants' values, so that every total stays visible
+    if any(not params_shown[index] for index in range(len(keep))):
+        totals.append(("total params", lambda r: r.totals.params, lambda v: f"{v:,}", None))
+    totals.append(("bytes moved", lambda r: r.totals.bytes, lambda v: f"{v:,}", None))
     if all(report.machine is not None for report in reports):
-        totals.append(("roofline bound ms", lambda r: r.totals.bound_ms, lambda v: f"{v:,.3f}"))
+        totals.append(("roofline bound ms", lambda r: r.totals.bound_ms, lambda v: f"{v:,.3f}", None))
     if all(report.training for report in reports):
-        totals += [("training-step MACs", lambda r: r.training.step_macs, lambda v: f"{v:,}"),
-                   ("training memory (bytes)", lambda r: r.training.train_bytes, lambda v: f"{v:,}")]
-    for title, value, shown in totals:
-        cells = [title]
+        totals += [("training-step MACs", lambda r: r.training.step_macs, lambda v: f"{v:,}", None),
+                   ("training memory (bytes)", lambda r: r.training.train_bytes, lambda v: f"{v:,}", None)]
+    ratios_only = not all(values_shown.values())
+    for title, value, shown, params in totals:
+        cells, values = [title], ["  └ value"]
         for index, report in enumerate(reports):
-            cells += ["", shown(value(report))]
-            if index:
-                cells.append(_ratio(value(report), value(reports[0])))
-            cells += blank
-        rows.append(cells)
-    rows += latency_rows(comparison, keep, blank)
+            ratio = _ratio(value(report), value(reports[0])) if index else ""
+            cells += cells_of(index, params(report) if params else "", shown(value(report)), ratio, blank)
+            values += cells_of(index, "", "", _short(value(report)), blank)
+        rows += [cells, values] if ratios_only else [cells]
+    rows += latency_rows(comparison, keep, blank, params_shown, values_shown)
     return headers, rows
 
 
@@ -104,46 +126,80 @@ def ratio_cell(entry: dict | None) -> str:
     return f"{entry['median']:.2f}x [{low:.2f}-{high:.2f}] {entry['verdict']}"
 
 
+def compact_ratio_cell(entry: dict | None) -> str:
+    """ratio_cell on three short lines, for a narrow table: '0.85x', '[0.84-0.86]', 'faster'."""
+    if entry is None:
+        return ""
+    low, high = entry["ci95"]
+    verdict = entry["verdict"]
+    for words in ("no measurable ", "no meaningful ", "too few "):
+        verdict = verdict.replace(words, words.strip() + "\n")
+    return f"{entry['median']:.2f}x\n[{low:.2f}-{high:.2f}]\n{verdict}"
+
+
 def _by_batch(value) -> list:
     return [] if value is None else value if isinstance(value, list) else [value]
 
 
-def latency_rows(comparison: Comparison, keep: list[int], blank: list[str] | None = None) -> list[list[str]]:
-    """One row per timed batch: each variant's median (p10-p90), and for each non-baseline
-    variant its latency ratio with the 95% interval and the verdict; `blank` after each variant's
-    cells (the receptive-field column's)."""
+def latency_rows(comparison: Comparison, keep: list[int], blank: list[str] | None = None,
+                 params_shown: dict[int, bool] | None = None, values_shown: dict[int, bool] | None = None
+                 ) -> list[list[str]]:
+    """One row per timed batch: each variant's median (p10-p90) in its value column, and for each
+    non-baseline variant its latency ratio with the 95% interval and the verdict; `blank` after
+    each variant's cells (the receptive-field column's)."""
     stats = [comparison.reports[k].timed for k in keep]
     ratios = [_by_batch(comparison.summary[k - 1]["latency_ratio"]) for k in keep[1:]]
+    params_shown = params_shown or {index: True for index in range(len(keep))}
+    values_shown = values_shown or {index: True for index in range(len(keep))}
     rows = []
     for b, base in enumerate(stats[0]):
-        cells = [f"latency ms, batch {base.batch} (p10-p90)" if len(stats[0]) > 1 else "latency ms (p10-p90)"]
+        narrow = "\n" if not all(values_shown.values()) else " "
+        cells = [f"latency ms, batch {base.batch}{narrow}(p10-p90)" if len(stats[0]) > 1 else f"latency ms{narrow}(p10-p90)"]
         for index, by_batch in enumerate(stats):
             s = by_batch[b] if b < len(by_batch) else None
-            cells += ["", f"{s.median_ms:.3f} ({s.p10_ms:.3f}-{s.p90_ms:.3f})" if s else ""]
+            spread = "\n" if not all(values_shown.values()) else " "  # a narrow table: two short lines
+            median = f"{s.median_ms:.3f}{spread}({s.p10_ms:.3f}-{s.p90_ms:.3f})" if s else ""
+            cells += [""] if params_shown[index] else []
+            cells += [median] if values_shown[index] else []
             if index:
-                cells.append(ratio_cell(ratios[index - 1][b] if b < len(ratios[index - 1]) else None))
+                entry = ratios[index - 1][b] if b < len(ratios[index - 1]) else None
+                cells.append(ratio_cell(entry) if values_shown[index] else compact_ratio_cell(entry))
             cells += blank or []
         rows.append(cells)
     return rows
 
 
 def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None) -> list:
-    """The side-by-side table; when it is wider than `width`, one block per variant against the
-    baseline instead (stacked), so that no name or number is ever cut."""
+    """One side-by-side table, never stacked: the widest of DETAILS that fits `width` (per variant
+    its params, MACs and ratio; then its MACs and ratio; then the ratio alone, the totals keeping
+    every value), and a legend. Narrower still, the table says how wide it needs to be
+    (Rendered.needed_width) and wraps in the terminal rather than cutting a number."""
     from .report import Rendered, rich_table, table_width
 
-    def table(title: str, variants: list[int] | None):
-        headers, rows = grid(comparison, depth, variants)
-        styles = ["bold" if cells[0] == "total" or cells[0].startswith(("latency", "training", "bytes", "roofline"))
-                  else None
+    def table(detail: str):
+        headers, rows = grid(comparison, depth, detail=detail, repeat_labels=False)
+        styles = ["bold" if cells[0].startswith(("total", "latency", "training", "bytes", "roofline")) else None
                   for cells in rows]
-        drawn = rich_table(title, headers, rows, right=set(range(1, len(headers))), styles=styles)
-        return Rendered(drawn, table_width(headers, rows))
+        drawn = rich_table("variants side by side (first columns: the baseline)", headers, rows,
+                           right=set(range(1, len(headers))), styles=styles)
+        return Rendered(drawn, table_width(headers, rows)), detail
 
-    whole = table("variants side by side (first column: baseline)", None)
-    if width is None or whole.needed_width <= width or len(comparison.reports) < 3:
-        return [whole]
-    return [table(f"{column_label(comparison, k)} against the baseline", [k]) for k in range(1, len(comparison.reports))]
+    for detail in DETAILS:
+        chosen, chosen_detail = table(detail)
+        if width is None or chosen.needed_width <= width or len(comparison.reports) < 2:
+            break
+    return [chosen, legend(comparison, chosen_detail)]
+
+
+def legend(comparison: Comparison, detail: str) -> str:
+    """What the columns hold, under the table."""
+    text = f"Ratios are a variant's value over the baseline's ({comparison.reports[0].spec.get('name')}); MACs per sample."
+    if detail in ("ratios", "lean"):
+        text += (" Narrow terminal: each variant shows its ratios, and its totals' values on the 'value' rows; "
+                 "--format markdown or csv has every column.")
+    elif detail == "macs":
+        text += " Variants' per-layer params are in --format markdown or csv."
+    return text
 
 
 def summary_text(comparison: Comparison) -> str:

@@ -172,8 +172,10 @@ def parse_columns(text: str | None) -> tuple[str, ...] | None:
 def table_width(headers: list[str], rows: list[list[str]], footer: list[str] | None = None) -> int:
     """Characters a boxed table needs to show every cell whole: the widest cell of each column,
     one space of padding on each side, and the column rules."""
-    widths = [max([len(line) for line in header.split("\n")] + [len(row[i]) for row in rows]
-                  + ([len(footer[i])] if footer else []))
+    def widest(cell: str) -> int:
+        return max(len(line) for line in cell.split("\n"))
+
+    widths = [max([widest(header)] + [widest(row[i]) for row in rows] + ([widest(footer[i])] if footer else []))
               for i, header in enumerate(headers)]
     return sum(widths) + 3 * len(widths) + 1
 
@@ -274,7 +276,7 @@ def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: 
         cells = [row[index] for row in rows] + ([footer[index]] if footer else [])
         table.add_column(header, footer=footer[index] if footer else "", justify="right" if index in right else "left",
                          no_wrap=index in right or index == 0,
-                         min_width=max(map(len, cells), default=0) if index in right else None)
+                         min_width=max((len(line) for cell in cells for line in cell.split("\n")), default=0) if index in right else None)
     for row, style in zip(rows, styles or [None] * len(rows)):
         table.add_row(*map(plain, row), style=style)
     return table

@@ -23,7 +23,7 @@ def googlenet_json():
     return json.loads(invoke(CliRunner(), "analyze", "googlenet", "--no-latency", "--format", "json").stdout)
 
 
-COMPARE = ["compare", "--reduce", "8,16", "--no-reduce", "--no-latency"]
+COMPARE = ["compare", "--reduce", "8,16,32", "--no-reduce", "--no-latency"]  # four variants
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +58,29 @@ def test_the_analyze_table_never_cuts_a_name_or_a_number(runner, googlenet_json,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [*WIDTHS, None], ids=[*map(str, WIDTHS), "piped"])
-def test_the_compare_table_never_cuts_and_stacks_when_narrow(runner, compare_json, width):
+def test_the_compare_table_is_one_table_at_every_width_with_every_total(runner, compare_json, width):
+    """One table, the baseline once: narrower, the variants' absolute columns go first and their
+    ratios stay, and every total stays visible (exact, or on its 'value' row); never a cut number."""
     from cli.main import gcost
+    from googlenet_cost.quantity import human
 
     env = {"COLUMNS": str(width)} if width else {"COLUMNS": ""}
     data = compare_json
     text = runner.invoke(gcost, COMPARE, env=env, catch_exceptions=False).stdout
-    assert "…" not in text and "googlenet (baseline)" in text
-    for variant in data["variants"]:
-        assert f"{variant['totals']['params']:,}" in text and f"{variant['totals']['macs']:,}" in text
-    stacked = text.count("against the baseline")
-    assert stacked == (0 if width is None else 3) or (width and width >= 200 and stacked in (0, 3))
+    assert "…" not in text and text.count("googlenet (baseline)") == 1 and "against the baseline" not in text
+    base = data["variants"][0]["totals"]
+    assert f"{base['params']:,}" in text and f"{base['macs']:,}" in text
+    for variant, entry in zip(data["variants"][1:], data["summary"]):
+        totals = variant["totals"]
+        exact = f"{totals['params']:,}" in text and f"{totals['macs']:,}" in text
+        assert exact or (human(totals["params"]) in text and human(totals["macs"]) in text), variant["label"]
+        assert f"{entry['macs_ratio']:.2f}x" in text
+    table_lines = [line for line in text.splitlines() if line.startswith(("┃", "│", "┏", "└", "┡"))]
+    if width and width >= 100:
+        assert max(map(len, table_lines)) <= width  # four variants of googlenet fit in 100 columns
+    if width is None or width >= 200:  # room for every column: each variant's exact totals
+        assert "Narrow terminal" not in text
+        assert all(f"{v['totals']['params']:,}" in text for v in data["variants"])
 
 
 @pytest.mark.slow
