@@ -26,8 +26,9 @@ from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs
 @click.option("--strict", is_flag=True, help="Python models: operators with no MAC formula are an error.")
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
 @click.option("--columns", metavar="LIST",
-              help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, "
-                   "rf, paper_params, paper_ops, latency).")
+              help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, rf, "
+                   "weights, flops, activations, paper_params, paper_ops, latency, bytes, intensity, bound, limit, "
+                   "efficiency).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the roofline (.png, .svg or .pdf): every layer's intensity against its FLOP/s, the "
                    "roofs labelled. Implies --roofline.")

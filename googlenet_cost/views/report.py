@@ -97,6 +97,11 @@ ROOFLINE_COLUMNS: list[Column] = [
     ("bound_ms", lambda r: "" if r.bound_ms is None else r.bound_ms, lambda r: _fixed(r.bound_ms, 3)),
     ("limit", lambda r: r.limit or "", lambda r: r.limit or ""),
 ]
+EXTRA_COLUMNS: list[Column] = [  # on request (--columns): shown by default in CSV's last columns and in JSON
+    ("weights", lambda r: r.weights, lambda r: f"{r.weights:,}" if r.weights else "0"),
+    ("flops", lambda r: 2 * r.macs, lambda r: f"{2 * r.macs:,}" if r.macs else "0"),
+    ("activations", lambda r: r.activations, lambda r: f"{r.activations:,}" if r.activations else "0"),
+]
 EFFICIENCY_COLUMN: Column = ("efficiency", lambda r: "" if r.efficiency is None else round(r.efficiency, 4),
                              lambda r: "" if r.efficiency is None else f"{r.efficiency:.0%}")
 LATENCY_COLUMN: Column = ("latency_ms", lambda r: r.latency_ms if r.latency_ms is not None else "",
@@ -105,9 +110,10 @@ HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output"
            "params": "params", "macs": "MACs", "receptive_field": "RF", "paper_params": "paper params",
            "paper_ops": "paper ops", "latency_ms": "latency ms", "backward_macs": "backward MACs",
            "backward_ratio": "bwd/fwd", "saved_bytes": "saved bytes", "bytes": "bytes",
-           "arithmetic_intensity": "FLOP/B", "bound_ms": "bound ms", "limit": "limit", "efficiency": "of roof"}
+           "arithmetic_intensity": "FLOP/B", "bound_ms": "bound ms", "limit": "limit", "efficiency": "of roof",
+           "weights": "weights", "flops": "FLOPs", "activations": "activations"}
 NUMERIC = {"params", "macs", "latency_ms", "backward_macs", "backward_ratio", "saved_bytes", "bytes",
-           "arithmetic_intensity", "bound_ms", "efficiency"}
+           "arithmetic_intensity", "bound_ms", "efficiency", "weights", "flops", "activations"}
 
 
 def output_heading(report: Report) -> str:
@@ -135,7 +141,7 @@ def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Colu
     if chosen is None:
         return columns
     by_key = {key: column for column in [*COLUMNS, *TRAINING_COLUMNS, LATENCY_COLUMN, *ROOFLINE_COLUMNS,
-                                         EFFICIENCY_COLUMN] for key in [column[0]]}
+                                         EFFICIENCY_COLUMN, *EXTRA_COLUMNS] for key in [column[0]]}
     return [by_key[key] for key in chosen]
 
 
@@ -145,7 +151,8 @@ COLUMN_NAMES = {"layer": "layer", "name": "layer", "type": "type", "kernel": "ke
                 "latency_ms": "latency_ms", "backward_macs": "backward_macs", "bwd": "backward_macs",
                 "bwd_fwd": "backward_ratio", "saved": "saved_bytes", "saved_bytes": "saved_bytes",
                 "bytes": "bytes", "intensity": "arithmetic_intensity", "arithmetic_intensity": "arithmetic_intensity",
-                "bound": "bound_ms", "bound_ms": "bound_ms", "limit": "limit", "efficiency": "efficiency"}
+                "bound": "bound_ms", "bound_ms": "bound_ms", "limit": "limit", "efficiency": "efficiency",
+                "weights": "weights", "flops": "flops", "activations": "activations"}
 # Dropped first to fit a narrow terminal, in this order: the roofline's, then the paper's and the rest.
 OPTIONAL_COLUMNS = ("arithmetic_intensity", "bytes", "limit", "efficiency", "bound_ms", "paper_ops", "paper_params",
                     "receptive_field", "kernel")
@@ -161,8 +168,7 @@ def parse_columns(text: str | None) -> tuple[str, ...] | None:
     for word in (w.strip().lower() for w in text.split(",") if w.strip()):
         if word not in COLUMN_NAMES:
             raise GcostError(f"--columns: unknown column {word[:40]!r}{did_you_mean(word, COLUMN_NAMES)}; known: "
-                             + ", ".join(sorted(set(COLUMN_NAMES) - {"name", "receptive_field", "latency_ms",
-                                                                     "arithmetic_intensity", "bound_ms"})))
+                             + ", ".join(sorted(COLUMN_NAMES)))
         keys.append(COLUMN_NAMES[word])
     if not keys:
         raise GcostError("--columns needs at least one column, e.g. name,output,params,macs")
@@ -251,6 +257,7 @@ def mib(size: int) -> str:
 def _totals_row(report: Report, keys: list[str]) -> list[str]:
     t = report.totals
     cells = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}", "bytes": f"{human(t.bytes)}B",
+             "weights": f"{t.weights:,}", "flops": f"{t.flops:,}", "activations": f"{t.activations:,}",
              "arithmetic_intensity": _fixed(t.arithmetic_intensity, 1), "bound_ms": _fixed(t.bound_ms, 3),
              "efficiency": "" if report.efficiency is None else f"{report.efficiency:.0%}"}
     if report.training:

@@ -103,3 +103,16 @@ def test_a_table_past_the_row_limit_shows_top_level_rows_and_says_so():
     assert table_depth(large, "branches") == ("branches", None)  # asked for: every row
     assert table_depth(small, "top") == ("top", None)
 
+
+
+def test_columns_offer_weights_flops_and_activations_and_the_error_lists_every_name(runner):
+    from conftest import invoke
+
+    data = json.loads(invoke(runner, "analyze", "example_3x3_bottleneck", "--no-latency", "--format", "json").stdout)
+    text = invoke(runner, "analyze", "example_3x3_bottleneck", "--no-latency", "--format", "csv",
+                  "--columns", "name,weights,flops,activations").stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["name"], int(r["weights"]), int(r["flops"]), int(r["activations"])) for r in rows] == \
+        [(r["name"], r["weights"], 2 * r["macs"], r["activations"]) for r in data["layers"]]
+    bad = invoke(runner, "analyze", "example_3x3_bottleneck", "--no-latency", "--columns", "name,mac")
+    assert bad.exit_code == 2 and "name" in bad.stderr.split("known:")[1] and "weights" in bad.stderr
