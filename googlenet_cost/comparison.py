@@ -14,7 +14,6 @@ from .report import Report
 if TYPE_CHECKING:
     from .count.units import UnitCache
     from .options import RunOptions
-    from .spec.variants import Variant
     from .timing.stats import LatencyStats
 
 SCHEMA_VERSION = 3  # 3: bytes_ratio, bound_ratio; variants are schema-3 reports
@@ -109,39 +108,60 @@ def bound_words(report: Report) -> str:
     return f"mostly {kind}-bound {where} ({max(share, 1 - share):.0%} of its bound time)"
 
 
-def compare(variants: list[Variant], options: RunOptions, *,
+@dataclass(frozen=True)
+class Entry:
+    """One column of a comparison: its label, the network (any Source: a spec, a Python model) and
+    the notes its making left (a variant that changed fewer modules than asked)."""
+
+    label: str
+    source: Any
+    notes: tuple[str, ...] = ()
+
+
+def entries_of(variants: list) -> list[Entry]:
+    """Entries from spec variants (spec.variants.Variant: label, spec, notes) or entries."""
+    from .sources import SpecSource
+
+    return [v if isinstance(v, Entry) else Entry(v.label, SpecSource(v.spec), tuple(v.notes)) for v in variants]
+
+
+def compare(variants: list, options: RunOptions, *,
             progress: Callable[..., Any] | None = None, cache: UnitCache | None = None) -> Comparison:
-    """Count every variant (with a training step, what it costs too), measuring each distinct unit
-    once for all of them (one UnitCache); with options.timing, time them all interleaved in this
-    process. Counting runs at options.batch (the first timed batch)."""
+    """Count every variant or network (with a training step, what it costs too), measuring each
+    distinct unit once for all of them (one UnitCache); with options.timing, time them all
+    interleaved in this process. Counting runs at options.batch (the first timed batch). `variants`
+    are spec variants (spec.variants.Variant) or Entries of any Source: Python models compare
+    like specs."""
     from .analysis import analyze
     from .count.units import UnitCache
-    from .sources import SpecSource, spec_target
+    from .report import Counted
 
+    entries = entries_of(variants)
     cache = UnitCache() if cache is None else cache
     timing = options.timing
     counting = options.with_timing(None)
     reports = []
-    for index, variant in enumerate(variants):
+    for index, entry in enumerate(entries):
         if progress:
-            progress("counting variants", index / len(variants), variant.label)
-        report = analyze(SpecSource(variant.spec), counting, cache=cache)
-        reports.append(replace(report, warnings=[*variant.notes, *report.warnings]))
-    ratios: list[list[dict[str, Any]]] = [[] for _ in variants[1:]]
+            progress("counting variants", index / len(entries), entry.label)
+        report = analyze(entry.source, counting, cache=cache)
+        reports.append(replace(report, warnings=[*entry.notes, *report.warnings]))
+    ratios: list[list[dict[str, Any]]] = [[] for _ in entries[1:]]
     runs: list[dict[str, Any]] = []
     if timing is not None:
         from .timing.measure import measure_interleaved
 
         per_sample = [r.training.step_macs if r.training and options.training else r.totals.macs
                       for r in reports]
-        timed = measure_interleaved([spec_target(v.spec) for v in variants], timing, macs=per_sample,
-                                    progress=progress)
+        targets = [entry.source.timing_target(options, Counted(rows=report.layers, training=report.training))
+                   for entry, report in zip(entries, reports)]
+        timed = measure_interleaved(targets, timing, macs=per_sample, progress=progress)
         reports = [_with_latency(report, [run.stats[k] for run in timed], options) for k, report in enumerate(reports)]
         for run in timed:
             runs.append(run.run_dict())
             for k, ratio in enumerate(run.ratios):
                 ratios[k].append(ratio_entry(ratio, run.batch))
-    labels = [v.label for v in variants]
+    labels = [entry.label for entry in entries]
     return Comparison(labels, reports, summarize(labels, reports, ratios), runs)
 
 
