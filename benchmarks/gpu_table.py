@@ -1,6 +1,6 @@
 """The GPU latency table of docs/benchmarks.md: googlenet at batch 1, 8, 64, 256 in fp32, tf32,
 fp16 and bf16, eager vs CUDA graph vs torch.compile. Needs a CUDA device; writes
-docs/benchmarks-gpu.md with the device name, torch version and date.
+docs/benchmarks-gpu-table.md with the device name, torch version and date.
 
 Run from the source tree on the GPU machine: PYTHONPATH=. python benchmarks/gpu_table.py"""
 from __future__ import annotations
