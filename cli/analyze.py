@@ -5,8 +5,8 @@ import click
 
 from googlenet_cost.views.report import TABLE_MAX_ROWS
 
-from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs, int_list, model_options,
-                      roofline_from, roofline_options, step_options, timing_from, timing_options)
+from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
+                      model_options, roofline_from, roofline_options, step_options, timing_from, timing_options)
 
 
 @click.command(short_help="Per-layer shapes, params, MACs, the paper's figures and latency of one network.")
@@ -14,16 +14,16 @@ from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs
 @model_options("Analyze a Python model instead of a spec")
 @FORMAT
 @OUTPUT
-@click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
+@TRAIN
 @step_options
-@click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8,64 for timing.")
+@batch_option(lists=True)
 @click.option("--verify", is_flag=True, help="Cross-check every layer's MACs with fvcore.")
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default=None,
               metavar="top|branches|all|N",
               help="Rows shown: top-level only, every level (branches, all), or N levels; a Python model "
                    f"is also measured N levels deep (default 2). Default: all, except top for a terminal "
                    f"table of more than {TABLE_MAX_ROWS:,} rows.")
-@click.option("--strict", is_flag=True, help="Python models: operators with no MAC formula are an error.")
+@STRICT
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
 @click.option("--columns", metavar="LIST",
               help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, rf, "

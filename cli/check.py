@@ -10,7 +10,8 @@ import click
 from googlenet_cost.gate import metrics as gate_metrics
 from googlenet_cost.views.check import FORMATS as CHECK_FORMATS
 
-from .options import MAX_BATCH, OUTPUT, Number, complete_spec, guard_outputs, model_options, step_options
+from .options import (DEVICE, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, guard_outputs, model_options,
+                      step_options)
 
 
 def _limit_options(fn):
@@ -44,13 +45,13 @@ def _given_limits(values: dict) -> dict:
               help="Pass a check given no limits at all (without it, that is an error: such a gate never fails).")
 @click.option("--latency-tolerance", default="10%", show_default=True,
               help="Allowed latency over its limit or baseline.")
-@click.option("--latency", "with_latency", is_flag=True, help="Time the models and compare with the baseline.")
-@click.option("--device", default="auto", show_default=True, help="Device for latency.")
-@click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
+@click.option("--latency", "with_latency", is_flag=True,
+              help="Also time the models: their median latency against the baseline's and --max-latency-ms.")
+@DEVICE
+@TRAIN
 @step_options
-@click.option("--batch", type=Number(1, MAX_BATCH, whole=True), default=1, show_default=True,
-              help="Batch of the training step (--max-train-bytes) and of --latency timing.")
-@click.option("--strict", is_flag=True, help="Operators with no MAC formula fail (Python models).")
+@batch_option(lists=False)
+@STRICT
 @click.option("--format", "fmt", type=click.Choice(CHECK_FORMATS), default="table", show_default=True,
               help="Output format; codequality: GitLab's Code Quality report (JSON).")
 @OUTPUT
@@ -101,12 +102,11 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
 @model_options("Also record a Python model", repeatable=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The lock file to write (atomically), e.g. gcost.lock.json.")
-@click.option("--latency", "with_latency", is_flag=True, help="Also record the median latency.")
-@click.option("--device", default="auto", show_default=True, help="Device for --latency.")
-@click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
+@click.option("--latency", "with_latency", is_flag=True, help="Also time the models and record their median latency.")
+@DEVICE
+@TRAIN
 @step_options
-@click.option("--batch", type=Number(1, MAX_BATCH, whole=True), default=1, show_default=True,
-              help="Batch of the training step recorded with --step train, and of --latency timing.")
+@batch_option(lists=False)
 def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train, step, optimizer, batch):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""
     from googlenet_cost.files import atomic_write_text

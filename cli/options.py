@@ -162,8 +162,7 @@ def int_list(value: str | None, *, option: str, high: int = MAX_BATCH) -> tuple[
 def timing_options(fn: Callable) -> Callable:
     decorators = [
         click.option("--no-latency", is_flag=True, help="Skip timing the forward pass."),
-        click.option("--device", default="auto", show_default=True,
-                     help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
+        DEVICE,
         click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default="fp32", show_default=True,
                      help="Floating-point type of timing and of the bytes moved (tf32: fp32 tensors, "
                           "TensorFloat-32 matrix products on CUDA)."),
@@ -194,8 +193,27 @@ def step_options(fn: Callable) -> Callable:
                       show_default=True, help="With --step train: optimizer state in the memory (momentum: "
                                               "1 tensor per parameter, adam: 2) and in the timed step.")(fn)
     return click.option("--step", type=click.Choice(STEPS), default="inference", show_default=True,
-                        help="train: forward + backward per layer in train mode (aux heads included), the memory "
-                             "of a training step, and the latency of a whole training step.")(fn)
+                        help="train: also what a training step costs: backward MACs per layer in train mode (aux "
+                             "heads included), its memory at --batch, and its latency when timed.")(fn)
+
+
+# The same flag means the same thing in every command, in these words.
+DEVICE_HELP = "Where timing and peak measurements run: auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
+DEVICE = click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+STRICT = click.option("--strict", is_flag=True, help="Python models: operators with no MAC formula are an error.")
+TRAIN = click.option("--train", is_flag=True,
+                     help="Train mode, without a training step: auxiliary heads included, batch norm on the "
+                          "batch's statistics, dropout on (--step train implies it).")
+
+
+def batch_option(lists: bool) -> Callable:
+    """--batch: one size everywhere; a list only where each size is timed (analyze, compare)."""
+    if lists:
+        return click.option("--batch", default="1", show_default=True,
+                            help="Batch size of the counts, bytes and timing; a list like 1,8,64 times each size "
+                                 "(counts and bytes use the first).")
+    return click.option("--batch", type=Number(1, MAX_BATCH, whole=True), default=1, show_default=True,
+                        help="Batch size of the counts, bytes, training step and --latency timing (one size).")
 
 
 def roofline_options(fn: Callable) -> Callable:

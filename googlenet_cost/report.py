@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from .timing.stats import LatencyStats
 
 COUNTING_RULE = {
-    "macs": "multiply-accumulates of convolutions, linear layers, matrix and vector products (matmul, bmm, einsum, mv, dot, outer products, cdist) "
-            "and attention's products, per sample (the paper's multiply-adds)",
+    "macs": "multiply-accumulates of convolutions, linear layers, matrix and vector products (matmul, bmm, einsum, "
+            "mv, dot, outer products, cdist) and attention's products, per sample (the paper's multiply-adds)",
     "flops": "2 x MACs",
     "not_counted": "bias adds, normalization, pooling, LRN, softmax and elementwise ops",
     "params": "all parameters, biases and normalization affine parameters included",

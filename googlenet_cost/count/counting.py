@@ -1,8 +1,8 @@
 """Counting on the built model (read-only): output shapes, params, weights and MACs per row.
 
 The rule, printed under every table: MACs are the multiply-accumulates of convolutions, linear
-layers, matrix and vector products (matmul, bmm, einsum, mv, dot, outer products, cdist) and attention's products, per sample (the paper's
-"multiply-adds"); FLOPs = 2 x MACs; bias adds, normalization, pooling, LRN, softmax and
+layers, matrix and vector products (matmul, bmm, einsum, mv, dot, outer products, cdist) and
+attention's products, per sample (the paper's "multiply-adds"); FLOPs = 2 x MACs; bias adds, normalization, pooling, LRN, softmax and
 elementwise ops are not counted. Params include biases and normalization parameters; weights are
 the parameters that a MAC-carrying operator reads as a matrix or kernel (conv and linear kernels,
 attention's projections, recurrent weight matrices, an einsum's parameter), never biases.

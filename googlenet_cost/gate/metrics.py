@@ -55,7 +55,7 @@ METRICS = (
     # fp32: 4 bytes per activation element, per sample
     Metric("activation_bytes", "activation memory (fp32 bytes per sample)",
            lambda report: 4 * report.totals.activations),
-    Metric("bytes", "memory traffic of the forward in bytes at --batch and the dtype (each operator's reads and writes)",
+    Metric("bytes", "memory traffic of the forward in bytes at --batch (each operator's reads and writes, fp32)",
            lambda report: report.totals.bytes),
     Metric("latency_ms", "median latency in ms (times the model; noisy)",
            lambda report: report.timed[0].median_ms if report.timed else None, unit="ms", timed=True),
