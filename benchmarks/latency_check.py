@@ -5,8 +5,12 @@ references that measure the same thing, each pairing stated:
   blocks of back-to-back calls with one synchronize per block; gcost synchronizes after every
   forward. On a GPU, Timer's calls can overlap the next launch with the previous kernels, so it may
   read lower on launch-bound models: that difference is the method, not an error.
-- triton.testing.do_bench (GPU, when installed), which zeroes a 256 MB buffer before every call,
-  against gcost --cold-cache (the same flush); both time each call with CUDA events.
+- triton.testing.do_bench (GPU, when installed) against gcost --cold-cache. Both zero a 256 MB
+  buffer before every call and time each call with CUDA events, but not the same way: do_bench
+  enqueues flush, events and call back to back and synchronizes once at the end, so the host runs
+  ahead and its launch overhead hides behind queued work; gcost synchronizes after the flush and
+  after every call, so the GPU waits for each launch. On a launch-bound model gcost reads higher:
+  that difference is the method, not an error.
 
 Both sides run under the same numerics (gcost's timing context: cudnn.benchmark on, TF32 as the
 dtype says, the same thread count). Expected ratios: 0.95-1.05 on GPU, 0.9-1.1 on CPU; repeated
@@ -80,9 +84,9 @@ def main() -> None:
     if bench is not None:
         cold = measure_latency(spec_target(spec), TimingOptions(**{**options.__dict__, "cold_cache": True}),
                                macs=macs).median_ms
-        rows += [["gcost --cold-cache", f"{cold:.3f}", "", "256 MB flush + sync, then events"],
+        rows += [["gcost --cold-cache", f"{cold:.3f}", "", "256 MB flush, sync, events, sync after each call"],
                  ["triton.testing.do_bench (flushes L2)", f"{bench:.3f}", f"{cold / bench:.3f}",
-                  "256 MB flush, then events"]]
+                  "256 MB flush, events, no sync between calls"]]
     spread = (max(ours) - min(ours)) / statistics.median(ours)
     table = markdown_table(["timer", "median ms", "gcost / this", "method"], rows, {1, 2})
     name = device_label(device, threads)

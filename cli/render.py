@@ -103,18 +103,24 @@ def emit(text: str | None, renderables: Callable[[], list], output: str | None) 
 
 
 class Progress:
-    """A rich progress bar on stderr for timing loops (they take seconds)."""
+    """A rich progress bar on stderr for timing loops (they take seconds). It is drawn only when
+    the loops report, which they do between timed iterations, and at most every REDRAW_S: rich's
+    own refresh thread (10 a second) would draw during timed iterations, taking the host's time
+    from the launches being timed."""
+
+    REDRAW_S = 0.25
 
     def __init__(self, enabled: bool):
         self.enabled = enabled and console(stderr=True).is_terminal  # nothing on a redirected stderr
         self._bar = None
         self._tasks: dict[str, Any] = {}
+        self._drawn_at = float("-inf")
 
     def __enter__(self) -> "Progress":
         if self.enabled:
             from rich.progress import Progress as Bar
 
-            self._bar = Bar(console=console(stderr=True), transient=True)
+            self._bar = Bar(console=console(stderr=True), transient=True, auto_refresh=False)
             self._bar.__enter__()
         return self
 
@@ -123,9 +129,15 @@ class Progress:
             self._bar.__exit__(*exc)
 
     def __call__(self, label: str, fraction: float, detail: str = "") -> None:
+        import time
+
         if self._bar is None:
             return
         if label not in self._tasks:
-            self._tasks[label] = self._bar.add_task(label, total=1.0)
+            self._tasks[label] = self._bar.add_task(label, total=1.0)  # drawn at once
+            self._drawn_at = time.monotonic()
         description = f"{label}: {detail}" if detail else label
         self._bar.update(self._tasks[label], completed=fraction, description=description)
+        if time.monotonic() - self._drawn_at >= self.REDRAW_S:
+            self._bar.refresh()
+            self._drawn_at = time.monotonic()

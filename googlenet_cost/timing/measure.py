@@ -20,7 +20,7 @@ import torch
 
 from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from .cuda import (CudaTimer, TorchCuda, capture_graphs, check_graph_outputs, cuda_numerics,
-                   events_vs_wall, timer_overhead_ms)
+                   events_vs_wall, oom_errors, out_of_memory_in, timer_overhead_ms)
 from .loop import Clock, LoopResult, RoundsPlan, Sample, run_loop, run_rounds
 from .options import TimingOptions  # noqa: F401 (the options timing reads)
 from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes
@@ -153,6 +153,11 @@ class Prepared:
     need_bytes: int
     flush: torch.Tensor | None = None
     graph_check: dict = field(default_factory=dict)
+    capture_peak_bytes: int | None = None  # --cuda-graph: the peak allocated while capturing
+
+    @property
+    def flush_bytes(self) -> int:
+        return 0 if self.flush is None else self.flush.numel() * self.flush.element_size()
 
 
 def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, batch: int,
@@ -188,7 +193,8 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
     if options.step == "train":
         forward = TrainingStep(model, options.optimizer, _phase_marks(device, cuda))
     if options.compile:
-        forward, compile_s = compile_model(model, inputs[0], target.name, reset=reset_dynamo)
+        forward, compile_s = compile_model(model, inputs[0], target.name, reset=reset_dynamo,
+                                           oom=oom_errors(cuda, device))
     flush = None
     if options.cold_cache:
         flush = (torch.empty(COLD_CACHE_BYTES, dtype=torch.int8, device=place) if device.type == "cuda"
@@ -198,12 +204,12 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
 
 class TrainingStep:
     """One training step per call: zero_grad, forward, the loss (modules.training_loss: main
-    output plus 0.3 x each auxiliary one), backward, the optimizer's step. With `marks` (a
-    callable returning a mark: the host clock on the CPU, a recorded CUDA event on a GPU), the
-    boundaries between forward, backward and optimizer step are kept, so their shares can be
+    output plus 0.3 x each auxiliary one), backward, the optimizer's step. With `marks`, the
+    boundaries between forward, backward and optimizer step are marked, and read by `collect()`
+    once the step has finished (on a GPU: after the device synchronized), so their shares can be
     reported (`phases`)."""
 
-    def __init__(self, model: torch.nn.Module, optimizer: str, marks: Callable[[], Any] | None = None):
+    def __init__(self, model: torch.nn.Module, optimizer: str, marks: "PhaseMarks | None" = None):
         parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer: torch.optim.Optimizer | None = None  # a network with nothing to train: no step
         if parameters and optimizer == "adam":
@@ -211,61 +217,91 @@ class TrainingStep:
         elif parameters:
             self.optimizer = torch.optim.SGD(parameters, lr=1e-3, momentum=0.9 if optimizer == "momentum" else 0.0)
         self.model, self.marks = model, marks
-        self.boundaries: list[tuple] = []
 
     def __call__(self, x: torch.Tensor) -> None:
         from ..modules import training_loss
 
-        mark = self.marks or (lambda: None)
+        mark = self.marks.mark if self.marks is not None else (lambda boundary: None)
         if self.optimizer is not None:
             self.optimizer.zero_grad(set_to_none=True)
-        start = mark()
+        mark(0)
         loss = training_loss(self.model(x))
-        forward_done = mark()
+        mark(1)
         if loss is not None and loss.requires_grad:  # no trainable parameter: nothing to differentiate
             loss.backward()
-        backward_done = mark()
+        mark(2)
         if self.optimizer is not None:
             self.optimizer.step()
-        self.boundaries.append((start, forward_done, backward_done, mark()))
+        mark(3)
 
-    def phases(self, elapsed_ms: Callable[[Any, Any], float], skip: int) -> dict[str, float] | None:
+    def collect(self) -> None:
+        """Read the last step's phases; call once it has finished."""
+        if self.marks is not None:
+            self.marks.collect()
+
+    def phases(self, skip: int) -> dict[str, float] | None:
         """Median milliseconds of forward, backward and optimizer step over the timed calls (the
         first `skip` were warm-up)."""
         import statistics
 
-        timed = self.boundaries[skip:]
-        if self.marks is None or not timed:
+        timed = self.marks.steps[skip:] if self.marks is not None else []
+        if not timed:
             return None
         names = ("forward_ms", "backward_ms", "optimizer_ms")
-        return {name: statistics.median(elapsed_ms(b[i], b[i + 1]) for b in timed) for i, name in enumerate(names)}
+        return {name: statistics.median(step[i] for step in timed) for i, name in enumerate(names)}
 
 
-def _phase_marks(device: torch.device, cuda: TorchCuda) -> Callable[[], Any]:
-    """Marks between the phases of a training step: the host clock on the CPU (which runs them in
-    order), CUDA events on the device's stream on a GPU."""
-    if device.type == "cpu":
-        return time.perf_counter
+class PhaseMarks:
+    """The four boundaries of a training step on the host clock (the CPU runs the parts in order);
+    `steps` holds each collected step's (forward, backward, optimizer) milliseconds."""
 
-    def record():
-        event = cuda.event()
-        event.record(cuda.current_stream(device))
-        return event
+    def __init__(self):
+        self.at: list[Any] = [0.0] * 4
+        self.steps: list[tuple[float, float, float]] = []
 
-    return record
+    def mark(self, boundary: int) -> None:
+        self.at[boundary] = time.perf_counter()
+
+    def collect(self) -> None:
+        self.steps.append(tuple(self._elapsed_ms(self.at[i], self.at[i + 1]) for i in range(3)))
+
+    def _elapsed_ms(self, start: Any, end: Any) -> float:
+        return (end - start) * 1000
 
 
-def phase_times(prepared: "Prepared", device: torch.device, warmup: int) -> dict[str, float] | None:
+class EventMarks(PhaseMarks):
+    """The boundaries as four CUDA events on the device's stream, made once, before any timing:
+    recorded during each step and read after the device synchronized, so no event is created
+    inside a timed window."""
+
+    def __init__(self, cuda: TorchCuda, device: torch.device):
+        super().__init__()
+        self.stream = cuda.current_stream(device)
+        self.at = [cuda.event() for _ in range(4)]
+
+    def mark(self, boundary: int) -> None:
+        self.at[boundary].record(self.stream)
+
+    def _elapsed_ms(self, start: Any, end: Any) -> float:
+        return start.elapsed_time(end)
+
+
+def _phase_marks(device: torch.device, cuda: TorchCuda) -> PhaseMarks:
+    return PhaseMarks() if device.type == "cpu" else EventMarks(cuda, device)
+
+
+def phase_times(prepared: "Prepared", warmup: int) -> dict[str, float] | None:
     if not isinstance(prepared.forward, TrainingStep):
         return None
-    if device.type == "cpu":
-        return prepared.forward.phases(lambda a, b: (b - a) * 1000, warmup)
-    return prepared.forward.phases(lambda a, b: a.elapsed_time(b), warmup)
+    return prepared.forward.phases(warmup)
 
 
-def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, reset: bool) -> tuple[Callable, float]:
+def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, reset: bool,
+                  oom: tuple[type[BaseException], ...] = ()) -> tuple[Callable, float]:
     """torch.compile with static shapes, compiled now by a first call (its time is returned and
-    kept out of the warm-up); any failure (no C++ compiler, an unsupported op) is a GcostError."""
+    kept out of the warm-up); any failure (no C++ compiler, an unsupported op) is a GcostError,
+    except running out of memory (one of `oom`, also wrapped by torch.compile), which is raised
+    as it is: a size problem."""
     import torch._dynamo
 
     if reset:
@@ -277,6 +313,9 @@ def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, r
     except GcostError:
         raise
     except Exception as e:  # torch.compile's and the model's failures alike: the user's to see
+        memory = out_of_memory_in(e, oom)
+        if memory is not None:
+            raise memory from None
         raise GcostError(f"--compile: torch.compile failed: {type(e).__name__}: {first_line(e)} "
                          "(time it without --compile)", file=name) from None
     return compiled, time.perf_counter() - start
@@ -300,22 +339,26 @@ def make_timer(prepared: Prepared, options: TimingOptions, device: torch.device,
                clock: Clock):
     """The per-iteration timer: CUDA events (eager, or CUDA-graph replay after its output check)
     or the host clock."""
+    after = prepared.forward.collect if isinstance(prepared.forward, TrainingStep) else None
     if device.type == "cpu":
-        return CpuTimer(prepared.forward, prepared.inputs, prepared.flush, clock)
+        return CpuTimer(prepared.forward, prepared.inputs, prepared.flush, clock, after)
     inputs = prepared.inputs
     if options.cuda_graph:
-        graphs, outputs = capture_graphs(cuda, device, prepared.forward, inputs)
-        worst = check_graph_outputs(cuda, device, prepared.forward, inputs, graphs, outputs, options.dtype)
+        captured = capture_graphs(cuda, device, prepared.forward, inputs)
+        graphs = captured.graphs
+        worst = check_graph_outputs(cuda, device, prepared.forward, inputs, graphs, captured.outputs, options.dtype)
         prepared.graph_check = {"graph_matches_eager": None if worst is None else True,
                                 "graph_max_difference": worst}
+        prepared.capture_peak_bytes = captured.peak_bytes
         return CudaTimer(cuda, device, lambda index: graphs[index % len(graphs)].replay(), prepared.flush, clock)
     return CudaTimer(cuda, device, lambda index: prepared.forward(inputs[index % len(inputs)]), prepared.flush,
-                     clock)
+                     clock, after)
 
 
 class CpuTimer:
-    def __init__(self, forward: Callable, inputs: list, flush: torch.Tensor | None, clock: Clock):
-        self.forward, self.inputs, self.flush, self.clock = forward, inputs, flush, clock
+    def __init__(self, forward: Callable, inputs: list, flush: torch.Tensor | None, clock: Clock,
+                 after: Callable[[], Any] | None = None):
+        self.forward, self.inputs, self.flush, self.clock, self.after = forward, inputs, flush, clock, after
 
     def __call__(self, index: int) -> Sample:
         if self.flush is not None:
@@ -323,6 +366,8 @@ class CpuTimer:
         start = self.clock()
         self.forward(self.inputs[index % len(self.inputs)])
         ms = (self.clock() - start) * 1000
+        if self.after is not None:
+            self.after()
         return Sample(ms, ms, ms)
 
 
@@ -342,7 +387,7 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
                  progress: Progress | None, cuda: TorchCuda, clock: Clock) -> LatencyStats:
     label = f"timing batch {batch} ({options.dtype}) on {device.type}"
     with users_errors([target]), timing_context(options, device, cuda), \
-            _out_of_memory(cuda, device, target.name, batch):
+            out_of_memory(cuda, device, target.name, batch):
         prepared = prepare(target, options, device, batch, cuda)
         try:
             timer = make_timer(prepared, options, device, cuda, clock)
@@ -351,17 +396,18 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
                                 progress=(lambda f: progress(label, f)) if progress else None)
                 return _stats(loop, options, device, batch, macs, prepared, cuda)
             overhead = timer_overhead_ms(cuda, device, clock)
-            before = cuda.sensors(device)
+            sensors: dict[str, Any] = {}
 
             def after_warmup() -> None:
                 cuda.synchronize(device)
                 cuda.reset_peak_memory(device)  # warm-up's autotuning workspaces are not the model's
+                sensors["before"] = cuda.sensors(device)  # the warm device the timed loop starts on
 
             loop = run_loop(timer, options.limits, clock=clock, after_warmup=after_warmup,
                             progress=(lambda f: progress(label, f)) if progress else None)
-            peak = cuda.max_memory_allocated(device) - (prepared.flush.numel() if prepared.flush is not None else 0)
-            return _stats(loop, options, device, batch, macs, prepared, cuda, peak_memory=peak,
-                          gpu_state={"before": before, "after": cuda.sensors(device)},
+            sensors["after"] = cuda.sensors(device)
+            return _stats(loop, options, device, batch, macs, prepared, cuda,
+                          peak_memory=_peak_memory(cuda, device, prepared), gpu_state=sensors,
                           self_check=_self_check(loop, overhead, prepared))
         finally:
             del prepared
@@ -384,12 +430,19 @@ def users_errors(targets: list[TimingTarget]) -> Iterator[None]:
         raise model_raised(", ".join(users), e, "its timed forward") from e
 
 
+def _peak_memory(cuda: TorchCuda, device: torch.device, prepared: Prepared) -> int:
+    """The peak allocated during the timed loop (the counter was reset after warm-up) or, with
+    --cuda-graph, while the graphs were captured, whichever is larger: replays allocate nothing
+    (the graphs' activations sit in their private pool, reserved since the capture), so the loop
+    alone would see the weights and inputs only. The flush buffer is not the model's."""
+    peak = max(cuda.max_memory_allocated(device), prepared.capture_peak_bytes or 0)
+    return peak - prepared.flush_bytes
+
+
 @contextlib.contextmanager
-def _out_of_memory(cuda: TorchCuda, device: torch.device, name: str, batch: int) -> Iterator[None]:
+def out_of_memory(cuda: TorchCuda, device: torch.device, name: str, batch: int) -> Iterator[None]:
     """An allocation failure despite the estimate is the user's size problem (exit 2), not a bug."""
-    errors: tuple[type[BaseException], ...] = (torch.OutOfMemoryError,) if hasattr(torch, "OutOfMemoryError") else ()
-    if device.type == "cuda":
-        errors += (cuda.oom_error,)
+    errors = oom_errors(cuda, device)
     try:
         yield
     except errors as e:
@@ -415,7 +468,7 @@ def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch
         cuda_graph=options.cuda_graph, channels_last=options.channels_last, compiled=options.compile,
         cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None, step=options.step,
         compile_s=prepared.compile_s if prepared else None, torch_version=torch.__version__,
-        phases=phase_times(prepared, device, loop.warmup_iterations) if prepared else None, **extra)
+        phases=phase_times(prepared, loop.warmup_iterations) if prepared else None, **extra)
 
 
 @dataclass(frozen=True)
@@ -458,7 +511,7 @@ def _interleave_one(targets: list[TimingTarget], options: TimingOptions, device:
     label = f"timing {len(targets)} models interleaved, batch {batch}"
     compiled = dynamo_limits(len(targets)) if options.compile else contextlib.nullcontext()
     with users_errors(targets), timing_context(options, device, cuda), \
-            _out_of_memory(cuda, device, targets[0].name, batch), compiled:
+            out_of_memory(cuda, device, targets[0].name, batch), compiled:
         if options.compile:
             import torch._dynamo
 

@@ -17,8 +17,8 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from .cuda import TorchCuda
-from .measure import (TimingOptions, TimingTarget, check_options, cuda_backend, prepare, resolve_device, timing_context,
-                      users_errors)
+from .measure import (Prepared, TimingOptions, TimingTarget, check_options, cuda_backend, out_of_memory, prepare,
+                      resolve_device, timing_context, users_errors)
 
 COVERAGE_RANGE = (0.8, 1.2)
 
@@ -60,50 +60,64 @@ def kernel_time_us(events: Iterable[Any]) -> float:
 
 def measure_layer_latency(target: TimingTarget, options: TimingOptions, iterations: int = 20,
                           cuda: TorchCuda | None = None) -> LayerLatency:
-    """Profile `iterations` forwards with a record_function range per row, named as the rows."""
-    from torch.profiler import ProfilerActivity, profile, record_function
-
-    from ..modules import row_modules
-
+    """Profile `iterations` forwards with a record_function range per row, named as the rows. Out
+    of memory is the user's size problem (exit 2), as in the timing loop, and PyTorch's cache is
+    emptied afterwards (the next batch or variant starts from the same free memory)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
     check_options(options, device)
     batch = options.batches[0]
-    on_device = device.type == "cuda"
-    activities = cuda.profiler_activities() if on_device else [ProfilerActivity.CPU]
-    with users_errors([target]), timing_context(options, device, cuda):
-        prepared = prepare(target, replace(options, compile=False, cold_cache=False), device, batch, cuda)
-        model, inputs = prepared.model, prepared.inputs
-        rows = list(row_modules(model, target.depth))
-        ranges: dict[str, Any] = {}
-
-        def enter(name: str):
-            return lambda module, args: ranges.__setitem__(name, record_function(name).__enter__())
-
-        def leave(name: str):
-            return lambda module, args, out: ranges.pop(name).__exit__(None, None, None)
-
-        handles = [h for name, _, m in rows
-                   for h in (m.register_forward_pre_hook(enter(name)), m.register_forward_hook(leave(name)))]
+    with users_errors([target]), timing_context(options, device, cuda), \
+            out_of_memory(cuda, device, target.name, batch):
+        prepared: Prepared | None = None
         try:
-            for x in inputs:  # warm-up outside the profile
-                model(x)
-            _sync(cuda, device)
-            with _native_stderr_silenced(), profile(activities=activities) as prof:
-                start = time.perf_counter()
-                for index in range(iterations):
-                    model(inputs[index % len(inputs)])
-                _sync(cuda, device)
-                wall_ms = (time.perf_counter() - start) * 1000 / iterations
+            prepared = prepare(target, replace(options, compile=False, cold_cache=False), device, batch, cuda)
+            rows, events, wall_ms = _profile_rows(prepared, target.depth, iterations, device, cuda)
         finally:
-            for handle in handles:
-                handle.remove()
-    events = prof.events()
-    names = {name for name, _, _ in rows}
+            prepared = None
+            if device.type == "cuda":
+                cuda.empty_cache()
+    on_device = device.type == "cuda"
+    names = {name for name, _ in rows}
     by_row = {name: us / 1000 / iterations for name, us in row_times_us(events, names, on_device).items()}
     total_ms = kernel_time_us(events) / 1000 / iterations if on_device else wall_ms
-    return summarize_rows(by_row, [(name, parent) for name, parent, _ in rows], total_ms, iterations,
-                          device.type)
+    return summarize_rows(by_row, rows, total_ms, iterations, device.type)
+
+
+def _profile_rows(prepared: Prepared, depth: int | None, iterations: int, device: torch.device,
+                  cuda: TorchCuda) -> tuple[list[tuple[str, str | None]], Any, float]:
+    """The rows (name, parent), the profile's events and the profiled forward's wall time (ms)."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    from ..modules import row_modules
+
+    model, inputs = prepared.model, prepared.inputs
+    rows = list(row_modules(model, depth))
+    ranges: dict[str, Any] = {}
+
+    def enter(name: str):
+        return lambda module, args: ranges.__setitem__(name, record_function(name).__enter__())
+
+    def leave(name: str):
+        return lambda module, args, out: ranges.pop(name).__exit__(None, None, None)
+
+    handles = [h for name, _, m in rows
+               for h in (m.register_forward_pre_hook(enter(name)), m.register_forward_hook(leave(name)))]
+    profiler = cuda.profiler() if device.type == "cuda" else profile(activities=[ProfilerActivity.CPU])
+    try:
+        for x in inputs:  # warm-up outside the profile
+            model(x)
+        _sync(cuda, device)
+        with _native_stderr_silenced(), profiler as prof:
+            start = time.perf_counter()
+            for index in range(iterations):
+                model(inputs[index % len(inputs)])
+            _sync(cuda, device)
+            wall_ms = (time.perf_counter() - start) * 1000 / iterations
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [(name, parent) for name, parent, _ in rows], prof.events(), wall_ms
 
 
 def summarize_rows(by_row: dict[str, float], rows: list[tuple[str, str | None]], total_ms: float,

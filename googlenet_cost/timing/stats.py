@@ -5,6 +5,7 @@ heavy-tailed; p99 is given only from 100 samples or more (below that it is just 
 """
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -104,7 +105,18 @@ class LatencyStats:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every NaN or infinity is null: JSON has neither, and a NaN would read as a number."""
+        return _finite(asdict(self))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_finite(item) for item in value)
+    return value
 
 
 def stats_from_loop(loop: LoopResult, *, macs_per_sample: int, batch: int, peak_tflops: float | None,
