@@ -91,7 +91,7 @@ def _roofline(rows: list, options: RunOptions, latency: tuple, batch: int) -> tu
 
     peaks = options.roofline
     rows = with_bounds(rows, batch, options.itemsize, peaks)
-    median = latency[0].median_ms if latency else None
+    median = latency[0].median_ms if latency and latency[0].step != "train" else None  # the bound is the forward's
     found = contradictions(rows, model_bound_ms(rows), median, peaks,
                            on_gpu=bool(latency) and latency[0].device_type == "cuda")
     return rows, found

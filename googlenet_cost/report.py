@@ -149,8 +149,9 @@ class Report:
 
     @property
     def efficiency(self) -> float | None:
-        """--roofline with timing: the model's bound / its measured median (1.0: at the roof)."""
-        if self.totals.bound_ms is None or not self.latency:
+        """--roofline with timing: the model's bound / its measured median (1.0: at the roof); None
+        for a timed training step (the bound is the forward's)."""
+        if self.totals.bound_ms is None or not self.latency or self.latency[0].step == "train":
             return None
         return self.totals.bound_ms / self.latency[0].median_ms
 

@@ -536,9 +536,12 @@ _WRITTEN_ARGS: dict = {}
 
 def op_traffic(func, args: tuple, kwargs: dict, result) -> Traffic:
     """The memory traffic of one operator in eager execution (the traffic model of
-    spec.layers.Traffic): each distinct input tensor read once (tensors sharing memory, as x and x
-    in x * x or x and its view, are one), each output and each argument the operator's schema
-    says it writes, written once. Views and allocations move nothing."""
+    spec.layers.Traffic): each input read once, as the memory it spans (tensors sharing memory, as
+    x and x in x * x or x and its view, are read once; a broadcast, stride-0 view reads what it
+    spans, not its logical size; disjoint slices of one tensor add up), each output and each
+    argument the operator's schema says it writes, written once; a lookup (embedding, gather,
+    index_select ...) reads at most as many table elements as it writes. Views and allocations move
+    nothing."""
     name = func._overloadpacket.__name__
     if func.is_view or name in ALLOCATES_ONLY:
         return Traffic()
@@ -550,7 +553,17 @@ def op_traffic(func, args: tuple, kwargs: dict, result) -> Traffic:
         training = len(args) > training_position and bool(args[training_position])
         outputs, written = (outputs, (3, 4)) if training else (outputs[:1], ())
     outputs += [args[i] for i in written if i < len(args) and isinstance(args[i], torch.Tensor)]
-    return _moved(inputs) + _moved(outputs)
+    table = LOOKUPS.get(name)
+    caps = {}
+    if table is not None and table < len(args) and isinstance(args[table], torch.Tensor) and outputs:
+        caps[id(args[table])] = outputs[0].numel()
+    return _moved(inputs, caps) + _moved(outputs)
+
+
+# Operators that read rows of a table by index: the table's position among the arguments (its
+# read is capped at the elements written: an embedding of 4 tokens does not read a million rows).
+LOOKUPS = {"embedding": 0, "index_select": 0, "gather": 0, "index": 0, "take": 0, "_embedding_bag": 0,
+           "embedding_bag": 0, "take_along_dim": 0}
 
 
 def _written_args(func) -> tuple[int, ...]:
@@ -569,15 +582,36 @@ def _tensors(value) -> Iterator[torch.Tensor]:
             yield from _tensors(item)
 
 
-def _moved(tensors: list[torch.Tensor]) -> Traffic:
-    """Traffic of touching each distinct memory once (the largest of the views into it)."""
-    largest: dict[int, torch.Tensor] = {}
+def _moved(tensors: list[torch.Tensor], caps: dict[int, int] | None = None) -> Traffic:
+    """Traffic of touching the memory these tensors span, each element once: per storage the union
+    of the element ranges its views span (a stride-0 broadcast spans one row; a view's range is from
+    its first to its last element), floating-point elements apart from other bytes. `caps` bounds
+    a tensor's elements (by id: a lookup's table)."""
+    spans: dict[int, tuple[bool, int, list[tuple[int, int]]]] = {}
     for tensor in tensors:
+        if tensor.numel() == 0:
+            continue
+        extent = 1 + sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride()) if size > 1)
+        extent = min(extent, (caps or {}).get(id(tensor), extent))
+        start = tensor.storage_offset()
         key = storage_id(tensor)
-        if key not in largest or tensor.numel() > largest[key].numel():
-            largest[key] = tensor
-    elements = sum(t.numel() for t in largest.values() if t.is_floating_point())
-    other = sum(t.numel() * t.element_size() for t in largest.values() if not t.is_floating_point())
+        floating, size, ranges = spans.get(key, (tensor.is_floating_point(), tensor.element_size(), []))
+        ranges.append((start, start + extent))
+        spans[key] = (floating, size, ranges)
+    elements = other = 0
+    for floating, size, ranges in spans.values():
+        covered, end = 0, None
+        for low, high in sorted(ranges):
+            if end is None or low >= end:
+                covered += high - low
+                end = high
+            elif high > end:
+                covered += high - end
+                end = high
+        if floating:
+            elements += covered
+        else:
+            other += covered * size
     return Traffic(elements, other)
 
 

@@ -146,10 +146,10 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]
             continue
         old = before.get(row.name)
         if old is None:
-            grown.append({"layer": row.name, "params": row.params, "macs": row.macs, "new": True})
-        elif row.params > old["params"] or row.macs > old["macs"]:
-            grown.append({"layer": row.name, "params": row.params, "macs": row.macs,
-                          "params_before": old["params"], "macs_before": old["macs"]})
+            grown.append({"layer": row.name, "params": row.params, "macs": row.macs, "bytes": row.bytes, "new": True})
+        elif row.params > old["params"] or row.macs > old["macs"] or row.bytes > old["bytes"]:
+            grown.append({"layer": row.name, "params": row.params, "macs": row.macs, "bytes": row.bytes,
+                          "params_before": old["params"], "macs_before": old["macs"], "bytes_before": old["bytes"]})
     return grown
 
 

@@ -47,12 +47,16 @@ class Bound:
 
 def leaf_bound(flops: float, moved: int, working_set: int, peaks: Peaks) -> Bound:
     """The bound of operators doing `flops` and moving `moved` bytes over `working_set` bytes."""
+    import math
+
     compute_s = flops / peaks.flops_per_s
     if peaks.cache_bytes_per_s:
         beyond = max(0, working_set - (peaks.cache_bytes or 0))
         memory_s = max(moved / peaks.cache_bytes_per_s, beyond / peaks.bytes_per_s)
     else:
         memory_s = moved / peaks.bytes_per_s
+    if not (math.isfinite(compute_s) and math.isfinite(memory_s)):
+        raise ValueError(f"peaks {peaks.flops_per_s!r} FLOP/s, {peaks.bytes_per_s!r} B/s give no finite bound")
     return Bound(1e3 * compute_s, 1e3 * memory_s)
 
 
@@ -79,6 +83,9 @@ def row_bounds(rows: list[LayerRow], batch: int, itemsize: int, peaks: Peaks) ->
             continue
         rest_flops = flops - sum(2 * kid.macs * batch for kid in kids)
         rest_bytes = row.bytes - sum(kid.bytes for kid in kids)
+        if rest_flops < 0 or rest_bytes < 0:  # a child also called from outside its parent: bound the row alone
+            bounds[row.name] = own(row, flops, row.bytes, row.params)
+            continue
         extra = [own(row, rest_flops, rest_bytes, 0)] if rest_flops > 0 or rest_bytes > 0 else []
         bounds[row.name] = _summed([bounds[kid.name] for kid in kids] + extra)
     return bounds

@@ -13,6 +13,7 @@ from ..files import load_yaml
 from ..quantity import NumberError, parse_quantity, parse_real, shown
 
 MAX_RATE = 1e18  # FLOP/s or bytes/s: more is a typo, not a device
+MIN_RATE = 1e3  # less is a typo too (and would make bounds overflow to infinity)
 
 
 def dense_flops(cuda_name: str, dtype: str) -> float | None:
@@ -44,8 +45,8 @@ def _datasheets() -> Mapping[str, Mapping[str, Any]]:
 
 
 def _rate(value: Any, where: str, key: str) -> float:
-    """A rate from 0 (excluded) to MAX_RATE: a number, or a decimal quantity such as "4.8T"."""
-    expect = f"key '{key}' must be a positive number like 4.8e12 or \"4.8T\" (at most 1e18), got {shown(value)}"
+    """A rate from MIN_RATE to MAX_RATE: a number, or a decimal quantity such as "4.8T"."""
+    expect = f"key '{key}' must be a number like 4.8e12 or \"4.8T\" (from 1e3 to 1e18), got {shown(value)}"
     try:
         if isinstance(value, str) and re.search(r"[KMGT]\s*$", value.strip(), re.IGNORECASE):
             number = parse_quantity(value, base=1000).value
@@ -53,7 +54,7 @@ def _rate(value: Any, where: str, key: str) -> float:
             number = parse_real(value, low=0, low_open=True, high=MAX_RATE)
     except NumberError:
         raise GcostError(expect, file=where) from None
-    if not 0 < number <= MAX_RATE:
+    if not MIN_RATE <= number <= MAX_RATE:
         raise GcostError(expect, file=where)
     return number
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from ..errors import GcostError, did_you_mean, quoted
 from ..files import atomic_write_text, load_yaml, read_text
 from ..quantity import NumberError, parse_int, parse_real, shown
-from .datasheets import MAX_RATE, _datasheets, _rate
+from .datasheets import MAX_RATE, MIN_RATE, _datasheets, _rate
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
 ELEMENT_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
@@ -50,13 +50,6 @@ class Peaks:
     source: str = "measured"  # "measured", "datasheet" or "file"
     measured_at: str | None = None  # ISO 8601 UTC, when measured
     reference: str | None = None  # how it was measured, the datasheet's citation, or the file's path
-
-    def bandwidth_for(self, working_set_bytes: int) -> float:
-        """The bandwidth of the level a working set fits: the cache's when it fits in cache_bytes."""
-        if self.cache_bytes_per_s is not None and self.cache_bytes is not None \
-                and working_set_bytes <= self.cache_bytes:
-            return self.cache_bytes_per_s
-        return self.bytes_per_s
 
     def to_dict(self) -> dict[str, Any]:
         return {"peak_flops_per_s": self.flops_per_s, "peak_bytes_per_s": self.bytes_per_s,
@@ -270,7 +263,7 @@ def _cached_peaks(entry: dict[str, Any], key: dict[str, Any]) -> Peaks:
     def rate(name: str, optional: bool = False) -> float | None:
         if optional and entry[name] is None:
             return None
-        return parse_real(entry[name], low=0, low_open=True, high=MAX_RATE, text=False, what=name)
+        return parse_real(entry[name], low=MIN_RATE, high=MAX_RATE, text=False, what=name)
 
     cache_size = entry["cache_bytes"]
     if cache_size is not None:

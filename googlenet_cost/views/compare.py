@@ -6,7 +6,7 @@ import io
 import json
 
 from ..comparison import Comparison
-from .report import csv_cells, markdown_table, printable
+from .report import csv_cells, markdown_table, ms_text, printable
 
 
 def _ratio(value: float, base: float) -> str:
@@ -99,7 +99,7 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
         totals.append(("total params", lambda r: r.totals.params, lambda v: f"{v:,}", None))
     totals.append(("bytes moved", lambda r: r.totals.bytes, lambda v: f"{v:,}", None))
     if all(report.machine is not None for report in reports):
-        totals.append(("roofline bound ms", lambda r: r.totals.bound_ms, lambda v: f"{v:,.3f}", None))
+        totals.append(("roofline bound ms", lambda r: r.totals.bound_ms, ms_text, None))
     if all(report.training for report in reports):
         totals += [("training-step MACs", lambda r: r.training.step_macs, lambda v: f"{v:,}", None),
                    ("training memory (bytes)", lambda r: r.training.train_bytes, lambda v: f"{v:,}", None)]

@@ -90,11 +90,19 @@ def _fixed(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:,.{digits}f}"
 
 
+def ms_text(value: float | None) -> str:
+    """Milliseconds as a table shows them: 3 decimals, or 3 significant digits below 0.1 ms (a
+    datasheet GPU's bounds are microseconds: 0.000 would hide them)."""
+    if value is None:
+        return ""
+    return f"{value:,.3f}" if value >= 0.1 or value == 0 else f"{value:.3g}"
+
+
 ROOFLINE_COLUMNS: list[Column] = [
     ("bytes", lambda r: r.bytes, lambda r: f"{human(r.bytes)}B" if r.bytes else "0"),
     ("arithmetic_intensity", lambda r: "" if r.arithmetic_intensity is None else round(r.arithmetic_intensity, 4),
      lambda r: _fixed(r.arithmetic_intensity, 1)),
-    ("bound_ms", lambda r: "" if r.bound_ms is None else r.bound_ms, lambda r: _fixed(r.bound_ms, 3)),
+    ("bound_ms", lambda r: "" if r.bound_ms is None else r.bound_ms, lambda r: ms_text(r.bound_ms)),
     ("limit", lambda r: r.limit or "", lambda r: r.limit or ""),
 ]
 EXTRA_COLUMNS: list[Column] = [  # on request (--columns): shown by default in CSV's last columns and in JSON
@@ -233,7 +241,7 @@ def roofline_text(report: Report) -> str:
     when = f" {m.measured_at}" if m.measured_at else ""
     text = (f"Roofline ({m.source} peaks of {m.device}, {m.dtype}{when}): {human(m.flops_per_s)}FLOP/s, memory "
             f"{human(m.bytes_per_s)}B/s{cache}. Bound = max(FLOPs / peak, bytes / bandwidth), at batch "
-            f"{report.batch}; the model's bound is {t.bound_ms:,.3f} ms")
+            f"{report.batch}; the model's bound is {ms_text(t.bound_ms)} ms")
     if report.efficiency is not None:
         text += (f", its measured median {report.timed[0].median_ms:,.3f} ms: it runs at {report.efficiency:.0%} "
                  "of its roof")
@@ -258,7 +266,7 @@ def _totals_row(report: Report, keys: list[str]) -> list[str]:
     t = report.totals
     cells = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}", "bytes": f"{human(t.bytes)}B",
              "weights": f"{t.weights:,}", "flops": f"{t.flops:,}", "activations": f"{t.activations:,}",
-             "arithmetic_intensity": _fixed(t.arithmetic_intensity, 1), "bound_ms": _fixed(t.bound_ms, 3),
+             "arithmetic_intensity": _fixed(t.arithmetic_intensity, 1), "bound_ms": ms_text(t.bound_ms),
              "efficiency": "" if report.efficiency is None else f"{report.efficiency:.0%}"}
     if report.training:
         cells.update({"backward_macs": f"{report.training.backward_macs:,}",

@@ -4,11 +4,13 @@ dtype, and the recorder on a Python model (in place or not, the same traffic).""
 from __future__ import annotations
 
 import pytest
+import torch
 import yaml
 from torch import nn
 
 import googlenet_cost as gc
 from googlenet_cost.count.counting import measure_model
+from googlenet_cost.spec.layers import Traffic
 
 
 def _rows(layers: list[dict], shape: list[int], batch: int, **keywords) -> dict:
@@ -86,3 +88,35 @@ def test_a_python_models_rows_are_recorded_and_in_place_moves_the_same():
     assert rows["3"].traffic.bytes(4) == 4 * (2 * 12 + 12 * 5 + 5 + 2 * 5)
     out_of_place = {row.name: row.traffic for row in measure_model(model(False), (2, 2, 2), batch=2).rows}
     assert out_of_place == {name: row.traffic for name, row in rows.items()}
+
+
+def test_reads_are_the_memory_spanned_lookups_broadcasts_and_slices():
+    """A lookup reads the rows it writes, not its whole table; a broadcast (stride-0) view reads the
+    row it spans; two disjoint halves of one tensor add up."""
+    class Lookup(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = nn.Embedding(100_000, 64)
+
+        def forward(self, x):
+            return self.table(x.long())
+
+    class Broadcast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias = nn.Parameter(torch.ones(1, 8))
+
+        def forward(self, x):
+            return x + self.bias.expand_as(x)
+
+    class Halves(nn.Module):
+        def forward(self, x):
+            a, b = x.chunk(2, 1)
+            return a * b
+
+    lookup = {r.name: r.traffic for r in measure_model(Lookup(), (4,), batch=2).rows}
+    assert lookup["table"] == Traffic(2 * 2 * 4 * 64, 8 * 2 * 4)  # 8 rows read and written, int64 indices
+    broadcast = measure_model(Broadcast(), (8,), batch=2).rows[-1].traffic
+    assert broadcast == Traffic(16 + 8 + 16)  # x, the one bias row, the sum
+    halves = measure_model(Halves(), (8,), batch=2).rows[-1].traffic
+    assert halves == Traffic(16 + 8)  # both halves of x read, the product written

@@ -171,3 +171,14 @@ def test_lock_numbers_of_the_wrong_kind_are_refused(runner, tmp_path, recorded, 
 def test_a_tolerance_too_large_to_mean_a_limit_is_refused(runner, tmp_path, recorded, tolerance):
     result, _ = check_with(runner, tmp_path, recorded["eval"], "--tolerance", tolerance)
     assert result.exit_code == 2 and "--tolerance must be at most 100,000%" in result.stderr
+
+
+def test_a_layer_that_moves_more_bytes_is_named_among_the_grown_layers(runner, tmp_path, recorded):
+    entry = recorded["eval"]["specs"][SPEC]
+    layer = next(iter(entry["layers"]))
+    smaller = {**entry, "metrics": {**entry["metrics"], "bytes": entry["metrics"]["bytes"] - 100},
+               "layers": {**entry["layers"], layer: {**entry["layers"][layer],
+                                                     "bytes": entry["layers"][layer]["bytes"] - 100}}}
+    result, _ = check_with(runner, tmp_path, {"schema": 3, "specs": {SPEC: smaller}}, "--format", "json")
+    (grown,) = json.loads(result.stdout)["grown_layers"][SPEC]
+    assert result.exit_code == 1 and grown["layer"] == layer and grown["bytes"] - grown["bytes_before"] == 100

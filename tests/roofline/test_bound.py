@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -166,3 +167,28 @@ def test_on_a_gpu_a_median_below_the_bound_suspects_the_timer_too():
     assert len(found) == 1 and "timer reads too low" in found[0] and f"{stats.median_ms:.3f} ms" in found[0]
     _, on_cpu = _roofline(rows, RunOptions(roofline=slow), (replace(stats, device_type="cpu"),), batch=1)
     assert "timer" not in on_cpu[0]
+
+
+def test_a_timed_training_step_is_not_held_against_the_forwards_bound():
+    from googlenet_cost.analysis import _roofline
+    from googlenet_cost.options import RunOptions
+    from googlenet_cost.timing.stats import LatencyStats
+
+    stats = SimpleNamespace(median_ms=0.001, step="train", device_type="cpu")
+    slow = replace(FLAT, flops_per_s=1e3)
+    _, found = _roofline([_row("conv", macs=1_000_000, moved=1000)], RunOptions(roofline=slow), (stats,), batch=1)
+    assert found == []  # a step's median beside a forward's bound proves nothing
+    assert LatencyStats.__dataclass_fields__["step"]  # the field the rule reads
+
+
+def test_a_child_shared_with_code_outside_its_parent_bounds_the_parent_alone():
+    rows = [_row("m", macs=1_000_000, moved=1000), _row("m/a", "m", macs=1_500_000, moved=1000)]
+    bounds = row_bounds(rows, batch=1, itemsize=4, peaks=FLAT)
+    assert bounds["m"].bound_ms == pytest.approx(2.0)  # its own 2e6 FLOPs, not its child's 3e6
+
+
+def test_peaks_too_small_to_give_a_finite_bound_are_refused(runner, tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text("name: tiny\nflops_per_s: 1e-310\nbytes_per_s: 5e-324\n")
+    result = invoke(runner, "analyze", "example_5x5_conv", "--peaks", str(path), "--no-latency", "--format", "json")
+    assert result.exit_code == 2 and "from 1e3 to 1e18" in result.stderr and "Infinity" not in result.stdout

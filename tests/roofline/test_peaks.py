@@ -1,6 +1,6 @@
 """gcost peaks, the roofs of a roofline: this machine's peaks measured once and cached (hit, miss,
 --remeasure, corrupt and foreign files), the datasheet table, a user's YAML device and each bad
-field, the level bandwidth_for picks, the CUDA measurement on the fake backend, and the command.
+field, the CUDA measurement on the fake backend, and the command.
 No test times anything for real beyond a few milliseconds (PeakSizes shrinks every measurement)."""
 from __future__ import annotations
 
@@ -145,15 +145,6 @@ def test_the_cache_folder_is_gcost_cache_dir_then_xdg_cache_home_then_home(tmp_p
 
 # ---- the levels ---------------------------------------------------------------------------------
 
-def test_bandwidth_for_uses_the_cache_only_for_working_sets_that_fit_in_it():
-    cpu = Peaks(device="cpu", dtype="fp32", threads=2, flops_per_s=1e11, bytes_per_s=1e10,
-                cache_bytes_per_s=8e10, cache_bytes=2**20)
-    assert cpu.bandwidth_for(2**20) == 8e10 and cpu.bandwidth_for(1) == 8e10
-    assert cpu.bandwidth_for(2**20 + 1) == 1e10
-    gpu = Peaks(device="gpu", dtype="fp32", threads=None, flops_per_s=1e13, bytes_per_s=1e12)
-    assert gpu.bandwidth_for(1) == 1e12
-
-
 def test_to_dict_is_the_json_contract():
     keys = {"peak_flops_per_s", "peak_bytes_per_s", "cache_bytes_per_s", "cache_bytes", "source", "measured_at",
             "device", "dtype", "threads", "reference"}
@@ -220,7 +211,7 @@ def test_a_users_device_file_with_quantities_and_a_cache_level(tmp_path):
     peaks = resolve_peaks(str(path), dtype="bf16")
     assert (peaks.device, peaks.flops_per_s, peaks.bytes_per_s) == ("My edge box", 9.6e12, 4e11)
     assert (peaks.cache_bytes_per_s, peaks.cache_bytes, peaks.source) == (2e12, 32 * 2**20, "file")
-    assert peaks.reference == f"{path} (vendor sheet rev 3)" and peaks.bandwidth_for(2**20) == 2e12
+    assert peaks.reference == f"{path} (vendor sheet rev 3)"
 
 
 def test_one_flops_figure_serves_every_dtype(tmp_path):
