@@ -6,8 +6,11 @@ module(s) that compute it, runs the torchvision model once (batch 2, hooks on ev
 records the module's output shape (C, H, W) and parameter count, plus the model's totals counted
 by gcost's rule on the live model (as `gcost analyze --model torchvision.models:NAME` does). Rows
 with no module of their own in torchvision (its functional poolings, the nested branches gcost
-names) are listed as such. Writes tests/data/reference_rows.json, which tests/spec/test_reference_specs.py
-compares with gcost's rows; needs torchvision, so it runs in a separate environment:
+names) are listed as such. It also measures torchvision models changed by hand as compare's variants
+change a spec (VARIANTS: ResNet-50 with its reduce convs halved, EfficientNet-B0 factorized,
+SqueezeNet 1.1 without its squeeze convs, ...), whose totals the variants must equal. Writes
+tests/data/reference_rows.json, which tests/spec/test_reference_specs.py and test_variants.py
+compare with gcost's rows; needs torchvision, so it runs in a separate environment:
 
     python3 -m venv ../tvenv && ../tvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 click rich pyyaml
     PYTHONPATH=. ../tvenv/bin/python benchmarks/reference_rows.py"""
@@ -157,6 +160,103 @@ def reference(spec_name: str, train: bool) -> dict:
     return {"params": totals.params, "macs": totals.macs, "rows": rows, "without_module": unmatched}
 
 
+def resnet50_reduce_halved() -> nn.Module:
+    """torchvision's ResNet-50 with each bottleneck's 1x1 reduce (conv1) and its batch norm at half
+    width, and conv2 reading it: what `compare resnet50 --reduce-scale 0.5` builds."""
+    model = torchvision.models.resnet50()
+    for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
+        for block in stage:
+            width = block.conv1.out_channels // 2
+            block.conv1 = nn.Conv2d(block.conv1.in_channels, width, 1, bias=False)
+            block.bn1 = nn.BatchNorm2d(width)
+            conv2 = block.conv2
+            block.conv2 = nn.Conv2d(width, conv2.out_channels, 3, conv2.stride, conv2.padding, bias=False)
+    return model
+
+
+def resnet50_half_width() -> nn.Module:
+    """torchvision's own ResNet-50 with half the bottleneck width (width_per_group 32 instead of 64):
+    conv1, conv2 and their batch norms at half width, what `--set 'layer*/*/conv1.out=x0.5;
+    layer*/*/conv2.out=x0.5'` builds."""
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    return ResNet(Bottleneck, [3, 4, 6, 3], width_per_group=32)
+
+
+def efficientnet_b0_factorized() -> nn.Module:
+    """torchvision's EfficientNet-B0 with every stride-1 5x5 depthwise conv (with its batch norm and
+    SiLU) replaced by two stacked 3x3 depthwise Conv2dNormActivation: `compare efficientnet_b0
+    --factorize`."""
+    from functools import partial
+
+    from torchvision.ops.misc import Conv2dNormActivation
+
+    model = torchvision.models.efficientnet_b0()
+    norm = partial(nn.BatchNorm2d, eps=1e-5)
+    for module in model.modules():
+        if isinstance(module, Conv2dNormActivation) and module[0].kernel_size == (5, 5) and module[0].stride == (1, 1):
+            width = module[0].out_channels
+            pair = nn.Sequential(*(Conv2dNormActivation(width, width, 3, groups=width, norm_layer=norm,
+                                                        activation_layer=nn.SiLU) for _ in range(2)))
+            for parent in model.modules():
+                for key, child in parent.named_children():
+                    if child is module:
+                        setattr(parent, key, pair)
+    return model
+
+
+def squeezenet1_1_squeeze(scale: float | None) -> Callable[[], nn.Module]:
+    """torchvision's SqueezeNet 1.1 with each Fire's squeeze conv at `scale` times its width, or
+    removed (None: the expand convs read the Fire's input): `compare --reduce-scale` and
+    `--no-reduce` on tests/spec/squeezenet1_1.yaml."""
+    def build() -> nn.Module:
+        from torchvision.models.squeezenet import Fire
+
+        model = torchvision.models.squeezenet1_1()
+        for fire in (m for m in model.modules() if isinstance(m, Fire)):
+            inplanes, squeeze = fire.squeeze.in_channels, fire.squeeze.out_channels
+            width = inplanes if scale is None else round(squeeze * scale)
+            fire.squeeze = nn.Identity() if scale is None else nn.Conv2d(inplanes, width, 1)
+            if scale is None:
+                fire.squeeze_activation = nn.Identity()
+            fire.expand1x1 = nn.Conv2d(width, fire.expand1x1.out_channels, 1)
+            fire.expand3x3 = nn.Conv2d(width, fire.expand3x3.out_channels, 3, padding=1)
+        return model
+    return build
+
+
+SQUEEZENET = "tests/spec/squeezenet1_1.yaml"
+VARIANTS = [  # (spec, variants as compare's build_variants takes them, the torchvision model changed by hand)
+    ("resnet50", [["reduce-scale", 0.5]], resnet50_reduce_halved,
+     "torchvision's resnet50, each bottleneck's conv1 and bn1 at half width, conv2 reading them"),
+    ("resnet50", [["set", "layer*/*/conv1.out=x0.5;layer*/*/conv2.out=x0.5"]], resnet50_half_width,
+     "torchvision's ResNet(Bottleneck, [3, 4, 6, 3], width_per_group=32)"),
+    ("efficientnet_b0", [["factorize", True]], efficientnet_b0_factorized,
+     "torchvision's efficientnet_b0, each stride-1 5x5 depthwise Conv2dNormActivation replaced by two 3x3 ones"),
+    (SQUEEZENET, [["reduce-scale", 0.5]], squeezenet1_1_squeeze(0.5),
+     "torchvision's squeezenet1_1, each Fire's squeeze conv at half width"),
+    (SQUEEZENET, [["no-reduce", True]], squeezenet1_1_squeeze(None),
+     "torchvision's squeezenet1_1, each Fire's squeeze conv and its ReLU replaced by nn.Identity"),
+]
+
+
+def variant_reference(spec: str, requested: list, factory: Callable[[], nn.Module], changed: str) -> dict:
+    """The totals of a torchvision model changed by hand as a compare variant changes the spec, and
+    its top-level modules' output shapes and params (rows the spec's mapper finds)."""
+    model = factory().eval()
+    totals = ModuleSource(changed, lambda: model, (3, 224, 224)).analyze(train=False, batch=2).totals
+    result = {"spec": spec, "variants": requested, "changed_by_hand": changed,
+              "params": totals.params, "macs": totals.macs, "rows": {}}
+    if spec in REFERENCES:
+        figures, find = module_figures(model, (3, 224, 224)), REFERENCES[spec][2](model)
+        for row in plan_rows(gc.load_spec(spec), train=False):
+            modules = find(row.name) if row.parent is None else []
+            if modules:
+                result["rows"][row.name] = {"modules": modules, "output_shape": figures[modules[-1]][0],
+                                            "params": sum(figures[m][1] for m in modules)}
+    return result
+
+
 def _one_row_per_line(result: dict) -> str:
     """JSON with one line per row, so a re-measurement's diff reads row by row."""
     text = json.dumps(result, indent=1)
@@ -172,11 +272,14 @@ def main() -> None:
         result["specs"][spec_name] = {"eval": reference(spec_name, train=False)}
         if spec_name == "inception_v3":
             result["specs"][spec_name]["train"] = reference(spec_name, train=True)
+    result["variants"] = [variant_reference(*case) for case in VARIANTS]
     OUT.write_text(_one_row_per_line(result))
     for spec_name, modes in result["specs"].items():
         for mode, data in modes.items():
             print(f"{spec_name} {mode}: {len(data['rows'])} rows matched, {len(data['without_module'])} "
                   f"without a module; params {data['params']:,}, MACs {data['macs']:,}")
+    for case in result["variants"]:
+        print(f"{case['spec']} {case['variants']}: params {case['params']:,}, MACs {case['macs']:,}")
 
 
 if __name__ == "__main__":

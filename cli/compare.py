@@ -41,8 +41,8 @@ def _floats(value: str) -> list[float]:
 @click.command(short_help="Compare a network with variants of it (bottleneck widths, heads) and other specs.")
 @click.argument("specs", nargs=-1, shell_complete=complete_spec)
 @click.option("--reduce", "reduce_", multiple=True, callback=_record("reduce"), expose_value=False,
-              help="Every 3x3_reduce / 5x5_reduce conv (and conv named *_reduce in a branches module) gets "
-                   "this width (repeatable, or 8,16,32).")
+              help="Every reduce conv (role reduce: an inception 3x3_reduce / 5x5_reduce column, a conv with "
+                   "role: reduce or named *_reduce) gets this width (repeatable, or 8,16,32).")
 @click.option("--reduce-scale", multiple=True, callback=_record("reduce-scale"), expose_value=False,
               help="Every reduce width times this factor (repeatable).")
 @click.option("--no-reduce", is_flag=True, callback=_record("no-reduce"), expose_value=False,
@@ -50,11 +50,15 @@ def _floats(value: str) -> list[float]:
 @click.option("--naive", is_flag=True, callback=_record("naive"), expose_value=False,
               help="The paper's Figure 2(a) module: no reduce, no pool projection.")
 @click.option("--factorize", is_flag=True, callback=_record("factorize"), expose_value=False,
-              help="Inception v2: every 5x5 conv (stride 1) in a module becomes two stacked 3x3 convs.")
+              help="Inception v2: every 5x5 conv at stride 1 becomes two stacked 3x3 convs.")
+@click.option("--set", "set_", multiple=True, callback=_record("set"), expose_value=False, metavar="'GLOB.KEY=VALUE'",
+              help="A variant with keys set on the layers whose row paths match GLOB: VALUE a number or xF (F times "
+                   "the layer's own); several edits separated by ';', e.g. 'layer*/*/conv1.out=x0.5' (repeatable: "
+                   "one variant each).")
 @click.option("--head", type=click.Choice(["fc"]), callback=_record("head"), expose_value=False,
               help="fc: flatten the last feature map into the classifier instead of pooling it.")
 @click.option("--module", "module_glob", metavar="GLOB",
-              help="Vary only the inception/branches modules whose row path matches, e.g. 'inception_4*'; each must change.")
+              help="Vary only inside the rows whose path matches, e.g. 'inception_4*' or 'layer2/*'; each must change.")
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default="top", show_default=True,
               metavar="top|branches|all|N", help="Rows: top-level layers, or their branches too.")
 @click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")

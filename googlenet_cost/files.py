@@ -6,6 +6,7 @@ import errno
 import functools
 import glob
 import os
+import re
 import stat
 import tempfile
 import time
@@ -205,7 +206,14 @@ def _strict_loader():
                     node.start_mark) from None
 
     StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
+    # YAML 1.2's floats that YAML 1.1 (PyYAML's resolver) reads as text: an exponent without a dot or
+    # without a sign (1e-6, 1e5, 2.5e3) and a signed leading dot (-.5). Added after the 1.1 resolvers,
+    # so every int, bool, null, NaN and infinity resolves as before.
+    StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", YAML12_FLOAT, list("-+0123456789."))
     return StrictLoader
+
+
+YAML12_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 
 
 def refuse_overwriting_inputs(output: str | Path | None, inputs: list[str | Path], option: str = "-o") -> None:

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from ..spec.layers import (ACTIVATIONS, ActivationSpec, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, AvgPoolSpec,
-                     BatchNormSpec, ConvSpec, DropoutSpec, FlattenSpec, GlobalAvgPoolSpec, GlobalMaxPoolSpec, Layer,
+                     BatchNormSpec, ChannelShuffleSpec, ConvSpec, LayerNormSpec, LayerScaleSpec, DropoutSpec, FlattenSpec,
+                     GlobalAvgPoolSpec, GlobalMaxPoolSpec, Layer,
                      LinearSpec, LRNSpec, MaxPoolSpec, ParallelSpec, SequenceSpec, Shape, SoftmaxSpec, walk)
 from ..spec.model import Spec
 
@@ -76,20 +77,29 @@ def _out_of_place_first(path: nn.Module) -> None:
 class Parallel(nn.Module):
     """Paths over the same input, merged by channel concat, elementwise add or elementwise product."""
 
-    def __init__(self, paths: list[Path], merge: str, activation: nn.Module | None = None):
+    def __init__(self, paths: list[Path], merge: str, activation: nn.Module | None = None,
+                 split: tuple[int, ...] | None = None):
         super().__init__()
         for path in paths:
             _out_of_place_first(path)
         self.paths = nn.ModuleList(paths)
         self.merge = merge
         self.activation = activation  # after the merge (a residual block's ReLU); not a row of its own
+        # the channels each path reads, or None: all. Each slice is copied: a slice of N x C x H x W
+        # is not contiguous (N > 1), and every path's layers then read a tensor of their own
+        self.split = split
 
     def row_children(self) -> Iterator[tuple[str, nn.Module]]:
         for path in self.paths:
             yield from path.row_children()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [path(x) for path in self.paths]
+        if self.split is None:
+            outs = [path(x) for path in self.paths]
+        else:
+            starts = [sum(self.split[:i]) for i in range(len(self.split))]
+            outs = [path(x.narrow(1, start, size).clone(memory_format=torch.contiguous_format))
+                    for path, start, size in zip(self.paths, starts, self.split)]
         if self.merge == "concat":
             total = torch.cat(outs, dim=1)  # N x (sum of C) x H x W
         else:
@@ -213,8 +223,64 @@ def _sequence(layer: SequenceSpec, in_shape: Shape, device: torch.device) -> nn.
 @register_builder("branches")
 @register_builder("inception")
 def _parallel(layer: ParallelSpec, in_shape: Shape, device: torch.device) -> nn.Module:
-    return Parallel([build_path(path, in_shape, device) for path in layer.branches(in_shape)], layer.merge,
-                    activation_module(layer.merge_activation()))
+    inputs = layer.path_inputs(in_shape)
+    split = tuple(shape[0] for shape in inputs) if getattr(layer, "split", False) else None
+    return Parallel([build_path(path, path_in, device) for path, path_in in zip(layer.branches(in_shape), inputs)],
+                    layer.merge, activation_module(layer.merge_activation()), split)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer normalization over the channels of each position of an N x C x H x W map, as
+    torchvision's ConvNeXt writes it: permuted to N x H x W x C, normalized, permuted back; then
+    copied to a contiguous N x C x H x W tensor, as every layer here hands on (torchvision's hands
+    on the permuted view, whose strides steer later operators, a concat's output among them)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)  # N x H x W x C
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)  # N x C x H x W
+
+
+@register_builder("layernorm")
+def _layernorm(layer: LayerNormSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    norm = LayerNorm2d if len(in_shape) == 3 else nn.LayerNorm
+    return norm(in_shape[0], eps=layer.eps, device=device)
+
+
+class LayerScale(nn.Module):
+    """A learned multiplier per channel, as ConvNeXt's `layer_scale * x` (C x 1 x 1 on a map)."""
+
+    def __init__(self, in_shape: Shape, init: float, device: torch.device):
+        super().__init__()
+        self.scale = nn.Parameter(torch.full((in_shape[0], *(1,) * (len(in_shape) - 1)), init, device=device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x
+
+
+@register_builder("layer_scale")
+def _layer_scale(layer: LayerScaleSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    return LayerScale(in_shape, layer.init, device)
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle as torchvision writes it: N x g x C/g x H x W, transposed, copied.
+    The copy is a clone, not torchvision's .contiguous(), so that it happens whatever the groups
+    (with 1 group, or C, the transposed view is contiguous already and .contiguous() would copy nothing)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        x = x.view(n, self.groups, c // self.groups, h, w)
+        return torch.transpose(x, 1, 2).clone(memory_format=torch.contiguous_format).view(n, c, h, w)
+
+
+@register_builder("channel_shuffle")
+def _channel_shuffle(layer: ChannelShuffleSpec, in_shape: Shape, device: torch.device) -> nn.Module:
+    return ChannelShuffle(layer.groups)
 
 
 class SpecNet(nn.Module):

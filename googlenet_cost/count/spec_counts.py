@@ -4,6 +4,7 @@ training step's cost with --step train. Every disagreement between the independe
 warning; the paper's printed figures are compared on the top-level rows."""
 from __future__ import annotations
 
+import warnings as warnings_module
 from typing import TYPE_CHECKING
 
 from ..errors import GcostError
@@ -43,8 +44,10 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
                         f"bytes are at batch {counting_batch})")
     if options.verify:
         require_cpu_memory(plan.largest_unit_bytes(batch, whole=True), "--verify (fvcore on real tensors)")
-        reference = fvcore_layers(layers, counting_batch, train=options.train_mode, cache=cache)
-        warnings += fvcore_disagreements(measured, reference)
+        with warnings_module.catch_warnings():  # torch.jit's deprecation notices, fvcore's own: not the user's
+            warnings_module.simplefilter("ignore")
+            reference = fvcore_layers(layers, counting_batch, train=options.train_mode, cache=cache)
+        warnings += [fvcore_agreement(measured, reference), *fvcore_disagreements(measured, reference)]
     rows = [_row(planned_row, measured_row, counting_batch, options.itemsize)
             for planned_row, measured_row in zip(planned, measured)]
     training = None
@@ -82,14 +85,31 @@ def _disagreements(planned: list[PlannedRow], measured: list[MeasuredRow], batch
     return problems
 
 
+def _fvcore_compared(measured: list[MeasuredRow], count: FvcoreCount) -> tuple[dict[str, int], dict[str, set[str]]]:
+    """fvcore's MACs by row name, and the rows holding an operator fvcore cannot count (with those
+    operators), which are not compared: fvcore is the one that is short there."""
+    from .counting import with_derived_rows
+
+    blind = {**count.blind, **{row.name: count.blind[row.parent] for row in measured
+                               if row.name.endswith("/(own)") and row.parent in count.blind}}
+    return with_derived_rows(measured, count.macs), blind
+
+
+def fvcore_agreement(measured: list[MeasuredRow], count: FvcoreCount) -> str:
+    """--verify's one line: on how many rows fvcore's MACs equal gcost's."""
+    reference, blind = _fvcore_compared(measured, count)
+    compared = [row for row in measured if row.name not in blind]
+    agree = sum(reference.get(row.name, 0) == row.macs for row in compared)
+    everything = f"all {agree:,} rows" if agree != 1 else "its one row"
+    line = (f"--verify: fvcore's MACs equal gcost's on {everything}" if agree == len(compared) else
+            f"--verify: fvcore's MACs equal gcost's on {agree:,} of {len(compared):,} rows")
+    return line + (f" ({len(blind):,} more hold operators fvcore cannot count)" if blind else "")
+
+
 def fvcore_disagreements(measured: list[MeasuredRow], count: FvcoreCount) -> list[str]:
     """Rows where the two counters disagree. Rows holding an operator fvcore cannot count are
     not compared (fvcore is the one that is short there), and one line says so."""
-    from .counting import with_derived_rows
-
-    reference = with_derived_rows(measured, count.macs)
-    blind = {**count.blind, **{row.name: count.blind[row.parent] for row in measured
-                               if row.name.endswith("/(own)") and row.parent in count.blind}}
+    reference, blind = _fvcore_compared(measured, count)
     problems = [f"MACs disagree on {row.name}: PyTorch FlopCounterMode {row.macs:,}, "
                 f"fvcore {reference.get(row.name, 0):,}"
                 for row in measured if row.name not in blind and reference.get(row.name, 0) != row.macs]

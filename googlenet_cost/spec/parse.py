@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any, Callable
 
 from ..errors import SpecError, did_you_mean
 from .layers import (ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, INCEPTION_COLUMNS,
-                     REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, GlobalMaxPoolSpec,
-                     AvgPoolSpec, BatchNormSpec, BranchesSpec, ConvSpec, DropoutSpec, FlattenSpec,
-                     GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, LRNSpec, MaxPoolSpec,
+                     REDUCE_COLUMNS, ROLES, AdaptiveAvgPoolSpec, AdaptiveMaxPoolSpec, GlobalMaxPoolSpec,
+                     AvgPoolSpec, BatchNormSpec, BranchesSpec, ChannelShuffleSpec, ConvSpec, DropoutSpec, FlattenSpec,
+                     GlobalAvgPoolSpec, InceptionSpec, Layer, LayerNormSpec, LayerScaleSpec, LinearSpec, LRNSpec,
+                     MaxPoolSpec,
                      MAX_CHANNELS, MAX_PATHS, MAX_ROWS, MERGES, PaperFigures, SequenceSpec, SESpec, Shape,
                      SoftmaxSpec, repeated)
 from ..quantity import MAX_COUNT, NumberError, parse_int, parse_quantity, parse_real, shown
@@ -188,13 +190,22 @@ def _paper_output(text: Any) -> Shape:
 
 def _conv(r: Reader, d: Defaults) -> ConvSpec:
     padding = r.raw("padding", 0)
+    role = r.choice("role", ("none", *ROLES), implied_role(r.name))
     return ConvSpec(name=r.name, out=r.count("out"), kernel=r.pair("kernel"),
                     stride=r.pair("stride", 1),
                     padding="same" if padding == "same" else _padding(r, padding),
                     groups=r.count("groups", 1), dilation=r.pair("dilation", 1), bias=r.flag("bias", d.bias),
                     activation=r.choice("activation", ACTIVATION_CHOICES, d.activation),
                     norm=r.choice("norm", ("batchnorm", "none"), d.norm),
-                    norm_eps=r.number("norm_eps", d.norm_eps, high=1.0))
+                    norm_eps=r.number("norm_eps", d.norm_eps, high=1.0), role=None if role == "none" else role)
+
+
+def implied_role(name: str) -> str:
+    """The role of a conv written without `role:`, from the paper's vocabulary in its name: `*_reduce`
+    is a reduce, `*pool_proj*` a pool_proj; any other name, none."""
+    if fnmatchcase(name, "*_reduce"):
+        return "reduce"
+    return "pool_proj" if fnmatchcase(name, "*pool_proj*") else "none"
 
 
 def _padding(r: Reader, value: Any) -> tuple[int, int]:
@@ -252,7 +263,18 @@ def _branches(r: Reader, d: Defaults) -> BranchesSpec:
         total_paths += 1 + sum(layer.path_count() for layer in parsed[-1])
         check_size(r.error, "its branches", rows, total_paths, final=False)
     return BranchesSpec(name=r.name, paths=tuple(parsed), merge=r.choice("merge", MERGES, "concat"),
-                        activation=r.choice("activation", ACTIVATION_CHOICES, "none"))
+                        activation=r.choice("activation", ACTIVATION_CHOICES, "none"), split=_split(r, len(parsed)))
+
+
+def _split(r: Reader, paths: int) -> bool | tuple[int, ...]:
+    """`split: true` (equal slices of the input's channels) or one width per path."""
+    value = r.raw("split", False)
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, list) or len(value) != paths:
+        raise r.error(f"split must be true, false or a list of {paths} channel counts (one per path), "
+                      f"got {shown(value)}")
+    return tuple(r.check_count("split", item, MAX_CHANNELS) for item in value)
 
 
 def _repeat(r: Reader, d: Defaults) -> Layer:
@@ -311,6 +333,10 @@ PARSERS: dict[str, Callable[[Reader, Defaults], Layer]] = {
     "linear": lambda r, d: LinearSpec(name=r.name, out=r.count("out"), bias=r.flag("bias", d.bias),
                                       activation=r.choice("activation", ACTIVATION_CHOICES, "none")),
     "softmax": lambda r, d: SoftmaxSpec(name=r.name),
+    "layernorm": lambda r, d: LayerNormSpec(name=r.name, eps=r.number("eps", 1e-5, high=1.0)),
+    "layer_scale": lambda r, d: LayerScaleSpec(name=r.name, init=r.number("init", 1e-6, low=-1e6, low_open=False,
+                                                                          high=1e6)),
+    "channel_shuffle": lambda r, d: ChannelShuffleSpec(name=r.name, groups=r.count("groups")),
     "inception": _inception,
     "branches": _branches,
     "sequence": _sequence,

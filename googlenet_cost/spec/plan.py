@@ -96,8 +96,8 @@ def _plan_layer(rows: list[PlannedRow], layer: Layer, in_shape: Shape, field: Fi
         rows[index] = replace(row, backward_macs=backward)
         return out_shape, row.field, needs_grad or cost.params > 0
     backward, out_grad = 0, False
-    for path in paths:
-        shape, child_field, grad = in_shape, field, needs_grad
+    for path, path_in in zip(paths, layer.path_inputs(in_shape)):
+        shape, child_field, grad = path_in, field, needs_grad
         for child in path:
             shape, child_field, grad = _plan_layer(rows, child, shape, child_field, parent=name,
                                                    type_name=child.type_name, needs_grad=grad)
@@ -112,10 +112,10 @@ def _failing(layer: Layer, in_shape: Shape, name: str) -> tuple[str, Shape]:
     (or `mixed_7b/b1/b1_conv0` at any depth) and what reaches it, not the module and its input."""
     try:
         paths = layer.branches(in_shape)
+        layer.path_inputs(in_shape)
     except ShapeError:
         return name, in_shape
-    for path in paths:
-        shape = in_shape
+    for path, shape in zip(paths, layer.path_inputs(in_shape)):
         for child in path:
             try:
                 shape = child.out_shape(shape)

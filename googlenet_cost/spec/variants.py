@@ -2,73 +2,70 @@
 
 A loaded spec is never mutated; each variant is a new Spec, validated again (its shapes must
 still fit). Labels are part of the JSON contract: reduce=N, reduce-scale=F, no-reduce, naive,
-factorize, head=fc.
+factorize, head=fc, and `set <edits>` for --set.
 
-A variant changes *modules*: `inception` layers (through their Table 1 columns) and `branches`
-layers, at any depth, through the convs inside them named by the paper's vocabulary: `*_reduce`
-(the 1x1 in front of a 3x3 or 5x5), `*pool_proj*` (the 1x1 after the pool) and `*5x5*` (a 5x5 conv
-at stride 1). A module that holds nothing a variant can change is named in the error, never
-silently left as it was.
+Variants select layers by role, anywhere in the tree (top-level layers, sequences, repeats,
+branches, inception modules, at any depth, and the aux heads): a conv's `role:` (layers.ROLES; a conv
+written without one and named `*_reduce` or `*pool_proj*` has that role by its name) and the implicit
+roles of an inception module's columns (3x3_reduce and 5x5_reduce: reduce; pool_proj: pool_proj).
+--factorize selects by shape: every 5x5 conv at stride 1. `--module GLOB` limits a variant to the
+rows it matches and everything inside them, and each row it matches must then change; without it,
+a variant that changes nothing is an error naming what it looked for. `--set` (spec/edits.py) edits
+the keys of the layers whose row paths match its globs.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from fnmatch import fnmatchcase
-from typing import Callable, Iterator
+from typing import Callable
 
-from ..errors import GcostError, SpecError, quoted
-from .layers import (REDUCE_COLUMNS, AdaptiveAvgPoolSpec, AvgPoolSpec, BranchesSpec, ConvSpec,
-                     GlobalAvgPoolSpec, InceptionSpec, Layer, LinearSpec, SequenceSpec, factorized_5x5)
+from ..errors import GcostError, SpecError
+from .edits import set_keys
+from .layers import (AdaptiveAvgPoolSpec, AvgPoolSpec, BranchesSpec, ConvSpec, GlobalAvgPoolSpec, InceptionSpec, Layer,
+                     LinearSpec, SequenceSpec, factorized_5x5)
 from .model import Spec
 from .parse import MAX_CHANNELS
-
-MAX_SCALE = 1000.0
-REDUCE_NAME, POOL_PROJ_NAME, FIVE_NAME = "*_reduce", "*pool_proj*", "*5x5*"
+from .tree import MAX_SCALE, Scope, listed, module_scope, rewrite, row_paths  # noqa: F401 (row_paths: API)
 
 
 @dataclass(frozen=True)
 class Change:
-    """One kind of variant: what it does to an inception module, and to a conv inside a branches
-    module (the conv's replacement: a tuple of layers, empty to remove it). Either returns None
-    where it has nothing to change."""
+    """One kind of variant, as what it does to a conv its rule selects: the conv's replacement (a
+    tuple of layers, empty to remove it), or None where the rule does not select the conv."""
 
     label: str
-    inception: Callable[[InceptionSpec], InceptionSpec | None]
     conv: Callable[[ConvSpec], tuple[Layer, ...] | None]
-    what: str  # what it looks for, for errors: "3x3_reduce/5x5_reduce column or conv named *_reduce"
+    what: str  # what it looks for, for errors: "reduce conv (role reduce, ...)"
+    # convs close to the rule that it leaves as they are, said in a note (a 5x5 conv at stride 2)
+    near: Callable[[ConvSpec], bool] | None = None
+    near_note: str = ""
+    by_role: bool = True  # it selects convs by role (an error then says which roles the spec has)
 
 
 @dataclass(frozen=True)
 class Variant:
     label: str
     spec: Spec
-    notes: tuple[str, ...] = ()  # said with the variant's report (e.g. modules it left as they were)
+    notes: tuple[str, ...] = ()  # said with the variant's report (e.g. convs it left as they were)
 
 
 def _format_number(value: float) -> str:
     return f"{value:g}"
 
 
-def _reduce_convs(conv: ConvSpec, width: Callable[[int], int]) -> tuple[Layer, ...] | None:
-    if not fnmatchcase(conv.name, REDUCE_NAME):
-        return None
-    return (replace(conv, out=width(conv.out)),)
+REDUCE_WHAT = "reduce conv (role: reduce, a conv named *_reduce, or an inception 3x3_reduce/5x5_reduce column)"
 
 
-def _widths(m: InceptionSpec, width: Callable[[int], int]) -> InceptionSpec | None:
-    present = {c: width(m.width(c)) for c in REDUCE_COLUMNS if m.width(c) is not None}
-    return m.with_widths(**present) if present else None
-
-
-REDUCE_WHAT = "3x3_reduce/5x5_reduce column or conv named *_reduce"
+def _with_role(role: str,
+               new: Callable[[ConvSpec], tuple[Layer, ...]]) -> Callable[[ConvSpec], tuple[Layer, ...] | None]:
+    """The conv rule of a role variant: `new` on convs of `role`, None (not selected) on the others."""
+    return lambda conv: new(conv) if conv.role == role else None
 
 
 def reduce_to(width: int) -> Change:
     if not 1 <= width <= MAX_CHANNELS:
         raise GcostError(f"--reduce must be between 1 and {MAX_CHANNELS:,}, got {width}")
-    return Change(f"reduce={width}", lambda m: _widths(m, lambda _: width),
-                  lambda conv: _reduce_convs(conv, lambda _: width), REDUCE_WHAT)
+    return Change(f"reduce={width}", _with_role("reduce", lambda conv: (replace(conv, out=width),)), REDUCE_WHAT)
 
 
 def reduce_scale(factor: float) -> Change:
@@ -76,58 +73,49 @@ def reduce_scale(factor: float) -> Change:
         raise GcostError(f"--reduce-scale must be a number above 0 and at most {MAX_SCALE}, "
                          f"got {_format_number(factor)}")
 
-    def scaled(width: int) -> int:
-        new = max(1, round(width * factor))
+    def scaled(conv: ConvSpec) -> tuple[Layer, ...]:
+        new = max(1, round(conv.out * factor))
         if new > MAX_CHANNELS:
             raise GcostError(f"--reduce-scale {_format_number(factor)} makes reduce convs {new:,} wide "
                              f"(at most {MAX_CHANNELS:,})")
-        return new
+        return (replace(conv, out=new),)
 
-    return Change(f"reduce-scale={_format_number(factor)}", lambda m: _widths(m, scaled),
-                  lambda conv: _reduce_convs(conv, scaled), REDUCE_WHAT)
-
-
-def _removed(*patterns: str) -> Callable[[ConvSpec], tuple[Layer, ...] | None]:
-    return lambda conv: () if any(fnmatchcase(conv.name, p) for p in patterns) else None
-
-
-def _without(m: InceptionSpec, columns: tuple[str, ...]) -> InceptionSpec | None:
-    present = [c for c in columns if m.width(c) is not None]
-    return m.with_widths(**{c: None for c in columns}) if present else None
+    return Change(f"reduce-scale={_format_number(factor)}", _with_role("reduce", scaled), REDUCE_WHAT)
 
 
 def no_reduce() -> Change:
-    """The 3x3 and 5x5 convs read the module input directly; output shapes stay the same."""
-    return Change("no-reduce", lambda m: _without(m, REDUCE_COLUMNS), _removed(REDUCE_NAME), REDUCE_WHAT)
+    """The reduce convs removed: what came after one reads what it read (an inception module's 3x3
+    and 5x5 read the module input); output shapes stay the same."""
+    return Change("no-reduce", _with_role("reduce", lambda conv: ()), REDUCE_WHAT)
 
 
 def naive() -> Change:
     """The paper's Figure 2(a): no reduce convs and no pool projection, so widths grow."""
-    return Change("naive", lambda m: _without(m, (*REDUCE_COLUMNS, "pool_proj")),
-                  _removed(REDUCE_NAME, POOL_PROJ_NAME),
-                  "reduce or pool_proj column, or conv named *_reduce or *pool_proj*")
+    return Change("naive", lambda conv: () if conv.role in ("reduce", "pool_proj") else None,
+                  "reduce or pool_proj conv (role: reduce or pool_proj, a conv named *_reduce or *pool_proj*, or an "
+                  "inception 3x3_reduce/5x5_reduce/pool_proj column)")
+
+
+def _is_5x5(conv: ConvSpec) -> bool:
+    return conv.kernel == (5, 5)
 
 
 def factorize() -> Change:
-    """Inception v2's factorization: each 5x5 conv at stride 1 becomes two stacked 3x3 convs, the
-    first from the 5x5's input width to its output width, the second keeping it, with the 5x5's
-    bias, normalization and activation. The receptive field and output shape stay the same."""
-    return Change("factorize", _factorized_inception, _factorized,
-                  "5x5 conv at stride 1 (an inception 5x5 column with kernel_5x5 5, or a conv named *5x5*)")
+    """Inception v2's factorization: each 5x5 conv at stride 1 (any, depthwise ones included, which
+    stay depthwise) becomes two stacked 3x3 convs, the first from the 5x5's input width to its output
+    width, the second keeping it, with the 5x5's groups, bias, normalization and activation. The
+    receptive field and output shape stay the same. Strided or dilated 5x5 convs are left as they
+    are (two 3x3 convs would not keep their receptive field), and a note names them."""
+    def factorized(conv: ConvSpec) -> tuple[Layer, ...] | None:
+        if not (_is_5x5(conv) and conv.stride == (1, 1) and conv.dilation == (1, 1)):
+            return None
+        return (factorized_5x5(conv),)
 
-
-def _factorized_inception(m: InceptionSpec) -> InceptionSpec | None:
-    """torchvision's GoogLeNet (kernel_5x5 3) has no 5x5 to factorize."""
-    if m.kernel_5x5 != 5 or m.factorize_5x5 or m.width("5x5") is None:
-        return None
-    return replace(m, factorize_5x5=True)
-
-
-def _factorized(conv: ConvSpec) -> tuple[Layer, ...] | None:
-    square = conv.kernel == (5, 5) and conv.stride == (1, 1) and conv.dilation == (1, 1)
-    if not (fnmatchcase(conv.name, FIVE_NAME) and square):
-        return None
-    return (factorized_5x5(conv),)
+    return Change("factorize", factorized,
+                  "5x5 conv at stride 1 (an inception 5x5 column with kernel_5x5 5, or any conv with a 5x5 kernel, "
+                  "stride 1 and no dilation)", near=_is_5x5,
+                  near_note="left as they were: 5x5 convs that are strided or dilated (two stacked 3x3 convs "
+                            "would not keep their receptive field)", by_role=False)
 
 
 def head_fc(spec: Spec) -> Variant:
@@ -143,97 +131,61 @@ def head_fc(spec: Spec) -> Variant:
     return _validated("head=fc", replace(spec, layers=layers))
 
 
-MODULE_TYPES = (InceptionSpec, BranchesSpec)
+# ---- role variants -----------------------------------------------------------------------------------
 
+def apply_change(spec: Spec, change: Change, scope: Scope) -> Variant:
+    """The variant with `change` made on every conv its rule selects inside `scope`. Where nothing
+    changes, or (with --module) where a row the glob chose holds nothing to change, exit 2 naming it."""
+    changed: list[str] = []
+    near: list[str] = []
 
-def modules(layers: tuple[Layer, ...], parent: str = "") -> Iterator[str]:
-    """Row paths of the modules a variant may change: inception and branches layers at any depth
-    (inside sequences and repeats), outermost only (a branches inside a module is part of it)."""
-    for layer in layers:
-        path = f"{parent}/{layer.name}" if parent else layer.name
-        if isinstance(layer, MODULE_TYPES):
-            yield path
-        elif isinstance(layer, SequenceSpec):
-            yield from modules(layer.layers, path)
-
-
-def modules_matching(spec: Spec, pattern: str | None) -> set[str]:
-    names = list(modules(spec.layers))
-    if not names:
-        raise GcostError("has no inception or branches modules to vary", file=spec.path)
-    if pattern is None:
-        return set(names)
-    chosen = {name for name in names if fnmatchcase(name, pattern)}
-    if not chosen:
-        raise GcostError(f"--module {quoted(pattern)} matches no inception or branches module (there are "
-                         f"{_listed(names)})", file=spec.path)
-    return chosen
-
-
-def _listed(names: list[str], shown: int = 8) -> str:
-    """'a, b, c' or, past `shown` names, 'a, b, ... h and 4 more'."""
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
-
-
-def apply_to_modules(spec: Spec, change: Change, chosen: set[str], *, strict: bool = False) -> Variant:
-    """The variant with `change` made in every chosen module. Where no module changes, or (with
-    `strict`, when the user named the modules) where one of them does not, exit 2 naming them."""
-    changed: set[str] = set()
-    layers = _rewrite(spec.layers, "", chosen, change, changed)
-    unchanged = sorted(chosen - changed, key=list(modules(spec.layers)).index)
-    if not changed or (strict and unchanged):
-        raise GcostError(f"--{change.label.split('=')[0]} could not change {_listed(unchanged)}: no {change.what} in "
-                         f"{'it' if len(unchanged) == 1 else 'them'}", file=spec.path)
-    notes = (f"changed {len(changed)} of {len(chosen)} modules; {_listed(unchanged)} hold no {change.what}",
-             ) if unchanged else ()
-    return _validated(change.label, replace(spec, layers=layers), notes)
-
-
-def _rewrite(layers: tuple[Layer, ...], parent: str, chosen: set[str], change: Change,
-             changed: set[str]) -> tuple[Layer, ...]:
-    result = []
-    for layer in layers:
-        path = f"{parent}/{layer.name}" if parent else layer.name
-        if path in chosen:
-            new = _changed_module(layer, change)
-            if new is not None:
-                changed.add(path)
-                layer = new
-        elif isinstance(layer, SequenceSpec):  # a sequence or a repeat: modules may sit inside
-            layer = replace(layer, layers=_rewrite(layer.layers, path, chosen, change, changed))
-        result.append(layer)
-    return tuple(result)
-
-
-def _changed_module(layer: Layer, change: Change) -> Layer | None:
-    """`layer` with the change made throughout (nested composites included); None if unchanged."""
-    if isinstance(layer, InceptionSpec):
-        return change.inception(layer)
-    if isinstance(layer, ConvSpec):
-        return None  # a conv is changed by its parent, which can replace it with several layers
-    if isinstance(layer, BranchesSpec):
-        paths = [_changed_path(path, change) for path in layer.paths]
-        if all(p is None for p in paths):
+    def visit(layer: Layer, path: str) -> tuple[Layer, ...] | None:
+        if not isinstance(layer, ConvSpec) or not scope(path):
             return None
-        return replace(layer, paths=tuple(new if new is not None else old for new, old in zip(paths, layer.paths)))
-    if isinstance(layer, SequenceSpec):
-        new = _changed_path(layer.layers, change)
-        return None if new is None else replace(layer, layers=new)
-    return None
+        new = change.conv(layer)
+        if new is not None:
+            changed.append(path)
+        elif change.near is not None and change.near(layer):
+            near.append(path)
+        return new
+
+    varied = rewrite(spec, visit)
+    flag = "--" + change.label.split("=")[0]
+    unchanged = scope.unchanged(changed)
+    if scope.glob is not None and unchanged:
+        raise GcostError(f"{flag} could not change {listed(unchanged)}: no {change.what} in "
+                         f"{'it' if len(unchanged) == 1 else 'them'}", file=spec.path)
+    if not changed:
+        hint = _roles_hint(spec) if change.by_role else ""
+        raise GcostError(f"{flag} could not change {spec.name}: no {change.what} in it{hint}",
+                         file=spec.path)
+    notes = (f"{change.near_note}: {listed(near)}",) if near else ()
+    return _validated(change.label, varied, notes)
 
 
-def _changed_path(path: tuple[Layer, ...], change: Change) -> tuple[Layer, ...] | None:
-    result: list[Layer] = []
-    touched = False
-    for layer in path:
-        new = change.conv(layer) if isinstance(layer, ConvSpec) else _as_tuple(_changed_module(layer, change))
-        touched = touched or new is not None
-        result.extend(new if new is not None else (layer,))
-    return tuple(result) if touched else None
+def apply_to_modules(spec: Spec, change: Change, scope: Scope, *, strict: bool = False) -> Variant:
+    """apply_change under its former name (`strict` is now the scope's: a --module glob is strict)."""
+    return apply_change(spec, change, scope)
 
 
-def _as_tuple(layer: Layer | None) -> tuple[Layer, ...] | None:
-    return None if layer is None else (layer,)
+modules_matching = module_scope  # its former name
+
+
+def _roles_hint(spec: Spec) -> str:
+    """What a spec in which a role variant found nothing has instead, so the user knows what to add."""
+    roles: set[str] = set()
+
+    def visit(layer: Layer, path: str) -> None:
+        if isinstance(layer, ConvSpec) and layer.role:
+            roles.add(layer.role)
+        return None
+
+    rewrite(spec, visit)
+    if roles:
+        return f" (its convs' roles: {', '.join(sorted(roles))})"
+    composite = any(isinstance(layer, (InceptionSpec, BranchesSpec, SequenceSpec)) for layer in spec.layers)
+    return (" (no conv in it has a role: give one, e.g. `role: reduce`" +
+            ("" if composite else ", and it has no inception or branches modules") + ")")
 
 
 def _validated(label: str, spec: Spec, notes: tuple[str, ...] = ()) -> Variant:
@@ -253,20 +205,25 @@ CHANGES = {"reduce": reduce_to, "reduce-scale": reduce_scale, "no-reduce": lambd
 def build_variants(spec_refs: list[str], requested: list[tuple[str, object]],
                    module_glob: str | None) -> list[Variant]:
     """The baseline (first spec, default googlenet), each requested variant of it in order, then
-    every further spec as written. `requested` holds ("reduce", 16), ("no-reduce", True), ..."""
+    every further spec as written. `requested` holds ("reduce", 16), ("no-reduce", True),
+    ("set", "layer*/*/conv1.out=x0.5"), ..."""
     from .load import load_spec
     from .model import DEFAULT_SPEC
 
     base = load_spec(spec_refs[0] if spec_refs else DEFAULT_SPEC)
     variants = [Variant("baseline", base)]
+    scope = module_scope(base, module_glob) if requested else Scope(None)
     for kind, value in requested:
         if kind == "head":
             variants.append(head_fc(base))
-            continue
-        variants.append(apply_to_modules(base, CHANGES[kind](value), modules_matching(base, module_glob),
-                                         strict=module_glob is not None))
+        elif kind == "set":
+            label, varied = set_keys(base, str(value), scope)
+            variants.append(_validated(label, varied))
+        else:
+            variants.append(apply_change(base, CHANGES[kind](value), scope))
     if module_glob and not requested:
-        raise GcostError("--module limits variants: add --reduce, --no-reduce, --naive, --reduce-scale or --factorize")
+        raise GcostError("--module limits variants: add --reduce, --no-reduce, --naive, --reduce-scale, --factorize "
+                         "or --set")
     for ref in spec_refs[1:]:
         other = load_spec(ref)
         variants.append(Variant(other.name, other))

@@ -41,7 +41,8 @@ def test_table_shows_rows_paper_flags_and_conventions(runner):
 @pytest.mark.slow
 def test_verify_cross_checks_with_fvcore_without_warnings(runner):
     result = invoke(runner, "analyze", "googlenet", "--verify", "--no-latency", "--format", "json")
-    assert result.exit_code == 0 and json.loads(result.stdout)["warnings"] == []
+    (verified,) = json.loads(result.stdout)["warnings"]
+    assert result.exit_code == 0 and verified.startswith("--verify:") and "equal gcost's on all" in verified
 
 
 @pytest.mark.slow

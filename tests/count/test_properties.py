@@ -34,8 +34,9 @@ def random_layer(draw, shape, name):
     kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "inception", "branches", "lrn", "batchnorm",
                                  "activation", "global_maxpool", "adaptive_maxpool", "same_dilated", "nested",
                                  "dropout", "softmax", "global_avgpool", "adaptive_avgpool",
-                                 "nested", "nested", "repeat", "repeat", "se"]))
-    if kind in ("nested", "repeat", "se"):
+                                 "nested", "nested", "repeat", "repeat", "se", "layernorm", "layer_scale",
+                                 "channel_shuffle", "split", "split"]))
+    if kind in ("nested", "repeat", "se", "layernorm", "layer_scale", "channel_shuffle", "split"):
         return draw(keeping_layer(c, name, depth=2, kind=kind))
     if kind in ("adaptive_maxpool", "adaptive_avgpool"):
         return {"name": name, "type": kind, "output": [draw(st.integers(1, 3)), draw(st.integers(1, 3))]}
@@ -81,8 +82,29 @@ def keeping_layer(draw, c: int, name: str, depth: int, kind: str | None = None):
     """A layer that keeps H x W (so nested paths concatenate): a 3x3 conv, squeeze-and-excitation,
     an activation, and at `depth` > 0 composites of them: branches merged by concat, add or mul
     (a gate), a sequence, a repeat (with or without its own first block)."""
-    kinds = ["conv", "se", "activation", "dropout"] + (["nested", "sequence", "repeat"] if depth > 0 else [])
+    kinds = ["conv", "se", "activation", "dropout", "layernorm", "layer_scale", "channel_shuffle"] + (
+        ["nested", "sequence", "repeat", "split"] if depth > 0 else [])
     kind = kind or draw(st.sampled_from(kinds))
+    if kind in ("layernorm", "layer_scale"):  # over the channels of each position
+        return {"name": name, "type": kind, **({"eps": 1e-6} if kind == "layernorm" and draw(st.booleans()) else {})}
+    if kind == "channel_shuffle":
+        return {"name": name, "type": kind, "groups": draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))}
+    if kind == "split":  # each path reads a slice of the channels (ShuffleNetV2's identity half)
+        count = draw(st.sampled_from([n for n in (1, 2, 3) if c % n == 0 and c >= n]))
+        sizes = [c // count] * count if draw(st.booleans()) else None
+        if sizes is None and c >= 2:
+            first = draw(st.integers(1, c - 1))
+            sizes, count = [first, c - first], 2
+        merge = draw(st.sampled_from(["concat", "add"])) if len(set(sizes or [c // count])) == 1 else "concat"
+        paths = []
+        for b in range(count):
+            width = (sizes or [c // count] * count)[b]
+            layer = draw(keeping_layer(width, f"b{b}", depth - 1))
+            if merge == "add" and layer["type"] not in ("activation", "dropout", "layernorm", "layer_scale", "se"):
+                layer = {"name": f"b{b}", "type": "conv", "out": width, "kernel": 3, "padding": 1}
+            paths.append([layer] if draw(st.booleans()) else [])
+        return {"name": name, "type": "branches", "merge": merge, "split": sizes if sizes is not None else True,
+                "branches": paths}
     if kind == "conv":
         return {"name": name, "type": "conv", "out": draw(st.integers(1, 6)), "kernel": 3, "padding": 1,
                 "norm": draw(st.sampled_from(["none", "batchnorm"])), "activation": draw(st.sampled_from(ACTIVATION_CHOICES)),
@@ -136,6 +158,8 @@ def valid_spec(draw):
             shape = out
     if draw(st.booleans()) or not spec["layers"]:
         spec["layers"] += [{"name": "flat", "type": "flatten"},
+                           *draw(st.sampled_from([[], [{"name": "flat_norm", "type": "layernorm"}],
+                                                  [{"name": "flat_scale", "type": "layer_scale"}]])),
                            {"name": "fc", "type": "linear", "out": draw(st.integers(1, 10))}]
     return spec
 

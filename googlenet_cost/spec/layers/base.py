@@ -157,6 +157,11 @@ class Layer:
         widths follow its input's channels); empty for a plain one."""
         return ()
 
+    def path_inputs(self, in_shape: Shape) -> tuple[Shape, ...]:
+        """The input of each of its paths: the layer's own, or (a `branches` with `split`) a slice
+        of its channels."""
+        return (in_shape,) * len(self.branches(in_shape))
+
     def children(self) -> tuple["Layer", ...]:
         """Its child layers without regard to shape, for names and row counts; none for a plain one."""
         return ()

@@ -2,12 +2,12 @@
 which may nest; their cost is the sum of their children's."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import ClassVar
 
 from ..geometry import ShapeError
-from .base import Cost, Field, Layer, Shape, Traffic, elementwise, layer_type, numel, path_out, walk
+from .base import Cost, Field, Layer, Shape, Traffic, elementwise, feature_map, layer_type, numel, path_out, walk
 from .plain import ConvSpec, GlobalAvgPoolSpec, MaxPoolSpec
 
 MAX_ROWS = 50_000  # rows of one spec (every nested child included): more is too large to analyze
@@ -25,18 +25,22 @@ class CompositeSpec(Layer):
     def path_count(self) -> int:
         return len(self.branches(())) + sum(child.path_count() for child in self.children())
 
+    def paths_with_inputs(self, in_shape: Shape) -> list[tuple[tuple[Layer, ...], Shape]]:
+        return list(zip(self.branches(in_shape), self.path_inputs(in_shape)))
+
     def cost(self, in_shape: Shape) -> Cost:
         total = Cost()
-        for path in self.branches(in_shape):
-            for layer, layer_in, _ in walk(path, in_shape):
+        for path, path_in in self.paths_with_inputs(in_shape):
+            for layer, layer_in, _ in walk(path, path_in):
                 total = total + layer.cost(layer_in)
         return total
 
     def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        """Its children's traffic, path by path (every path reads the input itself), and its merge's."""
+        """Its children's traffic, path by path (every path reads the input itself, or its slice:
+        a view), and its merge's."""
         total = Traffic()
-        for path in self.branches(in_shape):
-            for layer, layer_in, _ in walk(path, in_shape):
+        for path, path_in in self.paths_with_inputs(in_shape):
+            for layer, layer_in, _ in walk(path, path_in):
                 total = total + layer.traffic(layer_in, batch, train)
         return total + self.merge_traffic(in_shape, batch, train)
 
@@ -48,9 +52,9 @@ class CompositeSpec(Layer):
 
     def receptive(self, rf: Field, in_shape: Shape) -> Field:
         best = None
-        for path in self.branches(in_shape):
+        for path, path_in in self.paths_with_inputs(in_shape):
             current = rf
-            for layer, layer_in, _ in walk(path, in_shape):
+            for layer, layer_in, _ in walk(path, path_in):
                 current = layer.receptive(current, layer_in)
             if best is None or current.size > best.size:
                 best = current
@@ -80,18 +84,27 @@ class RepeatSpec(SequenceSpec):
     `layers` holds the blocks; a one-layer body is the block itself, a longer one a sequence."""
 
     times: int
+    body: tuple[Layer, ...] = field(default=(), compare=False, repr=False)  # as written: what more blocks copy
+
+    def with_times(self, times: int) -> "RepeatSpec":
+        """`times` blocks: the first `times` of these, then new copies of the body as written."""
+        body = self.body or (self.layers[-1],)
+        blocks = self.layers[:times] + tuple(repeat_block(i, body) for i in range(len(self.layers), times))
+        return replace(self, layers=blocks, times=times)
+
+
+def repeat_block(index: int, layers: tuple[Layer, ...]) -> Layer:
+    """Block `index` of a repeat: a one-layer body is the block itself, a longer one a sequence."""
+    if len(layers) == 1:
+        return replace(layers[0], name=str(index))
+    return SequenceSpec(name=str(index), layers=layers)
 
 
 def repeated(name: str, body: tuple[Layer, ...], times: int, first: tuple[Layer, ...] = ()) -> RepeatSpec:
     """The repeat layer of `times` blocks (`first`, when given, then copies of `body`): rows
     `<name>/0`, `<name>/1`, ..."""
-    def block(index: int, layers: tuple[Layer, ...]) -> Layer:
-        if len(layers) == 1:
-            return replace(layers[0], name=str(index))
-        return SequenceSpec(name=str(index), layers=layers)
-
-    blocks = tuple(block(i, first if i == 0 and first else body) for i in range(times))
-    return RepeatSpec(name=name, layers=blocks, times=times)
+    blocks = tuple(repeat_block(i, first if i == 0 and first else body) for i in range(times))
+    return RepeatSpec(name=name, layers=blocks, times=times, body=body)
 
 
 def passes_through(layer: Layer) -> bool:
@@ -108,13 +121,14 @@ class ParallelSpec(CompositeSpec):
     elementwise product with broadcasting (a gate: C x 1 x 1 times C x H x W)."""
 
     merge: ClassVar[str] = "concat"
+    split: ClassVar[bool | tuple[int, ...]] = False  # BranchesSpec's: each path reads a copy of a slice
 
     def merge_activation(self) -> str:
         """The activation applied to the merged output (ACTIVATION_CHOICES)."""
         return "none"
 
     def out_shape(self, in_shape: Shape) -> Shape:
-        outs = [path_out(path, in_shape) for path in self.branches(in_shape)]
+        outs = [path_out(path, path_in) for path, path_in in self.paths_with_inputs(in_shape)]
         if self.merge == "mul":
             return _broadcast(outs)
         if self.merge == "add":
@@ -136,7 +150,8 @@ class ParallelSpec(CompositeSpec):
     def aliases_input(self, train: bool) -> bool:
         """Only one path merged by add or mul runs no merge operator: its output is the path's."""
         paths = self.branches(())
-        return self.merge != "concat" and len(paths) == 1 and all(layer.aliases_input(train) for layer in paths[0])
+        return (self.merge != "concat" and len(paths) == 1 and self.split is False
+                and all(layer.aliases_input(train) for layer in paths[0]))
 
     def merge_traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
         """What Parallel.forward (build/builder.py) moves to merge its paths: a concat reads every
@@ -144,24 +159,36 @@ class ParallelSpec(CompositeSpec):
         reading its two operands and writing their (broadcast) result; then the activation. An
         output that is the block's input (an empty path: the identity) is one tensor however
         many paths return it, and an operator reads it once."""
-        paths = self.branches(in_shape)
-        outs = [(batch * numel(path_out(path, in_shape)),
-                 all(layer.aliases_input(train) for layer in path)) for path in paths]
+        paths, inputs = self.branches(in_shape), self.path_inputs(in_shape)
+        shapes = [path_out(path, path_in) for path, path_in in zip(paths, inputs)]
+        outs = [(batch * numel(shape), self.split is False and all(layer.aliases_input(train) for layer in path))
+                for path, shape in zip(paths, shapes)]
         merged = batch * numel(self.out_shape(in_shape))
         if self.merge == "concat":
             inputs = [n for n, alias in outs if not alias] + [max((n for n, alias in outs if alias), default=0)]
             total = Traffic(sum(inputs) + merged)
         else:
             total = Traffic()
-            (size, alias), shape = outs[0], path_out(paths[0], in_shape)
+            (size, alias), shape = outs[0], shapes[0]
             for index, (other, other_alias) in enumerate(outs[1:], start=1):
-                shape = _broadcast([shape, path_out(paths[index], in_shape)]) if self.merge == "mul" else shape
+                shape = _broadcast([shape, shapes[index]]) if self.merge == "mul" else shape
                 result = batch * numel(shape)
                 total = total + Traffic((size if alias and other_alias else size + other) + result)
                 size, alias = result, False
         if self.merge_activation() != "none":
             total = total + elementwise(merged)
-        return total
+        return total + self.split_traffic(in_shape, batch)
+
+    def split_traffic(self, in_shape: Shape, batch: int) -> Traffic:
+        """With `split`, each path's slice of the input's channels is copied (Parallel.forward, so
+        that every path reads a contiguous tensor of its own): each copy reads the memory its slice
+        spans (from its first element in the first sample to its last in the last: (N - 1) x C x H x W
+        + k x H x W elements for k channels) and writes N x k x H x W."""
+        if self.split is False:
+            return Traffic()
+        c, h, w = in_shape
+        return sum((Traffic((batch - 1) * c * h * w + k * h * w + batch * k * h * w)
+                    for k, _, _ in self.path_inputs(in_shape)), Traffic())
 
 
 @layer_type("branches")
@@ -172,9 +199,32 @@ class BranchesSpec(ParallelSpec):
     paths: tuple[tuple[Layer, ...], ...]
     merge: str = "concat"  # type: ignore[misc]  # one of MERGES
     activation: str = "none"  # applied after the merge, e.g. a residual block's ReLU
+    # each path reads a slice of the input's channels: True for equal slices, or their widths in
+    # order (ShuffleNetV2's x.chunk(2, dim=1)); False: every path reads the whole input
+    split: bool | tuple[int, ...] = False
 
     def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
         return self.paths
+
+    def split_sizes(self, channels: int) -> tuple[int, ...] | None:
+        """The channels each path reads with `split`, checked against the input's; None without."""
+        if self.split is False:
+            return None
+        count = len(self.paths)
+        if self.split is True:
+            if channels % count:
+                raise ShapeError(f"split: true divides the input's {channels} channels equally among {count} paths: "
+                                 f"{count} must divide {channels}")
+            return (channels // count,) * count
+        if sum(self.split) != channels:
+            raise ShapeError(f"split {list(self.split)} must add up to the input's {channels} channels")
+        return self.split
+
+    def path_inputs(self, in_shape: Shape) -> tuple[Shape, ...]:
+        if self.split is False:
+            return super().path_inputs(in_shape)
+        c, h, w = feature_map(in_shape, "a split")
+        return tuple((size, h, w) for size in self.split_sizes(c))
 
     def merge_activation(self) -> str:
         return self.activation
@@ -248,6 +298,7 @@ def make_divisible(value: float, divisor: int) -> int:
 
 INCEPTION_COLUMNS = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
 REDUCE_COLUMNS = ("3x3_reduce", "5x5_reduce")
+COLUMN_ROLES = {"3x3_reduce": "reduce", "5x5_reduce": "reduce", "pool_proj": "pool_proj"}  # implicit roles
 
 
 @layer_type("inception")
@@ -275,28 +326,33 @@ class InceptionSpec(ParallelSpec):
     def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
         return self._branches
 
+    def column_conv(self, column: str) -> ConvSpec | None:
+        """The conv of a Table 1 column (None where its width is None), with the column's implicit
+        role; the 5x5 column's as written, before any factorization."""
+        width = self.width(column)
+        if width is None:
+            return None
+        kernel = {"3x3": 3, "5x5": self.kernel_5x5}.get(column, 1)
+        pad = (kernel - 1) // 2
+        template = self.conv or ConvSpec(name="", out=1, kernel=(1, 1))
+        return replace(template, name=column, out=width, kernel=(kernel, kernel), stride=(1, 1), padding=(pad, pad),
+                       groups=1, paper=None, role=COLUMN_ROLES.get(column))
+
     @cached_property
     def _branches(self) -> tuple[tuple[Layer, ...], ...]:
         """Expanded once per (immutable) module; planning, counting and building all read it."""
-        template = self.conv or ConvSpec(name="", out=1, kernel=(1, 1))
-
-        def conv(column: str, kernel: int) -> tuple[Layer, ...]:
-            width = self.width(column)
-            if width is None:
+        def conv(column: str) -> tuple[Layer, ...]:
+            layer = self.column_conv(column)
+            if layer is None:
                 return ()
-            pad = (kernel - 1) // 2
-            return (replace(template, name=column, out=width, kernel=(kernel, kernel),
-                            stride=(1, 1), padding=(pad, pad), groups=1, paper=None),)
+            return (factorized_5x5(layer),) if column == "5x5" and self.factorize_5x5 else (layer,)
 
         pool = MaxPoolSpec(name="pool", kernel=(3, 3), stride=(1, 1), padding=(1, 1), ceil_mode=True)
-        five = conv("5x5", self.kernel_5x5)
-        if self.factorize_5x5:
-            five = tuple(factorized_5x5(c) for c in five)  # type: ignore[arg-type]
         return (
-            conv("1x1", 1),
-            conv("3x3_reduce", 1) + conv("3x3", 3),
-            conv("5x5_reduce", 1) + five,
-            (pool,) + conv("pool_proj", 1),
+            conv("1x1"),
+            conv("3x3_reduce") + conv("3x3"),
+            conv("5x5_reduce") + conv("5x5"),
+            (pool,) + conv("pool_proj"),
         )
 
 

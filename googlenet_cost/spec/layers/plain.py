@@ -1,7 +1,7 @@
 """Plain layer specs (no children): convolution, pooling, normalization, linear and the rest."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..geometry import ShapeError, same_padding, window_out
 from .base import (INDEX_BYTES, Cost, Field, Layer, Pair, Shape, Traffic, batch_norm_traffic, elementwise, feature_map,
@@ -11,6 +11,13 @@ def _pair_text(kernel: Pair, stride: Pair) -> str:
     k = f"{kernel[0]}x{kernel[1]}"
     s = str(stride[0]) if stride[0] == stride[1] else f"{stride[0]}x{stride[1]}"
     return f"{k}/{s}"
+
+
+# What a conv is for, which compare's variants select by (docs/spec-format.md, "Roles"): reduce
+# (a 1x1 narrowing the channels in front of a larger conv: --reduce, --reduce-scale, --no-reduce,
+# --naive), pool_proj (the 1x1 after an inception pool: --naive), expand (a 1x1 widening the
+# channels), project (the 1x1 to a block's output width), shortcut (a residual block's projection).
+ROLES = ("reduce", "pool_proj", "expand", "project", "shortcut")
 
 
 @layer_type("conv")
@@ -26,6 +33,9 @@ class ConvSpec(Layer):
     activation: str = "relu"  # one of ACTIVATION_CHOICES
     norm: str = "none"  # "batchnorm" or "none"; a batchnorm sits between conv and activation
     norm_eps: float = 1e-5
+    # one of ROLES or None: what the conv is for; it builds nothing, so equal convs of other roles
+    # are equal (built and measured once)
+    role: str | None = field(default=None, compare=False)
 
     def span(self) -> Pair:
         """The input window one output sees: dilation x (kernel - 1) + 1 in each direction."""
@@ -258,8 +268,10 @@ class LinearSpec(Layer):
 
     def out_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 1:
-            raise ShapeError(f"linear needs a flat input, got a feature map {in_shape};"
-                             " add a flatten layer before it")
+            raise ShapeError(f"linear needs a flat input, got a feature map {in_shape}: add a flatten layer before "
+                             "it for one output per sample, or, to apply it to every pixel over the channels (a "
+                             "per-pixel linear, as ConvNeXt's MLP), write it as a 1x1 conv: {type: conv, out: N, "
+                             "kernel: 1} has the same weights and MACs")
         return (self.out,)
 
     def cost(self, in_shape: Shape) -> Cost:
@@ -272,3 +284,58 @@ class LinearSpec(Layer):
         out = batch * self.out
         moved = Traffic(batch * in_shape[0] + self.cost(in_shape).params + out)
         return moved + (elementwise(out) if self.activation != "none" else Traffic())
+
+
+@layer_type("layernorm")
+@dataclass(frozen=True, kw_only=True)
+class LayerNormSpec(Layer):
+    """Layer normalization: on a C x H x W map over the C channels of each position, as ConvNeXt's
+    LayerNorm2d (torchvision permutes to H x W x C, normalizes the last dimension and permutes
+    back); on a flat vector over its features (nn.LayerNorm). A learned scale and shift per channel:
+    2C params, no MACs."""
+
+    eps: float = 1e-5
+
+    def cost(self, in_shape: Shape) -> Cost:
+        return Cost(params=2 * in_shape[0])
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        """native_layer_norm reads the input, the weight and the bias and writes the output and the
+        mean and inverse deviation of every normalized group (a position of a map, a sample of a
+        vector); on a map, the permutes around it are views, and the N x C x H x W result is copied
+        to a contiguous tensor (2N more)."""
+        n = batch * numel(in_shape)
+        norm = Traffic(2 * n + 2 * in_shape[0] + 2 * (n // in_shape[0]))
+        return norm + (elementwise(n) if len(in_shape) == 3 else Traffic())
+
+
+@layer_type("layer_scale")
+@dataclass(frozen=True, kw_only=True)
+class LayerScaleSpec(Layer):
+    """A learned multiplier per channel (ConvNeXt's and CaiT's layer scale, `init` its starting
+    value): C params, no MACs (an elementwise product, as a bias add is not one)."""
+
+    init: float = 1e-6
+
+    def cost(self, in_shape: Shape) -> Cost:
+        return Cost(params=in_shape[0])
+
+    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
+        """One product reading the C multipliers and the input and writing the output."""
+        return Traffic(2 * batch * numel(in_shape) + in_shape[0])
+
+
+@layer_type("channel_shuffle")
+@dataclass(frozen=True, kw_only=True)
+class ChannelShuffleSpec(Layer):
+    """ShuffleNet's channel shuffle: the C channels seen as `groups` x C/groups, transposed, so that
+    each group of the next grouped conv sees channels of every group. No params, no MACs; as
+    torchvision writes it, views around one copy (2N elements moved)."""
+
+    groups: int
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        c = feature_map(in_shape, "channel_shuffle")[0]
+        if c % self.groups:
+            raise ShapeError(f"groups {self.groups} must divide the input's {c} channels")
+        return in_shape
