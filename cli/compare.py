@@ -5,8 +5,9 @@ import click
 
 from googlenet_cost.errors import quoted
 
-from .options import (FORMAT, OUTPUT, complete_spec, depth_choice, guard_outputs, int_list, interval_options,
-                      roofline_from, roofline_options, step_options, timing_from, timing_options)
+from .options import (FORMAT, OUTPUT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
+                      interval_options, model_options, roofline_from, roofline_options, step_options, timing_from,
+                      timing_options)
 
 
 def _record(kind: str):
@@ -61,9 +62,10 @@ def _floats(value: str) -> list[float]:
               help="Vary only inside the rows whose path matches, e.g. 'inception_4*' or 'layer2/*'; each must change.")
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default="top", show_default=True,
               metavar="top|branches|all|N", help="Rows: top-level layers, or their branches too.")
-@click.option("--train", is_flag=True, help="Training mode: auxiliary heads included.")
+@model_options("Compare a Python model too (after the specs)", repeatable=True)
+@TRAIN
 @step_options
-@click.option("--batch", default="1", show_default=True, help="Batch size, or a list like 1,8 (timed one after another).")
+@batch_option(lists=True)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw a .png, .svg or .pdf chart: params, MACs and latency per variant; with --roofline the "
                    "roofline of every variant's layers.")
@@ -73,12 +75,13 @@ def _floats(value: str) -> list[float]:
 @timing_options
 @interval_options
 @click.pass_context
-def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_path, fmt, output, roofline,
-            peaks_choice, **timing):
-    """Compare the spec (default: googlenet) with variants of it, and with other SPECS.
+def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, train, step, optimizer, batch,
+            plot_path, fmt, output, roofline, peaks_choice, **timing):
+    """Compare the spec (default: googlenet, unless only --model is given) with variants of it, with
+    other SPECS, and with Python models (--model, repeatable).
 
-    The first column is the baseline (the first spec as written), then one column per variant
-    in the order given, then one per extra spec."""
+    The first column is the baseline (the first spec as written, or the first model), then one
+    column per variant in the order given, then one per extra spec, then one per model."""
     from googlenet_cost.views import compare as comparison_view
     from googlenet_cost.comparison import compare as run_compare
     from googlenet_cost.options import RunOptions
@@ -102,7 +105,15 @@ def compare(ctx, specs, module_glob, depth, train, step, optimizer, batch, plot_
             requested += [("reduce-scale", f) for f in _floats(value)]
         else:
             requested.append((kind, value))
-    variants = build_variants(list(specs), requested, module_glob)
+    from googlenet_cost.comparison import Entry, entries_of
+    from googlenet_cost.errors import GcostError
+    from googlenet_cost.sources import open_sources
+
+    models = open_sources([], model_ref, input_text, model_args) if model_ref else []
+    if models and not specs and (requested or module_glob):
+        raise GcostError("variants (--reduce, --set, ...) change a spec: give the spec to vary beside --model")
+    variants = entries_of(build_variants(list(specs), requested, module_glob)) if specs or not models else []
+    variants += [Entry(model.key, model) for model in models]
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer,
                          timing=timing_from(timing, batches), dtype=timing["dtype"])
     options = options.with_roofline(roofline_from(roofline, peaks_choice, timing))

@@ -43,3 +43,22 @@ def test_python_models_and_a_spec_are_timed_interleaved_with_intervals():
     for line in result.summary:
         ratio = line["latency_ratio"]
         assert ratio["rounds"] == result.timing[0]["rounds"] >= 12 and ratio["ci95"][0] <= ratio["median"] <= ratio["ci95"][1]
+
+
+def test_the_cli_compares_models_beside_a_spec_and_refuses_variants_without_one(runner):
+    import json
+
+    from conftest import invoke
+
+    models = ["--model", "tests.pymodels:tiny", "--model", "tests.pymodels:conv_relu_conv", "--input", "3x32x32"]
+    result = invoke(runner, "compare", *models, "--no-latency", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [v["label"] for v in data["variants"]] == ["tests.pymodels:tiny", "tests.pymodels:conv_relu_conv"]
+    alone = json.loads(invoke(runner, "analyze", "--model", "tests.pymodels:conv_relu_conv", "--input", "3x32x32",
+                              "--no-latency", "--format", "json").stdout)
+    assert data["variants"][1]["totals"]["macs"] == alone["totals"]["macs"]
+    beside = json.loads(invoke(runner, "compare", "example_5x5_conv", *models, "--no-latency", "--format", "json").stdout)
+    assert [v["label"] for v in beside["variants"]][0] == "baseline" and len(beside["summary"]) == 2
+    refused = invoke(runner, "compare", "--reduce", "16", *models, "--no-latency")
+    assert refused.exit_code == 2 and "give the spec to vary" in refused.stderr
