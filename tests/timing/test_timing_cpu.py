@@ -162,7 +162,7 @@ def test_compare_reports_ratio_intervals_and_verdicts(runner):
     assert data["schema"] == 3
     [line] = data["summary"]
     ratio = line["latency_ratio"]
-    assert set(ratio) == {"median", "ci95", "verdict", "rounds", "batch"}
+    assert set(ratio) == {"median", "ci95", "verdict", "rounds", "batch", "min_effect"}
     low, high = ratio["ci95"]
     [run] = data["timing"]
     assert low <= ratio["median"] <= high and ratio["batch"] == 1
