@@ -1,14 +1,15 @@
 """Row-by-row figures of the reference specs, measured on the live torchvision models they follow.
 
 For each shipped spec that must equal a torchvision model exactly (specs/inception_v3.yaml,
-efficientnet_b0, resnet50, mobilenet_v2, densenet121), this maps every row of the spec to the torchvision
-module(s) that compute it, runs the torchvision model once (batch 2, hooks on every module) and
-records the module's output shape (C, H, W) and parameter count, plus the model's totals counted
-by gcost's rule on the live model (as `gcost analyze --model torchvision.models:NAME` does). Rows
-with no module of their own in torchvision (its functional poolings, the nested branches gcost
-names) are listed as such. It also measures torchvision models changed by hand as compare's variants
-change a spec (VARIANTS: ResNet-50 with its reduce convs halved, EfficientNet-B0 factorized,
-SqueezeNet 1.1 without its squeeze convs, ...), whose totals the variants must equal. Writes
+efficientnet_b0, resnet50, mobilenet_v2, densenet121, shufflenet_v2_x1_0), this maps every row of
+the spec to the torchvision module(s) that compute it, runs the torchvision model once (batch 2,
+hooks on every module) and records the module's output shape (C, H, W) and parameter count, plus
+the model's totals counted by gcost's rule on the live model (as `gcost analyze --model
+torchvision.models:NAME` does). Rows with no module of their own in torchvision (its functional
+poolings, the nested branches gcost names, ShuffleNetV2's concat and channel shuffle) are listed
+as such. It also measures torchvision models changed by hand as compare's variants change a spec
+(VARIANTS: ResNet-50 with its reduce convs halved, EfficientNet-B0 factorized, SqueezeNet 1.1
+without its squeeze convs, ...), whose totals the variants must equal. Writes
 tests/data/reference_rows.json, which tests/spec/test_reference_specs.py and test_variants.py
 compare with gcost's rows; needs torchvision, so it runs in a separate environment:
 
@@ -113,12 +114,31 @@ def densenet121(row: str) -> list[str]:
     return [f"features.denseblock{block}.denselayer{layer}.{parts[1]}"]
 
 
+def shufflenet_v2(row: str) -> list[str]:
+    """conv1, maxpool, stageN, stageN/K, conv5, fc are torchvision's modules; a unit's branchX/conv
+    is the conv in branchX with its batch norm (and ReLU): branch1's dw, pw = 0-1, 2-4, branch2's
+    pw1, dw, pw2 = 0-2, 3-4, 5-7. A unit's concat (its split) and shuffle, the global average pool
+    (x.mean([2, 3])) and the flatten have no module of their own."""
+    parts = row.split("/")
+    if parts[0] in ("conv1", "maxpool", "conv5", "fc") or (len(parts) <= 2 and parts[0].startswith("stage")):
+        return [".".join(parts)]
+    if len(parts) < 4 or parts[2] != "concat":
+        return []
+    branch = f"{parts[0]}.{parts[1]}.{parts[3]}"
+    if len(parts) == 4:
+        return [branch]
+    indices = {"branch1": {"dw": [0, 1], "pw": [2, 3, 4]},
+               "branch2": {"pw1": [0, 1, 2], "dw": [3, 4], "pw2": [5, 6, 7]}}[parts[3]][parts[4]]
+    return [f"{branch}.{index}" for index in indices]
+
+
 REFERENCES = {  # spec: (torchvision factory arguments, input, row -> module paths)
     "inception_v3": ({"aux_logits": True, "init_weights": False}, (3, 299, 299), by_name),
     "efficientnet_b0": ({}, (3, 224, 224), lambda model: efficientnet),
     "resnet50": ({}, (3, 224, 224), resnet),
     "mobilenet_v2": ({}, (3, 224, 224), lambda model: mobilenet_v2),
     "densenet121": ({}, (3, 224, 224), lambda model: densenet121),
+    "shufflenet_v2_x1_0": ({}, (3, 224, 224), lambda model: shufflenet_v2),
 }
 
 

@@ -45,7 +45,9 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     from googlenet_cost.options import DEFAULT_MODEL_DEPTH, RunOptions
     from googlenet_cost.sources import open_source
 
-    from .render import Progress, emit, fit_width, warn
+    from googlenet_cost.count.spec_counts import VERIFIED
+
+    from .render import Progress, emit, fit_width, say_progress, warn
 
     guard_outputs([output, plot_path], [spec or (None if model_ref else "googlenet")])
     fit_width()  # a bad COLUMNS is refused before any work
@@ -71,8 +73,8 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
         return [table, *notes, conventions(report), *panel]
 
     emit(render(report, fmt, depth or "branches", columns=chosen), views, output)
-    for message in report.warnings:
-        warn(message)
+    for message in report.warnings:  # --verify's agreement is a finding, not a warning: said plainly
+        (say_progress if message.startswith(VERIFIED) else warn)(message)
     if plot_path:
         from googlenet_cost.views.roofline import plot_report
 

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from .counting import FvcoreCount, MeasuredRow
 
 
+VERIFIED = "--verify: fvcore's MACs equal gcost's on "  # how the agreement line begins (the CLI says it plainly)
+
+
 def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
     """Count (per sample) the network `spec` describes, in the mode `options` asks for."""
     from .counting import fvcore_layers, measure_plan
@@ -101,8 +104,8 @@ def fvcore_agreement(measured: list[MeasuredRow], count: FvcoreCount) -> str:
     compared = [row for row in measured if row.name not in blind]
     agree = sum(reference.get(row.name, 0) == row.macs for row in compared)
     everything = f"all {agree:,} rows" if agree != 1 else "its one row"
-    line = (f"--verify: fvcore's MACs equal gcost's on {everything}" if agree == len(compared) else
-            f"--verify: fvcore's MACs equal gcost's on {agree:,} of {len(compared):,} rows")
+    line = (f"{VERIFIED}{everything}" if agree == len(compared) else
+            f"{VERIFIED}{agree:,} of {len(compared):,} rows")
     return line + (f" ({len(blind):,} more hold operators fvcore cannot count)" if blind else "")
 
 

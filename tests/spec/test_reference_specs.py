@@ -47,7 +47,7 @@ def test_densenet121_equals_torchvision_stage_by_stage():
     assert report.warnings == []
 
 
-# Every row of the four reference specs against the live torchvision model, as measured by
+# Every row of the reference specs against the live torchvision model, as measured by
 # benchmarks/reference_rows.py (torch 2.14.1, torchvision 0.29.1) into tests/data/reference_rows.json.
 REFERENCE_ROWS = json.loads((Path(__file__).parents[1] / "data" / "reference_rows.json").read_text())
 CASES = [(spec, mode) for spec, modes in REFERENCE_ROWS["specs"].items() for mode in modes]
@@ -74,11 +74,12 @@ def test_reference_spec_equals_torchvision_row_by_row(spec_name, mode):
 @pytest.mark.parametrize(("spec_name", "mode"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
 def test_rows_without_a_torchvision_module_hold_no_cost_of_their_own(spec_name, mode):
     """The rows left unmatched are torchvision's functional poolings and flatten, and gcost's own
-    grouping levels (a repeat, a nested branches, a dense layer's concat), whose children are
-    matched: never a conv, a linear layer or a normalization."""
+    grouping levels (a repeat, a nested branches, a dense layer's concat, ShuffleNetV2's split and
+    concat), whose children are matched, and ShuffleNetV2's channel shuffle (torchvision's function
+    channel_shuffle): never a conv, a linear layer or a normalization."""
     from googlenet_cost.spec.plan import plan_rows
 
     unmatched = set(REFERENCE_ROWS["specs"][spec_name][mode]["without_module"])
     kinds = {row.type for row in plan_rows(gc.load_spec(spec_name), train=mode == "train") if row.name in unmatched}
     assert kinds <= {"avgpool", "maxpool", "adaptive_avgpool", "global_avgpool", "flatten", "relu", "branches",
-                     "repeat"}
+                     "repeat", "channel_shuffle"}
