@@ -19,6 +19,7 @@ from googlenet_cost.errors import GcostError, first_line
 from googlenet_cost.views.report import printable
 
 from .options import complete_spec
+from .render import say
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -31,17 +32,6 @@ class UserError(click.ClickException):
 
     def show(self, file=None) -> None:
         say(f"gcost: error: {printable(self.format_message())}")
-
-
-def say(line: str) -> None:
-    """One line to stderr. A stderr that cannot be written (closed, a full disk) loses the line,
-    never the exit code: gcost's ending must not fail on it."""
-    for stream in (sys.stderr, sys.__stderr__):  # the analyzed code may have replaced or closed sys.stderr
-        try:
-            click.echo(line, err=True, file=stream)
-            return
-        except (OSError, ValueError, AttributeError, TypeError):
-            continue
 
 
 class ClosedStream:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from googlenet_cost.timing.options import DTYPE_BYTES
+
 from .options import DEVICE_HELP, Number
 
 JSON_SCHEMA = 1
@@ -11,7 +13,7 @@ JSON_SCHEMA = 1
 
 @click.command(short_help="Peak FLOP/s and memory bandwidth of this machine (measured, cached) or a datasheet.")
 @click.option("--device", default=None, help=DEVICE_HELP + " [default: auto]")
-@click.option("--dtype", type=click.Choice(["fp32", "tf32", "bf16", "fp16"]), default="fp32", show_default=True,
+@click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default="fp32", show_default=True,
               help="The matrix products' dtype (fp32 on CUDA without TF32).")
 @click.option("--threads", type=Number(1, 1_000_000, whole=True),
               help="CPU threads, at most 4 per CPU of the machine. Default: the CPUs this process may run on.")

@@ -66,9 +66,20 @@ def plain_text(text: str):
     return Text(printable(text))
 
 
+def say(line: str) -> None:
+    """One line to stderr. A stderr that cannot be written (closed, a full disk) loses the line,
+    never the exit code: gcost's ending must not fail on it."""
+    for stream in (sys.stderr, sys.__stderr__):  # the analyzed code may have replaced or closed sys.stderr
+        try:
+            click.echo(line, err=True, file=stream)
+            return
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+
+
 def say_progress(line: str) -> None:
-    """A line of progress on stderr (a slow step the user should know about)."""
-    click.echo(printable(line), err=True)
+    """A line of progress on stderr (a slow step the user should know about), made printable."""
+    say(printable(line))
 
 
 def warn(message: str) -> None:

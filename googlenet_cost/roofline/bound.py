@@ -13,6 +13,7 @@ with children is the sum of its children's (eager execution runs them one after 
 what it adds itself (a concat, a residual add). Pure arithmetic: no torch."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -41,14 +42,9 @@ class Bound:
         """"compute" or "memory": which roof the row sits under."""
         return "compute" if self.compute_ms >= self.memory_ms else "memory"
 
-    def __add__(self, other: "Bound") -> "Bound":
-        return Bound(self.compute_ms + other.compute_ms, self.memory_ms + other.memory_ms)
-
 
 def leaf_bound(flops: float, moved: int, working_set: int, peaks: Peaks) -> Bound:
     """The bound of operators doing `flops` and moving `moved` bytes over `working_set` bytes."""
-    import math
-
     compute_s = flops / peaks.flops_per_s
     if peaks.cache_bytes_per_s:
         beyond = max(0, working_set - (peaks.cache_bytes or 0))
@@ -72,7 +68,7 @@ def row_bounds(rows: list[LayerRow], batch: int, itemsize: int, peaks: Peaks) ->
     def own(row: LayerRow, flops: float, moved: int, params: int) -> Bound:
         """At least its output and the parameters it reads are distinct memory it touches (and
         never more than it moves): a lower bound of its working set keeps the bound a bound."""
-        working_set = min(moved, itemsize * (batch * _elements(row.output_shape) + params))
+        working_set = min(moved, itemsize * (batch * math.prod(row.output_shape) + params))
         return leaf_bound(max(flops, 0), max(moved, 0), working_set, peaks)
 
     for row in reversed(rows):  # children come after their parent
@@ -111,13 +107,6 @@ class _Summed(Bound):
 def _summed(parts: list[Bound]) -> Bound:
     return _Summed(sum(p.compute_ms for p in parts), sum(p.memory_ms for p in parts),
                    sum(p.bound_ms for p in parts), sum(p.bound_ms for p in parts if p.limit == "compute"))
-
-
-def _elements(shape: list[int]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 def with_bounds(rows: list[LayerRow], batch: int, itemsize: int, peaks: Peaks) -> list[LayerRow]:

@@ -25,10 +25,10 @@ from typing import Any, Callable
 from ..errors import GcostError, did_you_mean, quoted
 from ..files import atomic_write_text, load_yaml, read_text
 from ..quantity import NumberError, parse_int, parse_real, shown
+from ..timing.options import DTYPE_BYTES
 from .datasheets import MAX_RATE, MIN_RATE, _datasheets, _rate
 
-DTYPES = ("fp32", "tf32", "bf16", "fp16")
-ELEMENT_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
+DTYPES = tuple(DTYPE_BYTES)  # fp32, tf32, fp16, bf16: timing's
 MAX_CACHE_BYTES = 2**40
 CACHE_SCHEMA = "gcost.peaks-cache/1"
 METHOD = 2  # the measurement's version: a change makes every cached entry be measured again
@@ -468,7 +468,7 @@ class _Bench:
 
         self.place, self.sizes, self.kernels, self.timer = place, sizes, kernels, timer
         self.clock, self.say, self.name, self.torch = clock, say, dtype, torch
-        self.dtype, self.element = TORCH_DTYPES[dtype], ELEMENT_BYTES[dtype]
+        self.dtype, self.element = TORCH_DTYPES[dtype], DTYPE_BYTES[dtype]
 
     def once_s(self, run: Callable[[int], Any]) -> float:
         return self.timer(run)(0).device_ms / 1000
