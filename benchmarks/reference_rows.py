@@ -1,15 +1,29 @@
 """Row-by-row figures of the reference specs, measured on the live torchvision models they follow.
 
 For each shipped spec that must equal a torchvision model exactly (specs/inception_v3.yaml,
-efficientnet_b0, resnet50, mobilenet_v2, densenet121, shufflenet_v2_x1_0), this maps every row of
-the spec to the torchvision module(s) that compute it, runs the torchvision model once (batch 2,
-hooks on every module) and records the module's output shape (C, H, W) and parameter count, plus
-the model's totals counted by gcost's rule on the live model (as `gcost analyze --model
+efficientnet_b0, resnet50, mobilenet_v2, densenet121, shufflenet_v2_x1_0, convnext_tiny), this maps
+every row of the spec to the torchvision module(s) that compute it, runs the torchvision model once
+(batch 2, hooks on every module) and records the module's output shape (C, H, W) and parameter
+count, plus the model's totals counted by gcost's rule on the live model (as `gcost analyze --model
 torchvision.models:NAME` does). Rows with no module of their own in torchvision (its functional
 poolings, the nested branches gcost names, ShuffleNetV2's concat and channel shuffle) are listed
-as such. It also measures torchvision models changed by hand as compare's variants change a spec
-(VARIANTS: ResNet-50 with its reduce convs halved, EfficientNet-B0 factorized, SqueezeNet 1.1
-without its squeeze convs, ...), whose totals the variants must equal. Writes
+as such. Two things in ConvNeXt are not a module's (C, H, W) output, and are mapped as follows
+(see channels_last_modules and convnext):
+
+- its MLP runs on a permuted map: between each CNBlock's Permute([0, 2, 3, 1]) and Permute([0, 3,
+  1, 2]) the modules (LayerNorm, Linear, GELU, Linear) output N x H x W x C tensors. Those modules
+  are found from the model's structure (not from their names), recorded in the spec's entry under
+  "channels_last", and their measured shape (H, W, C) is recorded as (C, H, W): the same numbers
+  in gcost's order, where gcost computes the per-pixel Linear as a 1x1 conv on the N x C x H x W map;
+- its layer scale is an nn.Parameter of the CNBlock itself (`self.layer_scale * self.block(x)`),
+  not a module. Parameters held directly by a module that has children are recorded under
+  "parameters_without_module" (path: count) and may be named in a row's modules: the layer_scale
+  row's params are that parameter's, and its output shape is the output of the CNBlock's
+  stochastic_depth, which receives `layer_scale * block(x)` and, in eval, returns it unchanged.
+
+It also measures torchvision models changed by hand as compare's variants change a spec (VARIANTS:
+ResNet-50 with its reduce convs halved, EfficientNet-B0 factorized, SqueezeNet 1.1 without its
+squeeze convs, ...), whose totals the variants must equal. Writes
 tests/data/reference_rows.json, which tests/spec/test_reference_specs.py and test_variants.py
 compare with gcost's rows; needs torchvision, so it runs in a separate environment:
 
@@ -132,6 +146,39 @@ def shufflenet_v2(row: str) -> list[str]:
     return [f"{branch}.{index}" for index in indices]
 
 
+def convnext(row: str) -> list[str]:
+    """stem, stageN, downsampleN (the one after stage N) are features.0, features.(2N-1),
+    features.(2N); a stem's or downsampling's conv and norm are its Conv2d and LayerNorm2d.
+    stageN/K is the CNBlock features.(2N-1).K; its block is the CNBlock's Sequential, whose dwconv,
+    norm, pwconv1, act, pwconv2 are block.0, .2, .3, .4, .5 (block.1 and .6 are the Permutes, no
+    row of their own; .2 to .5 output N x H x W x C: see channels_last_modules). Its layer_scale is
+    the CNBlock's own parameter layer_scale (its params), with the output of its stochastic_depth
+    (its shape: stochastic depth receives layer_scale * block(x), and in eval returns it).
+    avgpool is avgpool; classifier/norm, flatten, fc are classifier.0, .1, .2."""
+    parts = row.split("/")
+    top = {"stem": "features.0", "avgpool": "avgpool", "classifier": "classifier"}
+    for n in range(1, 5):
+        top[f"stage{n}"], top[f"downsample{n}"] = f"features.{2 * n - 1}", f"features.{2 * n}"
+    if parts[0] not in top:
+        return []
+    module = top[parts[0]]
+    if len(parts) == 1:
+        return [module]
+    if parts[0].startswith("stage"):
+        block = f"{module}.{parts[1]}"
+        if len(parts) == 2:
+            return [block]
+        if parts[2] == "layer_scale":
+            return [f"{block}.layer_scale", f"{block}.stochastic_depth"]
+        if len(parts) == 3:
+            return [f"{block}.block"]
+        index = {"dwconv": 0, "norm": 2, "pwconv1": 3, "act": 4, "pwconv2": 5}[parts[3]]
+        return [f"{block}.block.{index}"]
+    index = {"conv": 0, "norm": 1} if parts[0] == "stem" else {"norm": 0, "conv": 1} if parts[0] != "classifier" \
+        else {"norm": 0, "flatten": 1, "fc": 2}
+    return [f"{module}.{index[parts[1]]}"]
+
+
 REFERENCES = {  # spec: (torchvision factory arguments, input, row -> module paths)
     "inception_v3": ({"aux_logits": True, "init_weights": False}, (3, 299, 299), by_name),
     "efficientnet_b0": ({}, (3, 224, 224), lambda model: efficientnet),
@@ -139,10 +186,44 @@ REFERENCES = {  # spec: (torchvision factory arguments, input, row -> module pat
     "mobilenet_v2": ({}, (3, 224, 224), lambda model: mobilenet_v2),
     "densenet121": ({}, (3, 224, 224), lambda model: densenet121),
     "shufflenet_v2_x1_0": ({}, (3, 224, 224), lambda model: shufflenet_v2),
+    "convnext_tiny": ({}, (3, 224, 224), lambda model: convnext),
 }
 
 
-def module_figures(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[list[int], int]]:
+def channels_last_modules(model: nn.Module) -> list[str]:
+    """The modules that run on a permuted N x H x W x C map (ConvNeXt's MLP): in a Sequential, the
+    children after a torchvision Permute([0, 2, 3, 1]) and before the Permute([0, 3, 1, 2]) that
+    undoes it. Found from the model's structure; no other permutation is expected."""
+    from torchvision.ops.misc import Permute
+
+    found = []
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        inside = False
+        for key, child in module.named_children():
+            if isinstance(child, Permute):
+                if list(child.dims) not in ([0, 2, 3, 1], [0, 3, 1, 2]) or inside != (list(child.dims) == [0, 3, 1, 2]):
+                    raise ValueError(f"{name}.{key}: unexpected Permute{child.dims}")
+                inside = not inside
+            elif inside:
+                found.append(f"{name}.{key}")
+        if inside:
+            raise ValueError(f"{name}: permuted to N x H x W x C and not back")
+    return found
+
+
+def parameters_without_module(model: nn.Module) -> dict[str, int]:
+    """Parameters held directly by a module that has children (ConvNeXt's CNBlock.layer_scale), so
+    in no module of their own: path -> count."""
+    return {f"{name}.{key}" if name else key: parameter.numel() for name, module in model.named_modules()
+            if any(True for _ in module.children()) for key, parameter in module.named_parameters(recurse=False)}
+
+
+def module_figures(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[list[int] | None, int]]:
+    """Every module's output shape and params (shapes per sample, in C, H, W order: a channels-last
+    module's measured H, W, C is recorded as C, H, W), and each parameter without a module of its
+    own with its count (no shape)."""
     shapes: dict[str, list[int]] = {}
     handles = []
     for name, module in model.named_modules():
@@ -155,8 +236,13 @@ def module_figures(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, 
         model(torch.zeros(2, *input_shape))
     for handle in handles:
         handle.remove()
-    return {name: (shapes[name], sum(p.numel() for p in module.parameters()))
-            for name, module in model.named_modules() if name in shapes}
+    for name in channels_last_modules(model):
+        shapes[name] = [shapes[name][-1], *shapes[name][:-1]]  # H, W, C -> C, H, W
+    figures: dict[str, tuple[list[int] | None, int]] = {
+        name: (shapes[name], sum(p.numel() for p in module.parameters()))
+        for name, module in model.named_modules() if name in shapes}
+    figures.update((path, (None, count)) for path, count in parameters_without_module(model).items())
+    return figures
 
 
 def reference(spec_name: str, train: bool) -> dict:
@@ -173,11 +259,18 @@ def reference(spec_name: str, train: bool) -> dict:
             continue
         rows[row.name] = {"modules": modules, "output_shape": figures[modules[-1]][0],
                           "params": sum(figures[m][1] for m in modules)}
+        assert rows[row.name]["output_shape"] is not None, f"{row.name}: its last module must be a module"
     if not train and spec_name == "inception_v3":
         model.aux_logits, model.AuxLogits = False, None  # eval as the spec: no aux head
     source = ModuleSource(f"torchvision.models:{spec_name}", lambda: model, input_shape)
     totals = source.analyze(train=train, batch=2).totals
-    return {"params": totals.params, "macs": totals.macs, "rows": rows, "without_module": unmatched}
+    result = {"params": totals.params, "macs": totals.macs, "rows": rows, "without_module": unmatched}
+    # recorded where the model has any (ConvNeXt): what was mapped, and how (see the docstring above)
+    if channels_last_modules(model):
+        result["channels_last"] = channels_last_modules(model)
+    if parameters_without_module(model):
+        result["parameters_without_module"] = parameters_without_module(model)
+    return result
 
 
 def resnet50_reduce_halved() -> nn.Module:

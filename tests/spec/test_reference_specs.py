@@ -76,10 +76,58 @@ def test_rows_without_a_torchvision_module_hold_no_cost_of_their_own(spec_name, 
     """The rows left unmatched are torchvision's functional poolings and flatten, and gcost's own
     grouping levels (a repeat, a nested branches, a dense layer's concat, ShuffleNetV2's split and
     concat), whose children are matched, and ShuffleNetV2's channel shuffle (torchvision's function
-    channel_shuffle): never a conv, a linear layer or a normalization."""
+    channel_shuffle): never a conv, a linear layer or a normalization. (ConvNeXt's layer scale has
+    no module of its own either, yet it is matched, to its parameter: see the next test.)"""
     from googlenet_cost.spec.plan import plan_rows
 
     unmatched = set(REFERENCE_ROWS["specs"][spec_name][mode]["without_module"])
     kinds = {row.type for row in plan_rows(gc.load_spec(spec_name), train=mode == "train") if row.name in unmatched}
     assert kinds <= {"avgpool", "maxpool", "adaptive_avgpool", "global_avgpool", "flatten", "relu", "branches",
                      "repeat", "channel_shuffle"}
+
+
+@pytest.mark.parametrize(("spec_name", "mode"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_parameters_without_a_torchvision_module_are_each_one_layer_scale_row(spec_name, mode):
+    """A parameter torchvision holds in a container rather than in a module of its own (ConvNeXt's
+    CNBlock.layer_scale, used as `self.layer_scale * self.block(x)`) is matched to exactly one row,
+    a layer_scale row directly inside the row matched to that container, whose params are that
+    parameter's and nothing else's. Any other name a row is matched to is a torchvision module."""
+    from googlenet_cost.spec.plan import plan_rows
+
+    expected = REFERENCE_ROWS["specs"][spec_name][mode]
+    loose = expected.get("parameters_without_module", {})
+    rows = {row.name: row for row in plan_rows(gc.load_spec(spec_name), train=mode == "train")}
+    holders = {name: [m for m in figures["modules"] if m in loose] for name, figures in expected["rows"].items()}
+    holders = {name: named for name, named in holders.items() if named}
+    assert sorted(m for named in holders.values() for m in named) == sorted(loose)  # each one, once
+    for name, named in holders.items():
+        row, (parameter,) = rows[name], named
+        assert (row.type, row.cost.params, expected["rows"][name]["params"]) == ("layer_scale", loose[parameter],
+                                                                                   loose[parameter])
+        assert expected["rows"][row.parent]["modules"] == [parameter.rsplit(".", 1)[0]]
+        assert expected["rows"][name]["modules"][-1] not in loose  # its shape is a module's output
+    if spec_name == "convnext_tiny":
+        assert len(holders) == 18  # one per CNBlock: 3 + 3 + 9 + 3
+
+
+@pytest.mark.parametrize(("spec_name", "mode"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_rows_matched_to_a_channels_last_module_are_per_pixel_layers(spec_name, mode):
+    """Modules that run on a permuted N x H x W x C map (ConvNeXt's MLP, between its block's two
+    Permutes) had their measured H x W x C recorded as C x H x W. Only rows computing each pixel
+    over its channels alone may be matched to them: a layer norm, an activation, or a 1x1 conv at
+    stride 1 without groups (torchvision's Linear on every pixel), so the order of the dimensions
+    is the only difference."""
+    from googlenet_cost.spec.plan import plan_rows
+
+    expected = REFERENCE_ROWS["specs"][spec_name][mode]
+    permuted = set(expected.get("channels_last", []))
+    rows = {row.name: row for row in plan_rows(gc.load_spec(spec_name), train=mode == "train")}
+    matched = {name for name, figures in expected["rows"].items() if permuted & set(figures["modules"])}
+    assert {m for name in matched for m in expected["rows"][name]["modules"]} == permuted  # each one matched
+    for name in matched:
+        layer = rows[name].layer
+        assert rows[name].type in ("layernorm", "gelu") or (
+            rows[name].type == "conv" and (layer.kernel, layer.stride, layer.groups) == ((1, 1), (1, 1), 1)), name
+        assert rows[name].in_shape[1:] == rows[name].out_shape[1:], name
+    if spec_name == "convnext_tiny":
+        assert len(matched) == 4 * 18  # each block's norm, pwconv1, act, pwconv2
