@@ -59,7 +59,8 @@ def _floats(value: str) -> list[float]:
 @click.option("--head", type=click.Choice(["fc"]), callback=_record("head"), expose_value=False,
               help="fc: flatten the last feature map into the classifier instead of pooling it.")
 @click.option("--module", "module_glob", metavar="GLOB",
-              help="Vary only inside the rows whose path matches, e.g. 'inception_4*' or 'layer2/*'; each must change.")
+              help="Vary only inside the rows whose path matches, e.g. 'inception_4*' or 'layer2/*' (each must "
+                   "change), and show only those rows (--depth counts from them); totals stay whole.")
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default="top", show_default=True,
               metavar="top|branches|all|N", help="Rows: top-level layers, or their branches too.")
 @model_options("Compare a Python model too (after the specs)", repeatable=True)
@@ -122,8 +123,9 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     for label, report in zip(result.labels, result.reports):
         for message in report.warnings:
             warn(f"{label}: {message}")
-    emit(comparison_view.render(result, fmt, depth),
-         lambda: [*comparison_view.to_rich(result, depth, None if output else fit_width()),
+    shown = module_glob if specs or not models else None
+    emit(comparison_view.render(result, fmt, depth, shown),
+         lambda: [*comparison_view.to_rich(result, depth, None if output else fit_width(), shown),
                   comparison_view.summary_text(result)], output)
     if plot_path and options.roofline is not None:
         from googlenet_cost.views.roofline import plot_comparison

@@ -36,8 +36,11 @@ def model_options(purpose: str, *, repeatable: bool = False) -> Callable:
     def decorate(fn: Callable) -> Callable:
         models, factory = (("every --model", "every --model's factory") if repeatable
                            else ("--model", "the --model factory"))
-        fn = click.option("--input", "input_text", metavar="CxHxW",
-                          help=f"Input shape of one sample for {models}, e.g. 3x224x224 (or 197x768 for tokens).")(fn)
+        fn = click.option("--input", "input_text", metavar="SHAPES",
+                          help=f"Input of one sample for {models}: a shape, e.g. 3x224x224 (197x768 for tokens); "
+                               "several inputs comma-separated, each [NAME=]SHAPE[:KIND] (NAME= for a keyword "
+                               "argument, KIND int64 for token ids, bool for masks), e.g. "
+                               "3x224x224,text=77:int64.")(fn)
         fn = click.option("--model-arg", "model_args", multiple=True, metavar="NAME=VALUE",
                           help=f"An argument for {factory} (repeatable); values read as YAML: "
                                "aux_logits=false, width=0.5.")(fn)

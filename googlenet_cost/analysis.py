@@ -13,6 +13,7 @@ from .report import COUNTING_RULE, Counted, Report, totals_of
 
 if TYPE_CHECKING:
     from .count.units import UnitCache
+    from .inputs import Inputs
     from .options import RunOptions
     from .timing.measure import TimingTarget
 
@@ -22,7 +23,8 @@ Progress = Callable[..., Any]
 class Source(Protocol):
     """A network the pipeline analyzes (sources.py: SpecSource, ModuleSource).
 
-    - `name` (how errors name it), `key` (its name in budgets and lock files), `budget` (its limits);
+    - `name` (how errors name it), `key` (its name in budgets and lock files), `budget` (its limits),
+      `inputs` (what its forward takes: inputs.Inputs);
     - `info()`: the report's "spec" object;
     - `count(options, cache)`: its rows counted (count/);
     - `timing_target(options, counted)`: what timing builds and times (timing/ reaches no further).
@@ -31,6 +33,7 @@ class Source(Protocol):
     name: str
     key: str
     budget: Mapping[str, Any]
+    inputs: Inputs
 
     def info(self) -> dict[str, Any]: ...
 
@@ -68,7 +71,7 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
     if options.roofline is not None:
         rows, found = _roofline(rows, options, latency, counted.bytes_batch or options.batch)
         warnings += found
-    return Report(spec=info, counting=dict(COUNTING_RULE), input_shape=list(info["input_shape"]),
+    return Report(spec=info, counting=dict(COUNTING_RULE), input_shape=list(source.inputs.shape), inputs=source.inputs,
                   batch=options.batch, mode=options.mode, layers=rows,
                   totals=_totals(rows, counted.bytes_batch or options.batch, options.roofline is not None),
                   latency=latency, layer_latency=layer_latency, training=counted.training, warnings=warnings,

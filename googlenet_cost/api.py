@@ -10,13 +10,13 @@ the model object (factories.module_factory), as `gcost analyze --model file.py:f
 come back as views.text.PrintableReport: `print(report)` draws the table."""
 from __future__ import annotations
 
-import math
 import operator
 import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .errors import GcostError, quoted
+from .inputs import Constant, Inputs, TensorInput
 from .options import DEFAULT_MODEL_DEPTH
 
 if TYPE_CHECKING:
@@ -26,12 +26,8 @@ if TYPE_CHECKING:
     from .sources import ModuleSource, SpecSource
     from .timing.options import TimingOptions
 
-MULTIPLE_INPUTS = ("models with several inputs are not supported yet: give one tensor (input_data=x) or one "
-                   "size (input_size=(1, 3, 224, 224))")
-
-
-def summary(model: Any, input_size: Sequence[int] | None = None, *, input_data: Any = None,
-            depth: int | None = DEFAULT_MODEL_DEPTH, device: Any = None, batch: int | None = None,
+def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]] | None = None, *,
+            input_data: Any = None, dtypes: Sequence[Any] | None = None, depth: int | None = DEFAULT_MODEL_DEPTH, device: Any = None, batch: int | None = None,
             timing: bool | TimingOptions | None = None,
             step: str | None = None, optimizer: str | None = None, dtype: str | None = None, train: bool = False,
             verify: bool = False, strict: bool = False, roofline: Any = None,
@@ -39,9 +35,12 @@ def summary(model: Any, input_size: Sequence[int] | None = None, *, input_data: 
     """Per-layer params, MACs, bytes moved and output shapes of an nn.Module object, as a Report
     (`print(report)` draws the table `gcost analyze` prints).
 
-    - `input_size`: as torchinfo reads it, the batch first: `(1, 3, 224, 224)`; or `input_data`, one
-      tensor whose shape is read (its values are not: counting runs on the meta device). Counts are
-      per sample at that batch (`report.batch`).
+    - `input_size`: as torchinfo reads it, the batch first: `(1, 3, 224, 224)`, or a list of such
+      sizes for several positional inputs with `dtypes` their types (`[torch.float, torch.long]`);
+      or `input_data`: a tensor, a tuple of arguments or a dict of keyword arguments, whose tensors'
+      shapes and types are read (their values are not: counting runs on zeros on the meta device)
+      and whose other values are passed as they are. Counts are per sample at that batch
+      (`report.batch`).
     - `depth`: the module tree's levels measured and shown (None: all).
     - `timing`: False or None (no latency), True (default TimingOptions) or a TimingOptions;
       `device` is where latency is measured ("auto", "cpu", "cuda", "cuda:N").
@@ -53,13 +52,13 @@ def summary(model: Any, input_size: Sequence[int] | None = None, *, input_data: 
     if not is_module(model):
         raise TypeError(f"summary takes a torch.nn.Module, got {_kind(model)}; "
                         "for a spec (name, path or Spec) use googlenet_cost.analyze")
-    return analyze(model, input_size, input_data=input_data, depth=depth, device=device, batch=batch, timing=timing,
+    return analyze(model, input_size, input_data=input_data, dtypes=dtypes, depth=depth, device=device, batch=batch, timing=timing,
                    step=step, optimizer=optimizer, dtype=dtype, train=train, verify=verify, strict=strict,
                    roofline=roofline, progress=progress)
 
 
-def analyze(network: Any, input_size: Sequence[int] | None = None, *, input_data: Any = None,
-            batch: int | None = None, train: bool = False, step: str | None = None, optimizer: str | None = None,
+def analyze(network: Any, input_size: Sequence[int] | Sequence[Sequence[int]] | None = None, *,
+            input_data: Any = None, dtypes: Sequence[Any] | None = None, batch: int | None = None, train: bool = False, step: str | None = None, optimizer: str | None = None,
             depth: int | None = DEFAULT_MODEL_DEPTH, device: Any = None, timing: bool | TimingOptions | None = None,
             dtype: str | None = None, verify: bool = False, strict: bool = False, roofline: Any = None,
             progress: Callable[..., Any] | None = None) -> Report:
@@ -70,10 +69,10 @@ def analyze(network: Any, input_size: Sequence[int] | None = None, *, input_data
     from .analysis import analyze as run_analysis
 
     if is_module(network):
-        source, batch = module_source(network, input_size, input_data, batch)
+        source, batch = module_source(network, input_size, input_data, batch, dtypes)
     else:
         source = spec_source(network, "analyze")
-        if input_size is not None or input_data is not None:
+        if input_size is not None or input_data is not None or dtypes is not None:
             raise TypeError("a spec carries its own input shape: input_size and input_data go with a torch.nn.Module")
         batch = 1 if batch is None else _size(batch, "batch")
     options = run_options(batch, train=train, step=step, optimizer=optimizer, depth=depth, device=device,
@@ -123,60 +122,122 @@ def spec_source(network: Any, call: str) -> SpecSource:
     raise TypeError(f"{call} takes a Spec, a spec name or YAML path, or a torch.nn.Module; got {_kind(network)}")
 
 
-def module_source(model: Any, input_size: Any, input_data: Any, batch: int | None) -> tuple[ModuleSource, int]:
+def module_source(model: Any, input_size: Any, input_data: Any, batch: int | None,
+                  dtypes: Any = None) -> tuple[ModuleSource, int]:
     """The ModuleSource of a model object (its factory: factories.module_factory), named by its
     class, and the batch: the input's first size, which `batch` may repeat but not contradict."""
     from .factories import module_factory
     from .sources import ModuleSource
 
-    first, shape = model_input(input_size, input_data)
+    first, inputs = model_inputs(input_size, input_data, dtypes)
     if batch is not None and _size(batch, "batch") != first:
         raise GcostError(f"batch={batch} disagrees with the input's first size {first} "
                          "(input_size is read as torchinfo reads it: the batch first)")
-    return ModuleSource(type(model).__name__, module_factory(model), shape), first
+    return ModuleSource(type(model).__name__, module_factory(model), inputs), first
 
 
-def model_input(input_size: Any, input_data: Any) -> tuple[int, tuple[int, ...]]:
-    """(batch, per-sample shape) from torchinfo's `input_size` (batch first) or one tensor's shape,
-    bounded as `--input` is (factories: at most 4 sizes per sample, MAX_INPUT_ELEMENTS)."""
-    import torch
-
-    from .factories import MAX_INPUT_ELEMENTS, MAX_INPUT_SIDE
+def model_inputs(input_size: Any, input_data: Any, dtypes: Any = None) -> tuple[int, Inputs]:
+    """(batch, inputs) as torchinfo reads them: `input_size` one size with the batch first,
+    (1, 3, 224, 224), or a list of them, one per positional input, with `dtypes` their tensor
+    types (floating point by default); or `input_data`: a tensor, a tuple or list of arguments, or
+    a dict of keyword arguments, whose tensors' shapes and types are read (not their values) and
+    whose other values are passed as they are. Every tensor has the batch first; bounded as
+    `--input` is (inputs.checked)."""
+    from .inputs import MAX_INPUT_SIDE, checked
 
     if input_size is not None and input_data is not None:
         raise TypeError("give input_size or input_data, not both")
     if input_data is not None:
-        sizes = _tensor_sizes(input_data, torch)
+        if dtypes is not None:
+            raise TypeError("dtypes goes with input_size; input_data's tensors carry their own")
+        batches, items = _data_items(input_data)
     elif input_size is not None:
-        if isinstance(input_size, (str, bytes)) or not isinstance(input_size, Sequence):
-            raise TypeError(f"input_size must be a tuple of sizes like (1, 3, 224, 224), got {_kind(input_size)}")
-        if any(isinstance(size, (Sequence, dict)) and not isinstance(size, str) for size in input_size):
-            raise TypeError(MULTIPLE_INPUTS)
-        sizes = tuple(_size(size, "input_size", high=None) for size in input_size)
+        batches, items = _size_items(input_size, dtypes)
     else:
         raise TypeError("a torch.nn.Module needs its input: input_size=(1, 3, 224, 224) (the batch first, as "
-                        "torchinfo reads it) or input_data=tensor")
-    if len(sizes) < 2:
-        raise GcostError(f"the input needs a batch and a sample shape, e.g. (1, 3, 224, 224), got {sizes}")
-    if min(sizes) < 1:
-        raise GcostError(f"input sizes must be at least 1, got {sizes}")
-    batch, shape = sizes[0], sizes[1:]
-    if len(shape) > 4 or max(sizes) > MAX_INPUT_SIDE or math.prod(shape) > MAX_INPUT_ELEMENTS:
-        raise GcostError(f"the input {quoted(sizes)} is too large: a batch and at most 4 sizes of at most "
-                         f"{MAX_INPUT_SIDE:,}, {MAX_INPUT_ELEMENTS:,} elements per sample")
-    return batch, shape
+                        "torchinfo reads it) or input_data=tensor (a tuple or dict of them for several)")
+    if len(set(batches)) > 1:
+        raise GcostError(f"the inputs' first sizes (the batch) differ: {', '.join(map(str, batches))}")
+    if batches[0] > MAX_INPUT_SIDE:
+        raise GcostError(f"the input's batch {batches[0]:,} is too large: at most {MAX_INPUT_SIDE:,}")
+    return batches[0], checked(Inputs(tuple(items)), "the input")
 
 
-def _tensor_sizes(data: Any, torch: Any) -> tuple[int, ...]:
-    """The shape of one floating-point tensor (its values are not read)."""
-    if isinstance(data, (tuple, list, dict)):
-        raise TypeError(MULTIPLE_INPUTS)
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(f"input_data must be a torch.Tensor, got {_kind(data)}")
-    if not data.is_floating_point():
-        raise GcostError(f"input_data is a {data.dtype} tensor: gcost runs the model on floating-point inputs; "
-                         "integer inputs (token ids) are not supported yet")
-    return tuple(data.shape)
+def _size_items(input_size: Any, dtypes: Any) -> tuple[list[int], list[TensorInput]]:
+    if isinstance(input_size, (str, bytes)) or not isinstance(input_size, Sequence) or not input_size:
+        raise TypeError(f"input_size must be a tuple of sizes like (1, 3, 224, 224), or a list of them, "
+                        f"got {_kind(input_size)}")
+    nested = [isinstance(size, Sequence) and not isinstance(size, (str, bytes)) for size in input_size]
+    if any(nested) and not all(nested):
+        raise TypeError("input_size must be a tuple of sizes like (1, 3, 224, 224), or a list of them, "
+                        "got a mix of both")
+    several = all(nested)
+    sizes_list = list(input_size) if several else [input_size]
+    if dtypes is not None and (isinstance(dtypes, (str, bytes)) or not isinstance(dtypes, Sequence)
+                               or len(dtypes) != len(sizes_list)):
+        raise TypeError(f"dtypes must list one tensor type per input ({len(sizes_list)}), got {_kind(dtypes)}")
+    batches, items = [], []
+    for index, size in enumerate(sizes_list):
+        sizes = tuple(_size(value, "input_size", high=None) for value in size)
+        if len(sizes) < (2 if not several else 1):
+            raise GcostError(f"the input needs a batch and a sample shape, e.g. (1, 3, 224, 224), got {sizes}")
+        batches.append(sizes[0])
+        items.append(TensorInput(sizes[1:], _kind_of(None if dtypes is None else dtypes[index])))
+    return batches, items
+
+
+def _data_items(data: Any) -> tuple[list[int], list[TensorInput | Constant]]:
+    if isinstance(data, dict):
+        named = [(_keyword(name), value) for name, value in data.items()]
+    elif isinstance(data, (tuple, list)):
+        named = [(None, value) for value in data]
+    else:
+        named = [(None, data)]
+    batches, items = [], []
+    for name, value in named:
+        tensor = _tensor_or_none(value)
+        if tensor is None:
+            items.append(Constant(value, name))
+            continue
+        if tensor.dim() == 0:
+            raise GcostError(f"input_data{f'[{name!r}]' if name else ''}: a tensor input has the batch as its first "
+                             "size; a 0-d tensor has none")
+        batches.append(int(tensor.shape[0]))
+        items.append(TensorInput(tuple(int(size) for size in tensor.shape[1:]), _kind_of(tensor.dtype), name))
+    if not batches:
+        raise TypeError(f"input_data holds no tensor, got {_kind(data)}")
+    return batches, items
+
+
+def _tensor_or_none(value: Any) -> Any:
+    import torch
+
+    return value if isinstance(value, torch.Tensor) else None
+
+
+def _keyword(name: Any) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"input_data's keys are keyword argument names, got {_kind(name)}")
+    return name
+
+
+def _kind_of(dtype: Any) -> str:
+    """An input tensor's kind (inputs.KINDS) from its torch dtype: floating point is the run's."""
+    import torch
+
+    from .inputs import FLOAT, KINDS
+
+    if dtype is None:
+        return FLOAT
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"an input's type must be a torch.dtype like torch.long, got {_kind(dtype)}")
+    if dtype.is_floating_point:
+        return FLOAT
+    name = str(dtype).removeprefix("torch.")
+    if name not in KINDS.values():
+        raise GcostError(f"inputs of type {dtype} are not supported: floating point, "
+                         f"{', '.join(sorted({k for k in KINDS.values() if k}))}")
+    return name
 
 
 # ---- the keywords, read into one RunOptions -------------------------------------------------------

@@ -58,11 +58,11 @@ def one_line(text: object, limit: int = 300) -> str:
 PASSES_THROUGH = (KeyboardInterrupt, SystemExit)
 
 
-def model_raised(reference: str, error: BaseException, where: str | None = None) -> "GcostError":
+def model_raised(reference: str, error: BaseException, where: str | None = None, hint: str = "") -> "GcostError":
     """An exception from the analyzed model's own code (its factory, forward or backward), as the
-    user's error: "the model raised TypeError: ... (in block)"."""
+    user's error: "the model raised TypeError: ... (in block)", and what may fix it."""
     place = f" (in {where})" if where else ""
-    return GcostError(f"the model raised {type(error).__name__}: {first_line(error)}{place}", file=reference)
+    return GcostError(f"the model raised {type(error).__name__}: {first_line(error)}{place}{hint}", file=reference)
 
 
 def did_you_mean(word: object, choices) -> str:

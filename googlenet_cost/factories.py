@@ -1,20 +1,15 @@
 """A network written in Python, as the command line names it: `package.module:factory` or
 `path/to/file.py:factory` imported (the user's import errors in one line), bound to its
-`--model-arg` values (read as YAML scalars, numbers bounded), and the `--input` shape; deep
-models get the recursion room they need."""
+`--model-arg` values (read as YAML scalars, numbers bounded); deep models get the recursion
+room they need. Its `--input` is read by inputs.parse_inputs."""
 from __future__ import annotations
 
 import importlib
-import math
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import PASSES_THROUGH, GcostError, first_line, quoted
-
-MAX_INPUT_SIDE = 1 << 20
-MAX_INPUT_ELEMENTS = 1 << 30  # 4 GiB per sample in fp32
-
 
 MAX_MODULE_DEPTH = 2_000  # nesting of submodules; deeper is refused (PyTorch itself needs a raised limit)
 FRAMES_PER_LEVEL = 12  # deepcopy takes about 10 Python frames per level of nesting, forward 4
@@ -33,26 +28,6 @@ def room_for_depth(model: Any, reference: str) -> None:
         raise GcostError(f"the model's modules nest more than {MAX_MODULE_DEPTH:,} levels deep; gcost copies and "
                          "walks them recursively, so it analyzes models up to that depth", file=reference)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), FRAMES_PER_LEVEL * depth + 1_000))
-
-
-def parse_input_shape(text: str | None) -> tuple[int, ...]:
-    from .quantity import NumberError, parse_int
-
-    if not text:
-        raise GcostError("--model needs --input, e.g. --input 3x224x224")
-    too_large = GcostError(f"--input {quoted(text)} is too large: at most 4 sizes of at most {MAX_INPUT_SIDE:,}, "
-                           f"{MAX_INPUT_ELEMENTS:,} elements per sample")
-    try:
-        shape = tuple(parse_int(part, what="--input", low=1, high=MAX_INPUT_SIDE) for part in text.lower().split("x"))
-    except NumberError as e:
-        if e.problem == "syntax":
-            raise GcostError(f"--input must look like 3x224x224, got {quoted(text)}") from None
-        if e.problem == "low":
-            raise GcostError(f"--input sizes must be at least 1, got {quoted(text)}") from None
-        raise too_large from None
-    if len(shape) > 4 or math.prod(shape) > MAX_INPUT_ELEMENTS:
-        raise too_large
-    return shape
 
 
 def load_factory(reference: str, arguments: tuple[str, ...] = ()) -> Callable[[], Any]:

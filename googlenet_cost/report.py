@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .inputs import Inputs
     from .roofline.peaks import Peaks
     from .timing.per_layer import LayerLatency
     from .timing.stats import LatencyStats
@@ -146,6 +147,14 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     dtype: str = "fp32"  # the floating-point type of bytes moved (and of timing)
     machine: Peaks | None = None  # --roofline: the peaks the bounds use
+    inputs: Inputs | None = None  # what the forward takes; None: one tensor of input_shape
+
+    @property
+    def arguments(self) -> Inputs:
+        """The network's inputs (a spec's: one image of input_shape)."""
+        from .inputs import Inputs
+
+        return self.inputs if self.inputs is not None else Inputs.single(tuple(self.input_shape))
 
     @property
     def efficiency(self) -> float | None:
@@ -166,6 +175,7 @@ class Report:
             "spec": self.spec,
             "counting": self.counting,
             "input_shape": self.input_shape,
+            "inputs": self.arguments.to_list(),
             "batch": self.batch,
             "mode": self.mode,
             "dtype": self.dtype,

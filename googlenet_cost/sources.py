@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .errors import PASSES_THROUGH, GcostError, model_raised
-from .factories import load_factory, parse_input_shape, room_for_depth
+from .factories import load_factory, room_for_depth
+from .inputs import Inputs, as_inputs, parse_inputs
 from .spec.load import load_spec
 from .spec.model import DEFAULT_SPEC, Spec
 
@@ -51,6 +52,11 @@ class SpecSource(_Analyzed):
     def budget(self) -> Mapping[str, Any]:
         return self.spec.budget
 
+    @property
+    def inputs(self) -> Inputs:
+        """A spec's network takes one image."""
+        return Inputs.single(self.spec.input_shape)
+
     def info(self) -> dict[str, Any]:
         return self.spec.to_dict()
 
@@ -74,7 +80,7 @@ def spec_target(spec: Spec) -> TimingTarget:
     rows = plan_rows(spec, train=False)
     return TimingTarget(name=spec.path or spec.name,
                         make_model=lambda device: build_model(spec, train=False, device=device),
-                        input_shape=spec.input_shape,
+                        inputs=Inputs.single(spec.input_shape),
                         params=sum(r.cost.params for r in rows if r.parent is None),
                         activation_sizes=tuple(numel(r.out_shape) for r in rows))
 
@@ -83,7 +89,10 @@ def spec_target(spec: Spec) -> TimingTarget:
 class ModuleSource(_Analyzed):
     reference: str
     factory: Callable[[], Any]
-    input_shape: tuple[int, ...]
+    inputs: Inputs  # or one tensor's shape per sample
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", as_inputs(self.inputs))
 
     @property
     def name(self) -> str:
@@ -97,7 +106,7 @@ class ModuleSource(_Analyzed):
 
     def info(self) -> dict[str, Any]:
         return {"name": self.reference, "path": None, "source": "python", "description": None,
-                "input_shape": list(self.input_shape)}
+                "input_shape": list(self.inputs.shape)}
 
     def make_model(self, device: Any):
         """A model of gcost's own: the factory's result, deep-copied, so that nothing gcost does
@@ -123,7 +132,7 @@ class ModuleSource(_Analyzed):
     def count(self, options: RunOptions, cache: UnitCache) -> Counted:
         from .count.module_counts import count_module
 
-        return count_module(self.make_model, self.input_shape, self.reference, options)
+        return count_module(self.make_model, self.inputs, self.reference, options)
 
     def timing_target(self, options: RunOptions, counted: Counted) -> TimingTarget:
         """The deep-copied model, sized for the memory check by its counted rows, its per-layer
@@ -131,7 +140,7 @@ class ModuleSource(_Analyzed):
         from .timing.measure import TimingTarget
 
         rows = counted.rows
-        return TimingTarget(name=self.reference, make_model=self.make_model, input_shape=tuple(self.input_shape),
+        return TimingTarget(name=self.reference, make_model=self.make_model, inputs=self.inputs,
                             params=sum(r.params for r in rows if r.parent is None),
                             activation_sizes=tuple(r.activations for r in rows), user_code=True,
                             depth=options.depth)
@@ -143,7 +152,7 @@ def open_source(spec: str | None = None, model: str | None = None, input_text: s
     if model and spec:
         raise GcostError("give either a spec or --model, not both")
     if model:
-        return ModuleSource(model, load_factory(model, model_args), parse_input_shape(input_text))
+        return ModuleSource(model, load_factory(model, model_args), parse_inputs(input_text))
     if input_text:
         raise GcostError("--input goes with --model; a spec carries its own input shape")
     return SpecSource(load_spec(DEFAULT_SPEC if spec is None else spec))

@@ -544,7 +544,7 @@ def fake_target(cuda: FakeCuda, **model_options):
     from googlenet_cost.timing.measure import TimingTarget
 
     return TimingTarget(name="fake", make_model=lambda device: FakeGpuModel(cuda, **model_options),
-                        input_shape=(3, 8, 8), params=0, activation_sizes=(256,))
+                        inputs=(3, 8, 8), params=0, activation_sizes=(256,))
 
 
 def matmul_precision() -> str:

@@ -24,6 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..build.builder import build_row
 from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
+from ..inputs import Call, Inputs, as_inputs, kind_hint
 from ..modules import model_device, row_modules, storage_id
 from ..spec.layers import Layer, Shape, Traffic
 from ..spec.plan import PlannedRow
@@ -90,17 +91,17 @@ def _without_dynamo_import(mode_class: type) -> None:
         setattr(raw, "__dynamo_disable", raw)
 
 
-def measure_rows(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1, device: str | None = None,
+def measure_rows(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, device: str | None = None,
                  user_code: str | None = None, depth: int | None = 2) -> list[MeasuredRow]:
     """measure_model's rows."""
-    return measure_model(model, input_shape, batch, device=device, user_code=user_code, depth=depth).rows
+    return measure_model(model, inputs, batch, device=device, user_code=user_code, depth=depth).rows
 
 
-def measure_model(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1, device: str | None = None,
+def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, device: str | None = None,
                   user_code: str | None = None, depth: int | None = 2) -> Measurement:
     """Run one forward pass under FlopCounterMode on `device` (by default the one the model's
     parameters are on, else meta), attention through its math path, attributing counts and
-    output shapes to rows.
+    output shapes to rows. `inputs`: the model's (inputs.Inputs), or one tensor's shape per sample.
 
     Operators with no formula that might hide MACs are its `uncounted`. With `user_code`
     (the model's reference), any exception the model's forward raises is the user's error
@@ -113,18 +114,18 @@ def measure_model(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1
     rows = list(row_modules(model, depth))
     shapes: dict[str, tuple[int, ...]] = {}
     device = device or model_device(model)
-    x = torch.zeros(batch, *input_shape, device=device)
+    call = as_inputs(inputs).make(batch, device)
     with tracked_rows(rows, shapes) as active:
         recorder = _OpRecorder(active)
         try:
             with torch.no_grad(), math_attention(), flop_counter_mode() as counter, recorder:
-                model(x)
+                call.into(model)
         except GcostError:
             raise
         except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
             if user_code is None:
-                raise GcostError(f"the built model failed on a {tuple(x.shape)} input: {e}") from e
-            raise model_raised(user_code, e, active[-1] if active else None) from e
+                raise GcostError(f"the built model failed on a {tuple(call.tensors[0].shape)} input: {e}") from e
+            raise model_raised(user_code, e, active[-1] if active else None, kind_hint(e)) from e
         except PASSES_THROUGH:
             raise
         except BaseException as e:  # the user's forward: whatever it raises is theirs to see, in one line
@@ -396,13 +397,13 @@ def _shape_recorder(shapes: dict, name: str, active: list[str]):
     return hook
 
 
-def fvcore_macs(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
+def fvcore_macs(model: nn.Module, inputs: Inputs | Shape, batch: int = 1,
                 depth: int | None = 2) -> dict[str, int]:
     """fvcore_count's MACs per row."""
-    return fvcore_count(model, input_shape, batch, depth).macs
+    return fvcore_count(model, inputs, batch, depth).macs
 
 
-def fvcore_count(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
+def fvcore_count(model: nn.Module, inputs: Inputs | Shape, batch: int = 1,
                  depth: int | None = 2) -> FvcoreCount:
     """MACs per row from fvcore's FlopCountAnalysis (one fused multiply-add = one flop), on real
     CPU tensors. Only conv and linear-like operators are summed, to follow the counting rule.
@@ -412,8 +413,12 @@ def fvcore_count(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
         from fvcore.nn import FlopCountAnalysis
     except ImportError:
         raise GcostError("--verify needs fvcore: pip install fvcore") from None
-    x = torch.zeros(batch, *input_shape)
-    analysis = FlopCountAnalysis(model, x)
+    call = as_inputs(inputs).make(batch, "cpu")
+    traced = _Positional(model, call) if call.kwargs or len(call.tensors) != len(call.args) else model
+    analysis = FlopCountAnalysis(traced, tuple(call.tensors))
+
+    def at(path: str) -> str:  # the model's module path in what fvcore traced
+        return path if traced is model else f"model.{path}" if path else "model"
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     try:
         by_module = analysis.by_module_and_operator()  # the trace runs here
@@ -425,10 +430,10 @@ def fvcore_count(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     rows = [(name, parent, fqn[id(module)]) for name, parent, module in row_modules(model, depth)]
 
     def macs(path: str) -> int:
-        return sum(by_module.get(path, {}).get(op, 0) for op in FVCORE_MAC_OPS) // batch
+        return sum(by_module.get(at(path), {}).get(op, 0) for op in FVCORE_MAC_OPS) // batch
 
     def skipped(path: str) -> set[str]:
-        return {op for op, count in analysis.unsupported_ops(path).items()
+        return {op for op, count in analysis.unsupported_ops(at(path)).items()
                 if count and MAC_NAME.search(op.split("::")[-1].lstrip("_"))}
 
     result = {name: macs(path) for name, _, path in rows}
@@ -441,6 +446,23 @@ def fvcore_count(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
     if unattributed:
         blind[OUTSIDE_ROW] = unattributed
     return FvcoreCount(result, blind)
+
+
+class _Positional(nn.Module):
+    """The model called with `call`'s keyword and non-tensor arguments bound: fvcore traces with
+    torch.jit, which hands a module its tensors positionally and nothing else."""
+
+    def __init__(self, model: nn.Module, call: Call):
+        super().__init__()
+        self.model = model
+        self.call = call
+
+    def forward(self, *tensors: torch.Tensor):
+        given = iter(tensors)
+        args = [next(given) if isinstance(value, torch.Tensor) else value for value in self.call.args]
+        kwargs = {name: next(given) if isinstance(value, torch.Tensor) else value
+                  for name, value in self.call.kwargs.items()}
+        return self.model(*args, **kwargs)
 
 
 # Which operators might hide multiply-accumulates. The counter's own formulas cover conv, mm,

@@ -11,19 +11,20 @@ from ..spec.layers import numel
 from .units import require_cpu_memory
 
 if TYPE_CHECKING:
+    from ..inputs import Inputs
     from ..options import RunOptions
     from .counting import Measurement
 
 MakeModel = Callable[[Any], Any]  # device -> a new torch.nn.Module of the user's
 
 
-def count_module(make_model: MakeModel, input_shape: tuple[int, ...], name: str, options: RunOptions) -> Counted:
+def count_module(make_model: MakeModel, inputs: Inputs, name: str, options: RunOptions) -> Counted:
     from .counting import fvcore_count
-    from .spec_counts import fvcore_disagreements
+    from .spec_counts import fvcore_agreement, fvcore_disagreements
 
     batch, depth, train = options.batch, options.depth, options.train_mode
     try:
-        measurement = _measure(make_model, input_shape, batch, train, name, depth)
+        measurement = _measure(make_model, inputs, batch, train, name, depth)
     except GcostError as e:
         raise e.located(file=name) from e
     measured, uncounted = measurement.rows, measurement.uncounted
@@ -36,10 +37,10 @@ def count_module(make_model: MakeModel, input_shape: tuple[int, ...], name: str,
         warnings.append(message)
     if options.verify:
         require_cpu_memory(4 * (sum(m.params for m in measured if m.parent is None)
-                                + batch * (numel(input_shape) + sum(numel(m.output_shape) for m in measured))),
+                                + batch * (inputs.elements + sum(numel(m.output_shape) for m in measured))),
                            "--verify (fvcore on real tensors)")
-        reference = fvcore_count(make_model("cpu").train(train), input_shape, batch, depth=depth)
-        warnings += fvcore_disagreements(measured, reference)
+        reference = fvcore_count(make_model("cpu").train(train), inputs, batch, depth=depth)
+        warnings += [fvcore_agreement(measured, reference), *fvcore_disagreements(measured, reference)]
     rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
                      output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
                      receptive_field=[], written=m.activations, bytes=m.traffic.bytes(options.itemsize),
@@ -50,7 +51,7 @@ def count_module(make_model: MakeModel, input_shape: tuple[int, ...], name: str,
         from .training import module_training
 
         try:
-            rows, training = module_training(make_model("meta").train(True), tuple(input_shape), rows, batch,
+            rows, training = module_training(make_model("meta").train(True), inputs, rows, batch,
                                              options.optimizer, depth)
         except (GcostError, *PASSES_THROUGH):
             raise
@@ -59,15 +60,15 @@ def count_module(make_model: MakeModel, input_shape: tuple[int, ...], name: str,
     return Counted(rows=rows, training=training, warnings=warnings)
 
 
-def _measure(make_model: MakeModel, input_shape: tuple[int, ...], batch: int, train: bool,
+def _measure(make_model: MakeModel, inputs: Inputs, batch: int, train: bool,
              name: str, depth: int | None) -> Measurement:
     """On the meta device, or on real CPU tensors for models that cannot run there (data-dependent
     ops, .item())."""
     from .counting import measure_model
 
     try:
-        return measure_model(make_model("meta").train(train), input_shape, batch, user_code=name, depth=depth)
+        return measure_model(make_model("meta").train(train), inputs, batch, user_code=name, depth=depth)
     except GcostError:
-        require_cpu_memory(4 * 4 * batch * numel(input_shape), "counting on real CPU tensors (the model "
+        require_cpu_memory(4 * 4 * batch * inputs.elements, "counting on real CPU tensors (the model "
                            "cannot run on the meta device)")
-        return measure_model(make_model("cpu").train(train), input_shape, batch, user_code=name, depth=depth)
+        return measure_model(make_model("cpu").train(train), inputs, batch, user_code=name, depth=depth)

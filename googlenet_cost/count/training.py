@@ -16,8 +16,11 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..modules import model_device, row_modules, storage_id, training_loss
+from ..inputs import Inputs, as_inputs
+from ..modules import model_device, row_modules, storage_id, tensor_leaves, training_loss
 from ..options import OPTIMIZER_STATES
 from ..report import TrainingSummary
 from ..spec.layers import passes_through
@@ -37,17 +40,16 @@ class TrainingMeasurement:
     saved_total: int  # every saved storage once
 
 
-def measure_training(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1, *,
+def measure_training(model: nn.Module, inputs: Inputs | tuple[int, ...], batch: int = 1, *,
                      input_requires_grad: bool = False, depth: int | None = 2,
                      device: Any = None) -> TrainingMeasurement:
-    """One forward and backward pass of `model` (in the mode the caller set) on zeros."""
+    """One forward and backward pass of `model` (in the mode the caller set) on zeros (`inputs`:
+    the model's, or one tensor's shape per sample)."""
     from torch.autograd.graph import saved_tensors_hooks
 
     rows = list(row_modules(model, depth))
     device = device or model_device(model)
-    x = torch.zeros(batch, *input_shape, device=device, requires_grad=input_requires_grad)
-    if input_requires_grad:
-        x = x.clone()  # a layer's input inside a network is no leaf: in-place ops (ReLU(inplace)) may write it
+    call = as_inputs(inputs).make(batch, device, requires_grad=input_requires_grad)
     parameters = {storage_id(p) for p in model.parameters()}
     saved: dict[int, tuple[int, tuple[str, ...]]] = {}
 
@@ -58,21 +60,67 @@ def measure_training(model: nn.Module, input_shape: tuple[int, ...], batch: int 
         return tensor
 
     with tracked_rows(rows) as active, math_attention(), flop_counter_mode() as counter:
-        with saved_tensors_hooks(pack, lambda tensor: tensor):
-            output = model(x)
-        loss = training_loss(output)
-        if loss is not None:
-            loss.backward()
-    counts = counter.get_flop_counts()
-    prefix, fqn = type(model).__name__, {id(m): n for n, m in model.named_modules()}
-    step = {name: sum(counts.get(f"{prefix}.{fqn[id(module)]}", {}).values()) // 2 // batch
-            for name, _, module in rows}
-    step[""] = sum(counts.get("Global", {}).values()) // 2 // batch
+        owners = _NodeOwners(active)
+        with _RowFlops(counter, active, owners) as flops:
+            with saved_tensors_hooks(pack, lambda tensor: tensor), owners:
+                output = call.into(model)
+            loss = training_loss(output)
+            if loss is not None:
+                loss.backward()
+    step = {name: flops.by_row.get(name, 0) // 2 // batch for name, _, _ in rows}
+    step[""] = counter.get_total_flops() // 2 // batch
     by_row: dict[str, int] = {}
     for size, owners in saved.values():
         for name in owners:
             by_row[name] = by_row.get(name, 0) + size
     return TrainingMeasurement(step, by_row, sum(size for size, _ in saved.values()))
+
+
+class _NodeOwners(TorchFunctionMode):
+    """While the forward runs: every autograd node each torch function creates, with the rows
+    running then (`active`), so the backward's operators can be given to the rows whose forward
+    made their node. torch's ModuleTracker infers the backward's rows from gradient hooks instead,
+    and loses track at a module whose inputs need no gradient (an embedding of token ids): every
+    later backward operator was also given to that module."""
+
+    def __init__(self, active: list[str]):
+        super().__init__()
+        self.active = active
+        self.rows: dict[Any, tuple[str, ...]] = {}  # node -> rows; holding the node keeps its id unique
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        output = func(*args, **(kwargs or {}))
+        rows = tuple(self.active)
+        for tensor in tensor_leaves(output):
+            pending = [tensor.grad_fn]
+            while pending:  # the new nodes: from the output back to the nodes made before
+                node = pending.pop()
+                if node is None or node in self.rows:
+                    continue
+                self.rows[node] = rows
+                pending += [parent for parent, _ in node.next_functions]
+        return output
+
+
+class _RowFlops(TorchDispatchMode):
+    """Each operator's FLOPs (what `counter`, the FlopCounterMode beneath, adds for it) given to
+    its rows: in the forward the rows running, in the backward the rows of the node being run."""
+
+    def __init__(self, counter: Any, active: list[str], owners: _NodeOwners):
+        super().__init__()
+        self.counter, self.active, self.owners = counter, active, owners
+        self.by_row: dict[str, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        before = self.counter.get_total_flops()
+        output = func(*args, **(kwargs or {}))
+        flops = self.counter.get_total_flops() - before
+        if flops:
+            backward = torch._C._current_graph_task_id() != -1
+            rows = self.owners.rows.get(torch._C._current_autograd_node(), ()) if backward else self.active
+            for name in rows:
+                self.by_row[name] = self.by_row.get(name, 0) + flops
+        return output
 
 
 def step_memory(*, params: int, trainable: int, saved_bytes: int, optimizer: str) -> dict[str, int]:
@@ -132,18 +180,18 @@ def spec_training(spec: Any, plan: MeasurementPlan, rows: list, batch: int, devi
     return out, summary(out, batch, whole.saved_total, optimizer), warnings
 
 
-def module_training(model: nn.Module, input_shape: tuple[int, ...], rows: list, batch: int, optimizer: str,
+def module_training(model: nn.Module, inputs: Inputs, rows: list, batch: int, optimizer: str,
                     depth: int | None) -> tuple[list, TrainingSummary]:
-    """The same for a Python model, whose rows have no closed form to build alone from: backward
-    MACs of the top-level rows (and what the root runs itself); a child row's backward is not
-    split from its parent's (None), since autograd interleaves a module's branches."""
+    """The same for a Python model, whose rows have no closed form to build alone from: every
+    row's backward MACs, each backward operator given to the rows whose forward made its autograd
+    node (_NodeOwners), so interleaved branches split exactly; and what the root runs itself."""
     from dataclasses import replace
 
     from .counting import with_derived_rows
 
-    measurement = measure_training(model, input_shape, batch, depth=depth)
+    measurement = measure_training(model, inputs, batch, depth=depth)
     step = with_derived_rows(rows, measurement.step_macs)
-    out = [replace(row, backward_macs=step.get(row.name, row.macs) - row.macs if row.parent is None else None,
+    out = [replace(row, backward_macs=step.get(row.name, row.macs) - row.macs,
                    saved_bytes=measurement.saved_bytes.get(row.name, 0)) for row in rows]
     return out, summary(out, batch, measurement.saved_total, optimizer)
 

@@ -17,18 +17,22 @@ LOCK_SCHEMA = 3  # 2: the run's conditions (mode, step, batch, input, dtype, opt
 # The conditions a lock entry's numbers were measured under, each with the option that sets it: a
 # check compares like with like (every one equal) or refuses with exit 2.
 CONDITIONS = {"step": "--step", "mode": "--train", "batch": "--batch", "optimizer": "--optimizer",
-              "input": "--input", "dtype": "dtype"}  # a training step runs in train mode: step is named first
+              "input": "--input", "inputs": "--input", "dtype": "dtype"}  # a training step runs in train mode: step is named first
+# "inputs" is recorded only for a model with more than one plain floating-point input (its --input
+# text, 3x224x224,77:int64); "input" is its first tensor's shape.
 
 
 def run_conditions(report: Report) -> dict[str, Any]:
     """What a report's gated numbers depend on besides the network itself (see CONDITIONS)."""
     return {"mode": report.mode, "step": "train" if report.training else "inference", "batch": report.batch,
             "input": list(report.input_shape), "dtype": report.dtype,
-            "optimizer": report.training.optimizer if report.training else None}
+            "optimizer": report.training.optimizer if report.training else None,
+            "inputs": None if report.arguments.plain else report.arguments.text()}
 
 
 def lock_entry(report: Report) -> dict[str, Any]:
-    entry = {"path": report.spec.get("path"), **run_conditions(report), "metrics": metric_values(report),
+    conditions = {key: value for key, value in run_conditions(report).items() if key != "inputs" or value}
+    entry = {"path": report.spec.get("path"), **conditions, "metrics": metric_values(report),
              "layers": {row.name: {"params": row.params, "macs": row.macs, "bytes": row.bytes}
                         for row in report.layers if row.parent is None}}
     if report.timed:
@@ -135,7 +139,7 @@ def _entry_problem(entry: Any) -> str | None:
     for layer, counts in layers.items():
         if not isinstance(counts, dict) or not all(_is_number(counts.get(k)) for k in ("params", "macs", "bytes")):
             return f".layers.{str(layer)[:40]} must hold params, macs and bytes numbers"
-    for key in ("path", "latency_device_type"):
+    for key in ("path", "latency_device_type", "inputs"):
         if entry.get(key) is not None and not isinstance(entry[key], str):
             return f".{key} must be text"
     timed = any(metric_named(key).timed for key in entry["metrics"])

@@ -65,16 +65,21 @@ class Scope:
         return [row for row in self.chosen if not any(p == row or p.startswith(row + "/") for p in changed)]
 
 
+def outermost_matches(paths: Iterable[str], glob: str) -> list[str]:
+    """The paths `glob` matches that lie inside no other match (a match inside another is part of it)."""
+    matched = [p for p in paths if fnmatchcase(p, glob)]
+    return [p for p in matched if not any(p.startswith(other + "/") for other in matched)]
+
+
 def module_scope(spec: Spec, glob: str | None) -> Scope:
     if glob is None:
         return Scope(None)
     paths = row_paths(spec)
-    matched = [p for p in paths if fnmatchcase(p, glob)]
-    if not matched:
+    chosen = outermost_matches(paths, glob)
+    if not chosen:
         modules = [p for p in paths if "/" not in p and _is_module(spec, p)] or [p for p in paths if "/" not in p]
         raise GcostError(f"--module {quoted(glob)} matches no inception or branches module and no other row (there "
                          f"are {listed(modules)})", file=spec.path)
-    chosen = [p for p in matched if not any(p.startswith(other + "/") for other in matched)]
     return Scope(glob, tuple(chosen))
 
 

@@ -19,10 +19,11 @@ from typing import Any, Callable, Iterator
 import torch
 
 from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
+from ..inputs import Call, Inputs, as_inputs
 from .cuda import (CudaTimer, TorchCuda, capture_graphs, check_graph_outputs, cuda_numerics,
                    events_vs_wall, oom_errors, out_of_memory_in, timer_overhead_ms)
 from .loop import Clock, LoopResult, RoundsPlan, Sample, run_loop, run_rounds
-from .options import TimingOptions  # noqa: F401 (the options timing reads)
+from .options import DTYPE_BYTES, TimingOptions  # noqa: F401 (the options timing reads)
 from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes
 from .stats import LatencyStats, known_peak, stats_from_loop
 
@@ -32,16 +33,19 @@ Progress = Callable[..., Any]  # (label, fraction[, detail])
 
 @dataclass(frozen=True)
 class TimingTarget:
-    """What to time: a model on a device, its input shape, and its size for the memory check."""
+    """What to time: a model on a device, its inputs, and its size for the memory check."""
 
     name: str
     make_model: Callable[[torch.device], torch.nn.Module]
-    input_shape: tuple[int, ...]
+    inputs: Inputs  # or one tensor's shape per sample
     params: int
     activation_sizes: tuple[int, ...]  # output elements per sample of every row
     owned: bool = True  # make_model returns a new model; False: it may be the caller's (copy it)
     user_code: bool = False  # a Python model: what its code raises while timed is the user's error
     depth: int | None = 2  # a Python model's rows: its module tree this deep (None: all), as counted
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", as_inputs(self.inputs))  # a shape: one tensor of it
 
 
 def cuda_backend() -> TorchCuda:
@@ -163,7 +167,8 @@ class Prepared:
 def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, batch: int,
             cuda: TorchCuda, *, reset_dynamo: bool = True) -> Prepared:
     need = estimate_bytes(params=target.params, activation_sizes=target.activation_sizes,
-                          input_shape=target.input_shape, batch=batch, dtype=options.dtype,
+                          input_bytes=target.inputs.element_bytes(DTYPE_BYTES[options.dtype]), batch=batch,
+                          dtype=options.dtype,
                           inputs=options.inputs, cold_cache=options.cold_cache, cuda=device.type == "cuda")
     if options.step == "train":  # gradients and optimizer state, and the activations kept for backward
         from ..options import OPTIMIZER_STATES
@@ -187,9 +192,9 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
     if not target.owned:
         model = copy.deepcopy(model)  # the caller's model keeps its dtype, device, mode and buffers
     model = model.train(options.step == "train").to(device=place, dtype=dtype, memory_format=memory_format)
-    inputs = [torch.randn(batch, *target.input_shape, device=place, dtype=dtype)
-              .contiguous(memory_format=memory_format) for _ in range(options.inputs)]
-    forward, compile_s = model, None
+    inputs = [target.inputs.make(batch, place, dtype, random=True, memory_format=memory_format)
+              for _ in range(options.inputs)]
+    forward, compile_s = (lambda call: call.into(model)), None
     if options.step == "train":
         forward = TrainingStep(model, options.optimizer, _phase_marks(device, cuda))
     if options.compile:
@@ -218,14 +223,14 @@ class TrainingStep:
             self.optimizer = torch.optim.SGD(parameters, lr=1e-3, momentum=0.9 if optimizer == "momentum" else 0.0)
         self.model, self.marks = model, marks
 
-    def __call__(self, x: torch.Tensor) -> None:
+    def __call__(self, call: Call) -> None:
         from ..modules import training_loss
 
         mark = self.marks.mark if self.marks is not None else (lambda boundary: None)
         if self.optimizer is not None:
             self.optimizer.zero_grad(set_to_none=True)
         mark(0)
-        loss = training_loss(self.model(x))
+        loss = training_loss(call.into(self.model))
         mark(1)
         if loss is not None and loss.requires_grad:  # no trainable parameter: nothing to differentiate
             loss.backward()
@@ -296,7 +301,7 @@ def phase_times(prepared: "Prepared", warmup: int) -> dict[str, float] | None:
     return prepared.forward.phases(warmup)
 
 
-def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, reset: bool,
+def compile_model(model: torch.nn.Module, example: Call, name: str, *, reset: bool,
                   oom: tuple[type[BaseException], ...] = ()) -> tuple[Callable, float]:
     """torch.compile with static shapes, compiled now by a first call (its time is returned and
     kept out of the warm-up); any failure (no C++ compiler, an unsupported op) is a GcostError,
@@ -309,7 +314,7 @@ def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, r
     compiled = torch.compile(model, dynamic=False)
     start = time.perf_counter()
     try:
-        compiled(example)
+        example.into(compiled)
     except GcostError:
         raise
     except Exception as e:  # torch.compile's and the model's failures alike: the user's to see
@@ -318,7 +323,7 @@ def compile_model(model: torch.nn.Module, example: torch.Tensor, name: str, *, r
             raise memory from None
         raise GcostError(f"--compile: torch.compile failed: {type(e).__name__}: {first_line(e)} "
                          "(time it without --compile)", file=name) from None
-    return compiled, time.perf_counter() - start
+    return (lambda call: call.into(compiled)), time.perf_counter() - start
 
 
 @contextlib.contextmanager

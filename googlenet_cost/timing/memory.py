@@ -4,7 +4,6 @@ address space in use; on CUDA the device's free memory after PyTorch's cache is 
 from __future__ import annotations
 
 import contextlib
-import math
 from pathlib import Path
 
 from .options import DTYPE_BYTES
@@ -13,13 +12,14 @@ COLD_CACHE_BYTES = 256 * 1024 * 1024  # larger than any current GPU's L2, as tri
 CUDA_WORKSPACE_BYTES = 256 * 1024 * 1024  # cuDNN / cuBLAS workspaces and autotuning, an allowance
 
 
-def estimate_bytes(*, params: int, activation_sizes: tuple[int, ...], input_shape: tuple[int, ...],
+def estimate_bytes(*, params: int, activation_sizes: tuple[int, ...], input_bytes: int,
                    batch: int, dtype: str, inputs: int, cold_cache: bool, cuda: bool) -> int:
-    """Parameters, the two largest activations alive at once (times the batch), the input buffers,
-    the cold-cache buffer and, on CUDA, a workspace allowance."""
+    """Parameters, the two largest activations alive at once (times the batch), the input buffers
+    (`input_bytes` per sample, every input tensor together), the cold-cache buffer and, on CUDA, a
+    workspace allowance."""
     element = DTYPE_BYTES[dtype]
     largest = sum(sorted(activation_sizes, reverse=True)[:2])
-    tensors = element * (params + 2 * largest * batch + math.prod(input_shape) * batch * inputs)
+    tensors = element * (params + 2 * largest * batch) + input_bytes * batch * inputs
     return tensors + (COLD_CACHE_BYTES if cold_cache else 0) + (CUDA_WORKSPACE_BYTES if cuda else 0)
 
 

@@ -105,13 +105,13 @@ def _profile_rows(prepared: Prepared, depth: int | None, iterations: int, device
                for h in (m.register_forward_pre_hook(enter(name)), m.register_forward_hook(leave(name)))]
     profiler = cuda.profiler() if device.type == "cuda" else profile(activities=[ProfilerActivity.CPU])
     try:
-        for x in inputs:  # warm-up outside the profile
-            model(x)
+        for call in inputs:  # warm-up outside the profile
+            call.into(model)
         _sync(cuda, device)
         with _native_stderr_silenced(), profiler as prof:
             start = time.perf_counter()
             for index in range(iterations):
-                model(inputs[index % len(inputs)])
+                inputs[index % len(inputs)].into(model)
             _sync(cuda, device)
             wall_ms = (time.perf_counter() - start) * 1000 / iterations
     finally:

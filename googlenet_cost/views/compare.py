@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Callable
 
 from ..comparison import Comparison
 from .report import csv_cells, markdown_table, ms_text, printable
@@ -37,7 +38,7 @@ DETAILS = ("full", "macs", "ratios", "lean")  # the compare table, widest first 
 
 
 def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None = None, *,
-         full_names: bool = False, detail: str = "full", repeat_labels: bool = True
+         full_names: bool = False, detail: str = "full", repeat_labels: bool = True, module: str | None = None
          ) -> tuple[list[str], list[list[str]]]:
     """Headers and rows: a layer per row, then the totals (MACs and params, bytes moved, the
     roofline bound, a training step's, latency). The baseline once, with its params and MACs
@@ -45,17 +46,20 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
     baseline ("full"), its MACs and ratio ("macs"), or its ratio alone ("ratios", "lean": then the
     totals' ratio cells carry the variant's value too, so every total stays visible). With a
     FIELD_VARIANTS variant, each variant's receptive field. `variants` picks the non-baseline
-    variants (all by default)."""
-    from .report import indented, levels_shown, row_level
+    variants (all by default). `module` (compare's --module glob) shows only the rows it chose in
+    the baseline and, by `depth`, the rows inside them; the totals stay the whole network's."""
+    from .report import indented, levels_shown
 
     keep = [0] + (variants if variants is not None else list(range(1, len(comparison.reports))))
     reports = [comparison.reports[k] for k in keep]
+    level = _row_levels(comparison, module)
     levels = levels_shown(depth)
     names: list[str] = []
     for report in reports:  # a row only a variant has goes right after the row before it there
         at = 0
         for row in report.layers:
-            if levels is not None and row_level(row.name) >= levels:
+            shown = level(row.name)
+            if shown is None or (levels is not None and shown >= levels):
                 continue
             if row.name in names:
                 at = names.index(row.name) + 1
@@ -84,7 +88,7 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
 
     rows = []
     for name in names:
-        cells = [name if full_names else indented(name)]
+        cells = [name if full_names else indented(name, level(name))]
         base = by_name[0].get(name)
         for index, rows_of in enumerate(by_name):
             row = rows_of.get(name)
@@ -113,6 +117,24 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
         rows += [cells, values] if ratios_only else [cells]
     rows += latency_rows(comparison, keep, blank, params_shown, values_shown)
     return headers, rows
+
+
+def _row_levels(comparison: Comparison, module: str | None) -> Callable[[str], int | None]:
+    """A row's level as the table counts it: from the top (0), or with `module` from the row the
+    glob chose that holds it; None for a row outside every chosen row."""
+    from .report import row_level
+
+    if module is None:
+        return row_level
+    from ..spec.tree import outermost_matches
+
+    chosen = outermost_matches([row.name for row in comparison.reports[0].layers], module)
+
+    def level(name: str) -> int | None:
+        holder = next((row for row in chosen if name == row or name.startswith(row + "/")), None)
+        return None if holder is None else row_level(name) - row_level(holder)
+
+    return level
 
 
 def ratio_cell(entry: dict | None) -> str:
@@ -169,7 +191,7 @@ def latency_rows(comparison: Comparison, keep: list[int], blank: list[str] | Non
     return rows
 
 
-def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None) -> list:
+def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None, module: str | None = None) -> list:
     """One side-by-side table, never stacked: the widest of DETAILS that fits `width` (per variant
     its params, MACs and ratio; then its MACs and ratio; then the ratio alone, the totals keeping
     every value), and a legend. Narrower still, the table says how wide it needs to be
@@ -177,7 +199,7 @@ def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None
     from .report import Rendered, rich_table, table_width
 
     def table(detail: str):
-        headers, rows = grid(comparison, depth, detail=detail, repeat_labels=False)
+        headers, rows = grid(comparison, depth, detail=detail, repeat_labels=False, module=module)
         styles = ["bold" if cells[0].startswith(("total", "latency", "training", "bytes", "roofline")) else None
                   for cells in rows]
         drawn = rich_table("variants side by side (first columns: the baseline)", headers, rows,
@@ -188,12 +210,14 @@ def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None
         chosen, chosen_detail = table(detail)
         if width is None or chosen.needed_width <= width or len(comparison.reports) < 2:
             break
-    return [chosen, legend(comparison, chosen_detail)]
+    return [chosen, legend(comparison, chosen_detail, module)]
 
 
-def legend(comparison: Comparison, detail: str) -> str:
+def legend(comparison: Comparison, detail: str, module: str | None = None) -> str:
     """What the columns hold, under the table."""
     text = f"Ratios are a variant's value over the baseline's ({comparison.reports[0].spec.get('name')}); MACs per sample."
+    if module is not None:
+        text += f" Rows: those inside --module {module}; the totals are the whole network's."
     if detail in ("ratios", "lean"):
         text += (" Narrow terminal: each variant shows its ratios, and its totals' values on the 'value' rows; "
                  "--format markdown or csv has every column.")
@@ -219,10 +243,11 @@ def summary_text(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-def render(comparison: Comparison, fmt: str, depth: str = "top") -> str | None:
+def render(comparison: Comparison, fmt: str, depth: str = "top", module: str | None = None) -> str | None:
+    """JSON (every row), CSV or Markdown (the rows `depth` and `module` show, as the table)."""
     if fmt == "json":
         return json.dumps(comparison.to_dict(), indent=2) + "\n"
-    headers, rows = grid(comparison, depth, full_names=fmt == "csv")
+    headers, rows = grid(comparison, depth, full_names=fmt == "csv", module=module)
     headers = [header.replace("\n", " ") for header in headers]
     if fmt == "csv":
         buffer = io.StringIO()

@@ -46,9 +46,10 @@ def row_level(name: str) -> int:
     return name.count("/")
 
 
-def indented(name: str) -> str:
-    """A row's name as the table shows it: children indented under their parent."""
-    level = row_level(name)
+def indented(name: str, level: int | None = None) -> str:
+    """A row's name as the table shows it: children indented under their parent; `level` counts
+    from a row shown with its whole path (by default the top)."""
+    level = row_level(name) if level is None else level
     return name if not level else "  " * level + "└ " + name.rsplit("/", 1)[1]
 
 
@@ -214,13 +215,29 @@ def table_depth(report: Report, depth: str | None) -> tuple[str, str | None]:
                    "shows them all, --format csv or json writes them all.")
 
 
+def _inputs_text(report: Report) -> str:
+    """"input 224x224x3", or for several: "inputs 224x224x3, text=77 (int64)"."""
+    from ..inputs import TensorInput
+
+    def one(item) -> str:
+        if not isinstance(item, TensorInput):
+            return item.text()  # a constant, as the Python API passed it
+        kind = "" if item.kind == "float" else f" ({item.kind})"
+        return (f"{item.name}=" if item.name else "") + (shape_text(list(item.shape)) or "scalar") + kind
+
+    arguments = report.arguments
+    if arguments.plain:
+        return f"input {shape_text(report.input_shape)}"
+    return "inputs " + ", ".join(one(item) for item in arguments.items)
+
+
 def conventions(report: Report) -> str:
     """The totals and the counting rule in words, under every table (report.COUNTING_RULE, the
     rule counting follows, so the words cannot drift from what was counted)."""
     t = report.totals
     text = (f"Totals: {t.params:,} params ({t.weights:,} weights), {t.macs:,} MACs = "
             f"{human(t.macs)} MACs = {human(t.flops)} FLOPs per sample, {report.mode} mode, "
-            f"input {shape_text(report.input_shape)}.\n"
+            f"{_inputs_text(report)}.\n"
             f"MACs: {COUNTING_RULE['macs']} (FLOPs = 2 x MACs); {COUNTING_RULE['not_counted']} are not "
             f"counted. Params include biases; weights are the {COUNTING_RULE['weights'].split(' (')[0]}.")
     if report.machine is not None:

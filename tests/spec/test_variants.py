@@ -328,3 +328,24 @@ def test_set_inside_module_limits_it_and_each_chosen_row_must_change():
         _variant("resnet50", ("set", "layer2/*/conv1.out=x0.5"), module="layer?")
     with pytest.raises(GcostError, match="'fc' matches no row inside the rows --module 'layer2' matches"):
         _variant("resnet50", ("set", "fc.out=10"), module="layer2")
+
+
+def test_module_limits_the_rows_shown_counting_depth_from_the_rows_it_chose(runner):
+    import csv
+
+    args = ("compare", "resnet50", "--reduce-scale", "0.5", "--module", "layer2/*", "--no-latency")
+    table = list(csv.reader(invoke(runner, *args, "--depth", "2", "--format", "csv").stdout.splitlines()))
+    rows = {cells[0]: cells[1:] for cells in table[1:]}
+    blocks = [f"layer2/{k}" for k in range(4)]
+    expected = [row for block in blocks for row in [block, f"{block}/conv1", f"{block}/conv2", f"{block}/conv3"]
+                + (["layer2/0/downsample"] if block == "layer2/0" else [])]
+    assert [cells[0] for cells in table[1:len(expected) + 1]] == expected
+    assert not any(name.startswith(("layer1", "layer3", "conv1", "fc")) for name in rows)
+    assert rows["layer2/1/conv1"][-1] == "0.50x" and rows["layer2/1/conv3"][-1] == "1.00x"
+    assert rows["total"][1] == "4,089,184,256"  # the whole network's, not the shown rows'
+    top_only = invoke(runner, *args, "--format", "markdown").stdout
+    assert "layer2/0" in top_only and "conv1" not in top_only and "layer1" not in top_only
+    drawn = invoke(runner, *args).stdout
+    assert "Rows: those inside --module layer2/*; the totals are the whole network's." in " ".join(drawn.split())
+    every = json.loads(invoke(runner, *args, "--format", "json").stdout)
+    assert {"layer1", "fc", "layer2/0/conv1"} <= {row["name"] for row in every["variants"][0]["layers"]}
