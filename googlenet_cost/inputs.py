@@ -103,8 +103,8 @@ class Inputs:
 
     @property
     def plain(self) -> bool:
-        """One positional floating-point tensor, as every spec takes."""
-        return len(self.items) == 1 and self.items[0] == TensorInput(self.shape)
+        """One positional floating-point tensor of at least one size, as every spec takes."""
+        return len(self.items) == 1 and self.items[0] == TensorInput(self.shape) and bool(self.shape)
 
     @property
     def elements(self) -> int:

@@ -125,8 +125,8 @@ def _entry_problem(entry: Any) -> str | None:
     if not _is_count(entry.get("batch")):
         return f".batch must be a positive integer, got {quoted(entry.get('batch'))}"
     shape = entry.get("input")
-    if not (isinstance(shape, list) and 1 <= len(shape) <= 4 and all(_is_count(d) for d in shape)):
-        return f".input must list 1 to 4 positive sizes, got {quoted(shape)}"
+    if not (isinstance(shape, list) and len(shape) <= 4 and all(_is_count(d) for d in shape)):
+        return f".input must list up to 4 positive sizes, got {quoted(shape)}"
     training = entry["step"] == "train"
     if not isinstance(entry.get("dtype"), str) or (training and not isinstance(entry.get("optimizer"), str)):
         return ".dtype must be text, and so must .optimizer for a training step"

@@ -39,6 +39,7 @@ def test_input_text_reads_shapes_kinds_keywords_and_round_trips():
     assert inputs.text() == "3x224x224,77:int64,mask=77:bool,t=scalar:int64"
     assert parse_inputs(inputs.text()) == inputs
     assert inputs.shape == (3, 224, 224) and not inputs.plain and parse_inputs("3x224x224").plain
+    assert not parse_inputs("scalar").plain  # a lone per-sample number is said and locked as such
     assert inputs.elements == 3 * 224 * 224 + 77 + 77 + 1
     assert inputs.element_bytes(2) == 2 * 3 * 224 * 224 + 8 * 77 + 77 + 8
     call = inputs.make(2, "meta", torch.float16)
