@@ -67,34 +67,26 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
             layer_latency = measure_layer_latency(target, options.timing)
             rows = [replace(row, latency_ms=layer_latency.by_row.get(row.name)) for row in rows]
             warnings += layer_latency.warnings
-    info = source.info()
+    bytes_batch = counted.bytes_batch or options.batch  # the batch the bytes were counted at
+    bound_ms = None
     if options.roofline is not None:
-        rows, found = _roofline(rows, options, latency, counted.bytes_batch or options.batch)
+        rows, bound_ms, found = _roofline(rows, options, latency, bytes_batch)
         warnings += found
-    return Report(spec=info, counting=dict(COUNTING_RULE), input_shape=list(source.inputs.shape), inputs=source.inputs,
-                  batch=options.batch, mode=options.mode, layers=rows,
-                  totals=_totals(rows, counted.bytes_batch or options.batch, options.roofline is not None),
+    return Report(spec=source.info(), counting=dict(COUNTING_RULE), input_shape=list(source.inputs.shape),
+                  inputs=source.inputs, batch=options.batch, mode=options.mode, layers=rows,
+                  totals=replace(totals_of(rows, bytes_batch), bound_ms=bound_ms),
                   latency=latency, layer_latency=layer_latency, training=counted.training, warnings=warnings,
                   dtype=options.dtype, machine=options.roofline)
 
 
-def _totals(rows: list, batch: int, bounded: bool):
-    totals = totals_of(rows, batch)
-    if not bounded:
-        return totals
-    from .roofline.bound import model_bound_ms
-
-    return replace(totals, bound_ms=model_bound_ms(rows))
-
-
 def _roofline(rows: list, options: RunOptions, latency: tuple, batch: int) -> tuple:
     """The rows with their roofline bounds (options.roofline's peaks) at the batch their bytes were
-    counted at, and the contradictions found."""
+    counted at, the model's bound, and the contradictions found."""
     from .roofline.bound import contradictions, model_bound_ms, with_bounds
 
     peaks = options.roofline
     rows = with_bounds(rows, batch, options.itemsize, peaks)
+    bound_ms = model_bound_ms(rows)
     median = latency[0].median_ms if latency and latency[0].step != "train" else None  # the bound is the forward's
-    found = contradictions(rows, model_bound_ms(rows), median, peaks,
-                           on_gpu=bool(latency) and latency[0].device_type == "cuda")
-    return rows, found
+    found = contradictions(rows, bound_ms, median, peaks, on_gpu=bool(latency) and latency[0].device_type == "cuda")
+    return rows, bound_ms, found

@@ -68,8 +68,8 @@ def summarize(labels: list[str], reports: list[Report], ratios: list[list[dict[s
         if base.machine is not None:
             entry["bound_ratio"] = _ratio(report.totals.bound_ms, base.totals.bound_ms)
         if base.training and report.training:
-            entry["step_macs_ratio"] = report.training.step_macs / base.training.step_macs
-            entry["train_bytes_ratio"] = report.training.train_bytes / base.training.train_bytes
+            entry["step_macs_ratio"] = _ratio(report.training.step_macs, base.training.step_macs)
+            entry["train_bytes_ratio"] = _ratio(report.training.train_bytes, base.training.train_bytes)
         parts = [f"{entry[key]:.2f}x the {what}" for key, what in
                  (("params_ratio", "params"), ("macs_ratio", "MACs"), ("bytes_ratio", "bytes"),
                   ("step_macs_ratio", "training-step MACs"), ("train_bytes_ratio", "training memory"))

@@ -162,10 +162,10 @@ def test_on_a_gpu_a_median_below_the_bound_suspects_the_timer_too():
     assert stats.device_type == "cuda"
     slow = replace(FLAT, flops_per_s=1e3)  # every bound far above any time the fake reads
     rows = [_row("conv", macs=1_000_000, moved=1000)]
-    bounded, found = _roofline(rows, RunOptions(roofline=slow), (stats,), batch=1)
+    bounded, _, found = _roofline(rows, RunOptions(roofline=slow), (stats,), batch=1)
     assert bounded[0].bound_ms > 1e3 * stats.median_ms
     assert len(found) == 1 and "timer reads too low" in found[0] and f"{stats.median_ms:.3f} ms" in found[0]
-    _, on_cpu = _roofline(rows, RunOptions(roofline=slow), (replace(stats, device_type="cpu"),), batch=1)
+    _, _, on_cpu = _roofline(rows, RunOptions(roofline=slow), (replace(stats, device_type="cpu"),), batch=1)
     assert "timer" not in on_cpu[0]
 
 
@@ -176,7 +176,7 @@ def test_a_timed_training_step_is_not_held_against_the_forwards_bound():
 
     stats = SimpleNamespace(median_ms=0.001, step="train", device_type="cpu")
     slow = replace(FLAT, flops_per_s=1e3)
-    _, found = _roofline([_row("conv", macs=1_000_000, moved=1000)], RunOptions(roofline=slow), (stats,), batch=1)
+    _, _, found = _roofline([_row("conv", macs=1_000_000, moved=1000)], RunOptions(roofline=slow), (stats,), batch=1)
     assert found == []  # a step's median beside a forward's bound proves nothing
     assert LatencyStats.__dataclass_fields__["step"]  # the field the rule reads
 
