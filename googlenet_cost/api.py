@@ -197,6 +197,10 @@ def _data_items(data: Any) -> tuple[list[int], list[TensorInput | Constant]]:
     for name, value in named:
         tensor = _tensor_or_none(value)
         if tensor is None:
+            if _holds_tensors(value):
+                where = f"input_data[{name!r}]" if name else "input_data"
+                raise GcostError(f"{where} holds tensors inside a {type(value).__name__}: give each tensor as an "
+                                 "argument of its own (a tuple of arguments, or a dict of keyword arguments)")
             items.append(Constant(value, name))
             continue
         if tensor.dim() == 0:
@@ -213,6 +217,15 @@ def _tensor_or_none(value: Any) -> Any:
     import torch
 
     return value if isinstance(value, torch.Tensor) else None
+
+
+def _holds_tensors(value: Any) -> bool:
+    import torch
+
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, (list, tuple)) and any(isinstance(item, torch.Tensor) or _holds_tensors(item)
+                                                     for item in value)
 
 
 def _keyword(name: Any) -> str:

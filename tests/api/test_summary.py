@@ -137,6 +137,8 @@ WRONG = [
     ({"input_size": None, "input_data": {"x": torch.zeros(1, 3, 32, 32)}, "dtypes": [torch.long]}, TypeError,
      "dtypes goes with input_size"),
     ({"input_size": None, "input_data": "x"}, TypeError, "input_data holds no tensor, got str 'x'"),
+    ({"input_size": None, "input_data": (torch.zeros(1, 3, 32, 32), [torch.zeros(1, 2)])}, gc.GcostError,
+     "input_data holds tensors inside a list: give each tensor as an argument of its own"),
     ({"input_size": None, "input_data": (torch.zeros(1, 3, 32, 32), torch.tensor(2.0))}, gc.GcostError,
      "a 0-d tensor has none"),
     ({"input_size": None, "input_data": torch.zeros(1, 3, 32, 32, dtype=torch.complex64)}, gc.GcostError,
