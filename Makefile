@@ -25,11 +25,14 @@ install: $(STAMP)
 demo: $(STAMP)  ## the main job: analyze the paper's GoogLeNet
 	$(VENV)/bin/gcost analyze specs/googlenet.yaml
 
-test: $(STAMP)  ## the test suite (CPU only; GPU tests skip without CUDA)
-	$(PY) -m pytest -q
+# Both run the suite on a worker process per CPU, at most 4 (pytest-xdist, from the lock; a plain
+# `python -m pytest` runs it in one process). worksteal: a worker that runs out of tests takes queued
+# ones from another, so a long test does not run on alone at the end.
+test: $(STAMP)  ## the test suite on a worker per CPU (CPU only; GPU tests skip without CUDA)
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 test-fast: $(STAMP)  ## the fast lane: the suite without the tests marked slow (under a minute)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n auto --maxprocesses 4 --dist worksteal
 
 check: $(STAMP)  ## the size gate that CI runs on every shipped spec
 	$(VENV)/bin/gcost check specs/*.yaml --baseline gcost.lock.json

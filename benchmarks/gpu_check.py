@@ -49,9 +49,13 @@ def steps(dry_run: bool) -> list[Step]:
             Step("latency harness check", [python, "benchmarks/latency_check.py", "--device", "cpu", "--spec",
                                            "example_5x5_conv", "--repeats", "1", "--min-time", "0.2"], 0.3,
                  "benchmarks-latency-check-cpu.md"),
-            Step("roofline peaks", [python, "-m", "cli", "peaks", "--device", "cpu", "--format", "json"], 0.15),
+            # One thread: the rehearsal's measurements need not fill the CPUs (the suite runs beside
+            # it); both steps the same, so the self-checks read the peaks the step before cached.
+            Step("roofline peaks", [python, "-m", "cli", "peaks", "--device", "cpu", "--threads", "1",
+                                    "--format", "json"], 0.15),
             Step("self-checks", [python, "-m", "cli", "analyze", "example_3x3_bottleneck", "--device", "cpu",
-                                 "--roofline", "--per-layer", "--min-time", "0.1", "--format", "json"], 0.15),
+                                 "--threads", "1", "--roofline", "--per-layer", "--min-time", "0.1", "--min-iters", "3",
+                                 "--warmup", "0", "--format", "json"], 0.15),
         ]
     return [
         Step("GPU tests", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/timing/test_gpu.py"], 0.3),

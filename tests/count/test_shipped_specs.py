@@ -3,6 +3,8 @@ FlopCounterMode on the built model, fvcore on real tensors), and the reference n
 the figures their implementations publish."""
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -37,12 +39,21 @@ def test_reference_networks_match_published_counts(key):
         assert report.totals.macs == macs
 
 
+@functools.lru_cache(maxsize=None)
+def whole_model_rows(path, train: bool) -> tuple:
+    """FlopCounterMode's rows of the whole model built on meta, batch 2: what the two tests below
+    compare with, measured once per spec and mode (seconds each for the full-size networks). The
+    rows are frozen; each test gets its own list."""
+    spec = gc.load_spec(path)
+    return tuple(measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2))
+
+
 @pytest.mark.parametrize("path", SPEC_PARAMS)
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 def test_closed_form_equals_flop_counter_on_every_row(path, train):
     spec = gc.load_spec(path)
     planned = plan_rows(spec, train=train)
-    measured = measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2)
+    measured = list(whole_model_rows(path, train))
     assert [p.name for p in planned] == [m.name for m in measured]
     closed = {p.name: (p.cost.params, p.cost.weights, p.cost.macs, p.out_shape, p.layer.traffic(p.in_shape, 2, train))
               for p in planned}
@@ -54,7 +65,7 @@ def test_closed_form_equals_flop_counter_on_every_row(path, train):
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 def test_distinct_layers_measured_alone_equal_the_whole_model(path, train):
     spec = gc.load_spec(path)
-    whole = measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2)
+    whole = list(whole_model_rows(path, train))
     assert measure_plan(MeasurementPlan.of(plan_rows(spec, train=train)), 2, train=train, device="meta") == whole
 
 

@@ -127,6 +127,7 @@ def test_assert_within_budget_helper():
         assert_within_budget("googlenet", max_parameters=1)
 
 
+@pytest.mark.slow  # every shipped spec, the full-size networks included
 def test_committed_lock_file_matches_shipped_specs(runner):
     from conftest import ROOT, SPECS
 

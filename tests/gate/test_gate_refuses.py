@@ -134,6 +134,7 @@ def test_a_lock_without_bytes_is_refused_and_grown_traffic_fails_the_gate(runner
 TIMED = ["--latency", "--device", "cpu"]
 
 
+@pytest.mark.slow  # over a second: the latency is timed before it is compared
 def test_latency_asked_against_a_baseline_without_it_is_refused(runner, tmp_path, recorded):
     result, lock = check_with(runner, tmp_path, recorded["eval"], *TIMED)
     assert result.exit_code == 2 and f"{lock}: {SPEC}: --latency, but the baseline records no latency" in result.stderr
@@ -144,6 +145,7 @@ def timed_lock(document, device_type):
                                                   entry.update(latency_device_type=device_type)))
 
 
+@pytest.mark.slow  # over a second: the latency is timed before it is compared
 def test_latency_timed_on_another_kind_of_device_is_refused(runner, tmp_path, recorded):
     result, _ = check_with(runner, tmp_path, timed_lock(recorded["eval"], "cuda"), *TIMED)
     assert result.exit_code == 2 and "the baseline's latency was timed on cuda, this run on cpu" in result.stderr

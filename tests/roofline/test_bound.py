@@ -118,6 +118,7 @@ def test_the_cli_bounds_with_a_peaks_file_and_shows_the_roofline_columns(runner,
     assert "Roofline (file peaks of slow box, fp32)" in table.stdout
 
 
+@pytest.mark.slow  # over a second: two compares of googlenet
 def test_compare_reports_bytes_and_bound_ratios_and_says_a_datasheet_is_a_bound(runner, peaks_file):
     result = invoke(runner, "compare", "--reduce", "16", "--roofline", "--peaks", peaks_file, "--no-latency",
                     "--format", "json")
@@ -133,6 +134,7 @@ def test_compare_reports_bytes_and_bound_ratios_and_says_a_datasheet_is_a_bound(
     assert "bound_ratio" not in plain["summary"][0] and plain["summary"][0]["bytes_ratio"] == entry["bytes_ratio"]
 
 
+@pytest.mark.slow  # over a second: matplotlib, and a compare of googlenet
 def test_the_roofline_plot_is_written_for_analyze_and_compare(runner, peaks_file, tmp_path):
     pytest.importorskip("matplotlib")
     one, several = tmp_path / "one.png", tmp_path / "several.svg"

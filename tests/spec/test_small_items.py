@@ -60,6 +60,7 @@ def test_verify_says_in_one_line_how_many_rows_fvcore_agrees_on(runner, write_sp
     assert json.loads(result.stdout)["warnings"] == ["--verify: fvcore's MACs equal gcost's on all 4 rows"]
 
 
+@pytest.mark.slow  # a real gcost process
 def test_verify_leaks_no_third_party_warning(write_spec):
     """A real process with Python's warnings shown: only gcost's line reaches stderr."""
     path = write_spec("name: v\ninput: [3, 16, 16]\nlayers:\n  - {name: c, type: conv, out: 8, kernel: 3}\n")

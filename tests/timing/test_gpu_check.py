@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import gpu_check  # noqa: E402
 
 
+@pytest.mark.slow  # real processes, and one that runs into the 5 s floor of a step's time limit
 def test_a_failing_or_overlong_step_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
     python = sys.executable
     monkeypatch.setattr(gpu_check, "steps", lambda dry_run: [
