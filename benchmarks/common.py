@@ -9,7 +9,7 @@ from datetime import date
 def environment() -> str:
     import torch
 
-    from googlenet_cost.timing.measure import cpu_model
+    from googlenet_cost.timing.cpus import cpu_model
 
     return (f"{date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
             f"torch {torch.__version__}")

@@ -50,7 +50,7 @@ def main() -> None:
             for batch in (int(b) for b in args.batches.split(",")):
                 options = replace(base, dtype=dtype, batches=(batch,), **MODES[mode])
                 try:
-                    s = measure_latency(target, options, macs=macs)
+                    [s] = measure_latency(target, options, macs=macs)
                 except (GcostError, RuntimeError) as e:  # e.g. compile unavailable: say so in the table
                     rows.append([mode, dtype, str(batch)] + ["—"] * 8 + [str(e).splitlines()[0][:60]])
                     continue

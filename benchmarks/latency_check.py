@@ -37,7 +37,7 @@ from googlenet_cost.views.report import markdown_table  # noqa: E402
 from googlenet_cost.timing.loop import LoopLimits  # noqa: E402
 from googlenet_cost.sources import spec_target  # noqa: E402
 from googlenet_cost.timing.measure import (TimingOptions, cuda_backend, device_label, measure_latency,  # noqa: E402
-                                           resolve_device, timing_context)
+                                           resolve_device, timing_context, with_thread_choice)
 
 
 def reference_timer_ms(spec, device: torch.device, batch: int) -> float:
@@ -72,8 +72,9 @@ def main() -> None:
     options = TimingOptions(device=str(device), batches=(args.batch,),
                             limits=LoopLimits(warmup_min_s=min(1.0, args.min_time), min_time_s=args.min_time,
                                               min_iters=50))
+    options = with_thread_choice(options)  # gcost and the references on the same threads
     macs = gc.analyze(spec).totals.macs
-    ours = [measure_latency(spec_target(spec), options, macs=macs).median_ms for _ in range(args.repeats)]
+    ours = [measure_latency(spec_target(spec), options, macs=macs)[0].median_ms for _ in range(args.repeats)]
     with timing_context(options, device, cuda_backend()):  # the references under the same numerics
         threads = torch.get_num_threads()
         reference = reference_timer_ms(spec, device, args.batch)
@@ -83,7 +84,7 @@ def main() -> None:
              f"{statistics.median(ours) / reference:.3f}", "blocks of calls, one sync per block"]]
     if bench is not None:
         cold = measure_latency(spec_target(spec), TimingOptions(**{**options.__dict__, "cold_cache": True}),
-                               macs=macs).median_ms
+                               macs=macs)[0].median_ms
         rows += [["gcost --cold-cache", f"{cold:.3f}", "", "256 MB flush, sync, events, sync after each call"],
                  ["triton.testing.do_bench (flushes L2)", f"{bench:.3f}", f"{cold / bench:.3f}",
                   "256 MB flush, events, no sync between calls"]]

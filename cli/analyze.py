@@ -50,7 +50,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     from .render import Progress, emit, fit_width, say_progress, warn
 
     guard_outputs([output, plot_path], [spec or (None if model_ref else "googlenet")])
-    fit_width()  # a bad COLUMNS is refused before any work
+    fit_width()  # an unreadable COLUMNS is warned about (once) before any work
     if plot_path:
         from googlenet_cost.views.plots import plot_backend
 
@@ -61,7 +61,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
                          depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
                          timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"])
     source = open_source(spec, model_ref, input_text, model_args)
-    options = options.with_roofline(roofline_from(roofline or plot_path is not None, peaks_choice, timing))
+    options = roofline_from(roofline or plot_path is not None, peaks_choice, timing, options)
     with Progress(enabled=fmt == "table" and output is None) as progress:
         report = run_analysis(source, options, progress=progress)
 

@@ -92,7 +92,7 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     from .render import Progress, emit, fit_width, warn
 
     guard_outputs([output, plot_path], list(specs) or ["googlenet"])
-    fit_width()  # a bad COLUMNS is refused before any work
+    fit_width()  # an unreadable COLUMNS is warned about (once) before any work
     if plot_path:
         from googlenet_cost.views.plots import plot_backend
 
@@ -117,7 +117,7 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     variants += [Entry(model.key, model) for model in models]
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer,
                          timing=timing_from(timing, batches), dtype=timing["dtype"])
-    options = options.with_roofline(roofline_from(roofline, peaks_choice, timing))
+    options = roofline_from(roofline, peaks_choice, timing, options)
     with Progress(enabled=fmt == "table" and output is None) as progress:
         result = run_compare(variants, options, progress=progress)
     for label, report in zip(result.labels, result.reports):

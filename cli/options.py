@@ -174,14 +174,15 @@ def timing_options(fn: Callable) -> Callable:
         click.option("--compile", "compiled", is_flag=True, help="Time torch.compile(model)."),
         click.option("--cold-cache", is_flag=True, help="Flush the cache (256 MB) before every iteration."),
         click.option("--threads", type=Number(1, 1_000_000, whole=True),
-                     help="CPU threads for timing, at most 4 per CPU of the machine. Default: the CPUs this "
-                          "process may run on."),
+                     help="CPU threads for timing, at most 4 per CPU of the machine. Default: decided from the "
+                          "machine's load, every idle CPU when threads pay off, else 1 (the output says why)."),
         click.option("--min-time", type=Number(0, 86_400, unit=" seconds"), default=1.0, show_default=True,
                      help="Seconds of timed iterations at least (per configuration)."),
         click.option("--min-iters", type=Number(1, 1_000_000, whole=True), default=30, show_default=True,
                      help="Timed iterations at least."),
         click.option("--warmup", type=Number(0, 86_400, unit=" seconds"), default=0.5, show_default=True,
-                     help="Seconds of warm-up at least (and 10 iterations)."),
+                     help="Seconds of warm-up at least, then until iteration times settle (compare: the "
+                          "warm-up of every variant together takes at most 20% of --max-time)."),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
@@ -230,17 +231,25 @@ def roofline_options(fn: Callable) -> Callable:
                              "compute- or memory-limited, and with --per-layer each row's efficiency.")(fn)
 
 
-def roofline_from(roofline: bool, choice: str | None, timing: dict[str, Any]):
-    """The Peaks --roofline bounds with (None without it): a datasheet's or a file's, or this
-    machine's for the device and threads the run times with, measured once and cached."""
+def roofline_from(roofline: bool, choice: str | None, timing: dict[str, Any], options):
+    """The RunOptions with the CPU's thread count decided for the run's timing (timing/threads.py,
+    once, before anything is measured) and the Peaks --roofline bounds with (None without it): a
+    datasheet's or a file's, or this machine's for the device and the threads the run times with,
+    measured once and cached."""
+    if options.timing is not None:
+        from googlenet_cost.timing.measure import with_thread_choice
+
+        options = options.with_timing(with_thread_choice(options.timing))
     if not roofline and choice is None:
-        return None
+        return options
     from googlenet_cost.roofline.peaks import resolve_peaks
 
     from .render import say_progress
 
-    return resolve_peaks(choice, device="auto" if choice else timing["device"], dtype=timing["dtype"],
-                         threads=None if choice else timing["threads"], progress=say_progress)
+    threads = options.timing.threads if options.timing is not None else timing["threads"]
+    return options.with_roofline(resolve_peaks(choice, device="auto" if choice else timing["device"],
+                                               dtype=timing["dtype"], threads=None if choice else threads,
+                                               progress=say_progress))
 
 
 def interval_options(fn: Callable) -> Callable:

@@ -33,7 +33,7 @@ def peaks(device, dtype, threads, remeasure, choice, fmt):
 
     if choice is not None and (device is not None or threads is not None or remeasure):
         raise click.UsageError("--peaks gives another device's peaks: leave out --device, --threads and --remeasure")
-    fit_width()  # a bad COLUMNS is refused before any work
+    fit_width()  # an unreadable COLUMNS is warned about (once) before any work
     found = resolve_peaks(choice, device=device or "auto", dtype=dtype, threads=threads, remeasure=remeasure,
                           progress=say_progress)
     entries = [found]

@@ -1,6 +1,7 @@
 """All terminal output of the CLI: the console, the latency panel, warnings, file writing."""
 from __future__ import annotations
 
+import functools
 import io
 import sys
 from typing import Any, Callable
@@ -17,8 +18,9 @@ def console(stderr: bool = False):
         def on_broken_pipe(self) -> None:
             raise BrokenPipeError  # rich would raise SystemExit(1); the CLI boundary decides
 
-    width = fit_width()  # given to rich, which would read COLUMNS and LINES with int() (² breaks it)
-    terminal = Terminal(stderr=stderr, highlight=False, width=width, height=environment_size("LINES"))
+    width = fit_width()
+    terminal = Terminal(stderr=stderr, highlight=False, width=width, height=environment_size("LINES"),
+                        _environ=rich_environment())
     if not terminal.is_terminal:
         terminal.width = width or NATURAL_WIDTH  # piped: COLUMNS when set, else nothing is squeezed
     return terminal
@@ -42,20 +44,48 @@ def fit_width() -> int | None:
 
 def environment_size(name: str) -> int | None:
     """COLUMNS or LINES, through the one bounded number parser: None when unset, empty or 0, at
-    most NATURAL_WIDTH; anything but ASCII digits is a usage error naming the variable."""
+    most NATURAL_WIDTH. Anything but ASCII digits is ignored with one warning naming the variable,
+    as terminals and GNU tools do: the terminal's own size (or the tables' natural width) is used."""
     import os
 
-    from googlenet_cost.errors import GcostError, quoted
-    from googlenet_cost.quantity import NumberError, parse_int
+    return _size_from(name, os.environ.get(name, ""))
+
+
+SIZES = ("COLUMNS", "LINES")
+
+
+def rich_environment() -> dict[str, str]:
+    """The environment rich's consoles read: without an unreadable COLUMNS or LINES. rich reads
+    them itself, with int() after str.isdigit() ("²" passes one and breaks the other), on every
+    size query, even of a console given its width; without them it uses the terminal's own size.
+    (`_environ`, a keyword of rich's Console, is there in rich 13.0, the oldest gcost allows.)"""
+    import os
+
+    return {key: value for key, value in os.environ.items() if key not in SIZES or not unreadable(key)}
+
+
+def unreadable(name: str) -> bool:
+    """Whether COLUMNS or LINES is set to something that is not a size (warned about, ignored)."""
+    import os
 
     text = os.environ.get(name, "")
+    return bool(text.strip()) and _size_from(name, text) is None and text.strip() != "0"
+
+
+@functools.lru_cache(maxsize=None)
+def _size_from(name: str, text: str) -> int | None:
+    """environment_size for one value: cached, so an unreadable value is warned about once."""
+    from googlenet_cost.errors import quoted
+    from googlenet_cost.quantity import NumberError, parse_int
+
     if not text.strip():
         return None
     try:
         size = parse_int(text, low=0)
     except NumberError:
-        raise GcostError(f"the {name} environment variable must be a whole number (the terminal's size in "
-                         f"characters), got {quoted(text)}") from None
+        say(f"warning: the {name} environment variable is not a whole number (got {quoted(text)}): ignored, "
+            "the terminal's own size is used")
+        return None
     return min(size, NATURAL_WIDTH) or None
 
 
@@ -98,7 +128,8 @@ def emit(text: str | None, renderables: Callable[[], list], output: str | None) 
         from rich.console import Console
 
         buffer = io.StringIO()
-        plain = Console(file=buffer, width=NATURAL_WIDTH, no_color=True, highlight=False) if output else console()
+        plain = Console(file=buffer, width=NATURAL_WIDTH, no_color=True, highlight=False,
+                        _environ=rich_environment()) if output else console()
         for item in renderables():
             needed = getattr(item, "needed_width", 0)  # views.report.Rendered, views.check.FittedTable: never cut
             width = plain.width

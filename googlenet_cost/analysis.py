@@ -55,17 +55,18 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
     latency: tuple = ()
     layer_latency = None
     if options.timing is not None:
-        from .timing.measure import measure_latency
+        from .timing.measure import measure_latency, with_thread_choice
         from .timing.per_layer import measure_layer_latency
 
+        timing = with_thread_choice(options.timing)  # one thread count for every pass
         target = source.timing_target(options, counted)
         per_sample = counted.training.step_macs if counted.training and options.training else totals_of(rows).macs
-        measured = measure_latency(target, options.timing, macs=per_sample, progress=progress)
-        latency = tuple(measured) if isinstance(measured, list) else (measured,)
+        latency = tuple(measure_latency(target, timing, macs=per_sample, progress=progress))
         warnings += [warning for stats in latency for warning in stats.warnings]
-        if options.timing.per_layer:
-            layer_latency = measure_layer_latency(target, options.timing)
-            rows = [replace(row, latency_ms=layer_latency.by_row.get(row.name)) for row in rows]
+        if timing.per_layer:
+            layer_latency = measure_layer_latency(target, timing, timed_ms=latency[0].median_ms)
+            rows = [replace(row, latency_ms=layer_latency.by_row.get(row.name), ops=layer_latency.ops.get(row.name, ()))
+                    for row in rows]
             warnings += layer_latency.warnings
     bytes_batch = counted.bytes_batch or options.batch  # the batch the bytes were counted at
     bound_ms = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from .report import Report
+from .timing.paired import RatioEstimate
 
 if TYPE_CHECKING:
     from .count.units import UnitCache
@@ -20,94 +21,102 @@ SCHEMA_VERSION = 3  # 3: bytes_ratio, bound_ratio; variants are schema-3 reports
 
 
 @dataclass(frozen=True)
+class LatencyRatio:
+    """A variant's latency over the baseline's at one timed batch (timing.paired.RatioEstimate)."""
+
+    batch: int
+    estimate: RatioEstimate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.estimate.to_dict(), "batch": self.batch}
+
+
+@dataclass(frozen=True)
+class VariantSummary:
+    """What one non-baseline variant costs against the baseline: ratios of its totals (None where
+    the baseline's is zero or the figure was not measured) and its latency ratio per timed batch."""
+
+    label: str
+    params_ratio: float | None
+    macs_ratio: float | None
+    bytes_ratio: float | None
+    latency: tuple[LatencyRatio, ...] = ()
+    bounded: bool = False  # --roofline: bound_ratio was computed
+    bound_ratio: float | None = None
+    trained: bool = False  # a training step was counted: the two ratios below were computed
+    step_macs_ratio: float | None = None
+    train_bytes_ratio: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON's summary entry: "latency_ratio" is one object, a list with several batches,
+        or null without timing; bound_ratio and the training ratios only where measured."""
+        entry: dict[str, Any] = {"label": self.label, "params_ratio": self.params_ratio,
+                                 "macs_ratio": self.macs_ratio, "bytes_ratio": self.bytes_ratio}
+        ratios = [ratio.to_dict() for ratio in self.latency]
+        entry["latency_ratio"] = None if not ratios else ratios[0] if len(ratios) == 1 else ratios
+        if self.bounded:
+            entry["bound_ratio"] = self.bound_ratio
+        if self.trained:
+            entry |= {"step_macs_ratio": self.step_macs_ratio, "train_bytes_ratio": self.train_bytes_ratio}
+        return entry
+
+
+@dataclass(frozen=True)
+class TimedRun:
+    """How one batch's interleaved timing went (the JSON's "timing" entries)."""
+
+    batch: int
+    rounds: int
+    stopped_by: str  # "precision", "max_time" or "max_rounds"
+    elapsed_s: float
+    warmup_s: float
+    precision: float
+    max_time_s: float
+    clock: str  # timing/clocks.py: "wall", "on_cpu" or "cuda_events"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "rounds": self.rounds, "stopped_by": self.stopped_by,
+                "elapsed_s": round(self.elapsed_s, 3), "warmup_s": round(self.warmup_s, 3),
+                "precision": self.precision, "max_time_s": self.max_time_s, "clock": self.clock}
+
+
+@dataclass(frozen=True)
 class Comparison:
     labels: list[str]  # the first is the baseline
     reports: list[Report]
-    summary: list[dict[str, Any]]
-    timing: list[dict[str, Any]] = field(default_factory=list)  # per timed batch: rounds, why it stopped
+    summary: list[VariantSummary]  # one per non-baseline variant
+    timing: list[TimedRun] = field(default_factory=list)  # per timed batch
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON contract, less the sentences (views/compare.to_json adds each summary's "text")."""
         return {"schema": SCHEMA_VERSION,
                 "variants": [{"label": label, **report.to_dict()}
                              for label, report in zip(self.labels, self.reports)],
-                "summary": self.summary,
-                "timing": self.timing or None}
+                "summary": [line.to_dict() for line in self.summary],
+                "timing": [run.to_dict() for run in self.timing] or None}
 
 
-def ratio_entry(ratio: Any, batch: int) -> dict[str, Any]:
-    """The JSON form of one latency ratio: {"median", "ci95", "verdict", "rounds", "batch"}."""
-    return {**ratio.to_dict(), "batch": batch}
-
-
-def latency_words(entry: dict[str, Any], what: str = "latency") -> str:
-    """'0.85x the latency (95% CI 0.84-0.86)', or 'no measurable latency difference (...)'."""
-    low, high = entry["ci95"]
-    interval = f"95% CI {low:.2f}-{high:.2f}"
-    if entry["verdict"] == "no measurable difference":
-        return f"no measurable {what} difference ({interval})"
-    if entry["verdict"] == "no meaningful difference":
-        return (f"{entry['median']:.2f}x the {what}, less than the {entry['min_effect']:.0%} that counts: no "
-                f"meaningful {what} difference ({interval})")
-    if entry["verdict"] == "too few rounds":
-        return (f"{entry['median']:.2f}x the {what} from only {entry['rounds']} rounds, too few for a verdict "
-                f"({interval}; raise --max-time)")
-    return f"{entry['median']:.2f}x the {what} ({interval})"
-
-
-def summarize(labels: list[str], reports: list[Report], ratios: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One entry per non-baseline variant: its ratios to the baseline, and a sentence. `ratios[k]`
-    holds variant k+1's latency ratio per timed batch (empty without timing)."""
+def summarize(labels: list[str], reports: list[Report], ratios: list[list[LatencyRatio]]) -> list[VariantSummary]:
+    """One summary per non-baseline variant; `ratios[k]` holds variant k+1's latency ratio per timed
+    batch (empty without timing)."""
     base = reports[0]
     lines = []
     for label, report, by_batch in zip(labels[1:], reports[1:], ratios):
-        entry = {"label": label,
-                 "params_ratio": _ratio(report.totals.params, base.totals.params),
-                 "macs_ratio": _ratio(report.totals.macs, base.totals.macs),
-                 "bytes_ratio": _ratio(report.totals.bytes, base.totals.bytes),
-                 "latency_ratio": None if not by_batch else by_batch[0] if len(by_batch) == 1 else by_batch}
-        if base.machine is not None:
-            entry["bound_ratio"] = _ratio(report.totals.bound_ms, base.totals.bound_ms)
-        if base.training and report.training:
-            entry["step_macs_ratio"] = _ratio(report.training.step_macs, base.training.step_macs)
-            entry["train_bytes_ratio"] = _ratio(report.training.train_bytes, base.training.train_bytes)
-        parts = [f"{entry[key]:.2f}x the {what}" for key, what in
-                 (("params_ratio", "params"), ("macs_ratio", "MACs"), ("bytes_ratio", "bytes"),
-                  ("step_macs_ratio", "training-step MACs"), ("train_bytes_ratio", "training memory"))
-                 if entry.get(key) is not None]
-        if entry.get("bound_ratio") is not None:
-            parts.append(f"a roofline bound {entry['bound_ratio']:.2f}x the baseline's")
-        what = "training-step latency" if base.timed and base.timed[0].step == "train" else "latency"
-        if len(by_batch) == 1:
-            parts.append(latency_words(by_batch[0], what))
-        parts += [f"at batch {r['batch']} {latency_words(r, what)}" for r in by_batch if len(by_batch) > 1]
-        text = f"{label}: " + ", ".join(parts)
-        if report.machine is not None:
-            text += f": {bound_words(report)}"
-            if report.efficiency is not None and base.efficiency is not None:
-                text += (f"; it runs at {report.efficiency:.0%} of its roof, the baseline at "
-                         f"{base.efficiency:.0%}")
-        lines.append({**entry, "text": text})
+        trained = bool(base.training and report.training)
+        bounded = base.machine is not None
+        lines.append(VariantSummary(
+            label, params_ratio=_ratio(report.totals.params, base.totals.params),
+            macs_ratio=_ratio(report.totals.macs, base.totals.macs),
+            bytes_ratio=_ratio(report.totals.bytes, base.totals.bytes), latency=tuple(by_batch),
+            bounded=bounded, bound_ratio=_ratio(report.totals.bound_ms, base.totals.bound_ms) if bounded else None,
+            trained=trained,
+            step_macs_ratio=_ratio(report.training.step_macs, base.training.step_macs) if trained else None,
+            train_bytes_ratio=_ratio(report.training.train_bytes, base.training.train_bytes) if trained else None))
     return lines
 
 
 def _ratio(value: float | None, base: float | None) -> float | None:
     return value / base if value is not None and base else None
-
-
-def bound_words(report: Report) -> str:
-    """Which roof holds most of a report's bound, and whose peaks those are: 'mostly memory-bound
-    on this machine', or on a datasheet's device, a bound and never a measurement."""
-    top = [row for row in report.layers if row.parent is None and row.bound_ms]
-    memory = sum(row.bound_ms for row in top if row.limit == "memory")
-    total = sum(row.bound_ms for row in top)
-    if not total:
-        return "no roofline bound (nothing computed or moved)"
-    share = memory / total
-    kind = "memory" if share >= 0.5 else "compute"
-    machine = report.machine
-    where = ("on this machine" if machine.source == "measured"
-             else f"on {machine.device} ({machine.source} peaks: a bound, not a measurement)")
-    return f"mostly {kind}-bound {where} ({max(share, 1 - share):.0%} of its bound time)"
 
 
 @dataclass(frozen=True)
@@ -148,8 +157,8 @@ def compare(variants: list, options: RunOptions, *,
             progress("counting variants", index / len(entries), entry.label)
         report = analyze(entry.source, counting, cache=cache)
         reports.append(replace(report, warnings=[*entry.notes, *report.warnings]))
-    ratios: list[list[dict[str, Any]]] = [[] for _ in entries[1:]]
-    runs: list[dict[str, Any]] = []
+    ratios: list[list[LatencyRatio]] = [[] for _ in entries[1:]]
+    runs: list[TimedRun] = []
     if timing is not None:
         from .timing.measure import measure_interleaved
 
@@ -158,16 +167,17 @@ def compare(variants: list, options: RunOptions, *,
         targets = [entry.source.timing_target(options, Counted(rows=report.layers, training=report.training))
                    for entry, report in zip(entries, reports)]
         timed = measure_interleaved(targets, timing, macs=per_sample, progress=progress)
-        reports = [_with_latency(report, [run.stats[k] for run in timed], options) for k, report in enumerate(reports)]
+        reports = [_with_latency(report, [run.stats[k] for run in timed]) for k, report in enumerate(reports)]
         for run in timed:
-            runs.append(run.run_dict())
+            runs.append(TimedRun(run.batch, run.rounds, run.stopped_by, run.elapsed_s, run.warmup_s, run.precision,
+                                 run.max_time_s, run.clock))
             for k, ratio in enumerate(run.ratios):
-                ratios[k].append(ratio_entry(ratio, run.batch))
+                ratios[k].append(LatencyRatio(run.batch, ratio))
     labels = [entry.label for entry in entries]
     return Comparison(labels, reports, summarize(labels, reports, ratios), runs)
 
 
-def _with_latency(report: Report, stats: list[LatencyStats], options: RunOptions) -> Report:
+def _with_latency(report: Report, stats: list[LatencyStats]) -> Report:
     """A report counted without timing, with its interleaved latency: the warnings of both, and
     with --roofline the model's measured median checked against its bound."""
     warnings = report.warnings + [w for s in stats for w in s.warnings]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .inputs import Inputs
     from .roofline.peaks import Peaks
-    from .timing.per_layer import LayerLatency
+    from .timing.per_layer import LayerLatency, OpTime
     from .timing.stats import LatencyStats
 
 COUNTING_RULE = {
@@ -71,6 +71,7 @@ class LayerRow:
     bound_ms: float | None = None  # --roofline: the least time the machine's peaks allow (roofline/bound.py)
     limit: str | None = None  # --roofline: "compute" or "memory", the roof it sits under
     efficiency: float | None = None  # --roofline --per-layer: bound / measured latency (1.0: at the roof)
+    ops: tuple[OpTime, ...] | None = None  # --per-layer: its operators' profiled time, slowest first
 
     @property
     def activations(self) -> int:
@@ -210,6 +211,7 @@ def _row_dict(row: LayerRow, roofline: bool = False) -> dict[str, Any]:
             "output_shape": paper.output_shape, "output_ok": paper.output_ok},
         "latency_ms": row.latency_ms,
         "backward_macs": row.backward_macs, "saved_bytes": row.saved_bytes, **bound,
+        **({"ops": [op.to_dict() for op in row.ops]} if row.ops is not None else {}),
     }
 
 

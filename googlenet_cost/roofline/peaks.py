@@ -290,7 +290,7 @@ def _write_cache(path: Path, key: dict[str, Any], peaks: Peaks, say: Progress) -
 def thread_count(threads: int | None, where) -> int | None:
     """The CPU threads to measure with: the CPUs this process may use, or `threads` within the
     bound timing allows (more makes the OpenMP runtime abort); None for a CUDA device."""
-    from ..timing.measure import THREADS_PER_CPU, max_threads, usable_cpus
+    from ..timing.cpus import THREADS_PER_CPU, max_threads, usable_cpus
 
     if where.type == "cuda":
         if threads is not None:
@@ -464,7 +464,7 @@ class _Bench:
     def __init__(self, place, dtype: str, sizes: PeakSizes, kernels: Any, timer: Callable, clock, say: Progress):
         import torch
 
-        from ..timing.measure import DTYPES as TORCH_DTYPES
+        from ..timing.device import DTYPES as TORCH_DTYPES
 
         self.place, self.sizes, self.kernels, self.timer = place, sizes, kernels, timer
         self.clock, self.say, self.name, self.torch = clock, say, dtype, torch

@@ -10,16 +10,10 @@ time budget is spent.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Protocol, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Protocol, Sequence
 
-
-class Sample(NamedTuple):
-    """One timed iteration, in milliseconds."""
-
-    device_ms: float  # CUDA events (or the host clock on the CPU): the headline figure
-    enqueue_ms: float  # host time to issue the forward
-    wall_ms: float  # host time from before issuing to after the device finished
+from .sample import Sample
 
 
 class IterationTimer(Protocol):
@@ -30,14 +24,20 @@ class IterationTimer(Protocol):
 Clock = Callable[[], float]
 
 
+SETTLE_WINDOW = 3  # the warm-up has settled when this many iterations in a row ...
+SETTLE_SPREAD = 0.10  # ... lie within 10% of each other
+WARMUP_SHARE = 0.2  # compare: the warm-up of every model together gets at most this share of --max-time
+
+
 @dataclass(frozen=True)
 class LoopLimits:
-    warmup_min_iters: int = 10
-    warmup_min_s: float = 0.5
+    warmup_min_iters: int = 2  # the first iteration is cold (allocations, kernel selection)
+    warmup_min_s: float = 0.5  # --warmup
     min_iters: int = 30
     min_time_s: float = 1.0
     max_time_s: float = 60.0
     max_iters: int = 100_000
+    warmup_max_s: float = 5.0  # the warm-up ends here even if iteration times never settle
 
     def finished(self, count: int, elapsed_s: float, time_scale: float = 1.0) -> bool:
         """Both minimums reached, or a cap hit. `time_scale` stretches the minimum time when one
@@ -61,17 +61,27 @@ class LoopResult:
 
 
 def warm_up(timer: IterationTimer, limits: LoopLimits, clock: Clock = time.perf_counter) -> int:
-    """Untimed iterations until both warm-up minimums have passed; their count. At least one, and
-    none started that the previous one says would end past max_time_s."""
-    start, count, last = clock(), 0, 0.0
-    while count < limits.warmup_min_iters or clock() - start < limits.warmup_min_s:
-        if count and clock() - start + last > limits.max_time_s:
+    """Untimed iterations until both warm-up minimums have passed and iteration times have settled
+    (SETTLE_WINDOW in a row within SETTLE_SPREAD of each other, on-CPU times where there are: caches,
+    allocator and kernel choice warm), or until warmup_max_s; their count. At least one, and none
+    started that the previous one says would end past warmup_max_s or max_time_s."""
+    start, times, last = clock(), [], 0.0
+    cap = min(limits.warmup_max_s, limits.max_time_s)
+    while len(times) < limits.warmup_min_iters or clock() - start < limits.warmup_min_s \
+            or not settled(times):
+        if times and clock() - start + last > cap:
             break
         begin = clock()
-        timer(count)
+        sample = timer(len(times))
         last = clock() - begin
-        count += 1
-    return count
+        times.append(sample.steady_ms if isinstance(sample, Sample) else last * 1000)
+    return len(times)
+
+
+def settled(times_ms: list[float]) -> bool:
+    """The last SETTLE_WINDOW iterations lie within SETTLE_SPREAD of each other."""
+    window = times_ms[-SETTLE_WINDOW:]
+    return len(window) == SETTLE_WINDOW and max(window) <= (1 + SETTLE_SPREAD) * min(window)
 
 
 def run_loop(timer: IterationTimer, limits: LoopLimits, *, clock: Clock = time.perf_counter,
@@ -110,6 +120,8 @@ class RoundsResult:
     ratios: list[Any]  # paired.RatioEstimate of model k (k >= 1) against model 0
     stopped_by: str  # "precision", "max_time" or "max_rounds"
     elapsed_s: float
+    clock: str = "wall"  # the clock every model's figures come from (timing/clocks.py)
+    warmup_s: float = 0.0  # the warm-up of every model together
 
     @property
     def rounds(self) -> int:
@@ -120,15 +132,18 @@ Progress = Callable[[float, str], Any]
 
 
 def run_rounds(timers: Sequence[IterationTimer], plan: RoundsPlan, *, clock: Clock = time.perf_counter,
-               progress: Progress | None = None) -> RoundsResult:
+               progress: Progress | None = None, after_warmup: Callable[[], Any] | None = None,
+               device_type: str = "cpu") -> RoundsResult:
     """Time several models interleaved; model 0 is the baseline of every ratio.
 
-    plan.max_time_s is a hard cap, warm-up included: an iteration is not started when the last one
-    of that model says it would end past the cap, and a round cut short is dropped (samples stay
-    paired by round). Each round runs every model once, rotated so that no model runs twice in a
-    row, across round boundaries too (with two models: A B A B ..., each always after the other)."""
+    plan.max_time_s is a hard cap, warm-up included: the warm-up of all models together gets at
+    most WARMUP_SHARE of it (each model an equal part, ending earlier once its iteration times
+    settle), an iteration is not started when the last one of that model says it would end past
+    the cap, and a round cut short is dropped (samples stay paired by round). Each round runs every
+    model once, rotated so that no model runs twice in a row, across round boundaries too (with two
+    models: A B A B ..., each always after the other)."""
     from ..errors import GcostError
-    from .paired import ratio_of_medians
+    from .paired import paired_ratios
 
     start = clock()
     count = len(timers)
@@ -143,23 +158,29 @@ def run_rounds(timers: Sequence[IterationTimer], plan: RoundsPlan, *, clock: Clo
     def fits(k: int) -> bool:  # with a margin: under load the next iteration may be slower than any yet
         return clock() - start + HARD_CAP_MARGIN * longest_s[k] <= plan.max_time_s
 
-    warm_limits = LoopLimits(plan.limits.warmup_min_iters, plan.limits.warmup_min_s,
-                             max_time_s=plan.max_time_s / (2 * count))
+    share = WARMUP_SHARE * plan.max_time_s / count
+    warm_limits = replace(plan.limits, warmup_min_s=min(plan.limits.warmup_min_s, share),
+                          warmup_max_s=min(plan.limits.warmup_max_s, share), max_time_s=share)
     warm = [warm_up(lambda index, k=k: run(k, index), warm_limits, clock) for k in range(count)]
+    warmup_s = clock() - start
+    if after_warmup is not None:
+        after_warmup()
     samples: list[list[Sample]] = [[] for _ in timers]
     ratios: list[Any] = []
     checked_at, stopped_by, timing_start, previous_last = 0, "", clock(), None
+    chosen = "wall"
 
     def estimate() -> list[Any]:
-        return [ratio_of_medians([s.device_ms for s in samples[0]], [s.device_ms for s in other],
-                                 min_effect=plan.min_effect) for other in samples[1:]]
+        nonlocal chosen
+        found, chosen = paired_ratios(samples, min_effect=plan.min_effect, device_type=device_type)
+        return found
 
     while not stopped_by:
         rounds = len(samples[0])
         if rounds >= plan.limits.min_iters and rounds - checked_at >= max(10, checked_at // 5):
             checked_at = rounds
             ratios = estimate()
-            if all(r.half_width <= plan.precision for r in ratios) \
+            if all(r.reliable and r.half_width <= plan.precision for r in ratios) \
                     and clock() - timing_start >= plan.limits.min_time_s:
                 stopped_by = "precision"
         if not stopped_by and rounds >= plan.limits.max_iters:
@@ -182,11 +203,11 @@ def run_rounds(timers: Sequence[IterationTimer], plan: RoundsPlan, *, clock: Clo
             previous_last = order[-1]
     if not samples[0]:
         raise GcostError(f"--max-time {plan.max_time_s:g} s left no time for one interleaved round after the warm-up "
-                         f"({clock() - start:.1f} s): raise --max-time")
+                         f"({warmup_s:.1f} s): raise --max-time")
     if checked_at != len(samples[0]):
         ratios = estimate()
     return RoundsResult([LoopResult(s, w) for s, w in zip(samples, warm)], ratios, stopped_by,
-                        clock() - start)
+                        clock() - start, chosen, warmup_s)
 
 
 HARD_CAP_MARGIN = 1.5  # an iteration starts only if 1.5 x its model's longest yet still ends within --max-time

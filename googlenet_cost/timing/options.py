@@ -4,8 +4,12 @@ holds it and sets its step and optimizer, so they are decided once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .loop import LoopLimits
+
+if TYPE_CHECKING:
+    from .threads import ThreadChoice
 
 
 DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}  # bytes per floating-point element, by --dtype
@@ -21,7 +25,8 @@ class TimingOptions:
     compile: bool = False
     per_layer: bool = False
     cold_cache: bool = False
-    threads: int | None = None  # CPU threads; None: the CPUs this process may run on
+    threads: int | None = None  # CPU threads (--threads); None: chosen from the machine's load (timing/threads.py)
+    thread_choice: ThreadChoice | None = None  # the decision, once made (measure.with_thread_choice)
     inputs: int = 4  # input buffers in rotation
     limits: LoopLimits = LoopLimits()
     precision: float = 0.02  # compare: stop once every ratio's 95% interval is within +-this

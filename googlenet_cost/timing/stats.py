@@ -10,10 +10,12 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .clocks import EVENTS, ON_CPU, choose_clock, contended, values_ms, waited_share
 from .loop import LoopResult
 
 P99_MIN_SAMPLES = 100
-UNSTABLE_IQR = 0.05  # interquartile range / median above this: an unstable run
+UNSTABLE_IQR = 0.05  # interquartile range / median above this: an unstable run (warned)
+UNSTEADY_IQR = 0.25  # above this, nothing derived from the median (% of roof) is shown
 DRIFT_MIN = 0.01  # halves' medians must also differ by 1% of the median to count as drift
 LAUNCH_BOUND_RATIO = 0.8
 EVENTS_VS_WALL_RANGE = (0.9, 1.1)
@@ -69,6 +71,28 @@ def drift(samples_ms: list[float]) -> tuple[float, float] | None:
 
 
 @dataclass(frozen=True)
+class LoadSeen:
+    """Other work on the CPUs while a CPU timing ran (timing/clocks.py)."""
+
+    contended: int  # samples in which the process waited for a CPU more than 5% of the time
+    samples: int
+    waited_share: float | None  # the process's wait for a CPU over all wall time
+
+    @property
+    def share(self) -> float:
+        """The share of samples other work disturbed."""
+        return self.contended / self.samples if self.samples else 0.0
+
+
+def load_seen(samples: list) -> LoadSeen | None:
+    """None where the wait could not be read (CUDA, or no schedstat)."""
+    share = waited_share(samples)
+    if share is None:
+        return None
+    return LoadSeen(sum(map(contended, samples)), len(samples), round(share, 4))
+
+
+@dataclass(frozen=True)
 class LatencyStats:
     """One timed configuration. `to_dict()` is the "latency" object of the JSON contract."""
 
@@ -97,12 +121,23 @@ class LatencyStats:
     phases: dict | None = None  # "train": median forward_ms, backward_ms, optimizer_ms of a step
     interleaved: bool = False  # timed in turn with other models (compare): L2 is shared with them
     threads: int | None = None
+    threads_reason: str | None = None  # CPU: why this many threads (timing/threads.py)
+    clock: str = "wall"  # what the figures time: "wall", "on_cpu" (one thread, a shared CPU) or "cuda_events"
+    wall_median_ms: float | None = None  # with the on-CPU clock: the wall-clock median beside it
+    load: LoadSeen | None = None  # CPU: other work seen while timing
+    contention: dict | None = None  # CPU: the probe before timing (timing/cpus.Contention)
     enqueue_median_ms: float | None = None
     compile_s: float | None = None  # the first compiled call (compilation), outside the warm-up
     torch_version: str = ""
     gpu_state: dict | None = None  # {"before": {...}, "after": {...}} from NVML, read only
     self_check: dict | None = None  # CUDA: events_vs_wall and the CUDA-graph output check
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def steady(self) -> bool:
+        """Whether the spread is small enough for figures derived from the median (% of roof) to be
+        shown: interquartile range at most UNSTEADY_IQR of the median."""
+        return self.median_ms > 0 and self.iqr_ms <= UNSTEADY_IQR * self.median_ms
 
     def to_dict(self) -> dict[str, Any]:
         """Every NaN or infinity is null: JSON has neither, and a NaN would read as a number."""
@@ -120,31 +155,54 @@ def _finite(value: Any) -> Any:
 
 
 def stats_from_loop(loop: LoopResult, *, macs_per_sample: int, batch: int, peak_tflops: float | None,
-                    check_launch_bound: bool, self_check: dict | None = None, **fields: Any) -> LatencyStats:
-    summary = summarize(loop.samples_ms)
+                    check_launch_bound: bool, self_check: dict | None = None, clock: str | None = None,
+                    **fields: Any) -> LatencyStats:
+    """The loop's statistics on `clock` (chosen from its samples when None: clocks.choose_clock)."""
+    device_type = fields.get("device_type", "cpu")
+    clock = clock or choose_clock(loop.samples, device_type)
+    timed = values_ms(loop.samples, clock)
+    summary = summarize(timed)
     seconds = summary.median_ms / 1000
     tflops = 2 * macs_per_sample * batch / seconds / 1e12 if seconds > 0 else 0.0
     enqueue = statistics.median(s.enqueue_ms for s in loop.samples) if loop.samples else None
-    warnings = _warnings(loop, summary, enqueue if check_launch_bound else None, self_check)
+    load = load_seen(loop.samples) if device_type == "cpu" else None
+    wall = statistics.median(s.wall_ms for s in loop.samples) if clock == ON_CPU else None
+    warnings = _warnings(timed, summary, enqueue if check_launch_bound else None, self_check, load,
+                         fields.get("threads"), clock)
     return LatencyStats(
         **asdict(summary), warmup_iterations=loop.warmup_iterations, batch=batch,
         throughput_per_s=batch / seconds if seconds > 0 else 0.0, tflops=tflops,
         peak_fraction=tflops / peak_tflops if peak_tflops else None, enqueue_median_ms=enqueue,
-        self_check=self_check, warnings=[f"batch {batch}: {w}" for w in warnings], **fields)
+        self_check=self_check, warnings=[f"batch {batch}: {w}" for w in warnings],
+        clock=clock if device_type == "cpu" else EVENTS, wall_median_ms=wall, load=load, **fields)
 
 
-def _warnings(loop: LoopResult, summary: Summary, enqueue: float | None, self_check: dict | None) -> list[str]:
+def remedy(load: LoadSeen | None, threads: int | None, clock: str) -> str:
+    """What to do about a spread or a drift, in a few words: the first that applies."""
+    if load is not None and load.share >= 0.2:
+        held = f"other work held the CPUs in {load.share:.0%} of the iterations"
+        if threads and threads > 1:
+            return f"{held}: use --threads 1 (or stop the other work)"
+        if clock == ON_CPU:
+            return f"{held} (on-CPU time is reported): stop the other work for steadier figures"
+        return f"{held}: stop the other work"
+    if load is not None:
+        return "no other work was seen: the CPU's own speed changed (frequency scaling, a VM's neighbours); " \
+               "raise --min-time for more samples"
+    return "clocks or other load changed: stop other work, or raise --min-time for more samples"
+
+
+def _warnings(timed: list[float], summary: Summary, enqueue: float | None, self_check: dict | None,
+              load: LoadSeen | None, threads: int | None, clock: str) -> list[str]:
     warnings = []
     spread = summary.iqr_ms / summary.median_ms if summary.median_ms else 0.0
     if spread > UNSTABLE_IQR:
         warnings.append(f"latency varies a lot (interquartile range {spread:.1%} of the median > "
-                        f"{UNSTABLE_IQR:.0%}): clocks or other load make this run unstable; treat the "
-                        "numbers with care")
-    shifted = drift(loop.samples_ms)
+                        f"{UNSTABLE_IQR:.0%}): {remedy(load, threads, clock)}")
+    shifted = drift(timed)
     if shifted:
         warnings.append(f"latency drifted while timing: median {shifted[0]:.3f} ms in the first half, "
-                        f"{shifted[1]:.3f} ms in the second (more than the spread); the machine changed "
-                        "speed (thermal throttling, other load)")
+                        f"{shifted[1]:.3f} ms in the second (more than the spread): {remedy(load, threads, clock)}")
     if enqueue is not None and enqueue >= LAUNCH_BOUND_RATIO * summary.median_ms:
         warnings.append(f"launch-bound: the host needs {enqueue:.3f} ms to issue a forward whose CUDA "
                         f"events span {summary.median_ms:.3f} ms (GPU work plus the GPU's idle time "

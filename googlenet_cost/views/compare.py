@@ -6,7 +6,9 @@ import io
 import json
 from typing import Callable
 
-from ..comparison import Comparison
+from ..comparison import Comparison, LatencyRatio, VariantSummary
+from ..report import Report
+from ..timing.paired import FASTER, NEGLIGIBLE, SAME, SLOWER, TOO_FEW, UNSTABLE
 from .report import csv_cells, markdown_table, ms_text, printable
 
 
@@ -137,30 +139,32 @@ def _row_levels(comparison: Comparison, module: str | None) -> Callable[[str], i
     return level
 
 
-def ratio_cell(entry: dict | None) -> str:
-    """'0.85x [0.84-0.86] faster', '0.995x [0.99-1.00] no meaningful difference', or '[0.98-1.03] no
-    measurable difference'."""
-    if entry is None:
+def ratio_cell(ratio: LatencyRatio | None) -> str:
+    """'0.85x [0.84-0.86] faster', '0.995x [0.99-1.00] no meaningful difference', '[0.98-1.03] no
+    measurable difference', or a withheld verdict alone ('too few rounds': no number is shown)."""
+    if ratio is None:
         return ""
-    low, high = entry["ci95"]
-    if entry["verdict"] == "no measurable difference":
-        return f"[{low:.2f}-{high:.2f}] no measurable difference"
-    return f"{entry['median']:.2f}x [{low:.2f}-{high:.2f}] {entry['verdict']}"
+    estimate = ratio.estimate
+    if not estimate.reliable:
+        return estimate.verdict
+    low, high = estimate.ci95
+    if estimate.verdict == SAME:
+        return f"[{low:.2f}-{high:.2f}] {SAME}"
+    return f"{estimate.median:.2f}x [{low:.2f}-{high:.2f}] {estimate.verdict}"
 
 
-def compact_ratio_cell(entry: dict | None) -> str:
+def compact_ratio_cell(ratio: LatencyRatio | None) -> str:
     """ratio_cell on three short lines, for a narrow table: '0.85x', '[0.84-0.86]', 'faster'."""
-    if entry is None:
+    if ratio is None:
         return ""
-    low, high = entry["ci95"]
-    verdict = entry["verdict"]
-    for words in ("no measurable ", "no meaningful ", "too few "):
+    estimate = ratio.estimate
+    verdict = estimate.verdict
+    for words in ("no measurable ", "no meaningful ", "too few ", "unstable "):
         verdict = verdict.replace(words, words.strip() + "\n")
-    return f"{entry['median']:.2f}x\n[{low:.2f}-{high:.2f}]\n{verdict}"
-
-
-def _by_batch(value) -> list:
-    return [] if value is None else value if isinstance(value, list) else [value]
+    if not estimate.reliable:
+        return verdict
+    low, high = estimate.ci95
+    return f"{estimate.median:.2f}x\n[{low:.2f}-{high:.2f}]\n{verdict}"
 
 
 def latency_rows(comparison: Comparison, keep: list[int], blank: list[str] | None = None,
@@ -170,7 +174,7 @@ def latency_rows(comparison: Comparison, keep: list[int], blank: list[str] | Non
     non-baseline variant its latency ratio with the 95% interval and the verdict; `blank` after
     each variant's cells (the receptive-field column's)."""
     stats = [comparison.reports[k].timed for k in keep]
-    ratios = [_by_batch(comparison.summary[k - 1]["latency_ratio"]) for k in keep[1:]]
+    ratios = [comparison.summary[k - 1].latency for k in keep[1:]]
     params_shown = params_shown or {index: True for index in range(len(keep))}
     values_shown = values_shown or {index: True for index in range(len(keep))}
     rows = []
@@ -226,27 +230,104 @@ def legend(comparison: Comparison, detail: str, module: str | None = None) -> st
     return text
 
 
+def latency_words(ratio: LatencyRatio, what: str = "latency", threads: int | None = None) -> str:
+    """'0.85x the latency (95% CI 0.84-0.86)', 'no measurable latency difference (...)', or a withheld
+    verdict with what to do and no number ('too few rounds for a latency verdict (6 rounds; raise
+    --max-time)')."""
+    estimate = ratio.estimate
+    if estimate.verdict == TOO_FEW:
+        return f"too few rounds for a {what} verdict ({estimate.rounds} rounds; raise --max-time)"
+    if estimate.verdict == UNSTABLE:
+        fix = "use --threads 1 or stop other work" if threads and threads > 1 else \
+            "stop other work or raise --max-time"
+        return (f"no {what} verdict: the rounds' paired samples disagree (their ratios spread "
+                f"{estimate.pair_spread:.0%}): {fix}")
+    low, high = estimate.ci95
+    interval = f"95% CI {low:.2f}-{high:.2f}"
+    if estimate.verdict == SAME:
+        return f"no measurable {what} difference ({interval})"
+    if estimate.verdict == NEGLIGIBLE:
+        return (f"{estimate.median:.2f}x the {what}, less than the {estimate.min_effect:.0%} that counts: no "
+                f"meaningful {what} difference ({interval})")
+    return f"{estimate.median:.2f}x the {what} ({interval})"
+
+
+def bound_words(report: Report) -> str:
+    """Which roof holds most of a report's bound, and whose peaks those are: 'mostly memory-bound
+    on this machine', or on a datasheet's device, a bound and never a measurement."""
+    top = [row for row in report.layers if row.parent is None and row.bound_ms]
+    memory = sum(row.bound_ms for row in top if row.limit == "memory")
+    total = sum(row.bound_ms for row in top)
+    if not total:
+        return "no roofline bound (nothing computed or moved)"
+    share = memory / total
+    kind = "memory" if share >= 0.5 else "compute"
+    machine = report.machine
+    where = ("on this machine" if machine.source == "measured"
+             else f"on {machine.device} ({machine.source} peaks: a bound, not a measurement)")
+    return f"mostly {kind}-bound {where} ({max(share, 1 - share):.0%} of its bound time)"
+
+
+def variant_sentence(comparison: Comparison, index: int) -> str:
+    """What variant `index` (1 and up) costs against the baseline, in one sentence: its ratios, its
+    latency verdict per timed batch, and with --roofline what bounds it and how near its roof it
+    runs (only from steady timing with a verdict: a ratio gcost withholds has no % of roof either)."""
+    line: VariantSummary = comparison.summary[index - 1]
+    base, report = comparison.reports[0], comparison.reports[index]
+    parts = [f"{value:.2f}x the {what}" for value, what in
+             ((line.params_ratio, "params"), (line.macs_ratio, "MACs"), (line.bytes_ratio, "bytes"),
+              (line.step_macs_ratio, "training-step MACs"), (line.train_bytes_ratio, "training memory"))
+             if value is not None]
+    if line.bound_ratio is not None:
+        parts.append(f"a roofline bound {line.bound_ratio:.2f}x the baseline's")
+    what = "training-step latency" if base.timed and base.timed[0].step == "train" else "latency"
+    threads = base.timed[0].threads if base.timed else None
+    if len(line.latency) == 1:
+        parts.append(latency_words(line.latency[0], what, threads))
+    else:
+        parts += [f"at batch {r.batch} {latency_words(r, what, threads)}" for r in line.latency]
+    text = f"{line.label}: " + ", ".join(parts)
+    if report.machine is not None:
+        text += f": {bound_words(report)}"
+        steady = all(r.timed and r.timed[0].steady for r in (base, report)) and \
+            all(r.estimate.reliable for r in line.latency[:1])
+        if report.efficiency is not None and base.efficiency is not None and steady:
+            text += (f"; it runs at {report.efficiency:.0%} of its roof, the baseline at "
+                     f"{base.efficiency:.0%}")
+    return text
+
+
+CLOCK_WORDS = {"on_cpu": "; other work held the CPUs, so each sample is the forward's on-CPU time (docs/latency.md)"}
+
+
 def summary_text(comparison: Comparison) -> str:
-    lines = [line["text"] for line in comparison.summary]
+    lines = [variant_sentence(comparison, index) for index in range(1, len(comparison.reports))]
     for run in comparison.timing:
-        widths = [(r["ci95"][1] - r["ci95"][0]) / 2 / r["median"] for line in comparison.summary
-                  for r in _by_batch(line["latency_ratio"]) if r["batch"] == run["batch"] and r["median"] > 0]
-        wide = any(width > run["precision"] for width in widths)
-        why = {"precision": f"every interval within ±{run['precision']:.0%}",
-               "max_time": f"the time limit ({run['max_time_s']:g} s"
-                           + (f"; intervals wider than ±{run['precision']:.0%} remain: raise --max-time for a "
+        wide = any(r.estimate.half_width > run.precision for line in comparison.summary
+                   for r in line.latency if r.batch == run.batch)
+        why = {"precision": f"every interval within ±{run.precision:.0%}",
+               "max_time": f"the time limit ({run.max_time_s:g} s"
+                           + (f"; intervals wider than ±{run.precision:.0%} remain: raise --max-time for a "
                               "sharper answer)" if wide else ")"),
-               "max_rounds": "the round limit"}[run["stopped_by"]]
-        lines.append(f"latency at batch {run['batch']}: {run['rounds']} interleaved rounds in "
-                     f"{run['elapsed_s']:.1f} s, stopped by {why}; ratios are medians with paired-bootstrap "
-                     "95% intervals")
+               "max_rounds": "the round limit"}[run.stopped_by]
+        lines.append(f"latency at batch {run.batch}: {run.rounds} interleaved rounds in "
+                     f"{run.elapsed_s:.1f} s, stopped by {why}; ratios are medians with paired-bootstrap "
+                     f"95% intervals{CLOCK_WORDS.get(run.clock, '')}")
     return "\n".join(lines)
+
+
+def to_json(comparison: Comparison) -> str:
+    """The JSON contract: the comparison's data, each summary entry with its sentence ("text")."""
+    data = comparison.to_dict()
+    for index, entry in enumerate(data["summary"], start=1):
+        entry["text"] = variant_sentence(comparison, index)
+    return json.dumps(data, indent=2) + "\n"
 
 
 def render(comparison: Comparison, fmt: str, depth: str = "top", module: str | None = None) -> str | None:
     """JSON (every row), CSV or Markdown (the rows `depth` and `module` show, as the table)."""
     if fmt == "json":
-        return json.dumps(comparison.to_dict(), indent=2) + "\n"
+        return to_json(comparison)
     headers, rows = grid(comparison, depth, full_names=fmt == "csv", module=module)
     headers = [header.replace("\n", " ") for header in headers]
     if fmt == "csv":
@@ -264,16 +345,17 @@ def render(comparison: Comparison, fmt: str, depth: str = "top", module: str | N
 
 
 def _latency_panel(comparison: Comparison):
-    """(title, ratios, (below, above) error lengths) of the first timed batch, or None."""
+    """(title, ratios, (below, above) error lengths, bar texts) of the first timed batch, or None. A
+    withheld verdict draws no bar: its text says why."""
     stats = [report.timed for report in comparison.reports]
     if not all(stats):
         return None
-    entries = [_by_batch(line["latency_ratio"])[0] for line in comparison.summary]
-    values = [1.0] + [e["median"] for e in entries]
-    below = [0.0] + [e["median"] - e["ci95"][0] for e in entries]
-    above = [0.0] + [e["ci95"][1] - e["median"] for e in entries]
-    texts = ["1.00x"] + [f"{e['median']:.2f}x" + ("" if e["verdict"] in ("faster", "slower") else f"\n{e['verdict']}")
-                         for e in entries]
+    estimates = [line.latency[0].estimate for line in comparison.summary]
+    values = [1.0] + [e.median if e.reliable else 0.0 for e in estimates]
+    below = [0.0] + [e.median - e.ci95[0] if e.reliable else 0.0 for e in estimates]
+    above = [0.0] + [e.ci95[1] - e.median if e.reliable else 0.0 for e in estimates]
+    texts = ["1.00x"] + [(f"{e.median:.2f}x" if e.reliable else "") +
+                         ("" if e.verdict in (FASTER, SLOWER) else f"\n{e.verdict}") for e in estimates]
     first = stats[0][0]
     where = "CPU timing (not GPU latency)" if first.device_type == "cpu" else first.device
     return (f"latency / baseline, 95% CI\nbatch {first.batch} {first.dtype}, {where}", values, (below, above), texts)

@@ -434,8 +434,12 @@ def latency_markdown(items: list) -> str:
              f"{s.tflops:.3f}", str(s.iterations)]
             for s in items]
     text = markdown_table(headers, rows, set(range(2, 11)))
+    notes = [clock_words(s) for s in items if s.clock == "on_cpu"][:1]
+    if notes:
+        text += "\n" + printable(notes[0]) + "\n"
     if items[0].device_type == "cpu":
-        text = "CPU timing: no CUDA device was used, so this is NOT GPU latency.\n\n" + text
+        threads = f" {threads_words(items[0])}." if items[0].threads_reason else ""
+        text = f"CPU timing: no CUDA device was used, so this is NOT GPU latency.{threads}\n\n" + text
     return text
 
 
@@ -451,6 +455,21 @@ def render(report: Report, fmt: str, depth: str = "branches", columns: tuple[str
     return None
 
 
+def threads_words(stats: LatencyStats) -> str:
+    """'1 thread (decided: other work kept 2.0 of 2 CPUs busy; --threads N overrides)'."""
+    count = f"{stats.threads} thread{'s' if stats.threads != 1 else ''}"
+    if stats.threads_reason and stats.threads_reason.startswith("--threads"):
+        return f"{count} ({stats.threads_reason})"
+    return f"{count} (decided: {stats.threads_reason}; --threads N overrides)"
+
+
+def clock_words(stats: LatencyStats) -> str:
+    """What an on-CPU figure is, and the wall-clock median beside it."""
+    held = f" in {stats.load.share:.0%} of the iterations" if stats.load is not None else ""
+    return (f"on-CPU time: other work held the CPU{held}, so each figure is the time the forward ran, without "
+            f"the others' turns (wall-clock median {stats.wall_median_ms:.3f} ms)")
+
+
 def latency_panel(items: tuple[LatencyStats, ...]):
     """The latency of each timed batch (Report.timed), CPU or GPU said once."""
     from rich.markup import escape
@@ -460,6 +479,8 @@ def latency_panel(items: tuple[LatencyStats, ...]):
     if first.device_type == "cpu":
         lines = [f"[bold yellow]CPU timing[/]: no CUDA device was used, so this is NOT GPU latency. "
                  f"{escape(first.device)}, torch {first.torch_version}"]
+        if first.threads_reason:
+            lines.append(f"  {threads_words(first)}")
     else:
         lines = [f"[bold green]GPU timing[/] on {escape(first.device)}, torch {first.torch_version}"]
     for s in items:
@@ -473,6 +494,8 @@ def latency_panel(items: tuple[LatencyStats, ...]):
             f"(IQR {s.iqr_ms:.3f}, p10 {s.p10_ms:.3f}, p90 {s.p90_ms:.3f}{p99}) over {s.iterations} "
             f"runs after {s.warmup_iterations} warm-up; {s.throughput_per_s:,.1f} samples/s, "
             f"{s.tflops:.3f} TFLOP/s{peak}{memory}")
+        if s.clock == "on_cpu":
+            lines.append(f"  {clock_words(s)}")
         if s.phases:
             total = sum(s.phases.values()) or 1.0
             lines.append("  step: " + ", ".join(f"{name.removesuffix('_ms')} {ms:.3f} ms ({ms / total:.0%})"

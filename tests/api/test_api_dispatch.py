@@ -54,7 +54,7 @@ def test_compare_takes_specs_labelled_by_name():
     comparison = gc.compare(["example_5x5_conv", ROOT / "specs" / "example_5x5_bottleneck.yaml"])
     assert comparison.labels == ["example_5x5_conv", "example_5x5_bottleneck"]
     conv, bottleneck = comparison.reports
-    assert comparison.summary[0]["macs_ratio"] == bottleneck.totals.macs / conv.totals.macs
+    assert comparison.summary[0].macs_ratio == bottleneck.totals.macs / conv.totals.macs
     assert "example_5x5_bottleneck: per-layer cost" in str(bottleneck)
     alone, together = gc.analyze("example_5x5_bottleneck").to_dict(), bottleneck.to_dict()
     assert (together["layers"], together["totals"]) == (alone["layers"], alone["totals"])

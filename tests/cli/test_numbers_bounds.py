@@ -139,9 +139,21 @@ def test_an_option_written_in_other_scripts_digits_is_refused_naming_it(runner, 
 
 @pytest.mark.parametrize("variable", ["COLUMNS", "LINES"])
 @pytest.mark.parametrize("value", ["²", "٣", "8O", DIGITS_5000])
-def test_a_terminal_size_variable_that_is_no_ascii_number_is_refused_naming_it(tiny, variable, value):
-    for command in (["analyze", tiny, "--no-latency"], ["check", tiny]):
-        refused(run(*command, env={variable: value}), variable)
+def test_a_terminal_size_variable_that_is_no_ascii_number_is_ignored_with_one_warning(tiny, variable, value):
+    """As terminals and GNU tools do: one warning naming the variable, the default size, exit 0."""
+    from cli import render
+
+    render._size_from.cache_clear()
+    plain = run("analyze", tiny, "--no-latency")
+    for command in (["analyze", tiny, "--no-latency"], ["check", tiny, "--max-params", "1G"]):
+        render._size_from.cache_clear()
+        result = run(*command, env={variable: value})
+        assert result.exit_code == 0, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("warning: ") and variable in lines[0], result.stderr
+        assert "Traceback" not in result.output
+    render._size_from.cache_clear()
+    assert run("analyze", tiny, "--no-latency", env={variable: value}).stdout == plain.stdout
 
 
 @pytest.mark.parametrize("value", ["", "0", "60", " 60 "])
@@ -154,7 +166,6 @@ def test_no_string_of_unicode_digits_is_read_as_a_number(tiny, text):
     refused(run("analyze", tiny, "--no-latency", "--depth", text), "--depth")
     refused(run("analyze", tiny, "--no-latency", "--batch", text), "--batch")
     refused(run("analyze", tiny, "--no-latency", "--threads", text), "--threads")
-    refused(run("analyze", tiny, "--no-latency", env={"COLUMNS": text}), "COLUMNS")
     refused(run("analyze", "--model", "tests.pymodels:tiny", "--input", f"3x{text}x8", "--no-latency"), "--input")
 
 
@@ -202,7 +213,8 @@ def test_the_thread_bound_is_four_per_cpu_and_checked_with_the_options():
     import torch
 
     from googlenet_cost.errors import GcostError
-    from googlenet_cost.timing.measure import TimingOptions, check_options, max_threads
+    from googlenet_cost.timing.cpus import max_threads
+    from googlenet_cost.timing.device import TimingOptions, check_options
 
     assert max_threads() == 4 * (os.cpu_count() or 1)
     check_options(TimingOptions(threads=max_threads()), torch.device("cpu"))

@@ -140,7 +140,7 @@ def test_a_training_step_reports_its_forward_backward_and_optimizer_shares():
     from googlenet_cost.timing.measure import TimingOptions, measure_latency
     from googlenet_cost.sources import spec_target
 
-    stats = measure_latency(spec_target(gc.load_spec("example_3x3_bottleneck")),
+    [stats] = measure_latency(spec_target(gc.load_spec("example_3x3_bottleneck")),
                             TimingOptions(device="cpu", step="train", limits=LoopLimits(1, 0.0, 5, 0.0)), macs=1)
     assert stats.step == "train" and set(stats.phases) == {"forward_ms", "backward_ms", "optimizer_ms"}
     assert all(ms > 0 for ms in stats.phases.values())
@@ -153,7 +153,7 @@ def test_training_step_phases_on_the_fake_gpu_come_from_events_on_its_stream():
     from tests.fake_cuda import FakeCuda, fake_target
 
     cuda = FakeCuda(devices=2)
-    stats = measure_latency(fake_target(cuda, ms=5.0), TimingOptions(device="cuda:1", step="train",
+    [stats] = measure_latency(fake_target(cuda, ms=5.0), TimingOptions(device="cuda:1", step="train",
                                                                      limits=LoopLimits(2, 0.0, 5, 0.0)),
                             macs=1, cuda=cuda, clock=cuda.clock)
     assert stats.phases["forward_ms"] == pytest.approx(5.0, rel=0.05)  # the fake model's device work

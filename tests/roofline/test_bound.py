@@ -159,7 +159,7 @@ def test_on_a_gpu_a_median_below_the_bound_suspects_the_timer_too():
 
     cuda = FakeCuda()
     limits = LoopLimits(warmup_min_iters=3, warmup_min_s=0.0, min_iters=12, min_time_s=0.0)
-    stats = measure_latency(fake_target(cuda), TimingOptions(device="cuda", limits=limits), macs=1_000_000,
+    [stats] = measure_latency(fake_target(cuda), TimingOptions(device="cuda", limits=limits), macs=1_000_000,
                             cuda=cuda, clock=cuda.clock)
     assert stats.device_type == "cuda"
     slow = replace(FLAT, flops_per_s=1e3)  # every bound far above any time the fake reads

@@ -23,8 +23,9 @@ FAST = LoopLimits(warmup_min_iters=3, warmup_min_s=0.0, min_iters=12, min_time_s
 
 def time_fake(cuda: FakeCuda, target=None, **options):
     options.setdefault("limits", FAST)
-    return measure_latency(target or fake_target(cuda), TimingOptions(**options), macs=1_000_000,
-                           cuda=cuda, clock=cuda.clock)
+    results = measure_latency(target or fake_target(cuda), TimingOptions(**options), macs=1_000_000,
+                              cuda=cuda, clock=cuda.clock)
+    return results[0]  # one batch: its stats
 
 
 # The real backend against the installed torch

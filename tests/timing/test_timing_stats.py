@@ -182,11 +182,18 @@ def test_no_verdict_from_fewer_than_10_rounds(rounds, verdict):
     base = [10.0, 30.0, 11.0, 10.5, 12.0, 10.2, 10.8, 11.1, 10.4, 10.6][:rounds]
     other = [b * 1.5 for b in base]
     estimate = ratio_of_medians(base, other)
-    assert estimate.verdict == verdict and estimate.to_dict()["verdict"] == verdict
-    from googlenet_cost.comparison import latency_words
+    data = estimate.to_dict()
+    assert estimate.verdict == verdict and data["verdict"] == verdict
+    from googlenet_cost.comparison import LatencyRatio
+    from googlenet_cost.views.compare import latency_words, ratio_cell
 
-    words = latency_words({**estimate.to_dict(), "batch": 1})
-    assert ("too few for a verdict" in words) == (rounds < 10) and "1.50x the latency" in words
+    words, cell = latency_words(LatencyRatio(1, estimate)), ratio_cell(LatencyRatio(1, estimate))
+    if rounds < 10:  # no ratio and no interval where the verdict is withheld: the raw figures only in JSON
+        assert "too few rounds" in words and "raise --max-time" in words and "1.50x" not in words + cell
+        assert data["median"] is None and data["ci95"] is None
+        assert data["unreliable"]["median"] == pytest.approx(1.5) and len(data["unreliable"]["ci95"]) == 2
+    else:
+        assert "1.50x the latency" in words and data["median"] == pytest.approx(1.5) and "unreliable" not in data
 
 
 def test_pairing_cancels_shared_drift():
@@ -246,9 +253,10 @@ def test_rounds_rotate_the_starting_model_and_warm_each_up_first():
 
     plan = RoundsPlan(LoopLimits(2, 0.0, 3, 0.0, max_iters=3), precision=0.5, max_time_s=100)
     result = run_rounds([timer("a"), timer("b"), timer("c")], plan, clock=clock)
-    assert order[:6] == ["a", "a", "b", "b", "c", "c"]  # warm-up, one model after another
-    assert order[6:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
-    assert result.rounds == 3 and [loop.warmup_iterations for loop in result.loops] == [2, 2, 2]
+    # warm-up, one model after another, each until three iterations in a row agree
+    assert order[:9] == ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
+    assert order[9:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert result.rounds == 3 and [loop.warmup_iterations for loop in result.loops] == [3, 3, 3]
 
 
 @pytest.mark.parametrize("models", [2, 3, 4])
@@ -266,8 +274,8 @@ def test_no_model_runs_twice_in_a_row_across_round_boundaries(models):
         return iteration
 
     plan = RoundsPlan(LoopLimits(1, 0.0, 12, 0.0, max_iters=12), precision=0.5, max_time_s=100)
-    run_rounds([timer(k) for k in range(models)], plan, clock=clock)
-    timed = stream[models:]  # after one warm-up iteration each
+    result = run_rounds([timer(k) for k in range(models)], plan, clock=clock)
+    timed = stream[sum(loop.warmup_iterations for loop in result.loops):]  # after the warm-up
     assert len(timed) == 12 * models
     assert all(a != b for a, b in zip(timed, timed[1:]))
     starts = [timed[r * models] for r in range(12)]
@@ -310,10 +318,11 @@ def test_a_time_limit_with_no_room_for_a_round_is_an_error_not_a_verdict():
     (1.0, (0.99, 1.01), 0.01, "no measurable difference"),
 ])
 def test_a_difference_below_the_minimum_effect_is_no_meaningful_difference(median, ci95, min_effect, verdict):
-    from googlenet_cost.comparison import latency_words
+    from googlenet_cost.comparison import LatencyRatio
     from googlenet_cost.timing.paired import RatioEstimate
+    from googlenet_cost.views.compare import latency_words
 
     estimate = RatioEstimate(median=median, ci95=ci95, rounds=100, min_effect=min_effect)
     assert estimate.verdict == verdict
-    words = latency_words({**estimate.to_dict(), "batch": 1})
+    words = latency_words(LatencyRatio(1, estimate))
     assert ("no meaningful latency difference" in words) == (verdict == "no meaningful difference")

@@ -13,6 +13,7 @@ from googlenet_cost.options import RunOptions
 from googlenet_cost.sources import ModuleSource, SpecSource
 from googlenet_cost.timing.loop import LoopLimits
 from googlenet_cost.timing.options import TimingOptions
+from googlenet_cost.views.compare import variant_sentence
 
 
 def conv(width: int) -> nn.Module:
@@ -29,9 +30,9 @@ def test_python_models_are_counted_as_when_analyzed_alone():
     alone = [entry.source.analyze(RunOptions()) for entry in entries()]
     assert [r.totals.macs for r in result.reports] == [r.totals.macs for r in alone] == [4 * 27 * 256, 16 * 27 * 256]
     (line,) = result.summary
-    assert result.labels == ["narrow", "wide"] and line["macs_ratio"] == pytest.approx(4.0)
-    assert line["bytes_ratio"] == pytest.approx(alone[1].totals.bytes / alone[0].totals.bytes)
-    assert line["text"].startswith("wide: 4.00x the params")
+    assert result.labels == ["narrow", "wide"] and line.macs_ratio == pytest.approx(4.0)
+    assert line.bytes_ratio == pytest.approx(alone[1].totals.bytes / alone[0].totals.bytes)
+    assert variant_sentence(result, 1).startswith("wide: 4.00x the params")
 
 
 def test_python_models_and_a_spec_are_timed_interleaved_with_intervals():
@@ -41,8 +42,10 @@ def test_python_models_and_a_spec_are_timed_interleaved_with_intervals():
     result = compare([spec, *entries()], RunOptions(timing=timing))
     assert all(report.timed and report.timed[0].interleaved for report in result.reports)
     for line in result.summary:
-        ratio = line["latency_ratio"]
-        assert ratio["rounds"] == result.timing[0]["rounds"] >= 12 and ratio["ci95"][0] <= ratio["median"] <= ratio["ci95"][1]
+        [ratio] = line.latency
+        estimate = ratio.estimate
+        assert estimate.rounds + estimate.dropped_rounds == result.timing[0].rounds >= 12  # disturbed rounds left out
+        assert estimate.ci95[0] <= estimate.median <= estimate.ci95[1]
 
 
 def test_the_cli_compares_models_beside_a_spec_and_refuses_variants_without_one(runner):

@@ -167,5 +167,5 @@ def test_per_layer_profiling_leaks_nothing_to_stderr():
                            "--format", "json", "--min-time", "0", "--min-iters", "3", "--warmup", "0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "profiler" not in done.stderr
-    assert all(line.startswith("warning: batch 1:") for line in done.stderr.splitlines())  # only gcost's own
+    assert all(line.startswith("warning: ") for line in done.stderr.splitlines())  # only gcost's own
     assert json.loads(done.stdout)["layer_latency"]["iterations"] == 20
