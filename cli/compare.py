@@ -67,6 +67,9 @@ def _floats(value: str) -> list[float]:
 @TRAIN
 @step_options
 @batch_option(lists=True)
+@click.option("--per-layer", is_flag=True,
+              help="Also profile every variant's rows (each alone, after the interleaved timing) and say how much "
+                   "of the baseline's time the rows a variant changes take: the best latency ratio it can give.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw a .png, .svg or .pdf chart: params, MACs and latency per variant; with --roofline the "
                    "roofline of every variant's layers.")
@@ -77,7 +80,7 @@ def _floats(value: str) -> list[float]:
 @interval_options
 @click.pass_context
 def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, train, step, optimizer, batch,
-            plot_path, fmt, output, roofline, peaks_choice, **timing):
+            per_layer, plot_path, fmt, output, roofline, peaks_choice, **timing):
     """Compare the spec (default: googlenet, unless only --model is given) with variants of it, with
     other SPECS, and with Python models (--model, repeatable).
 
@@ -116,7 +119,7 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     variants = entries_of(build_variants(list(specs), requested, module_glob)) if specs or not models else []
     variants += [Entry(model.key, model) for model in models]
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer,
-                         timing=timing_from(timing, batches), dtype=timing["dtype"])
+                         timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"])
     options = roofline_from(roofline, peaks_choice, timing, options)
     with Progress(enabled=fmt == "table" and output is None) as progress:
         result = run_compare(variants, options, progress=progress)

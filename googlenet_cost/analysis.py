@@ -65,8 +65,7 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
         warnings += [warning for stats in latency for warning in stats.warnings]
         if timing.per_layer:
             layer_latency = measure_layer_latency(target, timing, timed_ms=latency[0].median_ms)
-            rows = [replace(row, latency_ms=layer_latency.by_row.get(row.name), ops=layer_latency.ops.get(row.name, ()))
-                    for row in rows]
+            rows = with_layer_latency(rows, layer_latency)
             warnings += layer_latency.warnings
     bytes_batch = counted.bytes_batch or options.batch  # the batch the bytes were counted at
     bound_ms = None
@@ -78,6 +77,12 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
                   totals=replace(totals_of(rows, bytes_batch), bound_ms=bound_ms),
                   latency=latency, layer_latency=layer_latency, training=counted.training, warnings=warnings,
                   dtype=options.dtype, machine=options.roofline)
+
+
+def with_layer_latency(rows: list, layer_latency: Any) -> list:
+    """The rows with their profiled time and operators (timing.per_layer.LayerLatency)."""
+    return [replace(row, latency_ms=layer_latency.by_row.get(row.name), ops=layer_latency.ops.get(row.name, ()))
+            for row in rows]
 
 
 def _roofline(rows: list, options: RunOptions, latency: tuple, batch: int) -> tuple:

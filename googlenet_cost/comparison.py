@@ -32,6 +32,78 @@ class LatencyRatio:
 
 
 @dataclass(frozen=True)
+class Attribution:
+    """compare --per-layer: where the baseline's time goes for one variant. The baseline's profiled
+    time split into the rows the variant leaves as they are and those it changes (the shallowest rows
+    that differ: a row whose children differ in number or name is changed as a whole), and the
+    latency ratio the variant could reach at best if each changed row's time scaled with its MACs
+    (with its bytes where it has no MACs; removed rows take no time) and the rest stayed."""
+
+    changed_ms: float
+    unchanged_ms: float
+    ceiling_ratio: float | None  # None when the baseline's rows took no time
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"changed_ms": self.changed_ms, "unchanged_ms": self.unchanged_ms, "ceiling_ratio": self.ceiling_ratio}
+
+
+def attribute(base: Report, variant: Report) -> Attribution | None:
+    """The Attribution of `variant` against `base`, from the baseline's per-row times (None when the
+    baseline has none)."""
+    if not any(row.latency_ms is not None for row in base.layers):
+        return None
+    ours, theirs = {row.name: row for row in base.layers}, {row.name: row for row in variant.layers}
+    kids_of, their_kids_of = _children(base.layers), _children(variant.layers)
+    changed = unchanged = scaled = 0.0
+
+    def identical(name: str) -> bool:
+        return _same(ours[name], theirs.get(name)) and kids_of.get(name, []) == their_kids_of.get(name, []) \
+            and all(identical(kid) for kid in kids_of.get(name, []))
+
+    def walk(name: str) -> None:
+        nonlocal changed, unchanged, scaled
+        ms = ours[name].latency_ms or 0.0
+        kids = kids_of.get(name, [])
+        if identical(name):
+            unchanged += ms
+        elif name in theirs and kids and kids == their_kids_of.get(name, []) \
+                and all(ours[kid].latency_ms is not None for kid in kids):
+            unchanged += max(0.0, ms - sum(ours[kid].latency_ms for kid in kids))  # its own work (a concat)
+            for kid in kids:
+                walk(kid)
+        else:
+            changed += ms
+            scaled += ms * _scale(ours[name], theirs.get(name))
+
+    for name in kids_of.get(None, []):
+        walk(name)
+    total = changed + unchanged
+    return Attribution(changed, unchanged, (unchanged + scaled) / total if total > 0 else None)
+
+
+def _children(rows: list) -> dict[str | None, list[str]]:
+    found: dict[str | None, list[str]] = {}
+    for row in rows:
+        found.setdefault(row.parent, []).append(row.name)
+    return found
+
+
+def _same(mine: Any, other: Any) -> bool:
+    return mine is not None and other is not None and (mine.type, mine.params, mine.macs, mine.bytes,
+                                                       mine.output_shape) == (other.type, other.params, other.macs,
+                                                                              other.bytes, other.output_shape)
+
+
+def _scale(mine: Any, other: Any) -> float:
+    """How a changed row's time would scale: its MACs' ratio, else its bytes'; 0 when removed."""
+    if other is None:
+        return 0.0
+    if mine.macs > 0:
+        return other.macs / mine.macs
+    return other.bytes / mine.bytes if mine.bytes > 0 else 1.0
+
+
+@dataclass(frozen=True)
 class VariantSummary:
     """What one non-baseline variant costs against the baseline: ratios of its totals (None where
     the baseline's is zero or the figure was not measured) and its latency ratio per timed batch."""
@@ -46,6 +118,7 @@ class VariantSummary:
     trained: bool = False  # a training step was counted: the two ratios below were computed
     step_macs_ratio: float | None = None
     train_bytes_ratio: float | None = None
+    attribution: Attribution | None = None  # --per-layer
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON's summary entry: "latency_ratio" is one object, a list with several batches,
@@ -58,6 +131,8 @@ class VariantSummary:
             entry["bound_ratio"] = self.bound_ratio
         if self.trained:
             entry |= {"step_macs_ratio": self.step_macs_ratio, "train_bytes_ratio": self.train_bytes_ratio}
+        if self.attribution is not None:
+            entry["attribution"] = self.attribution.to_dict()
         return entry
 
 
@@ -111,7 +186,8 @@ def summarize(labels: list[str], reports: list[Report], ratios: list[list[Latenc
             bounded=bounded, bound_ratio=_ratio(report.totals.bound_ms, base.totals.bound_ms) if bounded else None,
             trained=trained,
             step_macs_ratio=_ratio(report.training.step_macs, base.training.step_macs) if trained else None,
-            train_bytes_ratio=_ratio(report.training.train_bytes, base.training.train_bytes) if trained else None))
+            train_bytes_ratio=_ratio(report.training.train_bytes, base.training.train_bytes) if trained else None,
+            attribution=attribute(base, report)))
     return lines
 
 
@@ -160,14 +236,18 @@ def compare(variants: list, options: RunOptions, *,
     ratios: list[list[LatencyRatio]] = [[] for _ in entries[1:]]
     runs: list[TimedRun] = []
     if timing is not None:
-        from .timing.measure import measure_interleaved
+        from .timing.measure import measure_interleaved, with_thread_choice
 
         per_sample = [r.training.step_macs if r.training and options.training else r.totals.macs
                       for r in reports]
         targets = [entry.source.timing_target(options, Counted(rows=report.layers, training=report.training))
                    for entry, report in zip(entries, reports)]
+        timing = with_thread_choice(timing)  # one thread count for the rounds and the per-layer passes
         timed = measure_interleaved(targets, timing, macs=per_sample, progress=progress)
         reports = [_with_latency(report, [run.stats[k] for run in timed]) for k, report in enumerate(reports)]
+        if timing.per_layer:
+            reports = [_with_layer_latency(report, target, timing, progress)
+                       for report, target in zip(reports, targets)]
         for run in timed:
             runs.append(TimedRun(run.batch, run.rounds, run.stopped_by, run.elapsed_s, run.warmup_s, run.precision,
                                  run.max_time_s, run.clock))
@@ -175,6 +255,19 @@ def compare(variants: list, options: RunOptions, *,
                 ratios[k].append(LatencyRatio(run.batch, ratio))
     labels = [entry.label for entry in entries]
     return Comparison(labels, reports, summarize(labels, reports, ratios), runs)
+
+
+def _with_layer_latency(report: Report, target: Any, timing: Any, progress: Callable[..., Any] | None) -> Report:
+    """--per-layer: the variant's rows profiled (each variant alone, after the interleaved rounds),
+    held against its interleaved median."""
+    from .analysis import with_layer_latency
+    from .timing.per_layer import measure_layer_latency
+
+    if progress:
+        progress(f"profiling {target.name} per layer", 1.0)
+    found = measure_layer_latency(target, timing, timed_ms=report.timed[0].median_ms)
+    return replace(report, layers=with_layer_latency(report.layers, found), layer_latency=found,
+                   warnings=report.warnings + found.warnings)
 
 
 def _with_latency(report: Report, stats: list[LatencyStats]) -> Report:

@@ -156,15 +156,19 @@ def _placement(event: Any, names: set[str]) -> tuple[int | None, list[str], bool
 
 @lru_cache(maxsize=None)
 def composite_implicit(name: str) -> bool:
-    """Whether every overload of the aten operator `name` is a CompositeImplicitAutograd wrapper
-    (aten::conv2d, aten::linear, aten::max_pool2d): the dispatcher runs what it calls instead."""
+    """Whether every overload of the aten operator `name` the dispatcher knows is a
+    CompositeImplicitAutograd wrapper (aten::conv2d, aten::linear, aten::max_pool2d): the dispatcher
+    runs what it calls instead. (A packet may list overloads the dispatcher does not register, such
+    as TorchScript's aten::to.prim_Device: those are skipped.)"""
     packet = getattr(torch.ops.aten, name.removeprefix("aten::"), None)
-    overloads = packet.overloads() if packet is not None else []
-    if not overloads:
-        return False
-    has = torch._C._dispatch_has_kernel_for_dispatch_key
-    return all(has(name if overload == "default" else f"{name}.{overload}", "CompositeImplicitAutograd")
-               for overload in overloads)
+    found = []
+    for overload in packet.overloads() if packet is not None else []:
+        try:
+            found.append(torch._C._dispatch_has_kernel_for_dispatch_key(
+                name if overload == "default" else f"{name}.{overload}", "CompositeImplicitAutograd"))
+        except RuntimeError:  # not registered with the dispatcher
+            continue
+    return bool(found) and all(found)
 
 
 def operators_of(found: dict[str, tuple[list[float], list[int]]], iterations: int) -> tuple[OpTime, ...]:

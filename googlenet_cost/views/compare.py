@@ -287,6 +287,8 @@ def variant_sentence(comparison: Comparison, index: int) -> str:
     else:
         parts += [f"at batch {r.batch} {latency_words(r, what, threads)}" for r in line.latency]
     text = f"{line.label}: " + ", ".join(parts)
+    if line.attribution is not None and line.attribution.ceiling_ratio is not None:
+        text += "; " + attribution_words(line)
     if report.machine is not None:
         text += f": {bound_words(report)}"
         steady = all(r.timed and r.timed[0].steady for r in (base, report)) and \
@@ -295,6 +297,16 @@ def variant_sentence(comparison: Comparison, index: int) -> str:
             text += (f"; it runs at {report.efficiency:.0%} of its roof, the baseline at "
                      f"{base.efficiency:.0%}")
     return text
+
+
+def attribution_words(line: VariantSummary) -> str:
+    """'rows this change leaves alone take 43% of the baseline's time: 0.55x the MACs can give at
+    best 0.74x the latency'."""
+    found = line.attribution
+    share = found.unchanged_ms / (found.unchanged_ms + found.changed_ms)
+    macs = f"{line.macs_ratio:.2f}x the MACs" if line.macs_ratio is not None else "the change"
+    return (f"rows this change leaves alone take {share:.0%} of the baseline's time (per layer): {macs} can give "
+            f"at best {found.ceiling_ratio:.2f}x the latency")
 
 
 CLOCK_WORDS = {"on_cpu": "; other work held the CPUs, so each sample is the forward's on-CPU time (docs/latency.md)"}
