@@ -9,7 +9,7 @@ from typing import Callable
 from ..comparison import Comparison, LatencyRatio, VariantSummary
 from ..report import Report
 from ..timing.paired import FASTER, NEGLIGIBLE, SAME, SLOWER, TOO_FEW, UNSTABLE
-from .report import csv_cells, markdown_table, ms_text, printable
+from .report import csv_cells, indented, markdown_table, ms_text, printable
 
 
 def _ratio(value: float, base: float) -> str:
@@ -50,7 +50,7 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
     FIELD_VARIANTS variant, each variant's receptive field. `variants` picks the non-baseline
     variants (all by default). `module` (compare's --module glob) shows only the rows it chose in
     the baseline and, by `depth`, the rows inside them; the totals stay the whole network's."""
-    from .report import indented, levels_shown
+    from .report import levels_shown
 
     keep = [0] + (variants if variants is not None else list(range(1, len(comparison.reports))))
     reports = [comparison.reports[k] for k in keep]
@@ -89,6 +89,7 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
                 + ([ratio] if index else []) + extra)
 
     rows = []
+    paths = reduce_paths([row.name for report in reports for row in report.layers])
     for name in names:
         cells = [name if full_names else indented(name, level(name))]
         base = by_name[0].get(name)
@@ -98,6 +99,8 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
                               _ratio(row.macs, base.macs) if row and base else "",
                               ["x".join(map(str, row.receptive_field)) if row else ""] if fields else [])
         rows.append(cells)
+        if name in paths:
+            rows.append(path_cells(paths[name], by_name, full_names, level(name), cells_of, blank))
     totals = [("total", lambda r: r.totals.macs, lambda v: f"{v:,}", lambda r: f"{r.totals.params:,}")]
     # (title, value of a report, its cell, its params cell): each total a row, and with ratios only
     # a second row of the variants' values, so that every total stays visible
@@ -119,6 +122,32 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
         rows += [cells, values] if ratios_only else [cells]
     rows += latency_rows(comparison, keep, blank, params_shown, values_shown)
     return headers, rows
+
+
+PATH = " path"  # a reduce conv and the conv it feeds, shown as one row after the conv
+
+
+def reduce_paths(names: list[str]) -> dict[str, tuple[str, str]]:
+    """The paper's paths: for each conv "P/X" with a sibling "P/X_reduce" in any variant, the pair
+    (reduce, conv), keyed by the conv's row. A variant that removed the reduce still has the path:
+    its conv alone."""
+    present = set(names)
+    return {name.removesuffix("_reduce"): (name, name.removesuffix("_reduce")) for name in names
+            if name.endswith("_reduce") and name.removesuffix("_reduce") in present}
+
+
+def path_cells(path: tuple[str, str], by_name: list[dict], full_names: bool, shown_level: int,
+               cells_of: Callable, blank: list[str]) -> list[str]:
+    """One path's row: each variant's params and MACs summed over the path's rows it has, and the
+    ratio to the baseline's path (the 5x5 path without its reduce: 120,422,400 / 12,443,648 = 9.68x)."""
+    reduce, conv = path
+    name = f"{conv}{PATH} ({reduce.rsplit('/', 1)[-1]} + {conv.rsplit('/', 1)[-1]})"
+    cells = [name if full_names else indented(name, shown_level)]
+    sums = [(sum(rows[n].params for n in path if n in rows), sum(rows[n].macs for n in path if n in rows))
+            for rows in by_name]
+    for index, (params, macs) in enumerate(sums):
+        cells += cells_of(index, f"{params:,}", f"{macs:,}", _ratio(macs, sums[0][1]) if index else "", blank)
+    return cells
 
 
 def _row_levels(comparison: Comparison, module: str | None) -> Callable[[str], int | None]:
@@ -208,20 +237,22 @@ def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None
                   for cells in rows]
         drawn = rich_table("variants side by side (first columns: the baseline)", headers, rows,
                            right=set(range(1, len(headers))), styles=styles)
-        return Rendered(drawn, table_width(headers, rows)), detail
+        return Rendered(drawn, table_width(headers, rows)), detail, any(PATH + " (" in cells[0] for cells in rows)
 
     for detail in DETAILS:
-        chosen, chosen_detail = table(detail)
+        chosen, chosen_detail, paths = table(detail)
         if width is None or chosen.needed_width <= width or len(comparison.reports) < 2:
             break
-    return [chosen, legend(comparison, chosen_detail, module)]
+    return [chosen, legend(comparison, chosen_detail, module, paths)]
 
 
-def legend(comparison: Comparison, detail: str, module: str | None = None) -> str:
+def legend(comparison: Comparison, detail: str, module: str | None = None, paths: bool = False) -> str:
     """What the columns hold, under the table."""
     text = f"Ratios are a variant's value over the baseline's ({comparison.reports[0].spec.get('name')}); MACs per sample."
     if module is not None:
         text += f" Rows: those inside --module {module}; the totals are the whole network's."
+    if paths:
+        text += " A path row sums a reduce conv and the conv it feeds (a variant without the reduce: the conv alone)."
     if detail in ("ratios", "lean"):
         text += (" Narrow terminal: each variant shows its ratios, and its totals' values on the 'value' rows; "
                  "--format markdown or csv has every column.")

@@ -206,3 +206,26 @@ def test_compare_counts_at_the_batch_given_without_timing_too(runner):
     one = json.loads(invoke(runner, "compare", "example_5x5_bottleneck", "example_5x5_conv", "--no-latency", "--step",
                             "train", "--format", "json").stdout)["variants"]
     assert variants[0]["training"]["saved_bytes"] == 4 * one[0]["training"]["saved_bytes"]
+
+
+def test_each_reduce_path_is_a_row_counting_what_the_variant_removed(runner):
+    """The seeds' question, without hand arithmetic: the 5x5 path of inception_3a (reduce to 16, then
+    the 5x5 conv) costs 2,408,448 + 10,035,200 = 12,443,648 MACs; without the reduce the 5x5 conv
+    alone reads all 192 channels: 28 x 28 x 192 x 32 x 25 = 120,422,400, 9.68x."""
+    import csv
+    import io
+
+    result = invoke(runner, "compare", "--no-reduce", "--module", "inception_3a", "--depth", "branches",
+                    "--no-latency", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = {r[0]: r for r in csv.reader(io.StringIO(result.stdout))}
+    path = rows["inception_3a/5x5 path (5x5_reduce + 5x5)"]
+    assert path[2] == f"{28 * 28 * 192 * 16 + 28 * 28 * 16 * 32 * 25:,}" == "12,443,648"
+    assert path[4] == f"{28 * 28 * 192 * 32 * 25:,}" == "120,422,400" and path[5] == "9.68x"
+    three = rows["inception_3a/3x3 path (3x3_reduce + 3x3)"]
+    assert three[5] == f"{(28 * 28 * 192 * 128 * 9) / (28 * 28 * 192 * 96 + 28 * 28 * 96 * 128 * 9):.2f}x"
+    from cli.main import gcost
+
+    table = runner.invoke(gcost, ["compare", "--no-reduce", "--module", "inception_3a", "--depth", "branches",
+                                  "--no-latency"], env={"COLUMNS": "200"}, catch_exceptions=False)
+    assert "└ 5x5 path (5x5_reduce + 5x5)" in table.stdout and "A path row sums a reduce conv" in table.stdout
