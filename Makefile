@@ -8,7 +8,7 @@ LOCK := requirements/lock.txt
 PIP := -m pip install --quiet --disable-pip-version-check --no-input
 # The tool that writes the lock, itself pinned: `make lock` gives the same lock for the same index.
 PIP_TOOLS := pip-tools==7.6.2
-COMPILE_FLAGS := --quiet --generate-hashes --allow-unsafe --extra test --extra plot --strip-extras \
+COMPILE_FLAGS := --quiet --generate-hashes --allow-unsafe --extra test --extra plot --extra ray --strip-extras \
 	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
 
 $(STAMP): $(LOCK) setup.cfg pyproject.toml
@@ -56,13 +56,13 @@ lock:  ## regenerate requirements/lock.txt from setup.cfg and requirements/tools
 test-latest:  ## drift check: the newest releases setup.cfg's ranges allow, then the suite
 	rm -rf .venv-latest
 	python3 -m venv .venv-latest
-	.venv-latest/bin/python $(PIP) --upgrade --upgrade-strategy eager -e '.[test,plot]'
+	.venv-latest/bin/python $(PIP) --upgrade --upgrade-strategy eager -e '.[test,plot,ray]'
 	.venv-latest/bin/python -m pip freeze --all --exclude-editable > .venv-latest/freeze.txt
 	GCOST_UNLOCKED=1 .venv-latest/bin/python -m pytest -q -p no:cacheprovider
 
 test-oldest:  ## the declared lower bounds: the lowest release of each direct requirement, then the suite
 	rm -rf .venv-oldest
 	python3 -m venv .venv-oldest
-	.venv-oldest/bin/python $(PIP) -c requirements/oldest.txt -e '.[test,plot]'
+	.venv-oldest/bin/python $(PIP) -c requirements/oldest.txt -e '.[test,plot,ray]'
 	.venv-oldest/bin/python -m pip freeze --all --exclude-editable > .venv-oldest/freeze.txt
 	GCOST_UNLOCKED=1 .venv-oldest/bin/python -m pytest -q -p no:cacheprovider
