@@ -18,6 +18,9 @@ from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec
 @step_options
 @batch_option(lists=True)
 @click.option("--verify", is_flag=True, help="Cross-check every layer's MACs with fvcore.")
+@click.option("--set", "set_edits", metavar="EDITS",
+              help="Analyze the spec with these edits made, as compare's --set reads them: 'GLOB.KEY=VALUE;...' "
+                   "(VALUE a number, or xF for F times the layer's own); gcost sweep lists each candidate's.")
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default=None,
               metavar="top|branches|all|N",
               help="Rows shown: top-level only, every level (branches, all), or N levels; a Python model "
@@ -34,8 +37,8 @@ from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec
                    "roofs labelled. Implies --roofline.")
 @roofline_options
 @timing_options
-def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, optimizer, batch, verify, depth,
-            strict, per_layer, columns, plot_path, roofline, peaks_choice, **timing):
+def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, optimizer, batch, verify, set_edits,
+            depth, strict, per_layer, columns, plot_path, roofline, peaks_choice, **timing):
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
@@ -61,6 +64,14 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
                          depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
                          timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"])
     source = open_source(spec, model_ref, input_text, model_args)
+    if set_edits is not None:
+        from googlenet_cost.sources import SpecSource
+        from googlenet_cost.spec.edits import set_keys
+        from googlenet_cost.spec.tree import Scope
+
+        if model_ref:
+            raise click.UsageError("--set edits a spec: leave out --model")
+        source = SpecSource(set_keys(source.spec, set_edits, Scope(None))[1])
     options = roofline_from(roofline or plot_path is not None, peaks_choice, timing, options)
     with Progress(enabled=fmt == "table" and output is None) as progress:
         report = run_analysis(source, options, progress=progress)

@@ -173,8 +173,9 @@ def _register() -> None:
     from .check import baseline, check
     from .compare import compare
     from .peaks import peaks
+    from .sweep import sweep, table
 
-    for command in (analyze, compare, check, baseline, peaks):
+    for command in (analyze, compare, check, baseline, peaks, sweep, table):
         gcost.add_command(command)
 
 

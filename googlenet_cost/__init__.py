@@ -4,6 +4,7 @@
     print(report)                                         # the table `gcost analyze` prints
     report = analyze("googlenet")           # a Spec, a built-in name, a YAML path or a Module
     spec = load_spec("googlenet")           # or a path to a YAML spec
+    result = sweep("googlenet", grid={"inception_*/5x5_reduce.out": ["x0.5", "x1", "x2"]})  # the design space
     model = build_model(spec, train=False)  # a real torch.nn.Module
 
 torch is imported only by the functions that need it, so `import googlenet_cost` stays cheap.
@@ -16,10 +17,11 @@ from .api import analyze, compare, summary
 from .errors import GcostError, SpecError
 from .spec.load import load_spec, parse_spec
 from .spec.model import Spec, builtin_specs
+from .sweep_api import sweep
 from ._version import __version__
 
 __all__ = ["GcostError", "SpecError", "Spec", "load_spec", "parse_spec", "builtin_specs", "build_model",
-           "summary", "analyze", "compare", "Report", "TimingOptions", "testing", "__version__"]
+           "summary", "analyze", "compare", "sweep", "Report", "TimingOptions", "testing", "__version__"]
 
 
 def build_model(spec: Spec, train: bool = False, device: Any = "cpu"):

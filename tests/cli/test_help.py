@@ -16,10 +16,12 @@ DIFFERS = {
     "--input": "one --model (analyze) or every --model (check, baseline, compare)",
     "--model": "analyze takes one model instead of a spec; the others add models",
     "--model-arg": "one --model or every --model",
-    "--latency": "check compares latency; baseline records it",
+    "--latency": "check compares latency; baseline records it; sweep predicts or measures it",
+    "--max-latency-ms": "check limits a measured median; sweep a predicted latency",
+    "--set": "compare adds a variant per --set; analyze edits the one spec",
     "--output": "baseline writes a lock file",
     "--peaks": "gcost peaks shows the datasheet; analyze and compare bound with it",
-    "--plot": "analyze draws a roofline; compare a chart (or a roofline)",
+    "--plot": "analyze draws a roofline; compare a chart (or a roofline); sweep the Pareto front",
     "--threads": "gcost peaks measures with those threads",
 }
 

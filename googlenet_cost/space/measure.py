@@ -1,0 +1,82 @@
+"""Timing for a sweep: one unit of the measurement plan built and timed alone (a table entry), or a
+whole candidate network end to end, through gcost's timing (timing/measure.py: the same warm-up,
+loop, statistics, thread choice and CUDA backend as `gcost analyze`).
+
+A unit is timed with shorter limits than a network (UNIT_LIMITS: a layer takes micro- to
+milliseconds, and a sweep times hundreds of them); a network with the command's own limits."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import torch
+
+from ..inputs import Inputs
+from ..spec.layers import numel
+from ..spec.model import Spec
+from ..timing.cpus import cpu_model
+from ..timing.cuda import TorchCuda
+from ..timing.device import check_options, cuda_backend, resolve_device
+from ..timing.loop import LoopLimits
+from ..timing.measure import TimingTarget, measure_latency, with_thread_choice
+from ..timing.options import TimingOptions
+from .candidates import Unit
+from .table import Conditions, Timed
+
+# A unit's timing: warm until its times settle (at least 2 iterations and 0.05 s), then at least
+# 10 iterations and 0.2 s. Its median is what the table keeps.
+UNIT_LIMITS = LoopLimits(warmup_min_iters=2, warmup_min_s=0.05, min_iters=10, min_time_s=0.2, max_time_s=10.0,
+                         warmup_max_s=1.0)
+
+
+def decided(options: TimingOptions, cuda: TorchCuda | None = None) -> TimingOptions:
+    """The options with the CPU's thread count decided once for the whole sweep (every entry it
+    times records the threads it was timed with) and the device and dtype checked."""
+    cuda = cuda or cuda_backend()
+    check_options(options, resolve_device(options.device, cuda))
+    return with_thread_choice(options, cuda)
+
+
+def device_identity(device: torch.device, cuda: TorchCuda) -> str:
+    """What a table entry is valid for: the GPU's name, or the CPU's model and how many the
+    machine has."""
+    if device.type == "cuda":
+        return cuda.device_name(device)
+    count = os.cpu_count() or 1
+    return f"{cpu_model()} ({count} CPU{'s' if count != 1 else ''})"
+
+
+def conditions(options: TimingOptions, cuda: TorchCuda | None = None) -> Conditions:
+    """The conditions entries timed with these (decided) options are stored under."""
+    cuda = cuda or cuda_backend()
+    device = resolve_device(options.device, cuda)
+    return Conditions(device=device_identity(device, cuda), torch=torch.__version__, dtype=options.dtype,
+                      threads=options.threads if device.type == "cpu" else None, batch=options.batches[0])
+
+
+def time_unit(unit: Unit, options: TimingOptions, cuda: TorchCuda | None = None) -> Timed:
+    """One unit built alone (as counting builds it) and timed at the options' first batch."""
+    from ..build.builder import build_row
+
+    layer, in_shape = unit
+    cost = layer.cost(in_shape)
+    target = TimingTarget(name=f"{layer.type_name} layer on {'x'.join(map(str, in_shape))}",
+                          make_model=lambda device: build_row(layer, in_shape, device),
+                          inputs=Inputs.single(in_shape), params=cost.params,
+                          activation_sizes=(numel(layer.out_shape(in_shape)),))
+    unit_options = replace(options, batches=options.batches[:1], limits=UNIT_LIMITS, per_layer=False)
+    return _timed(measure_latency(target, unit_options, macs=cost.macs, cuda=cuda)[0])
+
+
+def time_network(spec: Spec, options: TimingOptions, cuda: TorchCuda | None = None) -> Timed:
+    """A whole network end to end, with the options' own limits, at their first batch."""
+    from ..sources import spec_target
+    from ..spec.plan import plan_rows
+
+    macs = sum(row.cost.macs for row in plan_rows(spec, train=False) if row.parent is None)
+    network_options = replace(options, batches=options.batches[:1], per_layer=False)
+    return _timed(measure_latency(spec_target(spec), network_options, macs=macs, cuda=cuda)[0])
+
+
+def _timed(stats) -> Timed:
+    return Timed(median_ms=stats.median_ms, iqr_ms=stats.iqr_ms, count=stats.iterations)
