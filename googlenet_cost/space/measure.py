@@ -2,8 +2,9 @@
 whole candidate network end to end, through gcost's timing (timing/measure.py: the same warm-up,
 loop, statistics, thread choice and CUDA backend as `gcost analyze`).
 
-A unit is timed with shorter limits than a network (UNIT_LIMITS: a layer takes micro- to
-milliseconds, and a sweep times hundreds of them); a network with the command's own limits."""
+A network is timed with the command's own limits (--warmup, --min-time, --min-iters); a unit, which
+takes micro- to milliseconds and of which a sweep times hundreds, with a fraction of them
+(unit_limits)."""
 from __future__ import annotations
 
 import os
@@ -23,10 +24,18 @@ from ..timing.options import TimingOptions
 from .candidates import Unit
 from .table import Conditions, Timed
 
-# A unit's timing: warm until its times settle (at least 2 iterations and 0.05 s), then at least
-# 10 iterations and 0.2 s. Its median is what the table keeps.
-UNIT_LIMITS = LoopLimits(warmup_min_iters=2, warmup_min_s=0.05, min_iters=10, min_time_s=0.2, max_time_s=10.0,
-                         warmup_max_s=1.0)
+UNIT_SHARE = {"warmup_min_s": 0.1, "min_time_s": 0.2, "min_iters": 1 / 3}  # of the network's limits
+UNIT_MAX_S = 10.0
+
+
+def unit_limits(limits: LoopLimits) -> LoopLimits:
+    """A unit's timing: warm until its times settle, at least a tenth of --warmup; then at least a fifth
+    of --min-time and a third of --min-iters (at least 3). The defaults: 0.05 s, then 0.2 s and 10
+    iterations. Its median is what the table keeps."""
+    return replace(limits, warmup_min_s=limits.warmup_min_s * UNIT_SHARE["warmup_min_s"],
+                   min_time_s=limits.min_time_s * UNIT_SHARE["min_time_s"],
+                   min_iters=max(3, round(limits.min_iters * UNIT_SHARE["min_iters"])),
+                   max_time_s=min(limits.max_time_s, UNIT_MAX_S), warmup_max_s=min(limits.warmup_max_s, 1.0))
 
 
 def decided(options: TimingOptions, cuda: TorchCuda | None = None) -> TimingOptions:
@@ -64,7 +73,7 @@ def time_unit(unit: Unit, options: TimingOptions, cuda: TorchCuda | None = None)
                           make_model=lambda device: build_row(layer, in_shape, device),
                           inputs=Inputs.single(in_shape), params=cost.params,
                           activation_sizes=(numel(layer.out_shape(in_shape)),))
-    unit_options = replace(options, batches=options.batches[:1], limits=UNIT_LIMITS, per_layer=False)
+    unit_options = replace(options, batches=options.batches[:1], limits=unit_limits(options.limits), per_layer=False)
     return _timed(measure_latency(target, unit_options, macs=cost.macs, cuda=cuda)[0])
 
 

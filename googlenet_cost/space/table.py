@@ -110,9 +110,7 @@ class Entry:
 
     def to_dict(self) -> dict[str, Any]:
         """One entry of the exported file."""
-        config = dict(self.config)
-        subject = {"layer": config} if self.kind == "layer" else config
-        return {"kind": self.kind, **subject, **self.conditions.to_dict(), "median_ms": self.timed.median_ms,
+        return {"kind": self.kind, **self.config, **self.conditions.to_dict(), "median_ms": self.timed.median_ms,
                 "iqr_ms": self.timed.iqr_ms, "count": self.timed.count, "measured_at": self.measured_at}
 
 

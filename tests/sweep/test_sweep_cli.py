@@ -99,6 +99,7 @@ def test_csv_and_markdown_hold_every_candidate(runner, tiny_path):
     assert markdown.count("| fc.out=") == 3
 
 
+@pytest.mark.slow  # matplotlib's import
 def test_output_and_plot_are_written(runner, tiny_path, tmp_path):
     pytest.importorskip("matplotlib")
     out, plot = tmp_path / "sweep.json", tmp_path / "front.png"
