@@ -144,9 +144,11 @@ def _run(spec, options, executor: str, address: str | None, kinds: str | None, s
 def _show(result, fmt: str, output: str | None, plot_path: str | None) -> None:
     from googlenet_cost.views import sweep as sweep_view
 
-    from .render import emit
+    from .render import emit, warn
 
     emit(sweep_view.render(result, fmt), lambda: sweep_view.to_rich(result), output)
+    for message in sweep_view.warnings(result):
+        warn(message)
     if plot_path:
         from googlenet_cost.views.sweep_plot import plot_front
 

@@ -30,10 +30,13 @@ def network_ms(spec) -> float:
 class FakeExecutor:
     name = "fake"
 
-    def __init__(self, kinds=("cpu",), device="FakeCPU 9000 (2 CPUs)", threads=1):
+    def __init__(self, kinds=("cpu",), device="FakeCPU 9000 (2 CPUs)", threads=1, later=1.0, warning=None):
         self.kinds, self.device, self.threads = kinds, device, threads
+        self.later = later  # every network timed after the first takes this many times as long (a drifting machine)
+        self.warning = warning  # what each network's timing says about itself
         self.units_timed: list = []
         self.networks_timed: list = []
+        self.warmed: list = []
         self.closed = False
 
     def count(self, spec, items, *, batch, itemsize, units, progress=None):
@@ -43,6 +46,9 @@ class FakeExecutor:
         return [Device(kind, Conditions(f"{self.device} [{kind}]", "2.13.0+fake", "fp32", self.threads, 1))
                 for kind in self.kinds]
 
+    def warm(self, device, spec):
+        self.warmed.append((device.kind, spec))
+
     def measure_units(self, device, units, done):
         for position, unit in enumerate(units):
             self.units_timed.append((device.kind, unit))
@@ -50,8 +56,10 @@ class FakeExecutor:
 
     def measure_networks(self, device, specs, done):
         for position, spec in enumerate(specs):
+            factor = self.later if self.networks_timed else 1.0
             self.networks_timed.append((device.kind, spec))
-            done(position, Timed(network_ms(spec) * (1 + self.kinds.index(device.kind)), 0.01, 30))
+            done(position, Timed(network_ms(spec) * factor * (1 + self.kinds.index(device.kind)), 0.01, 30,
+                                 warnings=(self.warning,) if self.warning else ()))
 
     def close(self):
         self.closed = True

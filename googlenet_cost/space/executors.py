@@ -40,6 +40,8 @@ class Executor(Protocol):
 
     def devices(self) -> list[Device]: ...
 
+    def warm(self, device: Device, spec: Spec) -> None: ...
+
     def measure_units(self, device: Device, units: Sequence[Unit], done: Done) -> None: ...
 
     def measure_networks(self, device: Device, specs: Sequence[Spec], done: Done) -> None: ...
@@ -84,6 +86,11 @@ class LocalExecutor:
 
         options = self.options()
         return [Device(resolve_device(options.device, self.cuda).type, conditions(options, self.cuda))]
+
+    def warm(self, device: Device, spec: Spec) -> None:
+        from .measure import warm_process
+
+        warm_process(spec, self.options(), self.cuda)
 
     def measure_units(self, device: Device, units: Sequence[Unit], done: Done) -> None:
         from .measure import time_unit

@@ -26,6 +26,8 @@ class TableUse:
     measured_layers: int = 0  # units timed now (and stored)
     measured_networks: int = 0  # whole networks timed now (and stored): the base, candidates
     interpolated: int = 0  # units interpolated along a channel count instead of timed
+    layer_entries: int = 0  # layer entries the predictions rest on (from the store or timed now)
+    unsteady_layers: int = 0  # of those, the ones whose interquartile range is over 5% of their median
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Predictions:
     interpolated: dict[int, int] = field(default_factory=dict)  # candidate index -> its units interpolated
     calibration: Calibration | None = None
     use: TableUse = field(default_factory=TableUse)
+    warnings: list[str] = field(default_factory=list)  # what the timings of networks said about themselves
 
 
 def now() -> str:
@@ -73,14 +76,20 @@ def predict_on(device: Device, executor: Executor, store: Store, spec: Spec, can
     if interpolate:
         to_time, estimates = plan_interpolation(book.configs, set(stored), missing, protect=set(base_keys))
         missing = to_time
+    if missing:
+        if progress:
+            progress(f"running the base network on {device.kind} before timing its layers", 0.0)
+        executor.warm(device, spec)
     _time_units(executor, device, store, book, missing, stored, progress)
     result.use.measured_layers = len(missing)
     medians = {key: timed.median_ms for key, timed in stored.items()}
     for key, estimate in estimates.items():
         medians[key] = estimate.median_ms(medians)
     result.use.interpolated = len(estimates)
+    result.use.layer_entries = len(stored)
+    result.use.unsteady_layers = sum(timed.unsteady for timed in stored.values())
     result.calibration = _calibration(executor, device, store, spec, base_units, [medians[key] for key in base_keys],
-                                      result.use, progress)
+                                      result.use, result.warnings, progress)
     for index, keys in keys_of.items():
         result.predicted[index] = predicted_ms([medians[key] for key in keys], result.calibration)
         result.interpolated[index] = sum(key in estimates for key in keys)
@@ -103,7 +112,7 @@ def _time_units(executor: Executor, device: Device, store: Store, book: KeyBook,
 
 
 def _calibration(executor: Executor, device: Device, store: Store, spec: Spec, units: Sequence[Unit],
-                 units_ms: list[float], use: TableUse, progress: Progress | None) -> Calibration:
+                 units_ms: list[float], use: TableUse, warnings: list[str], progress: Progress | None) -> Calibration:
     """The base network's end-to-end time (an entry of kind "network": from the store, else timed
     now and stored). A candidate equal to the base is timed apart from it (kind "candidate")."""
     config = network_config(units)
@@ -118,11 +127,13 @@ def _calibration(executor: Executor, device: Device, store: Store, spec: Spec, u
     executor.measure_networks(device, [spec], lambda position, result: timed.append(result))
     store.put(Entry("network", config, device.conditions, timed[0], now()))
     use.measured_networks += 1
+    warnings += [f"{device.kind}, the base network: {warning}" for warning in timed[0].warnings]
     return Calibration(timed[0].median_ms, sum(units_ms))
 
 
 def measure_on(device: Device, executor: Executor, store: Store, spec: Spec, candidates: Sequence[Counted], *,
-               use: TableUse, progress: Progress | None = None, label: str = "timing candidates") -> dict[int, float]:
+               use: TableUse, warnings: list[str], progress: Progress | None = None,
+               label: str = "timing candidates") -> dict[int, float]:
     """Each candidate timed end to end (an entry of kind "candidate": found in the store, else timed
     now and stored the moment it is timed)."""
     varied = {c.index: edited(spec, c.edits) for c in candidates}
@@ -132,6 +143,7 @@ def measure_on(device: Device, executor: Executor, store: Store, spec: Spec, can
     results = {index: stored[key].timed.median_ms for index, key in keys.items() if key in stored}
     use.reused += len(results)
     missing = [c.index for c in candidates if c.index not in results]
+    labels = {c.index: c.label for c in candidates}
     label = f"{label} on {device.kind}"
 
     def done(position: int, timed: Timed) -> None:
@@ -139,6 +151,7 @@ def measure_on(device: Device, executor: Executor, store: Store, spec: Spec, can
         store.put(Entry("candidate", configs[index], device.conditions, timed, now()))
         results[index] = timed.median_ms
         use.measured_networks += 1
+        warnings.extend(f"{device.kind}, {labels[index]}: {warning}" for warning in timed.warnings)
         if progress:
             progress(label, (position + 1) / len(missing), f"{position + 1:,} of {len(missing):,}")
 

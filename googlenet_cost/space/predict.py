@@ -18,17 +18,31 @@ from dataclasses import dataclass
 from typing import Sequence
 
 
+DRIFT = 0.10  # the base network timed again this much off its calibration: the machine's speed changed
+
+
 @dataclass(frozen=True)
 class Calibration:
     measured_ms: float  # the base network timed end to end
     units_ms: float  # the sum of its units' entries
+    again_ms: float | None = None  # the base timed again as one of --measure's candidates, when it was one
 
     @property
     def term_ms(self) -> float:
         return self.measured_ms - self.units_ms
 
+    @property
+    def drift(self) -> float | None:
+        """How far the base's second timing is from its first (0.2: 20% slower), when it was timed twice."""
+        return None if self.again_ms is None else self.again_ms / self.measured_ms - 1
+
+    @property
+    def drifted(self) -> bool:
+        return self.drift is not None and abs(self.drift) > DRIFT
+
     def to_dict(self) -> dict:
-        return {"base_measured_ms": self.measured_ms, "base_units_ms": self.units_ms, "term_ms": self.term_ms}
+        return {"base_measured_ms": self.measured_ms, "base_units_ms": self.units_ms, "term_ms": self.term_ms,
+                "base_again_ms": self.again_ms}
 
 
 def predicted_ms(units_ms: Sequence[float], calibration: Calibration) -> float:

@@ -71,6 +71,11 @@ class Measurer:
 
         return conditions(self.options)
 
+    def warm(self, spec: Spec) -> None:
+        from .measure import warm_process
+
+        warm_process(spec, self.options)
+
     def time_unit(self, unit: Unit) -> Timed:
         from .measure import time_unit
 
@@ -155,6 +160,9 @@ class RayExecutor:
             found = self._get([self._actor(kind).conditions.remote() for kind in self.kinds])
             self._devices = [Device(kind, conditions) for kind, conditions in zip(self.kinds, found)]
         return self._devices
+
+    def warm(self, device: Device, spec: Spec) -> None:
+        self._get(self._actor(device.kind).warm.remote(spec))
 
     def measure_units(self, device: Device, units: Sequence[Unit], done: Done) -> None:
         actor = self._actor(device.kind)

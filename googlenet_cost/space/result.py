@@ -11,7 +11,7 @@ from .pareto import Objective
 from .predict import Calibration, PredictionError
 from .table import Conditions
 
-SCHEMA = "gcost.sweep/1"
+SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,8 @@ class DeviceSummary:
                 "calibration": None if self.calibration is None else self.calibration.to_dict(),
                 "prediction": None if self.prediction is None else self.prediction.to_dict(),
                 "store": {"reused": self.use.reused, "measured_layers": self.use.measured_layers,
-                          "measured_networks": self.use.measured_networks, "interpolated": self.use.interpolated}}
+                          "measured_networks": self.use.measured_networks, "interpolated": self.use.interpolated,
+                          "unsteady_layers": self.use.unsteady_layers}}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import GcostError
 from ..spec.model import Spec
-from .candidates import Counted, edited
+from .candidates import Counted, edited, network_units
 from .executors import Executor
 from .grid import Axis, chosen_indices, labelled, product_size
 from .latency import Predictions, measure_on, predict_on
@@ -46,6 +46,7 @@ def run_sweep(spec: Spec, options: SweepOptions, executor: Executor, store: Stor
     eligible = [c for c in counted if c.counts is not None and not over[c.index]]
     latency: dict[int, dict[str, CandidateLatency]] = {c.index: {} for c in counted}
     summaries: list[DeviceSummary] = []
+    warnings: list[str] = []
     if options.latency != "none":
         assert store is not None, "a timed sweep needs a store"
         for device in executor.devices():
@@ -57,22 +58,23 @@ def run_sweep(spec: Spec, options: SweepOptions, executor: Executor, store: Stor
                     latency[index][device.kind] = CandidateLatency(ms, interpolated=found.interpolated[index])
             else:
                 for index, ms in measure_on(device, executor, store, spec, eligible, use=found.use,
-                                            progress=progress).items():
+                                            warnings=found.warnings, progress=progress).items():
                     latency[index][device.kind] = CandidateLatency(measured_ms=ms)
             summaries.append(DeviceSummary(device.kind, device.conditions, found.use, found.calibration))
+            warnings += found.warnings
     candidates = [Candidate(c.index, c.label, c.edits, c.counts, c.reason, over[c.index], latency[c.index])
                   for c in counted]
     candidates = [_latency_budget(candidate, options.limits) for candidate in candidates]
     candidates = _with_front(candidates, options)
     if options.measure_count:
         candidates, summaries = _check_predictor(spec, executor, store, candidates, summaries,
-                                                 options.measure_count, progress)
+                                                 options.measure_count, warnings, progress)
     return SweepResult(spec=spec.to_dict(), axes=options.axes, size=product_size(options.axes), sample=options.sample,
                        seed=options.seed, latency=options.latency, objectives=options.objectives, batch=run.batch,
                        dtype=run.dtype, limits=dict(options.limits), executor=executor.name,
                        candidates=tuple(candidates), devices=tuple(summaries),
                        store_path=None if store is None or store.path is None else str(store.path),
-                       elapsed_s=clock() - start)
+                       elapsed_s=clock() - start, warnings=tuple(warnings))
 
 
 def _over(counted: Counted, limits: dict[str, float]) -> tuple[str, ...]:
@@ -117,19 +119,24 @@ def to_measure(candidates: Sequence[Candidate], count: int) -> list[Candidate]:
 
 
 def _check_predictor(spec: Spec, executor: Executor, store: Store, candidates: list[Candidate],
-                     summaries: list[DeviceSummary], count: int,
+                     summaries: list[DeviceSummary], count: int, warnings: list[str],
                      progress: Progress | None) -> tuple[list[Candidate], list[DeviceSummary]]:
     """--measure K: the chosen candidates timed end to end on every device (or found in the store);
-    each device's error."""
+    each device's error. A chosen candidate that is the base network itself times the base again:
+    how far that is from its calibration says whether the machine's speed changed meanwhile."""
     chosen = to_measure(candidates, count)
     if not chosen:
         return candidates, summaries
     by_index = {c.index: c for c in candidates}
     counted = [Counted(c.index, c.label, c.edits, c.counts) for c in chosen]
+    base = network_units(spec)
+    again = next((c.index for c in chosen if network_units(edited(spec, c.edits)) == base), None)
     checked = []
     for device, summary in zip(executor.devices(), summaries):
-        measured = measure_on(device, executor, store, spec, counted, use=summary.use, progress=progress,
-                              label="checking the predictor")
+        measured = measure_on(device, executor, store, spec, counted, use=summary.use, warnings=warnings,
+                              progress=progress, label="checking the predictor")
+        if again is not None and summary.calibration is not None:
+            summary = replace(summary, calibration=replace(summary.calibration, again_ms=measured[again]))
         pairs = []
         for index, ms in measured.items():
             candidate = by_index[index]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Iterable, Mapping
 
 from ..errors import GcostError, quoted
@@ -87,6 +87,9 @@ def entry_key(kind: str, config: Mapping[str, Any], conditions: Conditions) -> s
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+UNSTEADY_IQR = 0.05  # an entry whose interquartile range is above this share of its median varied a lot
+
+
 @dataclass(frozen=True)
 class Timed:
     """One configuration timed: the median and interquartile range of `count` timed iterations."""
@@ -94,6 +97,11 @@ class Timed:
     median_ms: float
     iqr_ms: float
     count: int
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # the timing's own (not stored)
+
+    @property
+    def unsteady(self) -> bool:
+        return self.iqr_ms > UNSTEADY_IQR * self.median_ms
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,9 @@ def _device_line(result: SweepResult, device: DeviceSummary) -> str:
              f"{use.measured_networks:,} networks timed now")
     if use.interpolated:
         table += f", {use.interpolated:,} layers interpolated along a channel count (--interpolate)"
+    if use.unsteady_layers:
+        table += (f" ({use.unsteady_layers:,} of its {use.layer_entries:,} layer entries varied by more than 5% "
+                  "while timed)")
     line = f"{where}; {table}."
     if device.calibration is not None:
         term = device.calibration.term_ms
@@ -133,6 +136,20 @@ def _device_line(result: SweepResult, device: DeviceSummary) -> str:
         line += (f" Predictor checked on {p.measured:,} candidates timed end to end: mean absolute error "
                  f"{p.mape:.1%} (MAPE), rank agreement Kendall tau {tau}.")
     return line
+
+
+def warnings(result: SweepResult) -> list[str]:
+    """What the user should know about the timing: the timings' own warnings, and a base network
+    that took another time when timed again (the machine's speed changed during the sweep)."""
+    lines = list(result.warnings)
+    for device in result.devices:
+        c = device.calibration
+        if c is not None and c.drifted:
+            lines.append(f"{device.kind}: the base network took {c.measured_ms:,.3f} ms end to end when the table "
+                         f"was calibrated and {c.again_ms:,.3f} ms when the predictor was checked ({c.drift:+.0%}): "
+                         "the machine's speed changed during the sweep, and every prediction carries that; sweep "
+                         "again with other work stopped, or with --threads 1")
+    return lines
 
 
 def to_csv(result: SweepResult) -> str:

@@ -145,3 +145,25 @@ def test_counting_only_opens_no_store_and_times_nothing(tiny):
     result, executor = sweep(tiny, None, latency="none", run=RunOptions())
     assert executor.units_timed == [] and result.devices == () and result.to_dict()["store"] is None
     assert [o.text for o in result.objectives] == ["params:max", "macs:min"]
+
+
+def test_a_machine_whose_speed_changed_during_the_sweep_is_said(tiny, store):
+    from googlenet_cost.views.sweep import warnings
+
+    grid = ["block/reduce.out=4|8", "fc.out=10"]  # 8 and 10: the base network itself, one of the two checked
+    steady, _ = sweep(tiny, store, grid=grid, measure=2)
+    assert steady.devices[0].calibration.again_ms == pytest.approx(steady.devices[0].calibration.measured_ms)
+    assert warnings(steady) == []
+    result, _ = sweep(tiny, Store.open(None), grid=grid, measure=2, executor=FakeExecutor(later=1.3))
+    calibration = result.devices[0].calibration
+    assert calibration.drift == pytest.approx(0.3) and calibration.drifted
+    assert result.to_dict()["devices"][0]["calibration"]["base_again_ms"] == pytest.approx(1.3 * calibration.measured_ms)
+    said = warnings(result)
+    assert len(said) == 1 and "the machine's speed changed during the sweep" in said[0] and "(+30%)" in said[0]
+
+
+def test_what_a_network_s_timing_says_about_itself_is_passed_on(tiny, store):
+    executor = FakeExecutor(warning="batch 1: latency varies a lot")
+    result, _ = sweep(tiny, store, grid=["fc.out=10|20"], measure=1, executor=executor)
+    assert result.warnings == ("cpu, the base network: batch 1: latency varies a lot",
+                               "cpu, fc.out=10: batch 1: latency varies a lot")  # the fastest: the one checked
