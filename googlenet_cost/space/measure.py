@@ -83,9 +83,9 @@ WARM_S = 0.5  # the whole network run this long before units are timed
 def warm_process(spec: Spec, options: TimingOptions, cuda: TorchCuda | None = None) -> None:
     """Run the whole network for WARM_S before its units are timed alone, so that they are timed in
     the state a whole forward leaves the process in: on glibc, a process's first large tensors are
-    fresh pages from the kernel until freed blocks raise malloc's mmap threshold, and a 3x224x224
-    stem conv timed first in a process took 2.5 ms, after the next layer had run 0.3 ms (measured on
-    this project's machine, one thread)."""
+    fresh pages from the kernel until freed blocks raise malloc's mmap threshold, and mobilenet_v2's
+    stem conv timed first in a process took 2.5-4 ms, after a whole forward 0.3-0.4 ms (this project's
+    machine, one thread; with MALLOC_MMAP_THRESHOLD_ fixed, 0.4 ms from the start)."""
     limits = replace(options.limits, warmup_min_s=WARM_S, min_time_s=0.0, min_iters=1)
     time_network(spec, replace(options, limits=limits), cuda)
 
