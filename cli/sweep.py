@@ -17,9 +17,9 @@ def _limit_options(fn):
     """A --max-* option per metric of the gate's table that a sweep has, read as `gcost check` reads it
     and in its words (a candidate over a limit is pruned: listed, but not on the front)."""
     for metric in reversed(SWEPT_METRICS):
-        what = "latency in ms, predicted (or measured with --latency measured)" if metric.timed else metric.help
-        fn = click.option(metric.option, metric.budget_key, metavar="N",
-                          help=f"Limit on {what}; K/M/G suffixes are decimal.")(fn)
+        words = ("Limit on latency in ms, predicted (or measured with --latency measured), e.g. 12.5." if metric.timed
+                 else f"Limit on {metric.help}; K/M/G suffixes are decimal.")
+        fn = click.option(metric.option, metric.budget_key, metavar="N", help=words)(fn)
     return fn
 
 

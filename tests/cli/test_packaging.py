@@ -62,12 +62,16 @@ def locked_versions() -> dict:
 
 @unlocked
 def test_every_installed_distribution_is_pinned_in_the_lock_at_its_version():
+    import site
     from importlib import metadata
 
     from packaging.utils import canonicalize_name
 
     pins = locked_versions()
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    # what pip installed into the environment: its site-packages, not sys.path (ray, which the suite's
+    # sweep tests import, puts the psutil and colorama it vendors in ray/thirdparty_files on sys.path)
+    installed = {canonicalize_name(d.metadata["Name"]): d.version
+                 for d in metadata.distributions(path=site.getsitepackages())}
     installed.pop("gcost")  # the checkout itself, installed editable
     installed.pop("pip")  # the installer: venv seeds it from the Python it was made with
     assert {name: (version, pins.get(name)) for name, version in installed.items()
