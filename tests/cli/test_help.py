@@ -19,6 +19,7 @@ DIFFERS = {
     "--latency": "check compares latency; baseline records it",
     "--output": "baseline writes a lock file",
     "--peaks": "gcost peaks shows the datasheet; analyze and compare bound with it",
+    "--per-layer": "analyze profiles the one network; compare every variant, and says what each change can buy",
     "--plot": "analyze draws a roofline; compare a chart (or a roofline)",
     "--threads": "gcost peaks measures with those threads",
 }
