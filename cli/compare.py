@@ -87,6 +87,7 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     The first column is the baseline (the first spec as written, or the first model), then one
     column per variant in the order given, then one per extra spec, then one per model."""
     from googlenet_cost.views import compare as comparison_view
+    from googlenet_cost.views.compare_text import summary_text
     from googlenet_cost.comparison import compare as run_compare
     from googlenet_cost.options import RunOptions
     from googlenet_cost.spec.layers import MAX_CHANNELS
@@ -129,11 +130,13 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     shown = module_glob if specs or not models else None
     emit(comparison_view.render(result, fmt, depth, shown),
          lambda: [*comparison_view.to_rich(result, depth, None if output else fit_width(), shown),
-                  comparison_view.summary_text(result)], output)
+                  summary_text(result)], output)
     if plot_path and options.roofline is not None:
         from googlenet_cost.views.roofline import plot_comparison
 
         plot_comparison(result, plot_path)
     elif plot_path:
-        comparison_view.plot(result, plot_path)
+        from googlenet_cost.views.compare_plot import plot
+
+        plot(result, plot_path)
         click.echo(f"wrote {plot_path}", err=True)

@@ -237,7 +237,7 @@ def summarize_rows(by_row: dict[str, float], rows: list[tuple[str, str | None]],
     of_median = top / timed_ms if timed_ms else None
     if of_median is not None and abs(of_median - 1) > MEDIAN_COVERAGE:
         warnings.append(f"per-layer times add up to {top:.3f} ms, {of_median:.0%} of the timed median "
-                        f"{timed_ms:.3f} ms: the profiler's own cost or other work on the machine; read the "
+                        f"{timed_ms:.3f} ms: the instrumentation's own cost or other work on the machine; read the "
                         "rows as shares of the forward, not as milliseconds to add")
     children: dict[str, float] = {}
     for name, parent in rows:

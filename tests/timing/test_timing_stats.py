@@ -185,7 +185,8 @@ def test_no_verdict_from_fewer_than_10_rounds(rounds, verdict):
     data = estimate.to_dict()
     assert estimate.verdict == verdict and data["verdict"] == verdict
     from googlenet_cost.comparison import LatencyRatio
-    from googlenet_cost.views.compare import latency_words, ratio_cell
+    from googlenet_cost.views.compare import ratio_cell
+    from googlenet_cost.views.compare_text import latency_words
 
     words, cell = latency_words(LatencyRatio(1, estimate)), ratio_cell(LatencyRatio(1, estimate))
     if rounds < 10:  # no ratio and no interval where the verdict is withheld: the raw figures only in JSON
@@ -320,7 +321,7 @@ def test_a_time_limit_with_no_room_for_a_round_is_an_error_not_a_verdict():
 def test_a_difference_below_the_minimum_effect_is_no_meaningful_difference(median, ci95, min_effect, verdict):
     from googlenet_cost.comparison import LatencyRatio
     from googlenet_cost.timing.paired import RatioEstimate
-    from googlenet_cost.views.compare import latency_words
+    from googlenet_cost.views.compare_text import latency_words
 
     estimate = RatioEstimate(median=median, ci95=ci95, rounds=100, min_effect=min_effect)
     assert estimate.verdict == verdict
