@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Callable
 
 from ..comparison import Comparison
-from .report import csv_cells, markdown_table, ms_text, printable
+from ..escaping import json_text, printable
+from .report import csv_cells, markdown_table, ms_text
 
 
 def _ratio(value: float, base: float) -> str:
@@ -17,9 +17,11 @@ def _ratio(value: float, base: float) -> str:
 
 
 def column_label(comparison: Comparison, index: int) -> str:
-    """The baseline column is named after its spec: "googlenet (baseline)"."""
+    """The baseline column is named after its spec: "googlenet (baseline)" (one line, inert: a
+    label may be a model's path)."""
     label = comparison.labels[index]
-    return f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
+    label = f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
+    return printable(label, one_line=True)
 
 
 # Variants that change kernels while claiming to keep what each output sees: their table shows
@@ -246,7 +248,7 @@ def summary_text(comparison: Comparison) -> str:
 def render(comparison: Comparison, fmt: str, depth: str = "top", module: str | None = None) -> str | None:
     """JSON (every row), CSV or Markdown (the rows `depth` and `module` show, as the table)."""
     if fmt == "json":
-        return json.dumps(comparison.to_dict(), indent=2) + "\n"
+        return json_text(comparison.to_dict())
     headers, rows = grid(comparison, depth, full_names=fmt == "csv", module=module)
     headers = [header.replace("\n", " ") for header in headers]
     if fmt == "csv":

@@ -6,6 +6,8 @@ a module named `##[error]INJECTED`, a --model path in the check table's title an
 error lines, and every format on standard output."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -14,11 +16,52 @@ from hypothesis import strategies as st
 
 from googlenet_cost.escaping import json_text, printable
 
+from conftest import invoke
+
+INJECTED = ["a\n::warning title=INJECTED::pwned", "b\n::stop-commands::tok", "##[error]INJECTED",
+            "::add-mask::secret", "c\r\n##[add-mask]x"]
+MODEL = f"""
+import torch.nn as nn
+
+NAMES = {INJECTED!r}
+
+def build():
+    model = nn.Sequential()
+    for index, name in enumerate(NAMES):
+        model.add_module(name, nn.Conv2d(3 if index == 0 else 4, 4, 1))
+    return model
+"""
+
+
+
 
 def runner_commands(text: str) -> list[str]:
     """The lines of `text` that GitHub's runner takes as commands: `::` at the start once leading
     whitespace is trimmed (the runner trims Unicode whitespace), or `##[` anywhere."""
     return [line for line in text.splitlines() if line.lstrip().startswith("::") or "##[" in line]
+
+
+def command_name(line: str) -> str:
+    """`::warning file=a,title=b::message` -> "warning"."""
+    head = line.lstrip()[2:].split("::", 1)[0]
+    return head.split(" ", 1)[0]
+
+
+def no_injected_command(text: str, expected: dict[str, int] | None = None) -> None:
+    """Only gcost's own annotations are commands, `expected` of each kind ({} for none)."""
+    commands = runner_commands(text)
+    names = [command_name(line) for line in commands]
+    assert all("##[" not in line for line in commands), commands
+    assert {name: names.count(name) for name in set(names)} == (expected or {}), commands
+
+
+@pytest.fixture
+def injecting_model(tmp_path) -> str:
+    path = tmp_path / "named.py"
+    path.write_text(MODEL)
+    return f"{path}:build"
+
+
 
 
 # The rule itself
@@ -52,3 +95,27 @@ def test_the_rule_shows_each_kind_of_character_escaped(text, shown):
 def test_json_keeps_the_data_exact_and_holds_no_runner_command(data):
     text = json_text(data)
     assert json.loads(text) == data and not runner_commands(text)
+
+
+# Each route to the log
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
+def test_an_analysis_of_hostile_names_holds_no_command_in_any_format(runner, injecting_model, fmt):
+    result = invoke(runner, "analyze", "--model", injecting_model, "--input", "3x8x8", "--no-latency",
+                    "--format", fmt)
+    assert result.exit_code == 0
+    no_injected_command(result.stdout + result.stderr)
+    if fmt == "json":
+        assert [row["name"] for row in json.loads(result.stdout)["layers"]] == INJECTED
+    if fmt == "csv":
+        assert len(list(csv.reader(io.StringIO(result.stdout)))) == len(result.stdout.splitlines())
+    if fmt == "table":
+        assert "##\\x5berror]INJECTED" in result.stdout and "b\\n\\x3a:stop-commands" not in result.stdout
+
+
+def test_a_compare_of_hostile_names_holds_no_command(runner, injecting_model):
+    result = invoke(runner, "compare", "--model", injecting_model, "--model", "tests.pymodels:tiny",
+                    "--input", "3x32x32", "--no-latency")
+    assert result.exit_code == 0, result.output
+    no_injected_command(result.stdout + result.stderr)
