@@ -119,3 +119,21 @@ def test_a_compare_of_hostile_names_holds_no_command(runner, injecting_model):
                     "--input", "3x32x32", "--no-latency")
     assert result.exit_code == 0, result.output
     no_injected_command(result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize("args", [
+    ["analyze", "##[error]INJECTED.yaml"],
+    ["analyze", "a\n::stop-commands::tok.yaml"],
+    ["check", "--model", "##[error]x:y", "--input", "3x8x8", "--max-params", "1"],
+    ["analyze", "--columns", "name,::add-mask::x"]])
+def test_gcosts_own_error_lines_hold_no_command(runner, args):
+    result = invoke(runner, *args)
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    no_injected_command(result.stdout + result.stderr)
+
+
+def test_written_paths_on_stderr_hold_no_command(runner, tmp_path):
+    output = tmp_path / "##[error]x\n::stop-commands::y.md"
+    result = invoke(runner, "analyze", "example_5x5_conv", "--no-latency", "--format", "markdown", "-o", str(output))
+    assert result.exit_code == 0 and output.exists()
+    no_injected_command(result.stdout + result.stderr)
