@@ -2,12 +2,12 @@
 Code Quality report, and the sentences of GitHub's annotations."""
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
+from ..escaping import json_text, printable
 from ..gate.metrics import metric_named
 from .report import FORMATS as REPORT_FORMATS
-from .report import csv_cells, markdown_table, printable
+from .report import csv_cells, markdown_table
 
 if TYPE_CHECKING:  # cli/check.py reads FORMATS when gcost starts: the gate is imported when it runs
     from ..gate.check import CheckEntry, CheckResult
@@ -33,8 +33,8 @@ def _growth(entry: CheckEntry) -> str:
 
 
 def _cells(entry: CheckEntry) -> list[str]:
-    return [entry.network, entry.metric, _number(entry.metric, entry.value), _number(entry.metric, entry.limit),
-            _over_limit(entry), _growth(entry), entry.source, "ok" if entry.ok else "OVER"]
+    return [printable(entry.network, one_line=True), entry.metric, _number(entry.metric, entry.value),
+            _number(entry.metric, entry.limit), _over_limit(entry), _growth(entry), entry.source, "ok" if entry.ok else "OVER"]
 
 
 HEADERS = ["spec", "metric", "value", "limit", "value - limit", "vs baseline", "limit from", "result"]
@@ -141,9 +141,9 @@ def to_rich(result: CheckResult) -> list:
 
 def render(result: CheckResult, fmt: str) -> str | None:
     if fmt == "json":
-        return json.dumps(result.to_dict(), indent=2) + "\n"
+        return json_text(result.to_dict())
     if fmt == "codequality":
-        return json.dumps(codequality(result), indent=2) + "\n"
+        return json_text(codequality(result))
     if fmt == "markdown":
         icon = "✅" if result.ok else "❌"
         text = f"### {icon} {summary_line(result)}\n\n"

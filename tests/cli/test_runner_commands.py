@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from googlenet_cost.escaping import json_text, printable
+from googlenet_cost.gate.github import Annotation
 
 from conftest import invoke
 
@@ -31,8 +32,6 @@ def build():
         model.add_module(name, nn.Conv2d(3 if index == 0 else 4, 4, 1))
     return model
 """
-
-
 
 
 def runner_commands(text: str) -> list[str]:
@@ -62,6 +61,29 @@ def injecting_model(tmp_path) -> str:
     return f"{path}:build"
 
 
+@pytest.fixture
+def actions(monkeypatch, tmp_path):
+    summary, outputs = tmp_path / "step_summary.md", tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    return summary, outputs
+
+
+@pytest.fixture
+def grown_lock(runner, tmp_path, injecting_model) -> str:
+    """A lock of the model in which every layer, and the total, had one parameter fewer: each one
+    grew since."""
+    path = tmp_path / "gcost.lock.json"
+    assert invoke(runner, "baseline", "--model", injecting_model, "--input", "3x8x8", "-o", str(path)).exit_code == 0
+    document = json.loads(path.read_text())
+    (entry,) = document["specs"].values()
+    for layer in entry["layers"].values():
+        layer["params"] -= 1
+    entry["metrics"]["params"] -= 1
+    path.write_text(json.dumps(document))
+    return str(path)
 
 
 # The rule itself
@@ -97,7 +119,35 @@ def test_json_keeps_the_data_exact_and_holds_no_runner_command(data):
     assert json.loads(text) == data and not runner_commands(text)
 
 
+def test_an_annotation_escapes_as_github_reads_it_and_holds_no_other_command():
+    command = Annotation("warning", "net layer a\n::stop-commands::tok grew", "x ##[error]y 5%",
+                         "specs/##[add-mask]a.yaml").command()
+    assert runner_commands(command) == [command] and command_name(command) == "warning"
+    assert "%25" in command and "##[" not in command and "\n" not in command
+
+
 # Each route to the log
+
+
+def test_module_names_in_grown_layer_warnings_and_annotations_are_no_commands(runner, actions, injecting_model,
+                                                                               grown_lock):
+    result = invoke(runner, "check", "--model", injecting_model, "--input", "3x8x8", "--baseline", grown_lock)
+    assert result.exit_code == 1
+    no_injected_command(result.stdout + result.stderr, {"error": 1, "warning": len(INJECTED)})
+    assert "stop-commands::tok grew" in result.stderr  # the name is shown, escaped, in the warning
+    summary = actions[0].read_text()
+    assert not runner_commands(summary) and summary.count("\n- ") >= len(INJECTED)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv", "codequality"])
+def test_a_check_of_hostile_names_holds_no_command_in_any_format(runner, injecting_model, grown_lock, fmt):
+    result = invoke(runner, "check", "--model", injecting_model, "--input", "3x8x8", "--baseline", grown_lock,
+                    "--format", fmt)
+    assert result.exit_code == 1
+    no_injected_command(result.stdout + result.stderr)
+    if fmt == "json":
+        layers = [row["layer"] for row in json.loads(result.stdout)["grown_layers"][injecting_model]]
+        assert layers == INJECTED  # the data stays exact
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
@@ -119,6 +169,21 @@ def test_a_compare_of_hostile_names_holds_no_command(runner, injecting_model):
                     "--input", "3x32x32", "--no-latency")
     assert result.exit_code == 0, result.output
     no_injected_command(result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize("columns", [None, "60"])
+def test_a_model_path_with_newlines_injects_nothing_through_the_check_table(runner, actions, tmp_path, columns,
+                                                                            monkeypatch):
+    folder = tmp_path / "x\n::set-output name=passed::true\n##[add-mask]y"
+    folder.mkdir()
+    (folder / "m.py").write_text(MODEL)
+    if columns:
+        monkeypatch.setenv("COLUMNS", columns)
+    result = invoke(runner, "check", "--model", f"{folder}/m.py:build", "--input", "3x8x8", "--max-params", "1")
+    assert result.exit_code == 1
+    no_injected_command(result.stdout + result.stderr, {"error": 1})
+    assert "\\n\\x3a:set-output" not in result.stdout and "\\n::set-output name=passed::true" in result.stdout
+    assert actions[1].read_text() == "passed=false\nfailures=1\n"
 
 
 @pytest.mark.parametrize("args", [
