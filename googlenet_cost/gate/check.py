@@ -98,19 +98,23 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
     for name, report in reports.items():
         values = metric_values(report)
         locked = lock["specs"].get(name) if lock else None
-        if lock is not None and locked is None:
-            if not allow_new:
-                raise GcostError(f"{name}: not in the baseline (new, or renamed?): record it with gcost baseline, "
-                                 "or pass --allow-new to check it against its other limits only", file=lock_path)
-            notes.append(f"{name}: not in the baseline (--allow-new): checked against its other limits only")
+        if lock is not None and locked is None and not allow_new:
+            raise GcostError(f"{name}: not in the baseline (new, or renamed?): record it with gcost baseline, "
+                             "or pass --allow-new to check it against its other limits only", file=lock_path)
         if locked is not None:
             compare_conditions(name, report, locked, lock_path)
             compare_latency(name, report, locked, lock_path, latency_asked)
+        found = []
         for metric in METRICS:
             allowed = latency_tolerance if metric.timed else tolerance
             entry = _entry(name, metric.key, values, limits_by_source, locked, allowed, metric.timed)
             if entry is not None:
-                entries.append(entry)
+                found.append(entry)
+        entries += found
+        if lock is not None and locked is None:
+            notes.append(f"{name}: not in the baseline (--allow-new): " + (
+                "checked against its other limits only" if found else "no other limit applies, so none of it "
+                                                                         "is checked"))
         if locked:
             grown_rows = _grown_layers(report, locked)
             if grown_rows:
@@ -167,8 +171,9 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
               device: str = "auto") -> CheckResult:
     """Analyze every source (see sources.open_sources) and check it against its limits. A limit on
     a training-step metric makes the run a training step; one on a timed metric (or
-    `with_latency`) times it, on `device`. A check given no limits at all (no flag, budgets file,
-    spec `budget:` block or baseline) could never fail: it is an error unless `allow_empty`."""
+    `with_latency`) times it, on `device`. A check that compares no value with any limit (none
+    given, or a baseline that names none of the networks, with allow_new) could never fail: it is
+    an error unless `allow_empty`."""
     from ..analysis import analyze
 
     keys = [source.key for source in sources]
@@ -195,6 +200,10 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
                            tolerance=allowed_growth, latency_tolerance=allowed_latency,
                            lock_path=baseline_path or "the baseline", allow_new=allow_new,
                            latency_asked=with_latency)
+    if not result.entries and not allow_empty:
+        raise GcostError("no limits to check: the baseline names none of the networks checked (--allow-new) and "
+                         "no --max-*, --budgets or spec budget: block sets a limit on them; such a check never "
+                         "fails (--allow-empty passes it)", file=baseline_path)
     return replace(result, files={source.key: written_in(source) for source in sources})
 
 
