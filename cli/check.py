@@ -43,6 +43,8 @@ def _given_limits(values: dict) -> dict:
                    "(without it, that is an error: a renamed spec would escape the gate).")
 @click.option("--allow-empty", is_flag=True,
               help="Pass a check given no limits at all (without it, that is an error: such a gate never fails).")
+@click.option("--strict-versions", is_flag=True,
+              help="A baseline recorded by another gcost or torch version is an error (without it, a note).")
 @click.option("--latency-tolerance", default="10%", show_default=True,
               help="Allowed latency over its limit or baseline.")
 @click.option("--latency", "with_latency", is_flag=True,
@@ -56,7 +58,8 @@ def _given_limits(values: dict) -> dict:
               help="Output format; codequality: GitLab's Code Quality report (JSON).")
 @OUTPUT
 def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path, tolerance, allow_new, allow_empty,
-          latency_tolerance, with_latency, device, train, step, optimizer, batch, strict, fmt, output, **limits):
+          strict_versions, latency_tolerance, with_latency, device, train, step, optimizer, batch, strict, fmt, output,
+          **limits):
     """Fail (exit 1) when a network exceeds its size budget or grew past its baseline.
 
     Under GitHub Actions (GITHUB_ACTIONS=true) it also appends its Markdown to the job summary,
@@ -80,7 +83,7 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
     result = run_check(open_sources(specs, model_ref, input_text, model_args), options, flags=_given_limits(limits),
                        budgets_path=budgets_path, baseline_path=baseline_path, tolerance=tolerance,
                        latency_tolerance=latency_tolerance, with_latency=with_latency, allow_new=allow_new,
-                       allow_empty=allow_empty, device=device)
+                       allow_empty=allow_empty, strict_versions=strict_versions, device=device)
     emit(check_view.render(result, fmt), lambda: check_view.to_rich(result), output)
     if fmt == "table" or output:
         for line in check_view.details(result):

@@ -13,7 +13,7 @@ from ..errors import GcostError, did_you_mean, quoted
 from ..files import load_yaml, read_text
 from ..options import RunOptions
 from ..report import Report
-from .lock import compare_conditions, compare_latency, read_lock
+from .lock import compare_conditions, compare_latency, read_lock, version_difference
 from .metrics import METRICS, any_timed, any_training, metric_values, parse_limits, parse_tolerance
 
 if TYPE_CHECKING:
@@ -168,12 +168,13 @@ def gate_timing(device: str, options: RunOptions) -> TimingOptions:
 def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], budgets_path: str | None = None,
               baseline_path: str | None = None, tolerance: str = "0%", latency_tolerance: str = "10%",
               with_latency: bool = False, allow_new: bool = False, allow_empty: bool = False,
-              device: str = "auto") -> CheckResult:
+              strict_versions: bool = False, device: str = "auto") -> CheckResult:
     """Analyze every source (see sources.open_sources) and check it against its limits. A limit on
     a training-step metric makes the run a training step; one on a timed metric (or
     `with_latency`) times it, on `device`. A check that compares no value with any limit (none
     given, or a baseline that names none of the networks, with allow_new) could never fail: it is
-    an error unless `allow_empty`."""
+    an error unless `allow_empty`. A baseline recorded by another gcost or torch is a note (counts
+    can differ for that alone), an error with `strict_versions`."""
     from ..analysis import analyze
 
     keys = [source.key for source in sources]
@@ -187,6 +188,10 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
                              f"{did_you_mean(key, keys)}", file=budgets_path)
     spec_limits = {source.key: parse_limits(source.budget, where=source.name) for source in sources}
     lock = read_lock(baseline_path) if baseline_path else None
+    versions = version_difference(lock) if lock else None
+    if versions and strict_versions:
+        raise GcostError(f"--strict-versions: the baseline was recorded with {versions}: record it again with "
+                         "gcost baseline, or check with the versions that recorded it", file=baseline_path)
     limit_sources = [("flag", {key: flag_limits for key in keys}), ("budgets", file_limits), ("spec", spec_limits)]
     limited = {metric for _, by_key in limit_sources for limits in by_key.values() for metric in limits}
     if any_training(limited) and not options.training:
@@ -204,7 +209,11 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
         raise GcostError("no limits to check: the baseline names none of the networks checked (--allow-new) and "
                          "no --max-*, --budgets or spec budget: block sets a limit on them; such a check never "
                          "fails (--allow-empty passes it)", file=baseline_path)
-    return replace(result, files={source.key: written_in(source) for source in sources})
+    notes = result.notes
+    if versions:
+        notes = [f"the baseline was recorded with {versions}: counts can differ for that alone (record it again "
+                 "with gcost baseline; --strict-versions makes this an error)", *notes]
+    return replace(result, notes=notes, files={source.key: written_in(source) for source in sources})
 
 
 def written_in(source: Any) -> str | None:
