@@ -66,6 +66,7 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
     annotates each limit exceeded (and each layer grown) and sets the step outputs `passed` and
     `failures`."""
     import os
+    from dataclasses import replace
 
     from googlenet_cost.gate import github
     from googlenet_cost.gate.check import run_check
@@ -73,8 +74,9 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
     from googlenet_cost.sources import open_sources
     from googlenet_cost.views import check as check_view
 
-    from .render import emit, environment_size, warn
+    from .render import emit, environment_size, say, warn
 
+    in_actions = github.running_in_actions(os.environ)
     guard_outputs([output], list(specs), [budgets_path, baseline_path])
     if fmt == "table" and not output:  # the terminal's size, read before the work rather than after it
         for variable in ("COLUMNS", "LINES"):
@@ -84,20 +86,49 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
                        budgets_path=budgets_path, baseline_path=baseline_path, tolerance=tolerance,
                        latency_tolerance=latency_tolerance, with_latency=with_latency, allow_new=allow_new,
                        allow_empty=allow_empty, strict_versions=strict_versions, device=device)
+    if result.baseline is not None:
+        result = replace(result, accept=_baseline_command(specs, model_ref, model_args, input_text, result, device,
+                                                          with_latency))
     emit(check_view.render(result, fmt), lambda: check_view.to_rich(result), output)
     if fmt == "table" or output:
         for line in check_view.details(result):
             warn(line)
+        accept = check_view.accept_line(result)
+        if accept:
+            say(accept)
     if output or (not result.entries and fmt != "table"):  # the log keeps the verdict; the table view says it
-        click.echo(check_view.summary_line(result), err=True)
-    if github.running_in_actions(os.environ):
+        say(check_view.summary_line(result))
+    if in_actions:
         data_on_stdout = fmt != "table" and not output  # annotations must not break a report piped to a file
         for annotation in check_view.annotations(result):
-            click.echo(annotation.command(os.environ), err=data_on_stdout)
+            click.echo(annotation.command(os.environ), err=data_on_stdout)  # a command: escaped by its own rules
         for problem in github.publish(check_view.render(result, "markdown"),
                                       github.check_outputs(result.ok, result.failures), os.environ):
             warn(problem)
     click.get_current_context().exit(result.return_code)
+
+
+def _baseline_command(specs, model_refs, model_args, input_text, result, device: str, with_latency: bool) -> tuple:
+    """The `gcost baseline` command that records what this check measured, under its conditions
+    (a training limit made it a training step), into the lock it was checked against: the command
+    that accepts a change."""
+    options = result.options
+    argv = ["gcost", "baseline", *specs]
+    for reference in model_refs:
+        argv += ["--model", reference]
+    for argument in model_args:
+        argv += ["--model-arg", argument]
+    if input_text:
+        argv += ["--input", input_text]
+    if options.train and not options.training:
+        argv.append("--train")
+    if options.training:
+        argv += ["--step", "train", "--optimizer", options.optimizer]
+    if options.batch != 1:
+        argv += ["--batch", str(options.batch)]
+    if with_latency or result.baseline_timed or options.timing is not None:
+        argv += ["--latency"] + (["--device", device] if device != "auto" else [])
+    return tuple(argv + ["-o", result.baseline])
 
 
 @click.command(short_help="Record today's params, weights, MACs and activations in a lock file.")
@@ -122,5 +153,7 @@ def baseline(specs, model_ref, model_args, input_text, output, with_latency, dev
     options = RunOptions(batch=batch, train=train, step=step, optimizer=optimizer)
     reports = run_baseline(open_sources(specs, model_ref, input_text, model_args), options,
                            with_latency=with_latency, device=device)
+    from .render import say
+
     atomic_write_text(output, lock_document(reports))
-    click.echo(f"wrote {output}: {', '.join(reports)}", err=True)
+    say(f"wrote {output}: {', '.join(reports)}")

@@ -48,11 +48,56 @@ class CheckEntry:
 
 
 @dataclass(frozen=True)
+class LayerCounts:
+    """What the lock records of a top-level layer."""
+    params: int
+    macs: int
+    bytes: int  # memory traffic of its forward at the run's batch
+
+    KEYS = ("params", "macs", "bytes")  # in the order sentences name them
+
+    def get(self, key: str) -> int:
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class GrownLayer:
+    """A top-level layer that holds more params, MACs or bytes than the baseline records, or that
+    the baseline does not name (`before` None: a new layer)."""
+    layer: str
+    now: LayerCounts
+    before: LayerCounts | None = None
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        """The counts that differ from the baseline's (every one for a new layer), in KEYS order."""
+        return tuple(key for key in LayerCounts.KEYS
+                     if self.before is None or self.now.get(key) != self.before.get(key))
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = {"layer": self.layer, "params": self.now.params, "macs": self.now.macs, "bytes": self.now.bytes}
+        if self.before is None:
+            return {**counts, "new": True}
+        return {**counts, "params_before": self.before.params, "macs_before": self.before.macs,
+                "bytes_before": self.before.bytes}
+
+
+@dataclass(frozen=True)
 class CheckResult:
     entries: list[CheckEntry]
-    grown_layers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    grown_layers: dict[str, list[GrownLayer]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     files: dict[str, str | None] = field(default_factory=dict)  # network -> the file it is written in, if any
+    baseline: str | None = None  # the lock checked against (--baseline), if any
+    baseline_timed: bool = False  # whether the lock records any latency
+    not_checked: tuple[str, ...] = ()  # networks the lock records that this check did not run
+    options: RunOptions | None = None  # what the run measured (a training limit makes it a training step)
+    accept: tuple[str, ...] = ()  # the command (argv) that records this run's numbers as the baseline
+
+    @property
+    def grew(self) -> bool:
+        """Whether anything grew past the baseline: a layer, or a metric whose limit it sets."""
+        return bool(self.grown_layers) or any(not e.ok and e.source == "baseline" for e in self.entries)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +115,9 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": 1, "ok": self.ok, "entries": [e.to_dict() for e in self.entries],
-                "grown_layers": self.grown_layers, "notes": self.notes}
+                "grown_layers": {network: [row.to_dict() for row in rows]
+                                 for network, rows in self.grown_layers.items()},
+                "notes": self.notes}
 
 
 def load_budgets_file(path: str) -> dict[str, dict[str, float]]:
@@ -93,7 +140,7 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
     """Compare every report with the first source that sets each metric's limit. With a baseline,
     every network checked must be in it (unless allow_new) and measured under its conditions."""
     entries: list[CheckEntry] = []
-    grown: dict[str, list[dict[str, Any]]] = {}
+    grown: dict[str, list[GrownLayer]] = {}
     notes: list[str] = []
     for name, report in reports.items():
         values = metric_values(report)
@@ -119,7 +166,10 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
             grown_rows = _grown_layers(report, locked)
             if grown_rows:
                 grown[name] = grown_rows
-    return CheckResult(entries, grown, notes)
+    recorded = lock["specs"] if lock else {}
+    return CheckResult(entries, grown, notes, baseline=lock_path if lock else None,
+                       baseline_timed=any("latency_device_type" in entry for entry in recorded.values()),
+                       not_checked=tuple(name for name in recorded if name not in reports))
 
 
 def _entry(name: str, metric: str, values: dict[str, float], sources, locked, tolerance: float,
@@ -142,18 +192,20 @@ def _entry(name: str, metric: str, values: dict[str, float], sources, locked, to
     return None
 
 
-def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]]:
+def _grown_layers(report: Report, locked: dict[str, Any]) -> list[GrownLayer]:
     before = locked.get("layers", {})
     grown = []
     for row in report.layers:
         if row.parent is not None:
             continue
+        now = LayerCounts(row.params, row.macs, row.bytes)
         old = before.get(row.name)
         if old is None:
-            grown.append({"layer": row.name, "params": row.params, "macs": row.macs, "bytes": row.bytes, "new": True})
-        elif row.params > old["params"] or row.macs > old["macs"] or row.bytes > old["bytes"]:
-            grown.append({"layer": row.name, "params": row.params, "macs": row.macs, "bytes": row.bytes,
-                          "params_before": old["params"], "macs_before": old["macs"], "bytes_before": old["bytes"]})
+            grown.append(GrownLayer(row.name, now))
+            continue
+        old = LayerCounts(*(old[key] for key in LayerCounts.KEYS))
+        if any(now.get(key) > old.get(key) for key in LayerCounts.KEYS):
+            grown.append(GrownLayer(row.name, now, old))
     return grown
 
 
@@ -213,7 +265,7 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
     if versions:
         notes = [f"the baseline was recorded with {versions}: counts can differ for that alone (record it again "
                  "with gcost baseline; --strict-versions makes this an error)", *notes]
-    return replace(result, notes=notes, files={source.key: written_in(source) for source in sources})
+    return replace(result, notes=notes, options=options, files={source.key: written_in(source) for source in sources})
 
 
 def written_in(source: Any) -> str | None:
