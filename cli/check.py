@@ -64,10 +64,11 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
 
     Under GitHub Actions (GITHUB_ACTIONS=true) it also appends its Markdown to the job summary,
     annotates each limit exceeded (and each layer grown) and sets the step outputs `passed` and
-    `failures`."""
+    `failures`; a check that cannot run (exit 2) writes its error there too."""
     import os
     from dataclasses import replace
 
+    from googlenet_cost.errors import GcostError
     from googlenet_cost.gate import github
     from googlenet_cost.gate.check import run_check
     from googlenet_cost.options import RunOptions
@@ -77,15 +78,25 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
     from .render import emit, environment_size, say, warn
 
     in_actions = github.running_in_actions(os.environ)
-    guard_outputs([output], list(specs), [budgets_path, baseline_path])
-    if fmt == "table" and not output:  # the terminal's size, read before the work rather than after it
-        for variable in ("COLUMNS", "LINES"):
-            environment_size(variable)
-    options = RunOptions(batch=batch, train=train, step=step, optimizer=optimizer, strict=strict)
-    result = run_check(open_sources(specs, model_ref, input_text, model_args), options, flags=_given_limits(limits),
-                       budgets_path=budgets_path, baseline_path=baseline_path, tolerance=tolerance,
-                       latency_tolerance=latency_tolerance, with_latency=with_latency, allow_new=allow_new,
-                       allow_empty=allow_empty, strict_versions=strict_versions, device=device)
+    try:
+        guard_outputs([output], list(specs), [budgets_path, baseline_path])
+        if fmt == "table" and not output:  # the terminal's size, read before the work rather than after it
+            for variable in ("COLUMNS", "LINES"):
+                environment_size(variable)
+        options = RunOptions(batch=batch, train=train, step=step, optimizer=optimizer, strict=strict)
+        result = run_check(open_sources(specs, model_ref, input_text, model_args), options,
+                           flags=_given_limits(limits), budgets_path=budgets_path, baseline_path=baseline_path,
+                           tolerance=tolerance, latency_tolerance=latency_tolerance, with_latency=with_latency,
+                           allow_new=allow_new, allow_empty=allow_empty, strict_versions=strict_versions,
+                           device=device)
+    except (GcostError, click.UsageError) as e:
+        if in_actions:  # the job summary and an annotation say why the gate did not run, not only the log
+            message = e.format_message() if isinstance(e, click.UsageError) else str(e)
+            click.echo(check_view.error_annotation(message).command(os.environ), err=True)
+            for problem in github.publish(check_view.error_markdown(message), github.check_outputs(False, 0),
+                                          os.environ):
+                warn(problem)
+        raise
     if result.baseline is not None:
         result = replace(result, accept=_baseline_command(specs, model_ref, model_args, input_text, result, device,
                                                           with_latency))

@@ -251,6 +251,23 @@ def annotations(result: CheckResult) -> list[Annotation]:
     return found
 
 
+ERROR_TITLE = "gcost check could not run"
+
+
+def error_markdown(message: str) -> str:
+    """The job summary of a check that could not run (exit 2): the error, so the summary is
+    never empty."""
+    return (f"### ❌ {ERROR_TITLE} (exit 2)\n\n{printable(message, one_line=True)}\n\n"
+            "No limit was checked: fix the problem above and run the check again.\n")
+
+
+def error_annotation(message: str) -> Annotation:
+    """The error annotation of a check that could not run (exit 2), naming the problem."""
+    from ..gate.github import Annotation
+
+    return Annotation("error", ERROR_TITLE, message)
+
+
 def _fingerprint(*parts: str) -> str:
     """A Code Quality issue's identity across runs (GitLab matches a merge request's issues with
     the target branch's by it): what failed, never its numbers."""
