@@ -103,6 +103,8 @@ def emit(text: str | None, renderables: Callable[[], list], output: str | None) 
         buffer = io.StringIO()
         plain = Console(file=buffer, width=NATURAL_WIDTH, no_color=True, highlight=False) if output else console()
         for item in renderables():
+            if isinstance(item, str):  # a view's sentence names user files: plain text, never rich markup
+                item = plain_text(item)
             needed = getattr(item, "needed_width", 0)  # views.report.Rendered, views.check.FittedTable: never cut
             width = plain.width
             plain.width = max(width, needed)

@@ -171,6 +171,17 @@ def test_a_compare_of_hostile_names_holds_no_command(runner, injecting_model):
     no_injected_command(result.stdout + result.stderr)
 
 
+def test_a_bracket_in_a_model_path_is_text_not_rich_markup(runner, tmp_path):
+    folder = tmp_path / "d[" / "x][bold]##[error]"  # the path reads d[/x][bold]...: a closing tag to rich
+    folder.mkdir(parents=True)
+    (folder / "m.py").write_text(MODEL)
+    result = invoke(runner, "compare", "--model", f"{folder}/m.py:build", "--model", "tests.pymodels:tiny",
+                    "--input", "3x32x32", "--no-latency")
+    assert result.exit_code == 0, result.output  # was exit 3: rich read the legend's "[/x]" as a closing tag
+    assert "d[/x][bold]##\\x5berror]/m.py:build" in result.stdout.replace("\n", "")
+    no_injected_command(result.stdout + result.stderr)
+
+
 @pytest.mark.parametrize("columns", [None, "60"])
 def test_a_model_path_with_newlines_injects_nothing_through_the_check_table(runner, actions, tmp_path, columns,
                                                                             monkeypatch):
