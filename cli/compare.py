@@ -89,7 +89,7 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     from googlenet_cost.spec.layers import MAX_CHANNELS
     from googlenet_cost.spec.variants import build_variants
 
-    from .render import Progress, emit, fit_width, warn
+    from .render import Progress, emit, fit_width, say, warn
 
     guard_outputs([output, plot_path], list(specs) or ["googlenet"])
     fit_width()  # a bad COLUMNS is refused before any work
@@ -133,4 +133,4 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
         plot_comparison(result, plot_path)
     elif plot_path:
         comparison_view.plot(result, plot_path)
-        click.echo(f"wrote {plot_path}", err=True)
+        say(f"wrote {plot_path}")

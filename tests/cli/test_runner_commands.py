@@ -213,3 +213,13 @@ def test_written_paths_on_stderr_hold_no_command(runner, tmp_path):
     result = invoke(runner, "analyze", "example_5x5_conv", "--no-latency", "--format", "markdown", "-o", str(output))
     assert result.exit_code == 0 and output.exists()
     no_injected_command(result.stdout + result.stderr)
+
+
+@pytest.mark.slow  # over a second: matplotlib draws the plot
+@pytest.mark.parametrize("command", [["analyze", "example_5x5_conv"],
+                                     ["compare", "example_5x5_bottleneck", "--no-reduce"]])
+def test_a_written_plots_path_holds_no_command(runner, tmp_path, command):
+    plot = tmp_path / "##[error]x\n::stop-commands::y.png"
+    result = invoke(runner, *command, "--no-latency", "--plot", str(plot))
+    assert result.exit_code == 0 and plot.exists(), result.output
+    no_injected_command(result.stdout + result.stderr)
