@@ -69,15 +69,15 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
     from dataclasses import replace
 
     from googlenet_cost.errors import GcostError
-    from googlenet_cost.gate import github
     from googlenet_cost.gate.check import run_check
+    from googlenet_cost.gate.github import running_in_actions
     from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_sources
     from googlenet_cost.views import check as check_view
 
     from .render import emit, environment_size, say, warn
 
-    in_actions = github.running_in_actions(os.environ)
+    in_actions = running_in_actions(os.environ)
     try:
         guard_outputs([output], list(specs), [budgets_path, baseline_path])
         if fmt == "table" and not output:  # the terminal's size, read before the work rather than after it
@@ -91,11 +91,7 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
                            device=device)
     except (GcostError, click.UsageError) as e:
         if in_actions:  # the job summary and an annotation say why the gate did not run, not only the log
-            message = e.format_message() if isinstance(e, click.UsageError) else str(e)
-            click.echo(check_view.error_annotation(message).command(os.environ), err=True)
-            for problem in github.publish(check_view.error_markdown(message), github.check_outputs(False, 0),
-                                          os.environ):
-                warn(problem)
+            _tell_actions_it_could_not_run(e.format_message() if isinstance(e, click.UsageError) else str(e))
         raise
     if result.baseline is not None:
         result = replace(result, accept=_baseline_command(specs, model_ref, model_args, input_text, result, device,
@@ -110,13 +106,40 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
     if output or (not result.entries and fmt != "table"):  # the log keeps the verdict; the table view says it
         say(check_view.summary_line(result))
     if in_actions:
-        data_on_stdout = fmt != "table" and not output  # annotations must not break a report piped to a file
-        for annotation in check_view.annotations(result):
-            click.echo(annotation.command(os.environ), err=data_on_stdout)  # a command: escaped by its own rules
-        for problem in github.publish(check_view.render(result, "markdown"),
-                                      github.check_outputs(result.ok, result.failures), os.environ):
-            warn(problem)
+        _tell_actions(result, data_on_stdout=fmt != "table" and not output)
     click.get_current_context().exit(result.return_code)
+
+
+def _tell_actions(result, data_on_stdout: bool) -> None:
+    """The annotations, the job summary and the step outputs of a check that ran. With a report on
+    standard output the annotations go to standard error, so that the report stays whole."""
+    import os
+
+    from googlenet_cost.gate import github
+    from googlenet_cost.views import check as check_view
+
+    from .render import warn
+
+    for annotation in check_view.annotations(result):
+        click.echo(annotation.command(os.environ), err=data_on_stdout)  # a command: escaped by its own rules
+    for problem in github.publish(check_view.render(result, "markdown"),
+                                  github.check_outputs(result.ok, result.failures), os.environ):
+        warn(problem)
+
+
+def _tell_actions_it_could_not_run(message: str) -> None:
+    """An exit 2 under GitHub Actions: an error annotation naming the problem, the job summary
+    saying so, and the outputs passed=false, failures=0 (no limit was checked)."""
+    import os
+
+    from googlenet_cost.gate import github
+    from googlenet_cost.views import check as check_view
+
+    from .render import warn
+
+    click.echo(check_view.error_annotation(message).command(os.environ), err=True)
+    for problem in github.publish(check_view.error_markdown(message), github.check_outputs(False, 0), os.environ):
+        warn(problem)
 
 
 def _baseline_command(specs, model_refs, model_args, input_text, result, device: str, with_latency: bool) -> tuple:
