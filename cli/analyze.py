@@ -47,7 +47,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
 
     from googlenet_cost.count.spec_counts import VERIFIED
 
-    from .render import Progress, emit, fit_width, say_progress, warn
+    from .render import Progress, emit, fit_width, say, say_progress, warn
 
     guard_outputs([output, plot_path], [spec or (None if model_ref else "googlenet")])
     fit_width()  # an unreadable COLUMNS is warned about (once) before any work
@@ -79,4 +79,4 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
         from googlenet_cost.views.roofline import plot_report
 
         plot_report(report, plot_path)
-        click.echo(f"wrote {plot_path}", err=True)
+        say(f"wrote {plot_path}")

@@ -93,7 +93,7 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     from googlenet_cost.spec.layers import MAX_CHANNELS
     from googlenet_cost.spec.variants import build_variants
 
-    from .render import Progress, emit, fit_width, warn
+    from .render import Progress, emit, fit_width, say, warn
 
     guard_outputs([output, plot_path], list(specs) or ["googlenet"])
     fit_width()  # an unreadable COLUMNS is warned about (once) before any work
@@ -139,4 +139,4 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
         from googlenet_cost.views.compare_plot import plot
 
         plot(result, plot_path)
-        click.echo(f"wrote {plot_path}", err=True)
+        say(f"wrote {plot_path}")

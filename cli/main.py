@@ -16,7 +16,7 @@ import click
 from googlenet_cost import __version__
 from googlenet_cost.errors import GcostError, first_line
 
-from googlenet_cost.views.report import printable
+from googlenet_cost.escaping import printable
 
 from .options import complete_spec
 from .render import say

@@ -53,7 +53,9 @@ def count_module(make_model: MakeModel, inputs: Inputs, name: str, options: RunO
         try:
             rows, training = module_training(make_model("meta").train(True), inputs, rows, batch,
                                              options.optimizer, depth)
-        except (GcostError, *PASSES_THROUGH):
+        except GcostError as e:
+            raise e.located(file=name) from None
+        except PASSES_THROUGH:
             raise
         except BaseException as e:  # the model's own backward: its error, in one line
             raise model_raised(name, e, "its backward pass") from e

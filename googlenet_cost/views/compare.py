@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Callable
 
 from ..comparison import Comparison, LatencyRatio
+from ..escaping import json_text, printable
 from ..timing.paired import SAME
 from .compare_text import summary_text, variant_sentence
-from .report import csv_cells, indented, markdown_table, ms_text, printable
+from .report import csv_cells, indented, markdown_table, ms_text
 
 
 def _ratio(value: float, base: float) -> str:
@@ -19,9 +19,11 @@ def _ratio(value: float, base: float) -> str:
 
 
 def column_label(comparison: Comparison, index: int) -> str:
-    """The baseline column is named after its spec: "googlenet (baseline)"."""
+    """The baseline column is named after its spec: "googlenet (baseline)" (one line, inert: a
+    label may be a model's path)."""
     label = comparison.labels[index]
-    return f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
+    label = f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
+    return printable(label, one_line=True)
 
 
 # Variants that change kernels while claiming to keep what each output sees: their table shows
@@ -266,7 +268,7 @@ def to_json(comparison: Comparison) -> str:
     data = comparison.to_dict()
     for index, entry in enumerate(data["summary"], start=1):
         entry["text"] = variant_sentence(comparison, index)
-    return json.dumps(data, indent=2) + "\n"
+    return json_text(data)
 
 
 def render(comparison: Comparison, fmt: str, depth: str = "top", module: str | None = None) -> str | None:

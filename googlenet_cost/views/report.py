@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..escaping import json_text, printable
 from ..quantity import human
 from ..report import COUNTING_RULE, LayerRow, Report, TrainingSummary
 
@@ -14,17 +14,6 @@ if TYPE_CHECKING:
     from ..timing.stats import LatencyStats
 
 FORMATS = ("table", "json", "csv", "markdown")
-
-
-def printable(text: str, *, one_line: bool = False) -> str:
-    """User-supplied text made harmless for a terminal: control characters (ANSI escapes,
-    carriage returns, BEL) and bytes that are not UTF-8 (surrogates) are shown as escapes instead
-    of acting. `one_line` escapes newlines too, for a cell of a CSV row or a Markdown table."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    keep = "\t" if one_line else "\n\t"
-    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
 
 
 def shape_text(shape: list[int]) -> str:
@@ -50,6 +39,7 @@ def indented(name: str, level: int | None = None) -> str:
     """A row's name as the table shows it: children indented under their parent; `level` counts
     from a row shown with its whole path (by default the top)."""
     level = row_level(name) if level is None else level
+    name = printable(name, one_line=True)  # a user's module name: one line, inert
     return name if not level else "  " * level + "└ " + name.rsplit("/", 1)[1]
 
 
@@ -303,10 +293,12 @@ def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: 
     def plain(cell: str) -> Text:
         return Text(printable(cell))
 
-    table = Table(title=plain(title), header_style="bold", show_footer=footer is not None, footer_style="bold")
+    # a title wraps at spaces, never inside a word: a word cut in two could start a line with `::`
+    table = Table(title=Text(printable(title, one_line=True), overflow="ellipsis"), header_style="bold",
+                  show_footer=footer is not None, footer_style="bold")
     for index, header in enumerate(headers):
         cells = [row[index] for row in rows] + ([footer[index]] if footer else [])
-        table.add_column(header, footer=footer[index] if footer else "", justify="right" if index in right else "left",
+        table.add_column(plain(header), footer=footer[index] if footer else "", justify="right" if index in right else "left",
                          no_wrap=index in right or index == 0,
                          min_width=max((len(line) for cell in cells for line in cell.split("\n")), default=0) if index in right else None)
     for row, style in zip(rows, styles or [None] * len(rows)):
@@ -364,7 +356,7 @@ def to_rich_table(report: Report, depth: str = "branches", *, width: int | None 
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2) + "\n"
+    return json_text(report.to_dict())
 
 
 def to_csv(report: Report, depth: str = "branches", columns: tuple[str, ...] | None = None) -> str:
