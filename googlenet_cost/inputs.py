@@ -208,7 +208,7 @@ def _parse_tensor(part: str, text: str) -> TensorInput:
         if e.problem == "syntax":
             raise GcostError(f"--input must look like {EXAMPLE}, got {quoted(text)}") from None
         if e.problem == "low":
-            raise GcostError(f"--input sizes must be at least 1, got {quoted(text)}") from None
+            raise too_small("--input", quoted(text)) from None
         raise _too_large(f"--input {quoted(text)}") from None
     return TensorInput(shape, KINDS[kind] or FLOAT, name)
 
@@ -233,6 +233,11 @@ def checked(inputs: Inputs, what: str) -> Inputs:
            for item in inputs.tensors) or inputs.elements > MAX_INPUT_ELEMENTS:
         raise _too_large(what)
     return inputs
+
+
+def too_small(what: str, given: str) -> GcostError:
+    """A size below 1 (zero or negative), in the same words for `--input` and the API's input_size."""
+    return GcostError(f"{what} sizes must be at least 1, got {given}")
 
 
 def _too_large(what: str) -> GcostError:
