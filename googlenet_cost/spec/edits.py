@@ -96,10 +96,13 @@ def layer_keys(layer: Layer) -> list[str]:
 
 def set_keys(spec: Spec, text: str, scope: Scope) -> tuple[str, Spec]:
     """The variant label ("set <edits>") and the spec with the edits of one --set made in order."""
-    edits = parse_edits(text)
     edited: list[str] = []
-    for edit in edits:
-        spec = _apply(spec, edit, scope, edited)
+    try:
+        edits = parse_edits(text)
+        for edit in edits:
+            spec = _apply(spec, edit, scope, edited)
+    except GcostError as e:  # every error of an edit names the spec's file
+        raise e.located(file=spec.path) from None
     label = "set " + ";".join(edit.text for edit in edits)
     unchanged = scope.unchanged(edited)
     if unchanged:
@@ -124,7 +127,7 @@ def _apply(spec: Spec, edit: Edit, scope: Scope, edited: list[str]) -> Spec:
         done.append(path)
         return (_with_key(layer, edit, path),)
 
-    varied = rewrite(spec, visit)
+    varied = rewrite(spec, visit, f"--set {quoted(edit.text)}")
     missing = [row for row in rows if row not in done]
     if missing:
         first = seen.get(missing[0])

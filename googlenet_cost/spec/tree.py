@@ -88,45 +88,60 @@ def _is_module(spec: Spec, name: str) -> bool:
     return isinstance(layer, (InceptionSpec, BranchesSpec, SequenceSpec))
 
 
-def rewrite(spec: Spec, visit: Visit) -> Spec:
+@dataclass(frozen=True)
+class _Rewriting:
+    """What a rewrite's own errors name: the variant ("variant no-reduce") and the spec's file."""
+
+    visit: Visit
+    variant: str
+    file: str | None
+
+    def error(self, problem: str) -> GcostError:
+        return GcostError(f"{self.variant} {problem}", file=self.file)
+
+
+def rewrite(spec: Spec, visit: Visit, variant: str = "the variant") -> Spec:
     """A copy of `spec` with `visit` applied to every layer and aux-head layer (composites before
-    their children; an inception module's columns as their convs)."""
-    layers = _path(spec.layers, "", visit)
+    their children; an inception module's columns as their convs). `variant` names it in the errors
+    a rewrite itself finds (a layer list left empty), which also name the spec's file."""
+    how = _Rewriting(visit, variant, spec.path)
+    layers = _path(spec.layers, "", how)
     if not layers:
-        raise GcostError("the variant leaves no layers", file=spec.path)
-    heads = tuple(replace(aux, head=_nonempty(aux.head, _path(aux.head.layers, aux.head.name, visit), aux.head.name))
+        raise how.error("leaves no layers")
+    heads = tuple(replace(aux, head=_nonempty(aux.head, _path(aux.head.layers, aux.head.name, how), aux.head.name,
+                                              how))
                   for aux in spec.aux)
     return replace(spec, layers=layers, aux=heads)
 
 
-def _path(layers: tuple[Layer, ...], parent: str, visit: Visit) -> tuple[Layer, ...]:
+def _path(layers: tuple[Layer, ...], parent: str, how: _Rewriting) -> tuple[Layer, ...]:
     result: list[Layer] = []
     for layer in layers:
-        new = visit(layer, _join(parent, layer.name))
+        new = how.visit(layer, _join(parent, layer.name))
         for item in (layer,) if new is None else new:
-            result.append(_children(item, _join(parent, item.name), visit))
+            result.append(_children(item, _join(parent, item.name), how))
     return tuple(result)
 
 
-def _nonempty(layer: SequenceSpec, layers: tuple[Layer, ...], path: str) -> SequenceSpec:
+def _nonempty(layer: SequenceSpec, layers: tuple[Layer, ...], path: str, how: _Rewriting) -> SequenceSpec:
     if not layers:
-        raise GcostError(f"the variant removes every layer of {path}")
+        raise how.error(f"removes every layer of {path}")
     return layer if layers == layer.layers else replace(layer, layers=layers)
 
 
-def _children(layer: Layer, path: str, visit: Visit) -> Layer:
-    """`layer` with `visit` applied to its children (the same object when none changes)."""
+def _children(layer: Layer, path: str, how: _Rewriting) -> Layer:
+    """`layer` with the visit applied to its children (the same object when none changes)."""
     if isinstance(layer, InceptionSpec):
-        return _inception_columns(layer, path, visit)
+        return _inception_columns(layer, path, how)
     if isinstance(layer, BranchesSpec):
-        paths = tuple(_path(p, path, visit) for p in layer.paths)
+        paths = tuple(_path(p, path, how) for p in layer.paths)
         return layer if paths == layer.paths else replace(layer, paths=paths)
     if isinstance(layer, SequenceSpec):  # a sequence or a repeat's blocks
-        return _nonempty(layer, _path(layer.layers, path, visit), path)
+        return _nonempty(layer, _path(layer.layers, path, how), path, how)
     return layer
 
 
-def _inception_columns(module: InceptionSpec, path: str, visit: Visit) -> InceptionSpec:
+def _inception_columns(module: InceptionSpec, path: str, how: _Rewriting) -> InceptionSpec:
     """Each column visited as its conv; what comes back must be a width (a conv that differs only in
     `out`), no conv (a reduce or pool_proj column removed) or the 5x5 factorized."""
     result = module
@@ -134,7 +149,7 @@ def _inception_columns(module: InceptionSpec, path: str, visit: Visit) -> Incept
         conv = module.column_conv(column)
         if conv is None or (column == "5x5" and module.factorize_5x5):
             continue
-        new = visit(conv, f"{path}/{column}")
+        new = how.visit(conv, f"{path}/{column}")
         if new is None:
             continue
         if new == () and (column in REDUCE_COLUMNS or column == "pool_proj"):
@@ -144,6 +159,6 @@ def _inception_columns(module: InceptionSpec, path: str, visit: Visit) -> Incept
         elif column == "5x5" and new == (factorized_5x5(conv),):
             result = replace(result, factorize_5x5=True)
         else:
-            raise GcostError(f"{path}/{column} is a column of an inception module: only its width (out) can change; "
-                             "write the module as branches to change more")
+            raise how.error(f"would change more than the width of {path}/{column}, a column of an inception module: "
+                            "only its width (out) can change; write the module as branches to change more")
     return result

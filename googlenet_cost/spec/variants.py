@@ -149,7 +149,10 @@ def apply_change(spec: Spec, change: Change, scope: Scope) -> Variant:
             near.append(path)
         return new
 
-    varied = rewrite(spec, visit)
+    try:
+        varied = rewrite(spec, visit, f"variant {change.label}")
+    except GcostError as e:  # the change's own errors (a width out of range) name the file too
+        raise e.located(file=spec.path) from None
     flag = "--" + change.label.split("=")[0]
     unchanged = scope.unchanged(changed)
     if scope.glob is not None and unchanged:

@@ -1,0 +1,37 @@
+"""Every error a variant finds is one line naming the spec's file and the variant (issue 33: `compare
+onlyrep.yaml --no-reduce` said "the variant removes every layer of rep", naming neither)."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import invoke
+
+ONLY_REDUCE = ("name: onlyrep\ninput: [8, 4, 4]\nlayers:\n  - {name: c, type: conv, out: 4, kernel: 3}\n"
+               "  - {name: rep, type: sequence, layers: [{name: r, type: conv, out: 2, kernel: 1, role: reduce}]}\n")
+AUX = ("name: auxrep\ninput: [8, 4, 4]\nlayers:\n  - {name: c, type: conv, out: 4, kernel: 3}\n"
+       "  - {name: f, type: flatten}\n  - {name: fc, type: linear, out: 2}\n"
+       "aux:\n  - {name: head, attach: c, layers: [{name: r, type: conv, out: 2, kernel: 1, role: reduce}]}\n")
+ONLY = "name: only\ninput: [8, 4, 4]\nlayers:\n  - {name: r, type: conv, out: 2, kernel: 1, role: reduce}\n"
+WIDE = "name: wide\ninput: [8, 4, 4]\nlayers:\n  - {name: r, type: conv, out: 600000, kernel: 1, role: reduce}\n"
+
+
+@pytest.mark.parametrize("text,args,words", [
+    (ONLY_REDUCE, ["--no-reduce"], "variant no-reduce removes every layer of rep"),
+    (ONLY_REDUCE, ["--naive"], "variant naive removes every layer of rep"),
+    (AUX, ["--no-reduce"], "variant no-reduce removes every layer of head"),
+    (ONLY, ["--no-reduce"], "variant no-reduce leaves no layers"),
+    (WIDE, ["--reduce-scale", "2"], "--reduce-scale 2 makes reduce convs 1,200,000 wide"),
+    (ONLY_REDUCE, ["--set", "rep/r.out=0"], "--set rep/r.out=0: rep/r.out must be"),
+], ids=["sequence", "naive", "aux head", "whole spec", "reduce-scale", "set"])
+def test_a_variant_error_is_one_line_naming_the_file_and_the_variant(runner, write_spec, text, args, words):
+    path = write_spec(text)
+    result = invoke(runner, "compare", str(path), *args, "--no-latency")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gcost: error: {path}: ") and words in lines[0], lines
+
+
+def test_an_inception_column_changed_beyond_its_width_names_the_edit(runner):
+    result = invoke(runner, "compare", "googlenet", "--set", "inception_3a/3x3.kernel=5", "--no-latency")
+    assert result.exit_code == 2
+    assert "--set 'inception_3a/3x3.kernel=5' would change more than the width of inception_3a/3x3" in result.stderr
