@@ -45,6 +45,7 @@ KEYS = {
     **{column: CHANNELS for column in INCEPTION_COLUMNS},
 }
 EDIT = re.compile(r"(?P<glob>[^=]+)\.(?P<key>[A-Za-z0-9_]+)=(?P<value>[^=]+)")
+WHOLE = re.compile(r"[+-]?[0-9]+")  # a whole number as written: no point, no exponent
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Edit:
     key: str
     value: float | None = None  # the value to set, or
     factor: float | None = None  # times the layer's own
+    whole: bool = False  # the value is written as a whole number (12, not 12.0 or 1.2e1), as a size must be
 
 
 def parse_edits(text: str) -> list[Edit]:
@@ -79,10 +81,13 @@ def _edit(text: str) -> Edit:
             factor = parse_real(value[1:], what=f"--set {text}", low=0, low_open=True, high=MAX_SCALE,
                                 expect=f"a number or xF with F above 0 and at most {MAX_SCALE:g}")
             return Edit(text, glob, key, factor=factor)
-        return Edit(text, glob, key, value=parse_real(value, what=f"--set {text}",
-                                                      expect="a number, or xF for F times the layer's own"))
+        number = parse_real(value, what=f"--set {text}", expect="a number, or xF for F times the layer's own")
     except NumberError as e:
         raise GcostError(str(e)) from None
+    whole = WHOLE.fullmatch(value) is not None
+    if KEYS[key].whole and not whole:  # as a spec reads it: `out: 1e2` is not a size
+        raise GcostError(f"--set {quoted(text)}: {key} must be a whole number, got {quoted(value)}")
+    return Edit(text, glob, key, value=number, whole=whole)
 
 
 def layer_keys(layer: Layer) -> list[str]:
@@ -191,7 +196,7 @@ def _number(old: int | float | None, edit: Edit, path: str):
 def _se_reduce(old: int | float, edit: Edit, path: str) -> int | float:
     """A squeeze-and-excitation block's reduce: a width (a whole number) or a ratio (0 < r <= 1),
     the kind it was for a factor, the kind the number is for a value."""
-    ratio = isinstance(old, float) if edit.factor is not None else not float(edit.value).is_integer()
+    ratio = isinstance(old, float) if edit.factor is not None else not edit.whole
     if ratio:
         value = old * edit.factor if edit.factor is not None else edit.value
         if not 0 < value <= 1:

@@ -35,3 +35,28 @@ def test_an_inception_column_changed_beyond_its_width_names_the_edit(runner):
     result = invoke(runner, "compare", "googlenet", "--set", "inception_3a/3x3.kernel=5", "--no-latency")
     assert result.exit_code == 2
     assert "--set 'inception_3a/3x3.kernel=5' would change more than the width of inception_3a/3x3" in result.stderr
+
+
+SMALL = "name: small\ninput: [3, 8, 8]\nlayers:\n  - {name: c1, type: conv, out: 10, kernel: 3}\n"
+
+
+@pytest.mark.parametrize("value", ["1e6", "1e2", "10.0", "2.5E+1"])
+@pytest.mark.parametrize("key", ["out", "kernel"])
+def test_a_size_in_set_is_read_as_the_spec_reads_it(runner, write_spec, key, value):
+    """`out: 1e2` in a spec is not a size (YAML 1.2 reads a float); neither is --set c1.out=1e6."""
+    spec = write_spec(SMALL.replace("out: 10", f"out: {value}") if key == "out" else
+                      SMALL.replace("kernel: 3", f"kernel: {value}"), "as_yaml.yaml")
+    in_yaml = invoke(runner, "analyze", str(spec), "--no-latency")
+    assert in_yaml.exit_code == 2 and f"{key} must be a whole number" in in_yaml.stderr
+    path = write_spec(SMALL)
+    result = invoke(runner, "compare", str(path), "--set", f"c1.{key}={value}", "--no-latency")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [f"gcost: error: {path}: --set 'c1.{key}={value}': {key} must be a whole "
+                                          f"number, got '{value}'"]
+
+
+@pytest.mark.parametrize("value", ["20", "+20", "x0.5", "x1.5"])
+def test_whole_numbers_and_factors_are_still_sizes(runner, write_spec, value):
+    result = invoke(runner, "compare", str(write_spec(SMALL)), "--set", f"c1.out={value}", "--no-latency",
+                    "--format", "json")
+    assert result.exit_code == 0, result.output

@@ -299,7 +299,7 @@ layers:
     ("conv1.out=;", "--set needs edits like"),
     ("conv1.out=many", "must be a number, or xF for F times the layer's own"),
     ("conv1.out=x-1", "must be a number or xF with F above 0"),
-    ("conv1.out=2.5", "must be a whole number, got 2.5"),
+    ("conv1.out=2.5", "out must be a whole number, got '2.5'"),
     ("conv1.out=0", "conv1.out must be at least 1, got 0"),
     ("layer1/0/conv3.out=x2", "variant set layer1/0/conv3.out=x2: branches merged by add must have equal shapes"),
 ])
