@@ -52,10 +52,11 @@ def _floats(value: str) -> list[float]:
               help="The paper's Figure 2(a) module: no reduce, no pool projection.")
 @click.option("--factorize", is_flag=True, callback=_record("factorize"), expose_value=False,
               help="Inception v2: every 5x5 conv at stride 1 becomes two stacked 3x3 convs.")
-@click.option("--set", "set_", multiple=True, callback=_record("set"), expose_value=False, metavar="'GLOB.KEY=VALUE'",
-              help="A variant with keys set on the layers whose row paths match GLOB: VALUE a number or xF (F times "
-                   "the layer's own); several edits separated by ';', e.g. 'layer*/*/conv1.out=x0.5' (repeatable: "
-                   "one variant each).")
+@click.option("--set", "set_", multiple=True, callback=_record("set"), expose_value=False,
+              metavar="'[NAME:] GLOB.KEY=VALUE'",
+              help="A variant with keys set on the layers whose row paths match GLOB (* within a path segment, ** "
+                   "across): VALUE a number or xF (F times the layer's own); several edits separated by ';', e.g. "
+                   "'half: layer*/*/conv1.out=x0.5' (NAME labels it; repeatable: one variant each).")
 @click.option("--head", type=click.Choice(["fc"]), callback=_record("head"), expose_value=False,
               help="fc: flatten the last feature map into the classifier instead of pooling it.")
 @click.option("--module", "module_glob", metavar="GLOB",

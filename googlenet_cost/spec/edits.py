@@ -1,17 +1,18 @@
 """compare --set: explicit edits of a spec's keys, for what roles do not cover.
 
-`--set 'GLOB.KEY=VALUE'` sets KEY on every layer whose row path matches GLOB (fnmatch, where `*`
-also crosses `/`): VALUE is a number, or `xF` for F times the layer's value (a whole-number key is
-rounded, to at least 1, or 0 for padding; a pair such as a kernel changes both sides). Several
-edits in one variant are separated by `;` and made in order. Every edit must match a row (inside
---module's rows, when given) and every row it matches must have the key, else exit 2 naming them.
+`--set '[NAME:] GLOB.KEY=VALUE'` sets KEY on every layer whose row path matches GLOB (`*` within one
+path segment, `**` across: tree.glob_matches): VALUE is a number, or `xF` for F times the layer's
+value (a whole-number key is rounded, to at least 1, or 0 for padding; a pair such as a kernel
+changes both sides; a size is written as a whole number, as in a spec). Several edits in one variant
+are separated by `;` and made in order; NAME labels the variant. Every edit must match a row (inside
+--module's rows, when given) and every row it matches must have the key, else exit 2 naming them
+(and, for a glob that matches nothing, the rows it could have meant).
 Shapes are derived again from the edited spec: a conv reads whatever width reaches it.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields, replace
-from fnmatch import fnmatchcase
 
 from ..errors import GcostError, quoted
 from ..quantity import NumberError, parse_int, parse_real
@@ -19,7 +20,7 @@ from .layers import (INCEPTION_COLUMNS, MAX_CHANNELS, MAX_ROWS, ActivationSpec, 
                      SESpec)
 from .model import Spec
 from .parse import MAX_SPATIAL
-from .tree import MAX_SCALE, Scope, listed, rewrite, row_paths
+from .tree import MAX_SCALE, Scope, glob_matches, listed, no_match_hint, rewrite, row_paths
 
 
 @dataclass(frozen=True)
@@ -100,27 +101,47 @@ def layer_keys(layer: Layer) -> list[str]:
 
 
 def set_keys(spec: Spec, text: str, scope: Scope) -> tuple[str, Spec]:
-    """The variant label ("set <edits>") and the spec with the edits of one --set made in order."""
+    """The variant's label and the spec with the edits of one --set made in order. The label is the
+    name given before the edits ('half: layer*/*/conv1.out=x0.5'), else "set <edits>"."""
+    name, edits_text = variant_name(text)
     edited: list[str] = []
     try:
-        edits = parse_edits(text)
+        edits = parse_edits(edits_text)
         for edit in edits:
             spec = _apply(spec, edit, scope, edited)
-    except GcostError as e:  # every error of an edit names the spec's file
-        raise e.located(file=spec.path) from None
-    label = "set " + ";".join(edit.text for edit in edits)
-    unchanged = scope.unchanged(edited)
-    if unchanged:
-        raise GcostError(f"--set {quoted(text)} changes nothing in {listed(unchanged)}, which --module "
-                         f"{quoted(scope.glob)} matches", file=spec.path)
-    return label, spec
+        unchanged = scope.unchanged(edited)
+        if unchanged:
+            raise GcostError(f"--set {quoted(edits_text)} changes nothing in {listed(unchanged)}, which --module "
+                             f"{quoted(scope.glob)} matches")
+    except GcostError as e:  # every error of an edit names the spec's file, and the variant by its name
+        raise GcostError(f"variant {name}: {e.message}" if name else e.message, file=e.file or spec.path,
+                         layer=e.layer) from None
+    return name or "set " + ";".join(edit.text for edit in edits), spec
+
+
+VARIANT_NAME = re.compile(r"\s*(?P<name>[A-Za-z0-9_.-]+)\s*:(?P<edits>.*)", re.DOTALL)
+MAX_NAME = 80  # as a spec's name
+
+
+def variant_name(text: str) -> tuple[str | None, str]:
+    """('half', 'layer*/*/conv1.out=x0.5') from 'half: layer*/*/conv1.out=x0.5'; (None, text) when the
+    --set gives no name (row paths and keys never hold a ':')."""
+    match = VARIANT_NAME.fullmatch(text)
+    if match is None:
+        return None, text
+    name = match.group("name")
+    if len(name) > MAX_NAME:
+        raise GcostError(f"--set: a variant's name is at most {MAX_NAME} characters, got {len(name):,}")
+    return name, match.group("edits")
 
 
 def _apply(spec: Spec, edit: Edit, scope: Scope, edited: list[str]) -> Spec:
-    rows = [path for path in row_paths(spec) if fnmatchcase(path, edit.glob) and scope(path)]
+    paths = [path for path in row_paths(spec) if scope(path)]
+    rows = [path for path in paths if glob_matches(edit.glob, path)]
     where = f" inside the rows --module {quoted(scope.glob)} matches" if scope.glob else ""
     if not rows:
-        raise GcostError(f"--set {quoted(edit.text)}: {quoted(edit.glob)} matches no row{where}", file=spec.path)
+        raise GcostError(f"--set {quoted(edit.text)}: {quoted(edit.glob)} matches no row{where}"
+                         f"{no_match_hint(edit.glob, paths)}", file=spec.path)
     matched, seen, done = set(rows), {}, []
 
     def visit(layer: Layer, path: str) -> tuple[Layer, ...] | None:

@@ -3,6 +3,8 @@
 included) and returns a new Spec (the loaded one is never changed)."""
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Callable, Iterable
@@ -40,6 +42,58 @@ def row_paths(spec: Spec) -> list[str]:
     return paths
 
 
+@functools.lru_cache(maxsize=256)
+def _glob_pattern(glob: str) -> re.Pattern[str]:
+    """A row-path glob as a regular expression: `*` any characters within one path segment (never a
+    `/`), `**` any characters across segments (`**/` also none: `**/expand` is every expand row, the
+    top-level one included), `?` one character, `[abc]`/`[!abc]` one of (or none of) those."""
+    parts, i = [], 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            parts.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            parts.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            parts.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            parts.append("[^/]")
+            i += 1
+        elif glob[i] == "[" and "]" in glob[i + 2:]:
+            end = glob.index("]", i + 2)
+            chars = glob[i + 1:end]
+            negated = chars[:1] == "!"
+            parts.append("[" + ("^/" if negated else "") + re.escape(chars[negated:]).replace("\\-", "-") + "]")
+            i = end + 1
+        else:
+            parts.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def glob_matches(glob: str, path: str) -> bool:
+    """Whether a row path matches a glob (`*` within one segment, `**` across: _glob_pattern)."""
+    return _glob_pattern(glob).fullmatch(path) is not None
+
+
+def no_match_hint(glob: str, paths: list[str]) -> str:
+    """What a glob that matches no row could have meant: the rows it would match if `*` crossed `/`
+    (then how to write that), else the rows closest to it."""
+    from difflib import get_close_matches
+
+    across = [path for path in paths if fnmatchcase(path, glob)]
+    if across:
+        wider = glob.replace("**", "*").replace("*", "**")
+        return (f"; `*` stays within one path segment: across segments ({quoted(wider)}) it would match "
+                f"{listed(across)}")
+    close = get_close_matches(glob, paths, n=4, cutoff=0.5)
+    last = glob.rsplit("/", 1)[-1]
+    close += [path for path in paths if fnmatchcase(path.rsplit("/", 1)[-1], last) and path not in close][:4]
+    return f"; did you mean {listed(close, 4)}?" if close else ""
+
+
 def listed(names: list[str], shown: int = 8) -> str:
     """'a, b, c' or, past `shown` names, 'a, b, ... h and 4 more'."""
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
@@ -57,7 +111,7 @@ class Scope:
         if self.glob is None:
             return True
         parts = path.split("/")
-        return any(fnmatchcase("/".join(parts[:i]), self.glob) for i in range(1, len(parts) + 1))
+        return any(glob_matches(self.glob, "/".join(parts[:i])) for i in range(1, len(parts) + 1))
 
     def unchanged(self, changed: Iterable[str]) -> list[str]:
         """The chosen rows with no change at or inside them."""
@@ -67,7 +121,7 @@ class Scope:
 
 def outermost_matches(paths: Iterable[str], glob: str) -> list[str]:
     """The paths `glob` matches that lie inside no other match (a match inside another is part of it)."""
-    matched = [p for p in paths if fnmatchcase(p, glob)]
+    matched = [p for p in paths if glob_matches(glob, p)]
     return [p for p in matched if not any(p.startswith(other + "/") for other in matched)]
 
 
@@ -78,8 +132,9 @@ def module_scope(spec: Spec, glob: str | None) -> Scope:
     chosen = outermost_matches(paths, glob)
     if not chosen:
         modules = [p for p in paths if "/" not in p and _is_module(spec, p)] or [p for p in paths if "/" not in p]
-        raise GcostError(f"--module {quoted(glob)} matches no inception or branches module and no other row (there "
-                         f"are {listed(modules)})", file=spec.path)
+        hint = no_match_hint(glob, paths)
+        raise GcostError(f"--module {quoted(glob)} matches no inception or branches module and no other row"
+                         + (hint if hint.startswith("; `*`") else f" (there are {listed(modules)})"), file=spec.path)
     return Scope(glob, tuple(chosen))
 
 
