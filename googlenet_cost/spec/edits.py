@@ -16,8 +16,8 @@ from dataclasses import dataclass, fields, replace
 
 from ..errors import GcostError, quoted
 from ..quantity import NumberError, parse_int, parse_real
-from .layers import (INCEPTION_COLUMNS, MAX_CHANNELS, MAX_ROWS, ActivationSpec, InceptionSpec, Layer, RepeatSpec,
-                     SESpec)
+from .layers import (INCEPTION_COLUMNS, MAX_CHANNELS, MAX_ROWS, ActivationSpec, ConvSpec, InceptionSpec, Layer,
+                     RepeatSpec, SESpec)
 from .model import Spec
 from .parse import MAX_SPATIAL
 from .tree import MAX_SCALE, Scope, glob_matches, listed, no_match_hint, rewrite, row_paths
@@ -43,6 +43,7 @@ KEYS = {
     "alpha": Key(0, float("inf"), whole=False, low_open=True), "beta": Key(0, float("inf"), whole=False, low_open=True),
     "k": Key(0, float("inf"), whole=False, low_open=True), "slope": Key(0, 1e6, whole=False),
     "init": Key(-1e6, 1e6, whole=False), "reduce": Key(0, MAX_CHANNELS, whole=False, low_open=True),
+    "expansion": Key(0, MAX_SCALE, whole=False, low_open=True),
     **{column: CHANNELS for column in INCEPTION_COLUMNS},
 }
 EDIT = re.compile(r"(?P<glob>[^=]+)\.(?P<key>[A-Za-z0-9_]+)=(?P<value>[^=]+)")
@@ -182,6 +183,12 @@ def _with_key(layer: Layer, edit: Edit, path: str) -> Layer:
         return layer.with_times(times)
     if isinstance(layer, SESpec) and key == "reduce":
         return replace(layer, reduce=_se_reduce(layer.reduce, edit, path))
+    if isinstance(layer, ConvSpec) and key in CONV_EXCLUSIVE:
+        if key == "out" and layer.out is None and edit.factor is not None:
+            raise GcostError(f"--set {quoted(edit.text)}: {path}'s width is relative to its input's "
+                             f"({'expansion ' + format(layer.expansion, 'g') if layer.expansion else 'depthwise'}): "
+                             "set its expansion, or out to a number")
+        return replace(layer, **{key: _number(getattr(layer, key), edit, path), **CONV_EXCLUSIVE[key]})
     old = getattr(layer, key)
     if isinstance(old, tuple):
         return replace(layer, **{key: tuple(_number(v, edit, path) for v in old)})
@@ -190,6 +197,10 @@ def _with_key(layer: Layer, edit: Edit, path: str) -> Layer:
             raise GcostError(f"--set {quoted(edit.text)}: {path}'s padding is 'same': give a number, not a factor")
         return replace(layer, **{key: (_number(0, edit, path),) * 2})
     return replace(layer, **{key: _number(old, edit, path)})
+
+
+# A conv's width is `out` or `expansion`, its groups `groups` or `depthwise`: setting one clears the other.
+CONV_EXCLUSIVE = {"out": {"expansion": None}, "expansion": {"out": None}, "groups": {"depthwise": False}}
 
 
 def _number(old: int | float | None, edit: Edit, path: str):
