@@ -45,8 +45,6 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     from googlenet_cost.options import DEFAULT_MODEL_DEPTH, RunOptions
     from googlenet_cost.sources import open_source
 
-    from googlenet_cost.count.spec_counts import VERIFIED
-
     from .render import Progress, emit, fit_width, say_progress, warn
 
     guard_outputs([output, plot_path], [spec or (None if model_ref else "googlenet")])
@@ -73,8 +71,10 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
         return [table, *notes, conventions(report), *panel]
 
     emit(render(report, fmt, depth or "branches", columns=chosen), views, output)
-    for message in report.warnings:  # --verify's agreement is a finding, not a warning: said plainly
-        (say_progress if message.startswith(VERIFIED) else warn)(message)
+    for note in report.notes:  # --verify's agreement is a finding, not a warning: said plainly
+        say_progress(note)
+    for message in report.warnings:
+        warn(message)
     if plot_path:
         from googlenet_cost.views.roofline import plot_report
 

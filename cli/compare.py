@@ -90,7 +90,7 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     from googlenet_cost.spec.layers import MAX_CHANNELS
     from googlenet_cost.spec.variants import build_variants
 
-    from .render import Progress, emit, fit_width, warn
+    from .render import Progress, emit, fit_width, say_progress, warn
 
     guard_outputs([output, plot_path], list(specs) or ["googlenet"])
     fit_width()  # a bad COLUMNS is refused before any work
@@ -122,6 +122,8 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     with Progress(enabled=fmt == "table" and output is None) as progress:
         result = run_compare(variants, options, progress=progress)
     for label, report in zip(result.labels, result.reports):
+        for note in report.notes:  # said plainly: not a warning
+            say_progress(f"{label}: {note}")
         for message in report.warnings:
             warn(f"{label}: {message}")
     shown = module_glob if specs or not models else None

@@ -162,7 +162,8 @@ def model_inputs(input_size: Any, input_data: Any, dtypes: Any = None) -> tuple[
         raise GcostError(f"the inputs' first sizes (the batch) differ: {', '.join(map(str, batches))}")
     if batches[0] > MAX_INPUT_SIDE:
         raise GcostError(f"{what}: the batch {batches[0]:,} is too large: at most {MAX_INPUT_SIDE:,}")
-    return batches[0], checked(Inputs(tuple(items)), what)
+    return batches[0], checked(Inputs(tuple(items), given_as="input_data" if input_data is not None else "input_size"),
+                               what)
 
 
 def _size_items(input_size: Any, dtypes: Any) -> tuple[list[int], list[TensorInput]]:

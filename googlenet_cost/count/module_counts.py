@@ -28,7 +28,7 @@ def count_module(make_model: MakeModel, inputs: Inputs, name: str, options: RunO
     except GcostError as e:
         raise e.located(file=name) from e
     measured, uncounted = measurement.rows, measurement.uncounted
-    warnings = []
+    warnings, notes = [], []
     if uncounted:
         message = ("operators with no MAC formula, not counted (their cost is missing from the "
                    f"totals): {', '.join(sorted(uncounted))}")
@@ -40,10 +40,12 @@ def count_module(make_model: MakeModel, inputs: Inputs, name: str, options: RunO
                                 + batch * (inputs.elements + sum(numel(m.output_shape) for m in measured))),
                            "--verify (fvcore on real tensors)")
         reference = fvcore_count(make_model("cpu").train(train), inputs, batch, depth=depth)
-        warnings += [fvcore_agreement(measured, reference), *fvcore_disagreements(measured, reference)]
+        notes.append(fvcore_agreement(measured, reference))
+        warnings += fvcore_disagreements(measured, reference)
     rows = [LayerRow(name=m.name, parent=m.parent, type=m.type, kernel=m.kernel,
                      output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
                      receptive_field=[], written=m.activations, bytes=m.traffic.bytes(options.itemsize),
+                     frozen_params=m.frozen,
                      arithmetic_intensity=intensity(m.macs, batch, m.traffic.bytes(options.itemsize)))
             for m in measured]
     training = None
@@ -57,7 +59,7 @@ def count_module(make_model: MakeModel, inputs: Inputs, name: str, options: RunO
             raise
         except BaseException as e:  # the model's own backward: its error, in one line
             raise model_raised(name, e, "its backward pass") from e
-    return Counted(rows=rows, training=training, warnings=warnings)
+    return Counted(rows=rows, training=training, warnings=warnings, notes=notes)
 
 
 def _measure(make_model: MakeModel, inputs: Inputs, batch: int, train: bool,
