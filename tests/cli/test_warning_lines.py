@@ -31,8 +31,8 @@ def test_a_python_warning_of_the_model_is_one_warning_line(runner, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith("warning: ") for line in lines), lines
-    said = [line for line in lines if "DeprecationWarning" in line]
-    assert said == [f"warning: DeprecationWarning: this model is deprecated\\nuse another ({tmp_path}/warns.py:12)"]
+    said = {line for line in lines if "DeprecationWarning" in line}  # as often as Python's filters show it
+    assert said == {f"warning: DeprecationWarning: this model is deprecated\\nuse another ({tmp_path}/warns.py:12)"}
     assert any("operators with no MAC formula" in line for line in lines)  # gcost's own warning, as before
 
 
