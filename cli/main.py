@@ -233,9 +233,16 @@ def _thread_raised(args) -> None:
 
 def _exit(code: int) -> None:
     """sys.exit, unless the analyzed code left threads running that are not daemons: Python would
-    wait for them after the report, forever if they never end. gcost says so and ends without them."""
+    wait for them after the report, forever if they never end. gcost says so and ends without them.
+
+    Before it, every object is frozen out of the garbage collector: its passes at shutdown walk
+    every object torch and the analysis made, 0.3-0.5 s of a 1.5 s `gcost analyze` on a 2-CPU
+    machine, to free memory the process gives back anyway. The rest of Python's ending (atexit
+    handlers, flushing the streams, closing files, the exit code) is as it was."""
+    import gc
     import threading
 
+    gc.freeze()
     left = [t.name for t in threading.enumerate()
             if t is not threading.main_thread() and t.is_alive() and not t.daemon]
     if not left:
