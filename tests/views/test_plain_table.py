@@ -21,7 +21,7 @@ def printed(item, width: int = 100_000) -> str:
 
 @pytest.mark.parametrize("path", SPEC_PARAMS)
 def test_the_plain_table_is_what_rich_draws(path):
-    for report in (gc.analyze(str(path)), gc.analyze(str(path), step="train", roofline="h100-sxm")):
+    for report in (gc.analyze(str(path)), gc.analyze(str(path), step="train", batch=2, roofline="h100-sxm")):
         for depth in ("branches", "top"):
             table, _ = to_rich_table(report, depth, width=None)
             assert table.plain is not None
