@@ -27,8 +27,8 @@ from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
 @click.option("--columns", metavar="LIST",
               help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, rf, "
-                   "weights, flops, activations, paper_params, paper_ops, latency, bytes, intensity, bound, limit, "
-                   "efficiency).")
+                   "weights, flops, activations, frozen, paper_params, paper_ops, latency, bytes, intensity, bound, "
+                   "limit, efficiency, and Table 1's depth, 1x1, 3x3_reduce, 3x3, 5x5_reduce, 5x5, pool_proj).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the roofline (.png, .svg or .pdf): every layer's intensity against its FLOP/s, the "
                    "roofs labelled. Implies --roofline.")
@@ -44,8 +44,6 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     from googlenet_cost.analysis import analyze as run_analysis
     from googlenet_cost.options import DEFAULT_MODEL_DEPTH, RunOptions
     from googlenet_cost.sources import open_source
-
-    from googlenet_cost.count.spec_counts import VERIFIED
 
     from .render import Progress, emit, fit_width, say, say_progress, warn
 
@@ -73,8 +71,10 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
         return [table, *notes, conventions(report), *panel]
 
     emit(render(report, fmt, depth or "branches", columns=chosen), views, output)
-    for message in report.warnings:  # --verify's agreement is a finding, not a warning: said plainly
-        (say_progress if message.startswith(VERIFIED) else warn)(message)
+    for note in report.notes:  # --verify's agreement is a finding, not a warning: said plainly
+        say_progress(note)
+    for message in report.warnings:
+        warn(message)
     if plot_path:
         from googlenet_cost.views.roofline import plot_report
 

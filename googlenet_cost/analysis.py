@@ -76,6 +76,7 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
                   inputs=source.inputs, batch=options.batch, mode=options.mode, layers=rows,
                   totals=replace(totals_of(rows, bytes_batch), bound_ms=bound_ms),
                   latency=latency, layer_latency=layer_latency, training=counted.training, warnings=warnings,
+                  notes=list(counted.notes),
                   dtype=options.dtype, machine=options.roofline)
 
 

@@ -72,6 +72,9 @@ class LayerRow:
     limit: str | None = None  # --roofline: "compute" or "memory", the roof it sits under
     efficiency: float | None = None  # --roofline --per-layer: bound / measured latency (1.0: at the roof)
     ops: tuple[OpTime, ...] | None = None  # --per-layer: its operators' profiled time, slowest first
+    frozen_params: int = 0  # of its params, those that need no gradient (requires_grad False): a frozen stem
+    depth: int | None = None  # a spec's rows: Table 1's depth, conv and linear layers on its longest path
+    filters: dict[str, int] = field(default_factory=dict)  # a spec's rows: Table 1's #1x1 ... pool proj columns
 
     @property
     def activations(self) -> int:
@@ -89,10 +92,19 @@ class Totals:
     bytes: int = 0  # memory traffic of the forward, at the batch and the report's dtype
     arithmetic_intensity: float | None = None  # the model's FLOP per byte
     bound_ms: float | None = None  # --roofline: the sum of the top-level rows' bounds
+    frozen_params: int = 0  # params that need no gradient
+    paper_params: int | None = None  # the sum of the spec's paper params figures (K = 1024); None: no figures
+    paper_ops: int | None = None  # the sum of its paper ops figures (M = 10^6)
+    depth: int | None = None  # a spec's: conv and linear layers on the longest path (GoogLeNet: 22)
 
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+    @property
+    def trainable_params(self) -> int:
+        """Params that need a gradient (requires_grad True)."""
+        return self.params - self.frozen_params
 
 
 def intensity(macs: int, batch: int, moved: int) -> float | None:
@@ -130,6 +142,7 @@ class Counted:
     rows: list[LayerRow]
     training: TrainingSummary | None = None
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # findings that need no action (--verify's agreement)
     bytes_batch: int | None = None  # the batch its bytes were counted at, when not the run's
 
 
@@ -149,6 +162,7 @@ class Report:
     dtype: str = "fp32"  # the floating-point type of bytes moved (and of timing)
     machine: Peaks | None = None  # --roofline: the peaks the bounds use
     inputs: Inputs | None = None  # what the forward takes; None: one tensor of input_shape
+    notes: list[str] = field(default_factory=list)  # findings said plainly, not warnings (--verify's agreement)
 
     @property
     def arguments(self) -> Inputs:
@@ -181,10 +195,13 @@ class Report:
             "mode": self.mode,
             "dtype": self.dtype,
             "layers": [_row_dict(row, self.machine is not None) for row in self.layers],
-            "totals": {"params": self.totals.params, "weights": self.totals.weights,
+            "totals": {"params": self.totals.params, "trainable_params": self.totals.trainable_params,
+                       "frozen_params": self.totals.frozen_params, "weights": self.totals.weights,
                        "macs": self.totals.macs, "flops": self.totals.flops,
                        "activations": self.totals.activations, "bytes": self.totals.bytes,
                        "arithmetic_intensity": self.totals.arithmetic_intensity,
+                       "paper_params": self.totals.paper_params, "paper_ops": self.totals.paper_ops,
+                       "depth": self.totals.depth,
                        **({"bound_ms": self.totals.bound_ms, "efficiency": self.efficiency}
                           if self.machine is not None else {}),
                        **({key: getattr(self.training, key) for key in ("backward_macs", "step_macs", "saved_bytes",
@@ -194,6 +211,7 @@ class Report:
             "layer_latency": None if self.layer_latency is None else self.layer_latency.to_dict(),
             "machine": None if self.machine is None else self.machine.to_dict(),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
 
@@ -202,9 +220,11 @@ def _row_dict(row: LayerRow, roofline: bool = False) -> dict[str, Any]:
     bound = {"bound_ms": row.bound_ms, "limit": row.limit, "efficiency": row.efficiency} if roofline else {}
     return {
         "name": row.name, "parent": row.parent, "type": row.type, "kernel": row.kernel or None,
-        "output_shape": row.output_shape, "params": row.params, "weights": row.weights,
+        "output_shape": row.output_shape, "params": row.params, "frozen_params": row.frozen_params,
+        "weights": row.weights,
         "macs": row.macs, "activations": row.activations, "bytes": row.bytes,
         "arithmetic_intensity": row.arithmetic_intensity, "receptive_field": row.receptive_field,
+        "depth": row.depth, "filters": dict(row.filters),
         "paper": None if paper is None else {
             "params": paper.params, "params_text": paper.params_text, "params_ok": paper.params_ok,
             "ops": paper.ops, "ops_text": paper.ops_text, "ops_ok": paper.ops_ok,
@@ -237,6 +257,14 @@ def totals_of(rows: list[LayerRow], batch: int = 1) -> Totals:
     measured = any(row.written is not None for row in rows)
     made = [row for row in rows if row.type not in PASS_THROUGH_TYPES]
     macs, moved = sum(r.macs for r in top), sum(r.bytes for r in top)
+    paper = [r.paper for r in top if r.paper is not None]
+    params_figures = [p.params for p in paper if p.params is not None]
+    ops_figures = [p.ops for p in paper if p.ops is not None]
+    depths = [r.depth for r in top if r.depth is not None and r.type != "aux"]  # the main path's
     return Totals(params=sum(r.params for r in top), weights=sum(r.weights for r in top), macs=macs,
                   activations=sum(r.activations for r in (top if measured else made)), bytes=moved,
-                  arithmetic_intensity=intensity(macs, batch, moved))
+                  arithmetic_intensity=intensity(macs, batch, moved),
+                  frozen_params=sum(r.frozen_params for r in top),
+                  paper_params=sum(params_figures) if params_figures else None,
+                  paper_ops=sum(ops_figures) if ops_figures else None,
+                  depth=sum(depths) if depths else None)

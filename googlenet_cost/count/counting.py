@@ -46,6 +46,11 @@ class MeasuredRow:
     kernel: str = ""  # "3x3/1" for conv and pooling modules
     activations: int = 0  # elements its operators write into new tensors, per sample (children included)
     traffic: Traffic = Traffic()  # its operators' memory traffic at the batch measured (children included)
+    frozen: int = 0  # of its params, those that need no gradient (requires_grad False)
+
+
+def _frozen(parameters) -> int:
+    return sum(p.numel() for p in parameters if not p.requires_grad)
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
         except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
             if user_code is None:
                 raise GcostError(f"the built model failed on a {tuple(call.tensors[0].shape)} input: {e}") from e
-            raise model_raised(user_code, e, active[-1] if active else None, kind_hint(e)) from e
+            raise model_raised(user_code, e, active[-1] if active else None, kind_hint(e, as_inputs(inputs))) from e
         except PASSES_THROUGH:
             raise
         except BaseException as e:  # the user's forward: whatever it raises is theirs to see, in one line
@@ -142,7 +147,8 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
         result.append(MeasuredRow(name, parent, shapes.get(name, ()),
                                   sum(p.numel() for p in module.parameters()), _weights(module, operands),
                                   flops // 2 // batch, type(module).__name__, _kernel_text(module),
-                                  recorder.written.get(name, 0) // batch, recorder.traffic.get(name, Traffic())))
+                                  recorder.written.get(name, 0) // batch, recorder.traffic.get(name, Traffic()),
+                                  _frozen(module.parameters())))
     result = _with_own_rows(result, {name: module for name, _, module in rows}, operands)
     rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch, operands,
                         recorder.written.get("", 0) // batch, recorder.traffic.get("", Traffic()))
@@ -265,7 +271,7 @@ def _with_own_rows(rows: list[MeasuredRow], modules: dict[str, nn.Module], opera
                 f"{row.name}/(own)", row.name, (), sum(p.numel() for p in own),
                 _weights(modules[row.name], operands, recurse=False), row.macs - sum(k.macs for k in kids),
                 "(own)", "", row.activations - sum(k.activations for k in kids),
-                row.traffic - sum((k.traffic for k in kids), Traffic())))
+                row.traffic - sum((k.traffic for k in kids), Traffic()), _frozen(own)))
     return result + pending[::-1]
 
 
@@ -357,7 +363,9 @@ def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int,
     if not params and not macs and not written and traffic == Traffic():
         return None
     weights = _weights(model, operands) - sum(r.weights for r in top)
-    return MeasuredRow(OUTSIDE_ROW, None, (), params, weights, macs, type(model).__name__, "", written, traffic)
+    frozen = _frozen(model.parameters()) - sum(r.frozen for r in top)
+    return MeasuredRow(OUTSIDE_ROW, None, (), params, weights, macs, type(model).__name__, "", written, traffic,
+                       frozen)
 
 
 def _kernel_text(module: nn.Module) -> str:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .counting import FvcoreCount, MeasuredRow
 
 
-VERIFIED = "--verify: fvcore's MACs equal gcost's on "  # how the agreement line begins (the CLI says it plainly)
+VERIFIED = "--verify: fvcore's MACs equal gcost's on "  # how the agreement line begins (a note, not a warning)
 
 
 def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
@@ -41,6 +41,7 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
     except GcostError as e:
         raise e.located(file=spec.path) from e
     warnings = _disagreements(planned, measured, counting_batch, options.train_mode)
+    notes: list[str] = []
     if counting_batch != batch:
         warnings.append(f"counted at batch {counting_batch}: {single} batch-normalizes one value per channel, "
                         "which PyTorch refuses to train at batch 1 (counts are per sample either way; "
@@ -50,7 +51,8 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
         with warnings_module.catch_warnings():  # torch.jit's deprecation notices, fvcore's own: not the user's
             warnings_module.simplefilter("ignore")
             reference = fvcore_layers(layers, counting_batch, train=options.train_mode, cache=cache)
-        warnings += [fvcore_agreement(measured, reference), *fvcore_disagreements(measured, reference)]
+        notes = [fvcore_agreement(measured, reference)]
+        warnings += fvcore_disagreements(measured, reference)
     rows = [_row(planned_row, measured_row, counting_batch, options.itemsize)
             for planned_row, measured_row in zip(planned, measured)]
     training = None
@@ -60,7 +62,7 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
         rows, training, disagree = spec_training(spec, plan, rows, batch, plan.training_device(batch),
                                                  options.optimizer, cache)
         warnings += disagree
-    return Counted(rows=rows, training=training, warnings=warnings, bytes_batch=counting_batch)
+    return Counted(rows=rows, training=training, warnings=warnings, notes=notes, bytes_batch=counting_batch)
 
 
 def single_value_norm(planned: list[PlannedRow]) -> str | None:
@@ -124,12 +126,15 @@ def fvcore_disagreements(measured: list[MeasuredRow], count: FvcoreCount) -> lis
 
 
 def _row(plan: PlannedRow, measured: MeasuredRow, batch: int, itemsize: int) -> LayerRow:
+    from ..spec import table1
+
     moved = measured.traffic.bytes(itemsize)
     return LayerRow(name=plan.name, parent=plan.parent, type=plan.type, kernel=plan.layer.kernel_text(),
                     output_shape=list(measured.output_shape), params=measured.params,
                     weights=measured.weights, macs=measured.macs,
                     receptive_field=list(plan.field.size), paper=_paper(plan, measured),
-                    bytes=moved, arithmetic_intensity=intensity(measured.macs, batch, moved))
+                    bytes=moved, arithmetic_intensity=intensity(measured.macs, batch, moved),
+                    depth=table1.depth(plan.layer, plan.in_shape), filters=table1.filters(plan.layer))
 
 
 def _paper(plan: PlannedRow, measured: MeasuredRow) -> PaperComparison | None:

@@ -61,6 +61,7 @@ COLUMNS: list[Column] = [
     ("output", lambda r: "x".join(map(str, r.output_shape)),
      lambda r: shape_text(r.output_shape) + (" ≠" if r.paper is not None and r.paper.output_ok is False else "")),
     ("params", lambda r: r.params, lambda r: f"{r.params:,}" if r.params else "0"),
+    ("frozen_params", lambda r: r.frozen_params, lambda r: f"{r.frozen_params:,}" if r.frozen_params else "0"),
     ("macs", lambda r: r.macs, lambda r: f"{r.macs:,}" if r.macs else "0"),
     ("receptive_field", lambda r: "x".join(map(str, r.receptive_field)),
      lambda r: "x".join(map(str, r.receptive_field))),
@@ -101,6 +102,12 @@ EXTRA_COLUMNS: list[Column] = [  # on request (--columns): shown by default in C
     ("flops", lambda r: 2 * r.macs, lambda r: f"{2 * r.macs:,}" if r.macs else "0"),
     ("activations", lambda r: r.activations, lambda r: f"{r.activations:,}" if r.activations else "0"),
 ]
+# Table 1's structural columns (spec/table1.py), on request: a row's depth and its filter counts.
+TABLE1_COLUMNS: list[Column] = [
+    ("depth", lambda r: "" if r.depth is None else r.depth, lambda r: "" if r.depth is None else str(r.depth)),
+    *((f"#{column}", lambda r, c=column: r.filters.get(c, ""), lambda r, c=column: f"{r.filters[c]:,}"
+       if c in r.filters else "") for column in ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")),
+]
 EFFICIENCY_COLUMN: Column = ("efficiency", lambda r: "" if r.efficiency is None else round(r.efficiency, 4),
                              lambda r: "" if r.efficiency is None else f"{r.efficiency:.0%}")
 LATENCY_COLUMN: Column = ("latency_ms", lambda r: r.latency_ms if r.latency_ms is not None else "",
@@ -110,9 +117,12 @@ HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output"
            "paper_ops": "paper ops", "latency_ms": "latency ms", "backward_macs": "backward MACs",
            "backward_ratio": "bwd/fwd", "saved_bytes": "saved bytes", "bytes": "bytes",
            "arithmetic_intensity": "FLOP/B", "bound_ms": "bound ms", "limit": "limit", "efficiency": "of roof",
-           "weights": "weights", "flops": "FLOPs", "activations": "activations"}
+           "weights": "weights", "flops": "FLOPs", "activations": "activations", "frozen_params": "frozen",
+           "depth": "depth", "#1x1": "#1x1", "#3x3_reduce": "#3x3 reduce", "#3x3": "#3x3",
+           "#5x5_reduce": "#5x5 reduce", "#5x5": "#5x5", "#pool_proj": "pool proj"}
 NUMERIC = {"params", "macs", "latency_ms", "backward_macs", "backward_ratio", "saved_bytes", "bytes",
-           "arithmetic_intensity", "bound_ms", "efficiency", "weights", "flops", "activations"}
+           "arithmetic_intensity", "bound_ms", "efficiency", "weights", "flops", "activations", "frozen_params",
+           "depth", "#1x1", "#3x3_reduce", "#3x3", "#5x5_reduce", "#5x5", "#pool_proj"}
 
 
 def output_heading(report: Report) -> str:
@@ -132,7 +142,10 @@ def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Colu
     the `chosen` ones (--columns), in the order given."""
     has_latency = any(row.latency_ms is not None for row in report.layers)
     has_paper = any(row.paper is not None for row in report.layers)
-    columns = [c for c in COLUMNS if has_paper or not c[0].startswith("paper")]
+    empty = {key for key, has in (("frozen_params", any(row.frozen_params for row in report.layers)),
+                                  ("kernel", any(row.kernel for row in report.layers)),
+                                  ("receptive_field", any(row.receptive_field for row in report.layers))) if not has}
+    columns = [c for c in COLUMNS if (has_paper or not c[0].startswith("paper")) and c[0] not in empty]
     columns += TRAINING_COLUMNS if report.training else []
     columns += [LATENCY_COLUMN] if has_latency else []
     if report.machine is not None:
@@ -140,7 +153,7 @@ def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Colu
     if chosen is None:
         return columns
     by_key = {key: column for column in [*COLUMNS, *TRAINING_COLUMNS, LATENCY_COLUMN, *ROOFLINE_COLUMNS,
-                                         EFFICIENCY_COLUMN, *EXTRA_COLUMNS] for key in [column[0]]}
+                                         EFFICIENCY_COLUMN, *EXTRA_COLUMNS, *TABLE1_COLUMNS] for key in [column[0]]}
     return [by_key[key] for key in chosen]
 
 
@@ -151,14 +164,18 @@ COLUMN_NAMES = {"layer": "layer", "name": "layer", "type": "type", "kernel": "ke
                 "bwd_fwd": "backward_ratio", "saved": "saved_bytes", "saved_bytes": "saved_bytes",
                 "bytes": "bytes", "intensity": "arithmetic_intensity", "arithmetic_intensity": "arithmetic_intensity",
                 "bound": "bound_ms", "bound_ms": "bound_ms", "limit": "limit", "efficiency": "efficiency",
-                "weights": "weights", "flops": "flops", "activations": "activations"}
+                "weights": "weights", "flops": "flops", "activations": "activations", "frozen": "frozen_params",
+                "frozen_params": "frozen_params", "depth": "depth",
+                **{name: f"#{column}" for column in ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
+                   for name in (column, f"#{column}", column.replace("_", " "), f"#{column.replace('_', ' ')}")}}
 # Dropped first to fit a narrow terminal, in this order: the roofline's, then the paper's and the rest.
 OPTIONAL_COLUMNS = ("arithmetic_intensity", "bytes", "limit", "efficiency", "bound_ms", "paper_ops", "paper_params",
                     "receptive_field", "kernel")
 
 
-def parse_columns(text: str | None) -> tuple[str, ...] | None:
-    """--columns "name,output,params,macs" -> column keys; None when not given."""
+def parse_columns(text: str | None, what: str = "--columns") -> tuple[str, ...] | None:
+    """--columns "name,output,params,macs" -> column keys; None when not given. `what` names the
+    option in errors (the Python API's `columns`)."""
     from ..errors import GcostError, did_you_mean
 
     if text is None:
@@ -166,11 +183,11 @@ def parse_columns(text: str | None) -> tuple[str, ...] | None:
     keys = []
     for word in (w.strip().lower() for w in text.split(",") if w.strip()):
         if word not in COLUMN_NAMES:
-            raise GcostError(f"--columns: unknown column {word[:40]!r}{did_you_mean(word, COLUMN_NAMES)}; known: "
+            raise GcostError(f"{what}: unknown column {word[:40]!r}{did_you_mean(word, COLUMN_NAMES)}; known: "
                              + ", ".join(sorted(COLUMN_NAMES)))
         keys.append(COLUMN_NAMES[word])
     if not keys:
-        raise GcostError("--columns needs at least one column, e.g. name,output,params,macs")
+        raise GcostError(f"{what} needs at least one column, e.g. name,output,params,macs")
     return tuple(dict.fromkeys(keys))
 
 
@@ -195,14 +212,16 @@ def _rows(report: Report, depth: str) -> list[LayerRow]:
 TABLE_MAX_ROWS = 2_000
 
 
-def table_depth(report: Report, depth: str | None) -> tuple[str, str | None]:
+ROWS_REMEDY = "--depth branches shows them all, --format csv or json writes them all."
+
+
+def table_depth(report: Report, depth: str | None, remedy: str = ROWS_REMEDY) -> tuple[str, str | None]:
     """The depth the table is drawn at (`depth` when given) and, when rows were left out by
-    default, a line saying so."""
+    default, a line saying so and what shows them (`remedy`: the CLI's flags, or the API's calls)."""
     if depth is not None or len(report.layers) <= TABLE_MAX_ROWS:
         return depth or "branches", None
     top = len(_rows(report, "top"))
-    return "top", (f"Showing the {top:,} top-level rows of {len(report.layers):,}: --depth branches "
-                   "shows them all, --format csv or json writes them all.")
+    return "top", f"Showing the {top:,} top-level rows of {len(report.layers):,}: {remedy}"
 
 
 def _inputs_text(report: Report) -> str:
@@ -225,7 +244,8 @@ def conventions(report: Report) -> str:
     """The totals and the counting rule in words, under every table (report.COUNTING_RULE, the
     rule counting follows, so the words cannot drift from what was counted)."""
     t = report.totals
-    text = (f"Totals: {t.params:,} params ({t.weights:,} weights), {t.macs:,} MACs = "
+    frozen = f", {t.frozen_params:,} frozen" if t.frozen_params else ""
+    text = (f"Totals: {t.params:,} params ({t.weights:,} weights{frozen}), {t.macs:,} MACs = "
             f"{human(t.macs)} MACs = {human(t.flops)} FLOPs per sample, {report.mode} mode, "
             f"{_inputs_text(report)}.\n"
             f"MACs: {COUNTING_RULE['macs']} (FLOPs = 2 x MACs); {COUNTING_RULE['not_counted']} are not "
@@ -237,6 +257,10 @@ def conventions(report: Report) -> str:
     if any(row.paper is not None for row in report.layers):
         text += (" Paper figures: params (K = 1024) are compared with weights, ops (M = 10^6) with MACs; "
                  "≠ marks a disagreement beyond rounding.")
+        if t.paper_params is not None or t.paper_ops is not None:
+            sums = [f"{t.paper_params:,} params" if t.paper_params is not None else "",
+                    f"{t.paper_ops:,} ops" if t.paper_ops is not None else ""]
+            text += f" The paper's figures sum to {' and '.join(item for item in sums if item)}."
     return text
 
 
@@ -272,6 +296,9 @@ def mib(size: int) -> str:
 def _totals_row(report: Report, keys: list[str]) -> list[str]:
     t = report.totals
     cells = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}", "bytes": f"{human(t.bytes)}B",
+             "frozen_params": f"{t.frozen_params:,}", "depth": "" if t.depth is None else str(t.depth),
+             "paper_params": "" if t.paper_params is None else f"{t.paper_params / 1024:,.0f}K",
+             "paper_ops": "" if t.paper_ops is None else f"{t.paper_ops / 1e6:,.0f}M",
              "weights": f"{t.weights:,}", "flops": f"{t.flops:,}", "activations": f"{t.activations:,}",
              "arithmetic_intensity": _fixed(t.arithmetic_intensity, 1), "bound_ms": ms_text(t.bound_ms),
              "efficiency": "" if report.efficiency is None else f"{report.efficiency:.0%}"}
@@ -309,17 +336,75 @@ def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: 
 @dataclass(frozen=True)
 class Rendered:
     """A rich renderable and the width it needs: printed narrower than that, a table wraps in the
-    terminal instead of cutting a number (cli/render.emit widens its console to it)."""
+    terminal instead of cutting a number (cli/render.emit widens its console to it). `plain` is the
+    same table as rich draws it without colour, when it is known (plain_table): a console that
+    writes no styles (a pipe, a file) and has the room prints those lines, without rich's layout
+    (for googlenet's 110 rows, 50 ms of a run that takes a few hundred)."""
 
     renderable: Any
     needed_width: int = 0
+    plain: tuple[str, ...] | None = None
 
-    def __rich__(self) -> Any:
-        return self.renderable
+    def __rich_console__(self, console: Any, options: Any):
+        if self.plain is not None and console.color_system is None and options.max_width >= self.needed_width:
+            from rich.segment import Segment
+
+            for line in self.plain:
+                yield Segment(line)
+                yield Segment.line()
+            return
+        yield self.renderable
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.renderable)
+
+
+# rich's box.HEAVY_HEAD, the tables' box: top, header, below the header, between rows and the footer, bottom
+_BOX = {"top": "┏━┳┓", "head": "┃┃┃", "below_head": "┡━╇┩", "row": "│││", "above_foot": "├─┼┤", "bottom": "└─┴┘"}
+_ONE_CELL = frozenset("≠└↳")  # the non-ASCII characters gcost's own cells hold, each one terminal cell wide
+
+
+def plain_table(title: str, headers: list[str], rows: list[list[str]], footer: list[str] | None,
+                right: set[int]) -> tuple[str, ...] | None:
+    """The lines rich draws for rich_table(...) on a console without styles, wide enough for every
+    cell (each column as wide as its widest cell, one space of padding each side, the title centred
+    over the table); None where only rich can say (text that is not one line of one-cell-wide
+    characters: a user's name in another script, an escape shown on several lines)."""
+    texts = [title, *headers, *(cell for row in rows for cell in row), *(footer or [])]
+    if not rows or any(not (text.isascii() or set(text) - set(map(chr, range(128))) <= _ONE_CELL) or "\n" in text
+                       or not text.isprintable() for text in map(printable, texts)):
+        return None
+    widths = [max(len(printable(cell)) for cell in [header, *(row[i] for row in rows), *([footer[i]] if footer else [])])
+              for i, header in enumerate(headers)]
+
+    def rule(chars: str) -> str:
+        return chars[0] + chars[2].join(chars[1] * (width + 2) for width in widths) + chars[3]
+
+    def line(cells: list[str], rules: str) -> str:
+        shown = [printable(cell).rjust(width) if i in right else printable(cell).ljust(width)
+                 for i, (cell, width) in enumerate(zip(cells, widths))]
+        return rules[0] + rules[1].join(f" {cell} " for cell in shown) + rules[2]
+
+    width = sum(widths) + 3 * len(widths) + 1
+    title = printable(title)
+    if len(title) > width:
+        return None
+    excess = width - len(title)
+    lines = [" " * (excess // 2) + title + " " * (excess - excess // 2), rule(_BOX["top"]), line(headers, _BOX["head"]),
+             rule(_BOX["below_head"]), *(line(row, _BOX["row"]) for row in rows)]
+    if footer is not None:
+        lines += [rule(_BOX["above_foot"]), line(footer, _BOX["row"])]
+    return (*lines, rule(_BOX["bottom"]))
+
+
+COLUMNS_REMEDY = ("--columns chooses columns (e.g. --columns name,type,output,params,macs,rf); --format markdown or "
+                  "csv has them all.")
 
 
 def to_rich_table(report: Report, depth: str = "branches", *, width: int | None = None,
-                  columns: tuple[str, ...] | None = None):
+                  columns: tuple[str, ...] | None = None, remedy: str = COLUMNS_REMEDY):
     """The table, and a note when columns were left out to fit `width` (the optional ones, in
     OPTIONAL_COLUMNS order; never when `columns` were chosen). A table that still needs more than
     `width` says so (Rendered.needed_width): printed at that width it wraps in the terminal instead
@@ -344,14 +429,12 @@ def to_rich_table(report: Report, depth: str = "branches", *, width: int | None 
     keys = [key for key, _, _ in chosen]
     styles = ["dim" if row.parent else ("yellow" if row.paper is not None and not row.paper.ok else None)
               for row in shown]
-    table = rich_table(f"{report.spec.get('name')}: per-layer cost", headers, body,
-                       right={i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}, styles=styles,
-                       footer=footer)
-    table = Rendered(table, table_width(headers, body, footer))
+    title, right = f"{report.spec.get('name')}: per-layer cost", {i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}
+    table = rich_table(title, headers, body, right=right, styles=styles, footer=footer)
+    table = Rendered(table, table_width(headers, body, footer), plain_table(title, headers, body, footer, right))
     note = None
     if left_out:
-        note = (f"Left out to fit {width} columns: {', '.join(left_out)}. --columns chooses columns "
-                "(e.g. --columns name,type,output,params,macs,rf); --format markdown or csv has them all.")
+        note = f"Left out to fit {width} columns: {', '.join(left_out)}. {remedy}"
     return table, note
 
 
