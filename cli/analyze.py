@@ -59,7 +59,8 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     batches = int_list(batch, option="--batch")
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer, verify=verify, strict=strict,
                          depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
-                         timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"])
+                         timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"],
+                         bound_batches=batches[1:])
     source = open_source(spec, model_ref, input_text, model_args)
     options = options.with_roofline(roofline_from(roofline or plot_path is not None, peaks_choice, timing))
     with Progress(enabled=fmt == "table" and output is None) as progress:

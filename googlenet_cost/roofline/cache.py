@@ -191,12 +191,15 @@ def cached_peaks(entry: dict[str, Any], key: dict[str, Any]) -> Peaks:
 def cached_recipe(data: Any):
     from .microbench import Recipe
 
-    if not isinstance(data, dict) or set(data) != {"flops_kernel", "matmul_n", "memory_bytes", "mac_scale"}:
-        raise ValueError("its recipe is not flops_kernel, matmul_n, memory_bytes and mac_scale")
+    keys = {"flops_kernel", "matmul_n", "memory_bytes", "mac_scale", "mac_index", "mac_batch"}
+    if not isinstance(data, dict) or set(data) != keys:
+        raise ValueError(f"its recipe is not {', '.join(sorted(keys))}")
     if data["flops_kernel"] not in ("mm", *MAC_CLASSES):
         raise ValueError("its recipe names no kernel gcost measures")
     scale = data["mac_scale"]
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and 0 < scale <= 1):
         raise ValueError("its recipe's mac_scale is out of range")
     return Recipe(data["flops_kernel"], parse_int(data["matmul_n"], low=1, high=65_536, text=False, what="matmul_n"),
-                  parse_int(data["memory_bytes"], low=1, high=2**36, text=False, what="memory_bytes"), float(scale))
+                  parse_int(data["memory_bytes"], low=1, high=2**36, text=False, what="memory_bytes"), float(scale),
+                  parse_int(data["mac_index"], low=0, high=2, text=False, what="mac_index"),
+                  parse_int(data["mac_batch"], low=1, high=1024, text=False, what="mac_batch"))

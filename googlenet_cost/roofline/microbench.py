@@ -54,10 +54,12 @@ class Recipe:
     matmul_n: int
     memory_bytes: int
     mac_scale: float = 1.0  # the MAC shapes' scale (opbench.OpSizes.mac_scale)
+    mac_index: int = 0  # which of the MAC class's shapes set the roof
+    mac_batch: int = 1  # at which batch
 
     def to_dict(self) -> dict[str, Any]:
         return {"flops_kernel": self.flops_kernel, "matmul_n": self.matmul_n, "memory_bytes": self.memory_bytes,
-                "mac_scale": self.mac_scale}
+                "mac_scale": self.mac_scale, "mac_index": self.mac_index, "mac_batch": self.mac_batch}
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def _measure_cpu(dtype: str, threads: int, sizes: PeakSizes, kernels: Any, clock
     from .machine import cpu_identity, last_level_cache_bytes, theoretical_cpu_flops
     from .opbench import CPU_OP_SIZES, measure_op_rates
 
+    warm_allocator(torch)
     cache = last_level_cache_bytes()
     array = _memory_array(sizes, cache)
     sets = sizes.cache_sets or tuple(sorted({256 * 2**10, max(256 * 2**10, (cache or 2**24) // 4)}))
@@ -144,7 +147,7 @@ def _measure_cpu(dtype: str, threads: int, sizes: PeakSizes, kernels: Any, clock
     in_cache = max(bench.memory_rate(total // 3, calls_per_iteration=True) for total in sets)
     op_sizes = op_sizes or CPU_OP_SIZES
     rates, best_mac = measure_op_rates(bench, op_sizes)
-    flops, kernel, how = _compute_roof(mm_flops, n, best_mac)
+    flops, recipe, how = _compute_roof(mm_flops, n, array, best_mac, op_sizes)
     theory, theory_how = theoretical_cpu_flops(cpu_identity(), threads, dtype)
     peaks = Peaks(device=device_label(torch.device("cpu"), threads), dtype=dtype, threads=threads, flops_per_s=flops,
                   bytes_per_s=bandwidth, cache_bytes_per_s=max(in_cache, bandwidth), cache_bytes=cache or max(sets),
@@ -154,7 +157,18 @@ def _measure_cpu(dtype: str, threads: int, sizes: PeakSizes, kernels: Any, clock
                             f"{'from sysfs' if cache else 'the largest working set measured'}; operators at "
                             f"{len(rates.ops) + len(rates.macs)} rates",
                   theoretical_flops_per_s=theory, theoretical_reference=theory_how, operators=rates)
-    return Measurement(peaks, Recipe(kernel, n, array, op_sizes.mac_scale))
+    return Measurement(peaks, recipe)
+
+
+def warm_allocator(torch) -> None:
+    """Allocate and free a tensor of a few tens of MiB, as any network's first forward pass does.
+    glibc serves a large allocation by a fresh mmap (every page faulted in on first touch) until a
+    freed mmapped chunk raises its threshold: until then each new output of a few MiB costs page
+    faults, and an operator measured in a fresh process ran at 60% of its rate in a warm one (a 3x3
+    convolution on this project's CPU: 120 against 205 GFLOP/s). Timing loops run warm; so do the
+    measurements and the re-probe, whatever ran before them."""
+    warm = torch.ones(6 * 2**20)  # 24 MiB: under glibc's 32 MiB ceiling of that threshold
+    del warm
 
 
 def _memory_array(sizes: PeakSizes, cache: int | None) -> int:
@@ -165,14 +179,15 @@ def _memory_array(sizes: PeakSizes, cache: int | None) -> int:
     return min(array, free // 8) if free is not None else array  # three arrays in well under half the free memory
 
 
-def _compute_roof(mm_flops: float, n: int, best_mac: tuple[str, float, str] | None) -> tuple[float, str, str]:
-    """(peak FLOP/s, the kernel that set it, how): the best of the products and of the MAC classes'
-    operators, so that no convolution runs faster than the roof (on a CPU oneDNN's direct 3x3
-    convolutions can outrun torch.mm's BLAS)."""
+def _compute_roof(mm_flops: float, n: int, array: int, best_mac, op_sizes) -> tuple[float, Recipe, str]:
+    """(peak FLOP/s, the recipe that re-probes it, how): the best of the products and of the MAC
+    classes' operators, so that no convolution runs faster than the roof (on a CPU oneDNN's
+    direct 3x3 convolutions can outrun torch.mm's BLAS)."""
     if best_mac is not None and best_mac[1] > mm_flops * (1 + 1e-3):  # a tie is torch.mm's
-        return best_mac[1], best_mac[0], (f"{best_mac[2]} (faster than torch.mm {n}x{n}'s "
-                                          f"{mm_flops / 1e9:.1f} GFLOP/s)")
-    return mm_flops, "mm", f"torch.mm {n}x{n}"
+        cls, rate, what, index = best_mac
+        return rate, Recipe(cls, n, array, op_sizes.mac_scale, index, op_sizes.batches[0]), \
+            f"{what} (faster than torch.mm {n}x{n}'s {mm_flops / 1e9:.1f} GFLOP/s)"
+    return mm_flops, Recipe("mm", n, array, op_sizes.mac_scale), f"torch.mm {n}x{n}"
 
 
 def _measure_cuda(where, dtype: str, sizes: PeakSizes, cuda, kernels: Any, clock, say: Progress,
@@ -201,7 +216,7 @@ def _measure_cuda(where, dtype: str, sizes: PeakSizes, cuda, kernels: Any, clock
         finally:
             del bench
             cuda.empty_cache()
-    flops, kernel, how = _compute_roof(mm_flops, n, best_mac)
+    flops, recipe, how = _compute_roof(mm_flops, n, array, best_mac, op_sizes)
     name = cuda.device_name(where)
     sheet = datasheet_for_device(name, dtype)
     peaks = Peaks(device=name, dtype=dtype, threads=None, flops_per_s=flops, bytes_per_s=bandwidth,
@@ -213,7 +228,7 @@ def _measure_cuda(where, dtype: str, sizes: PeakSizes, cuda, kernels: Any, clock
                   theoretical_bytes_per_s=sheet.bytes_per_s if sheet else None,
                   theoretical_reference=f"datasheet: {sheet.device}" if sheet else
                   f"no datasheet for {name!r} at {dtype}: no theoretical peak", operators=rates)
-    return Measurement(peaks, Recipe(kernel, n, array, op_sizes.mac_scale))
+    return Measurement(peaks, recipe)
 
 
 def probe(device, dtype: str, threads: int | None, recipe: Recipe, cuda=None, *, sizes: PeakSizes | None = None,
@@ -241,6 +256,7 @@ def probe(device, dtype: str, threads: int | None, recipe: Recipe, cuda=None, *,
     saved = torch.get_num_threads()
     try:
         torch.set_num_threads(threads or saved)
+        warm_allocator(torch)
         with torch.inference_mode():
             bench = Bench(torch.device("cpu"), dtype, quick, kernels, lambda run: HostTimer(run, clock), clock,
                           lambda text: None)
@@ -255,7 +271,8 @@ def _probe(bench: "Bench", recipe: Recipe, quick: PeakSizes) -> tuple[float, flo
     if recipe.flops_kernel == "mm":
         flops = bench.matmul_rate(fixed_n=quick.matmul_n)[0]
     else:
-        flops = mac_rate(bench, recipe.flops_kernel, quick.matmul_s, recipe.mac_scale)
+        flops = mac_rate(bench, recipe.flops_kernel, recipe.mac_index, quick.matmul_s, recipe.mac_scale,
+                         recipe.mac_batch)
     return flops, bench.memory_rate(recipe.memory_bytes)
 
 

@@ -43,9 +43,9 @@ CONVS: dict[str, tuple[tuple[int, int, int, int, int, int, int], ...]] = {
 LINEAR = ((1, 1024, 1000), (1, 4096, 4096), (64, 1024, 1000))  # rows, in, out
 
 
-def measure_op_rates(bench, sizes: OpSizes) -> tuple[OpRates, tuple[str, float, str] | None]:
-    """The rates, and the fastest MAC operator measured (class, FLOP/s, what it was) for the
-    compute roof. `bench`: microbench.Bench (its timer, dtype and device)."""
+def measure_op_rates(bench, sizes: OpSizes) -> tuple[OpRates, tuple[str, float, str, int] | None]:
+    """The rates, and the fastest MAC operator measured at batch 1 (class, FLOP/s, what it was,
+    its shape's index) for the compute roof. `bench`: microbench.Bench (its timer, dtype, device)."""
     bench.say(f"  operators: the per-call cost, {len(NON_MAC)} operators without MACs at "
               f"{len(sizes.maps) * len(sizes.batches)} sizes, {len(CONVS) + 1} MAC classes at 3 shapes ...")
     call_s = _per_call(bench, sizes, lambda a, b: bench.torch.add(a, b), sizes.calls_s)
@@ -70,15 +70,15 @@ def measure_op_rates(bench, sizes: OpSizes) -> tuple[OpRates, tuple[str, float, 
                 call, flops, what = mac_operator(bench, cls, index, batch, sizes.mac_scale)
                 seconds = _time(bench, call, flops, 0.0, sizes)
                 macs.setdefault(cls, []).append((flops, seconds))
-                if best is None or flops / seconds > best[1]:
-                    best = (cls, flops / seconds, what)
+                if batch == sizes.batches[0] and (best is None or flops / seconds > best[1]):
+                    best = (cls, flops / seconds, what, index)
     return OpRates(call_s=call_s, view_s=view_s, ops={k: _ascending(v) for k, v in ops.items()},
                    macs={k: _ascending(v) for k, v in macs.items()}), best
 
 
-def mac_rate(bench, cls: str, seconds: float, scale: float = 1.0) -> float:
-    """The best FLOP/s of the MAC class's largest operator at batch 1 (the re-probe of a roof it set)."""
-    call, flops, _ = mac_operator(bench, cls, 2, 1, scale)
+def mac_rate(bench, cls: str, index: int, seconds: float, scale: float = 1.0, batch: int = 1) -> float:
+    """The best FLOP/s of one of the MAC class's operators (the re-probe of a roof it set)."""
+    call, flops, _ = mac_operator(bench, cls, index, batch, scale)
     run, calls = bench.batched(lambda: bench.kernels.operator(call, flops, 0.0), bench.sizes.iteration_s)
     return calls * flops / bench.best_s(run, seconds)
 

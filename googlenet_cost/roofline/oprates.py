@@ -47,17 +47,18 @@ class OpRates:
         object.__setattr__(self, "ops", MappingProxyType(dict(self.ops)))
         object.__setattr__(self, "macs", MappingProxyType(dict(self.macs)))
 
-    def seconds(self, name: str, kind: str, calls: int, flops: float, moved: float) -> tuple[float, str]:
-        """(seconds, the curve used) for `calls` calls of operator `name` doing `flops` and moving
-        `moved` bytes in all."""
+    def seconds(self, name: str, kind: str, calls: int, flops: float, moved: float) -> tuple[float, float, str]:
+        """(seconds, the part of them that is per-call cost, the curve used) for `calls` calls of
+        operator `name` doing `flops` and moving `moved` bytes in all. A call whose size takes less
+        than a call's cost at its rate costs a call (overhead)."""
         if calls <= 0:
-            return 0.0, ""
+            return 0.0, 0.0, ""
         if flops > 0:
             key = kind if kind in self.macs else "matmul"
             curve, size = self.macs.get(key), flops / calls
         else:
             if moved <= 0:
-                return calls * self.view_s, "a view's call"
+                return calls * self.view_s, calls * self.view_s, "a view's call"
             key = rate_key(name, kind)
             for candidate in (key, name, ALIASES.get(name), FALLBACK):
                 if candidate in self.ops:
@@ -65,8 +66,11 @@ class OpRates:
                     break
             curve, size = self.ops.get(key), moved / calls
         if not curve:
-            return calls * self.call_s, "a call's cost (no rate measured)"
-        return calls * max(self.call_s, at_size(curve, size)), key
+            return calls * self.call_s, calls * self.call_s, "a call's cost (no rate measured)"
+        at_rate = at_size(curve, size)
+        if at_rate <= self.call_s:
+            return calls * self.call_s, calls * self.call_s, key
+        return calls * at_rate, 0.0, key
 
     def to_dict(self) -> dict[str, Any]:
         return {"call_s": self.call_s, "view_s": self.view_s,

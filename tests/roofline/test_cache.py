@@ -90,8 +90,8 @@ def _edited(field: str, value):
     pytest.param(_edited("cache_bytes", 1.5), id="fractional-cache-size"),
     pytest.param(_edited("source", "datasheet"), id="not-measured"),
     pytest.param(_edited("operator_rates", {"call_s": 1e-6}), id="bad-operator-rates"),
-    pytest.param(_edited("recipe", {"flops_kernel": "rm -rf", "matmul_n": 32, "memory_bytes": 1, "mac_scale": 1}),
-                 id="bad-recipe"),
+    pytest.param(_edited("recipe", {"flops_kernel": "rm -rf", "matmul_n": 32, "memory_bytes": 1, "mac_scale": 1,
+                                     "mac_index": 0, "mac_batch": 1}), id="bad-recipe"),
 ])
 def test_a_corrupt_or_foreign_cache_file_is_ignored_and_measured_again(measurements, cache, spoil):
     resolve_peaks(None, device="cpu", threads=1)
