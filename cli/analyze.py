@@ -31,11 +31,14 @@ from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec
                    "efficiency).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the roofline (.png, .svg or .pdf): every layer's intensity against its FLOP/s, the "
-                   "roofs labelled. Implies --roofline.")
+                   "roofs labelled, and the rows without MACs against the bandwidth roofs. Implies --roofline.")
+@click.option("--plot-kind", type=click.Choice(["roofline", "bars"]), default="roofline", show_default=True,
+              help="What --plot draws: the roofline, or bars of each top-level row's measured (--per-layer), "
+                   "expected and bound time.")
 @roofline_options
 @timing_options
 def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, optimizer, batch, verify, depth,
-            strict, per_layer, columns, plot_path, roofline, peaks_choice, **timing):
+            strict, per_layer, columns, plot_path, plot_kind, roofline, peaks_choice, **timing):
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
@@ -79,5 +82,5 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     if plot_path:
         from googlenet_cost.views.roofline import plot_report
 
-        plot_report(report, plot_path)
+        plot_report(report, plot_path, plot_kind)
         click.echo(f"wrote {plot_path}", err=True)
