@@ -323,3 +323,21 @@ def test_the_cache_folder_is_gcost_cache_dir_then_xdg_cache_home_then_home(tmp_p
     assert cache_folder() == tmp_path / "xdg" / "gcost"
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # the XDG spec: a relative one is ignored
     assert cache_folder() == tmp_path / "home" / ".cache" / "gcost"
+
+
+def test_the_python_api_measures_with_the_timing_options_threads(measurements):
+    """Issue 32: analyze(..., roofline=True) ignored TimingOptions.threads (bounds of 2 threads
+    held against a 1-thread latency)."""
+    import yaml
+
+    import googlenet_cost as gc
+    from googlenet_cost.timing.options import TimingOptions
+
+    spec = gc.parse_spec(yaml.safe_dump({"name": "t", "input": [3, 8, 8], "layers": [
+        {"name": "c", "type": "conv", "out": 4, "kernel": 3}]}))
+    from googlenet_cost.api import run_options
+
+    options = run_options(1, timing=TimingOptions(device="cpu", threads=1), roofline=True)
+    assert options.roofline.threads == 1 and measurements == [("cpu", "fp32", 1)]
+    assert gc.analyze(spec, roofline=True).machine.threads == (os.sched_getaffinity(0).__len__()
+                                                                if hasattr(os, "sched_getaffinity") else os.cpu_count())
