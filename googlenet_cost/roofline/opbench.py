@@ -4,12 +4,15 @@ and power, elementwise arithmetic and activations, concatenation, batch and laye
 mean) on feature maps of a few sizes, priced by the bytes the traffic model counts for them; and
 the MAC classes (dense k x k, 1 x 1 and depthwise convolutions, matrix products) at a few
 representative shapes, priced by their FLOPs. Each point is the median of timed iterations of back
-to back calls: a typical time, not a best (an expectation, where a roof is a bound).
+to back calls of copies of the operator in turn (their data past the core's own caches, as in a
+network): a typical time, not a best (an expectation, where a roof is a bound). The MAC
+operators' best hot rate is a candidate for the compute roof.
 
 Each operator is named as the counting's dispatch recorder (count/operators.py) names it, so that
 a row's operators find their rates; MAC operators by their class (oprates.MAC_CLASSES)."""
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -29,10 +32,12 @@ class OpSizes:
     iteration_s: float = 0.003  # calls are batched into timed iterations about this long
     calls_s: float = 0.05  # timed seconds of the per-call costs
     mac_scale: float = 1.0  # the MAC shapes' spatial size, scaled (tests shrink it)
+    rotation_bytes: int | None = None  # copies of an operator timed in turn hold this much data (_instances);
+    # None: the last-level cache's size (a network's forward touches more than it holds), at least 8 MiB
 
 
 CPU_OP_SIZES = OpSizes()
-CUDA_OP_SIZES = OpSizes(batches=(1, 16), point_s=0.02)
+CUDA_OP_SIZES = OpSizes(batches=(1, 16), point_s=0.02, rotation_bytes=128 * 2**20)  # past a GPU's L2
 
 # (C, H, W in, out channels, kernel, groups, stride) per MAC class: CNN shapes from small to large
 CONVS: dict[str, tuple[tuple[int, int, int, int, int, int, int], ...]] = {
@@ -44,8 +49,9 @@ LINEAR = ((1, 1024, 1000), (1, 4096, 4096), (64, 1024, 1000))  # rows, in, out
 
 
 def measure_op_rates(bench, sizes: OpSizes) -> tuple[OpRates, tuple[str, float, str, int] | None]:
-    """The rates, and the fastest MAC operator measured at batch 1 (class, FLOP/s, what it was,
-    its shape's index) for the compute roof. `bench`: microbench.Bench (its timer, dtype, device)."""
+    """The rates, and the fastest MAC operator measured at batch 1, hot (class, FLOP/s, what it
+    was, its shape's index) for the compute roof. `bench`: microbench.Bench (its timer, dtype,
+    device)."""
     bench.say(f"  operators: the per-call cost, {len(NON_MAC)} operators without MACs at "
               f"{len(sizes.maps) * len(sizes.batches)} sizes, {len(CONVS) + 1} MAC classes at 3 shapes ...")
     call_s = _per_call(bench, sizes, lambda a, b: bench.torch.add(a, b), sizes.calls_s)
@@ -55,8 +61,9 @@ def measure_op_rates(bench, sizes: OpSizes) -> tuple[OpRates, tuple[str, float, 
         for shape in sizes.maps:
             for name, kind, make in NON_MAC:
                 try:
-                    call, moved = make(bench, (batch, *shape))
-                    seconds = _time(bench, call, 0.0, moved, sizes)
+                    made = _instances(lambda: make(bench, (batch, *shape)), sizes)
+                    moved = made[0][1]
+                    seconds = _time(bench, [call for call, _ in made], 0.0, moved, sizes)
                 except (NotImplementedError, RuntimeError) as e:  # no kernel at this dtype (avg_pool3d in bf16)
                     if isinstance(e, bench.oom_errors):
                         raise
@@ -67,20 +74,47 @@ def measure_op_rates(bench, sizes: OpSizes) -> tuple[OpRates, tuple[str, float, 
     for batch in sizes.batches:
         for cls in [*CONVS, "matmul"]:
             for index in range(3):
-                call, flops, what = mac_operator(bench, cls, index, batch, sizes.mac_scale)
-                seconds = _time(bench, call, flops, 0.0, sizes)
-                macs.setdefault(cls, []).append((flops, seconds))
-                if batch == sizes.batches[0] and (best is None or flops / seconds > best[1]):
-                    best = (cls, flops / seconds, what, index)
+                made = _instances(lambda: _with_bytes(mac_operator(bench, cls, index, batch, sizes.mac_scale)),
+                                  sizes)
+                (call, flops, what), _ = made[0]
+                macs.setdefault(cls, []).append((flops, _time(bench, [m[0][0] for m in made], flops, 0.0, sizes)))
+                if batch == sizes.batches[0]:  # the roof: the same operator hot, its best
+                    run, calls = bench.batched(lambda: bench.kernels.operator(call, flops, 0.0), sizes.iteration_s)
+                    rate = calls * flops / bench.best_s(run, sizes.point_s)
+                    if best is None or rate > best[1]:
+                        best = (cls, rate, what, index)
     return OpRates(call_s=call_s, view_s=view_s, ops={k: _ascending(v) for k, v in ops.items()},
                    macs={k: _ascending(v) for k, v in macs.items()}), best
 
 
 def mac_rate(bench, cls: str, index: int, seconds: float, scale: float = 1.0, batch: int = 1) -> float:
-    """The best FLOP/s of one of the MAC class's operators (the re-probe of a roof it set)."""
-    call, flops, _ = mac_operator(bench, cls, index, batch, scale)
+    """The best FLOP/s of one of the MAC class's operators, hot (the re-probe of a roof it set)."""
+    call, flops, _, _ = mac_operator(bench, cls, index, batch, scale)
     run, calls = bench.batched(lambda: bench.kernels.operator(call, flops, 0.0), bench.sizes.iteration_s)
     return calls * flops / bench.best_s(run, seconds)
+
+
+def _with_bytes(made: tuple) -> tuple[tuple, float]:
+    call, flops, what, moved = made
+    return (call, flops, what), moved
+
+
+def _instances(make: Callable[[], tuple[Any, float]], sizes: OpSizes) -> list[tuple[Any, float]]:
+    """Copies of one operator (its own inputs and weights each) whose data together reach
+    rotation_bytes (the last-level cache's size), at most 32: timed in turn, each call reads data
+    the previous ones evicted, as an operator of a network does (its weights not used since the last
+    forward, a forward touching more than the cache holds), not the hot data of the same call
+    repeated, which ran MobileNetV2's operators a quarter faster than the network runs them here
+    (docs/roofline.md, "Expected time")."""
+    first = make()
+    copies = int(min(32, max(1, rotation_bytes(sizes) // max(first[1], 1))))
+    return [first] + [make() for _ in range(copies - 1)]
+
+
+def rotation_bytes(sizes: OpSizes) -> int:
+    from .machine import last_level_cache_bytes
+
+    return sizes.rotation_bytes or max(8 * 2**20, last_level_cache_bytes() or 0)
 
 
 def _ascending(points: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
@@ -97,26 +131,32 @@ def _per_call(bench, sizes: OpSizes, call: Callable, seconds: float) -> float:
     return bench.median_s(run, seconds) / calls
 
 
-def _time(bench, call: Callable[[], Any], flops: float, moved: float, sizes: OpSizes) -> float:
-    run, calls = bench.batched(lambda: bench.kernels.operator(call, flops, moved), sizes.iteration_s)
-    return bench.median_s(run, sizes.point_s) / calls
+def _time(bench, calls: list[Callable[[], Any]], flops: float, moved: float, sizes: OpSizes) -> float:
+    """Seconds per call, the median of timed iterations of the copies called in turn."""
+    turn = itertools.cycle(calls)
+    run, count = bench.batched(lambda: bench.kernels.operator(next(turn), flops, moved), sizes.iteration_s)
+    return bench.median_s(run, sizes.point_s) / count
 
 
-def mac_operator(bench, cls: str, index: int, batch: int, scale: float) -> tuple[Callable[[], Any], float, str]:
-    """(call, FLOPs per call, what it is) of the MAC class's `index`-th shape at `batch`."""
+def mac_operator(bench, cls: str, index: int, batch: int,
+                 scale: float) -> tuple[Callable[[], Any], float, str, float]:
+    """(call, FLOPs per call, what it is, bytes of its input, weights and output) of the MAC class's
+    `index`-th shape at `batch`."""
     torch, F = bench.torch, bench.torch.nn.functional
     new = lambda *shape: torch.randn(*shape, dtype=bench.dtype, device=bench.place)  # noqa: E731
     if cls == "matmul":
         rows, inner, out = LINEAR[index]
         x, w, b = new(rows * batch, inner), new(out, inner), new(out)
-        return (lambda: F.linear(x, w, b)), 2.0 * rows * batch * inner * out, f"linear {inner}->{out}"
+        moved = (x.numel() + w.numel() + b.numel() + rows * batch * out) * bench.element
+        return (lambda: F.linear(x, w, b)), 2.0 * rows * batch * inner * out, f"linear {inner}->{out}", moved
     c, h, w_, out, k, groups, stride = CONVS[cls][index]
     h, w_ = max(k, round(h * scale)), max(k, round(w_ * scale))
     x, weight, bias = new(batch, c, h, w_), new(out, c // groups, k, k), new(out)
     ho, wo = (h + 2 * (k // 2) - k) // stride + 1, (w_ + 2 * (k // 2) - k) // stride + 1
     flops = 2.0 * batch * out * (c // groups) * k * k * ho * wo
+    moved = (x.numel() + weight.numel() + out + batch * out * ho * wo) * bench.element
     call = lambda: F.conv2d(x, weight, bias, stride=stride, padding=k // 2, groups=groups)  # noqa: E731
-    return call, flops, f"conv {k}x{k}/{stride} {c}->{out} on {h}x{w_}{' depthwise' if groups > 1 else ''}"
+    return call, flops, f"conv {k}x{k}/{stride} {c}->{out} on {h}x{w_}{' depthwise' if groups > 1 else ''}", moved
 
 
 # ---- the operators without MACs: (aten name, kind, make(bench, (N, C, H, W)) -> (call, bytes moved)) ----

@@ -16,10 +16,12 @@ from googlenet_cost.roofline.peaks import Peaks
 
 TINY = PeakSizes(matmul_n=32, matmul_min_n=16, matmul_s=0.003, memory_bytes=64 * 2**10, memory_s=0.003,
                  cache_sets=(16 * 2**10,), cache_s=0.002, iteration_s=0.0005, probe_matmul_n=32, probe_s=0.003)
-TINY_OPS = OpSizes(maps=((8, 4, 4), (8, 8, 8)), point_s=0.001, iteration_s=0.0002, calls_s=0.001, mac_scale=0.05)
+TINY_OPS = OpSizes(maps=((8, 4, 4), (8, 8, 8)), point_s=0.001, iteration_s=0.0002, calls_s=0.001, mac_scale=0.05,
+                   rotation_bytes=64 * 2**10)
 FAKE_GPU = PeakSizes(matmul_n=32, matmul_min_n=32, matmul_s=0.02, memory_bytes=64 * 2**10, memory_s=0.01,
                      probe_matmul_n=32, probe_s=0.01)
-FAKE_OPS = OpSizes(maps=((8, 8, 8), (16, 8, 8)), point_s=0.002, iteration_s=0.001, calls_s=0.002, mac_scale=0.05)
+FAKE_OPS = OpSizes(maps=((8, 8, 8), (16, 8, 8)), point_s=0.002, iteration_s=0.001, calls_s=0.002, mac_scale=0.05,
+                   rotation_bytes=64 * 2**10)
 FLOPS, BYTES = 1e7, 1e8  # the fake GPU's simulated peaks: slow enough that its launch latency is < 2%
 RATES = OpRates(call_s=2e-6, view_s=1e-6, ops={"aten::add": ((1e3, 3e-6), (1e6, 1e-4))},
                 macs={"conv kxk": ((1e6, 1e-5), (1e8, 1e-3))})

@@ -319,3 +319,26 @@ def test_a_gpu_without_a_datasheet_says_so(runner, cache, monkeypatch):
     _fake_gpu_machine(monkeypatch, "NVIDIA Mystery 9000")
     result = invoke(runner, "peaks")
     assert result.exit_code == 0 and "no datasheet for 'NVIDIA Mystery 9000' at fp32" in result.stdout
+
+
+def test_an_operators_rate_is_timed_on_copies_in_turn_past_the_cache():
+    """opbench times copies of an operator in turn (their data as large as the last-level cache),
+    not the hot data of one call repeated: a network's operator finds its data evicted."""
+    from googlenet_cost.roofline import opbench
+
+    sizes = opbench.OpSizes(rotation_bytes=3000)
+    made = opbench._instances(lambda: (object(), 1000.0), sizes)
+    assert len(made) == 3 and len({id(call) for call, _ in made}) == 3
+    assert opbench.rotation_bytes(opbench.OpSizes()) == max(8 * 2**20, last_level_cache_bytes() or 0)
+    seen: list = []
+
+    class Kernels:
+        def operator(self, call, flops, moved):
+            seen.append(call)
+
+    bench = microbench.Bench(torch.device("cpu"), "fp32", TINY, Kernels(),
+                             lambda run: microbench.HostTimer(run, lambda: len(seen) * 1e-3), lambda: len(seen) * 1e-3,
+                             lambda text: None)
+    calls = ["a", "b", "c"]
+    assert opbench._time(bench, calls, 0.0, 1000.0, opbench.OpSizes(point_s=0.001, iteration_s=0.005)) > 0
+    assert seen[:6] == ["a", "b", "c", "a", "b", "c"]
