@@ -111,11 +111,12 @@ def _operator_table(rates) -> object:
     the MAC classes (expected_ms prices a row's operators at these rates)."""
     from rich.table import Table
 
-    table = Table(title="Operator rates (median of back-to-back calls; what expected_ms uses)", title_justify="left")
+    table = Table(title="Operator rates (the median of copies called in turn; what expected_ms uses)",
+                  title_justify="left")
     for heading in ("operator", "per call (size: rate)"):
         table.add_column(heading)
     for key, curve in rates.ops.items():
-        table.add_row(key, ", ".join(f"{_binary(int(size))}: {_si(size / seconds, 'B/s')}" for size, seconds in curve))
+        table.add_row(key, ", ".join(f"{_si(size, 'B')}: {_si(size / seconds, 'B/s')}" for size, seconds in curve))
     for key, curve in rates.macs.items():
         table.add_row(key, ", ".join(f"{_si(size, 'FLOP')}: {_si(size / seconds, 'FLOP/s')}" for size, seconds in curve))
     return table
