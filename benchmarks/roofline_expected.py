@@ -2,7 +2,8 @@
 
 1. Fresh peaks: `gcost peaks --threads 1 --remeasure` in a cache folder of its own (its measuring
    time; the operator rates it measures), then the re-probe of that cache entry, timed in process.
-2. On googlenet, resnet50 and mobilenet_v2: `gcost analyze NET --threads 1 --roofline --per-layer`
+2. On googlenet, resnet50 and mobilenet_v2, each right after `gcost peaks --remeasure` (this shared
+   VM's speed moves within minutes): `gcost analyze NET --threads 1 --roofline --per-layer`
    (gcost's own timing: the model's median and each top-level row's latency): do the rows'
    expected_ms sum to within 25% of the median, and is any row faster than its bound_ms?
 3. `gcost compare --reduce 16 --no-reduce --roofline --threads 1`: compare's sentence, measured.
@@ -116,7 +117,8 @@ def main() -> None:
         measured_in = next((line.split()[-2] for line in said.splitlines() if line.startswith("measured in")), "?")
         probes = reprobe_seconds(folder)
         lines, details, reports = [], [], {}
-        for name in NETWORKS:
+        for name in NETWORKS:  # peaks measured again right before each network: the same machine state
+            gcost("peaks", "--device", "cpu", "--threads", "1", "--remeasure", "--format", "json", env=env)
             line, detail, reports[name] = network(name, env)
             lines.append(line)
             details += detail
@@ -129,7 +131,7 @@ def main() -> None:
     text = (f"# Time explained: expected against measured\n\nWritten by `benchmarks/roofline_expected.py` on "
             f"{environment()}, load average {load:.2f} at the start, under the exclusive CPU lock (no test suite "
             "running). Every run: fp32, batch 1, `--threads 1`, peaks measured afresh in a cache folder of the "
-            "benchmark's own.\n\n"
+            "benchmark's own, again right before each network.\n\n"
             "## The peaks\n\n"
             f"`gcost peaks --device cpu --threads 1 --remeasure`: {took:.1f} s as a whole process, measuring "
             f"{measured_in} s of it. Peak {peaks['peak_flops_per_s'] / 1e9:.1f} GFLOP/s ({peaks['reference'].split(';')[0]}), "

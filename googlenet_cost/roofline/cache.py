@@ -201,5 +201,5 @@ def cached_recipe(data: Any):
         raise ValueError("its recipe's mac_scale is out of range")
     return Recipe(data["flops_kernel"], parse_int(data["matmul_n"], low=1, high=65_536, text=False, what="matmul_n"),
                   parse_int(data["memory_bytes"], low=1, high=2**36, text=False, what="memory_bytes"), float(scale),
-                  parse_int(data["mac_index"], low=0, high=2, text=False, what="mac_index"),
+                  parse_int(data["mac_index"], low=0, high=7, text=False, what="mac_index"),
                   parse_int(data["mac_batch"], low=1, high=1024, text=False, what="mac_batch"))

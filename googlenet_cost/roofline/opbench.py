@@ -26,7 +26,7 @@ Shape = tuple[int, int, int]  # C, H, W of one sample
 class OpSizes:
     """Which feature maps and how long. About 3 s on the project's 2-core CPU."""
 
-    maps: tuple[Shape, ...] = ((1024, 7, 7), (256, 28, 28), (64, 112, 112))  # 50K, 200K and 800K values
+    maps: tuple[Shape, ...] = ((64, 8, 8), (1024, 7, 7), (256, 28, 28), (64, 112, 112))  # 4K to 800K values
     batches: tuple[int, ...] = (1,)  # each map at each batch
     point_s: float = 0.025  # timed seconds per operator and size
     iteration_s: float = 0.003  # calls are batched into timed iterations about this long
@@ -39,13 +39,18 @@ class OpSizes:
 CPU_OP_SIZES = OpSizes()
 CUDA_OP_SIZES = OpSizes(batches=(1, 16), point_s=0.02, rotation_bytes=128 * 2**20)  # past a GPU's L2
 
-# (C, H, W in, out channels, kernel, groups, stride) per MAC class: CNN shapes from small to large
+# (C, H, W in, out channels, kernel, groups, stride) per MAC class: CNN shapes from small to large (the
+# smallest one's time is mostly the operator's fixed cost)
 CONVS: dict[str, tuple[tuple[int, int, int, int, int, int, int], ...]] = {
-    "conv kxk": ((256, 7, 7, 256, 3, 1, 1), (128, 28, 28, 128, 3, 1, 1), (64, 56, 56, 192, 3, 1, 1)),
-    "conv 1x1": ((192, 28, 28, 16, 1, 1, 1), (512, 14, 14, 128, 1, 1, 1), (256, 56, 56, 64, 1, 1, 1)),
-    "conv depthwise": ((384, 14, 14, 384, 3, 384, 1), (144, 56, 56, 144, 3, 144, 1), (96, 112, 112, 96, 3, 96, 2)),
+    "conv kxk": ((32, 7, 7, 32, 3, 1, 1), (256, 7, 7, 256, 3, 1, 1), (128, 28, 28, 128, 3, 1, 1),
+                 (64, 56, 56, 192, 3, 1, 1)),
+    "conv 1x1": ((64, 7, 7, 64, 1, 1, 1), (192, 28, 28, 16, 1, 1, 1), (512, 14, 14, 128, 1, 1, 1),
+                 (256, 56, 56, 64, 1, 1, 1)),
+    "conv depthwise": ((128, 7, 7, 128, 3, 128, 1), (384, 14, 14, 384, 3, 384, 1), (144, 56, 56, 144, 3, 144, 1),
+                       (96, 112, 112, 96, 3, 96, 2)),
 }
-LINEAR = ((1, 1024, 1000), (1, 4096, 4096), (64, 1024, 1000))  # rows, in, out
+LINEAR = ((1, 256, 256), (1, 1024, 1000), (1, 4096, 4096), (64, 1024, 1000))  # rows, in, out
+SHAPES = 4  # per MAC class
 
 
 def measure_op_rates(bench, sizes: OpSizes) -> tuple[OpRates, tuple[str, float, str, int] | None]:
@@ -53,7 +58,7 @@ def measure_op_rates(bench, sizes: OpSizes) -> tuple[OpRates, tuple[str, float, 
     was, its shape's index) for the compute roof. `bench`: microbench.Bench (its timer, dtype,
     device)."""
     bench.say(f"  operators: the per-call cost, {len(NON_MAC)} operators without MACs at "
-              f"{len(sizes.maps) * len(sizes.batches)} sizes, {len(CONVS) + 1} MAC classes at 3 shapes ...")
+              f"{len(sizes.maps) * len(sizes.batches)} sizes, {len(CONVS) + 1} MAC classes at {SHAPES} shapes ...")
     call_s = _per_call(bench, sizes, lambda a, b: bench.torch.add(a, b), sizes.calls_s)
     view_s = _per_call(bench, sizes, lambda a, b: a.view(-1), sizes.calls_s)
     ops: dict[str, list[tuple[float, float]]] = {}
@@ -73,7 +78,7 @@ def measure_op_rates(bench, sizes: OpSizes) -> tuple[OpRates, tuple[str, float, 
     best = None
     for batch in sizes.batches:
         for cls in [*CONVS, "matmul"]:
-            for index in range(3):
+            for index in range(SHAPES):
                 made = _instances(lambda: _with_bytes(mac_operator(bench, cls, index, batch, sizes.mac_scale)),
                                   sizes)
                 (call, flops, what), _ = made[0]
