@@ -27,8 +27,8 @@ from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
 @click.option("--columns", metavar="LIST",
               help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, rf, "
-                   "weights, flops, activations, paper_params, paper_ops, latency, bytes, intensity, bound, limit, "
-                   "efficiency).")
+                   "weights, flops, activations, paper_params, paper_ops, latency, bytes, bytes_fused, intensity, "
+                   "bound, expected, limit, efficiency, batches).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the roofline (.png, .svg or .pdf): every layer's intensity against its FLOP/s, the "
                    "roofs labelled, and the rows without MACs against the bandwidth roofs. Implies --roofline.")
