@@ -141,10 +141,10 @@ def _row(plan: PlannedRow, measured: MeasuredRow, batch: int, itemsize: int) -> 
 def fused_traffic(plan: PlannedRow, batch: int, train: bool) -> Traffic:
     """The closed form of a row's bytes_fused: its input and output once per sample, its
     parameters and batch norms' running statistics once (in training the statistics also written,
-    and each norm's int64 step counter read and written); nothing for a row whose output is its
-    input (a flatten, dropout in eval)."""
+    and each norm's int64 step counter read and written); nothing for a row whose operators move
+    nothing (a flatten, dropout in eval)."""
     layer = plan.layer
-    if layer.aliases_input(train):
+    if layer.traffic(plan.in_shape, batch, train) == Traffic():
         return Traffic()
     norms = list(_batch_norms(layer, plan.in_shape))
     channels = sum(norms)

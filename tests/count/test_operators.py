@@ -137,3 +137,12 @@ def test_a_python_models_rows_are_fused_by_the_recorder():
     first = rows["0"].fused.total.elements
     assert first == 3 * 25 + 4 * 27 + 4 + 4 * 25
     assert rows["1"].fused.total.elements == 2 * 4 * 25
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_an_identity_path_with_an_activation_is_fused_as_its_input_and_output(train):
+    """Found by hypothesis: a branches row of one empty path aliases its input, but its activation
+    still runs (in place): the closed form follows what moves, not the aliasing."""
+    layer = {"name": "b", "type": "branches", "merge": "add", "branches": [[]], "activation": "relu"}
+    row = _report([layer], [1, 4, 4], 2, train=train).layers[0]
+    assert row.bytes_fused == row.bytes == 4 * 2 * 2 * 16
