@@ -27,15 +27,19 @@ from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec
 @click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
 @click.option("--columns", metavar="LIST",
               help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, rf, "
-                   "weights, flops, activations, frozen, paper_params, paper_ops, latency, bytes, intensity, bound, "
-                   "limit, efficiency, and Table 1's depth, 1x1, 3x3_reduce, 3x3, 5x5_reduce, 5x5, pool_proj).")
+                   "weights, flops, activations, frozen, paper_params, paper_ops, latency, bytes, bytes_fused, "
+                   "intensity, bound, expected, limit, efficiency, batches, and Table 1's depth, 1x1, 3x3_reduce, "
+                   "3x3, 5x5_reduce, 5x5, pool_proj).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the roofline (.png, .svg or .pdf): every layer's intensity against its FLOP/s, the "
-                   "roofs labelled. Implies --roofline.")
+                   "roofs labelled, and the rows without MACs against the bandwidth roofs. Implies --roofline.")
+@click.option("--plot-kind", type=click.Choice(["roofline", "bars"]), default="roofline", show_default=True,
+              help="What --plot draws: the roofline, or bars of each top-level row's measured (--per-layer), "
+                   "expected and bound time.")
 @roofline_options
 @timing_options
 def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, optimizer, batch, verify, depth,
-            strict, per_layer, columns, plot_path, roofline, peaks_choice, **timing):
+            strict, per_layer, columns, plot_path, plot_kind, roofline, peaks_choice, **timing):
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
@@ -57,7 +61,8 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     batches = int_list(batch, option="--batch")
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer, verify=verify, strict=strict,
                          depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
-                         timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"])
+                         timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"],
+                         bound_batches=batches[1:])
     source = open_source(spec, model_ref, input_text, model_args)
     options = roofline_from(roofline or plot_path is not None, peaks_choice, timing, options)
     with Progress(enabled=fmt == "table" and output is None) as progress:
@@ -78,5 +83,5 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     if plot_path:
         from googlenet_cost.views.roofline import plot_report
 
-        plot_report(report, plot_path)
+        plot_report(report, plot_path, plot_kind)
         say(f"wrote {plot_path}")

@@ -12,7 +12,8 @@ from googlenet_cost.views.report import FORMATS
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
                       default="table", show_default=True, help="Output format.")
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
-                      help="Write to this file (atomically) instead of the terminal.")
+                      help="Write to this regular file (atomically; a symlink, FIFO or device is refused) instead of "
+                           "the terminal.")
 
 
 def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:

@@ -287,7 +287,7 @@ def run_options(batch: int, *, train: bool = False, step: str | None = None, opt
         raise TypeError(f"dtype must be a name like 'fp16', got {_kind(dtype)}")
     run_dtype = dtype or (timing.dtype if timing is not None else "fp32")
     return from_keywords(batch, train=train, verify=verify, strict=strict, depth=_depth(depth), timing=timing,
-                         optimizer=optimizer, dtype=dtype, roofline=_peaks(roofline, device, run_dtype))
+                         optimizer=optimizer, dtype=dtype, roofline=_peaks(roofline, device, run_dtype, timing))
 
 
 def timing_options(timing: Any, device: Any = None) -> TimingOptions | None:
@@ -315,15 +315,17 @@ def timing_options(timing: Any, device: Any = None) -> TimingOptions | None:
     return replace(timing, device=device)
 
 
-def _peaks(roofline: Any, device: Any, dtype: str) -> Any:
-    """roofline= as Peaks: None or False (no bounds), True (this machine's, measured and cached),
-    a datasheet name or a YAML file, or a Peaks as given."""
+def _peaks(roofline: Any, device: Any, dtype: str, timing: Any = None) -> Any:
+    """roofline= as Peaks: None or False (no bounds), True (this machine's, measured and cached,
+    on the device and with the threads the timing uses, as the CLI does), a datasheet name or a
+    YAML file, or a Peaks as given."""
     from .roofline.peaks import Peaks, resolve_peaks
 
     if roofline is None or roofline is False or isinstance(roofline, Peaks):
         return roofline or None
     if roofline is True:
-        return resolve_peaks(None, device=str(device or "auto"), dtype=dtype)
+        where = str(device or (timing.device if timing is not None else "auto"))
+        return resolve_peaks(None, device=where, dtype=dtype, threads=timing.threads if timing is not None else None)
     if isinstance(roofline, (str, os.PathLike)):
         return resolve_peaks(os.fspath(roofline), dtype=dtype)
     raise TypeError(f"roofline must be True, a datasheet name, a peaks YAML file or a Peaks, got {_kind(roofline)}")

@@ -20,6 +20,7 @@ MakeModel = Callable[[Any], Any]  # device -> a new torch.nn.Module of the user'
 
 def count_module(make_model: MakeModel, inputs: Inputs, name: str, options: RunOptions) -> Counted:
     from .counting import fvcore_count
+    from .operators import op_counts
     from .spec_counts import fvcore_agreement, fvcore_disagreements
 
     batch, depth, train = options.batch, options.depth, options.train_mode
@@ -46,7 +47,9 @@ def count_module(make_model: MakeModel, inputs: Inputs, name: str, options: RunO
                      output_shape=list(m.output_shape), params=m.params, weights=m.weights, macs=m.macs,
                      receptive_field=[], written=m.activations, bytes=m.traffic.bytes(options.itemsize),
                      frozen_params=m.frozen,
-                     arithmetic_intensity=intensity(m.macs, batch, m.traffic.bytes(options.itemsize)))
+                     arithmetic_intensity=intensity(m.macs, batch, m.traffic.bytes(options.itemsize)),
+                     operators=op_counts(m.operators, options.itemsize),
+                     bytes_fused=m.fused.total.bytes(options.itemsize))
             for m in measured]
     training = None
     if options.training:

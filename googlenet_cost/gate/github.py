@@ -62,9 +62,10 @@ def append_to(variable: str, text: str, environ: Mapping[str, str]) -> str | Non
     path = environ.get(variable, "")
     if not path:
         return None
+    from ..files import append_text
+
     try:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(text)
+        append_text(path, text)  # never through a symlink, never blocked on a FIFO
     except (OSError, ValueError) as e:  # ValueError: a path with a NUL byte
         reason = getattr(e, "strerror", None) or str(e)
         return f"could not write ${variable} ({path!r}): {reason}"

@@ -90,17 +90,33 @@ def ms_text(value: float | None) -> str:
     return f"{value:,.3f}" if value >= 0.1 or value == 0 else f"{value:.3g}"
 
 
+def limit_text(row: LayerRow) -> str:
+    """"memory", or a kernel or overhead limit with the operator most responsible: "kernel: avg_pool3d"."""
+    if row.limit_ops and row.limit in ("kernel", "overhead"):
+        return f"{row.limit}: {row.limit_ops[0].removeprefix('aten::')}"
+    return row.limit or ""
+
+
+def batches_text(row: LayerRow) -> str:
+    """--batch 1,8,64: each batch's bound and roof, "1: 0.12m 8: 0.80m 64: 6.10c"."""
+    return " ".join(f"{item.batch}: {ms_text(item.bound_ms)}{(item.roof or '-')[0]}" for item in row.batches)
+
+
 ROOFLINE_COLUMNS: list[Column] = [
     ("bytes", lambda r: r.bytes, lambda r: f"{human(r.bytes)}B" if r.bytes else "0"),
     ("arithmetic_intensity", lambda r: "" if r.arithmetic_intensity is None else round(r.arithmetic_intensity, 4),
      lambda r: _fixed(r.arithmetic_intensity, 1)),
     ("bound_ms", lambda r: "" if r.bound_ms is None else r.bound_ms, lambda r: ms_text(r.bound_ms)),
-    ("limit", lambda r: r.limit or "", lambda r: r.limit or ""),
+    ("limit", lambda r: r.limit or "", limit_text),
 ]
+EXPECTED_COLUMN: Column = ("expected_ms", lambda r: "" if r.expected_ms is None else r.expected_ms,
+                           lambda r: ms_text(r.expected_ms))
+BATCHES_COLUMN: Column = ("batches", lambda r: batches_text(r), batches_text)
 EXTRA_COLUMNS: list[Column] = [  # on request (--columns): shown by default in CSV's last columns and in JSON
     ("weights", lambda r: r.weights, lambda r: f"{r.weights:,}" if r.weights else "0"),
     ("flops", lambda r: 2 * r.macs, lambda r: f"{2 * r.macs:,}" if r.macs else "0"),
     ("activations", lambda r: r.activations, lambda r: f"{r.activations:,}" if r.activations else "0"),
+    ("bytes_fused", lambda r: r.bytes_fused, lambda r: f"{human(r.bytes_fused)}B" if r.bytes_fused else "0"),
 ]
 # Table 1's structural columns (spec/table1.py), on request: a row's depth and its filter counts.
 TABLE1_COLUMNS: list[Column] = [
@@ -119,10 +135,12 @@ HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output"
            "arithmetic_intensity": "FLOP/B", "bound_ms": "bound ms", "limit": "limit", "efficiency": "of roof",
            "weights": "weights", "flops": "FLOPs", "activations": "activations", "frozen_params": "frozen",
            "depth": "depth", "#1x1": "#1x1", "#3x3_reduce": "#3x3 reduce", "#3x3": "#3x3",
-           "#5x5_reduce": "#5x5 reduce", "#5x5": "#5x5", "#pool_proj": "pool proj"}
+           "#5x5_reduce": "#5x5 reduce", "#5x5": "#5x5", "#pool_proj": "pool proj", "expected_ms": "expected ms",
+           "bytes_fused": "bytes fused", "batches": "bound ms by batch (m/c: roof)"}
 NUMERIC = {"params", "macs", "latency_ms", "backward_macs", "backward_ratio", "saved_bytes", "bytes",
            "arithmetic_intensity", "bound_ms", "efficiency", "weights", "flops", "activations", "frozen_params",
-           "depth", "#1x1", "#3x3_reduce", "#3x3", "#5x5_reduce", "#5x5", "#pool_proj"}
+           "depth", "#1x1", "#3x3_reduce", "#3x3", "#5x5_reduce", "#5x5", "#pool_proj", "expected_ms",
+           "bytes_fused"}
 
 
 def output_heading(report: Report) -> str:
@@ -149,11 +167,15 @@ def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Colu
     columns += TRAINING_COLUMNS if report.training else []
     columns += [LATENCY_COLUMN] if has_latency else []
     if report.machine is not None:
-        columns += ROOFLINE_COLUMNS + ([EFFICIENCY_COLUMN] if has_latency else [])
+        expected = [EXPECTED_COLUMN] if any(row.expected_ms is not None for row in report.layers) else []
+        columns += ROOFLINE_COLUMNS[:3] + expected + ROOFLINE_COLUMNS[3:] + ([EFFICIENCY_COLUMN] if has_latency else [])
+        columns += [BATCHES_COLUMN] if any(row.batches for row in report.layers) else []
     if chosen is None:
         return columns
     by_key = {key: column for column in [*COLUMNS, *TRAINING_COLUMNS, LATENCY_COLUMN, *ROOFLINE_COLUMNS,
-                                         EFFICIENCY_COLUMN, *EXTRA_COLUMNS, *TABLE1_COLUMNS] for key in [column[0]]}
+                                         EXPECTED_COLUMN, BATCHES_COLUMN, EFFICIENCY_COLUMN, *EXTRA_COLUMNS,
+                                         *TABLE1_COLUMNS]
+              for key in [column[0]]}
     return [by_key[key] for key in chosen]
 
 
@@ -167,10 +189,12 @@ COLUMN_NAMES = {"layer": "layer", "name": "layer", "type": "type", "kernel": "ke
                 "weights": "weights", "flops": "flops", "activations": "activations", "frozen": "frozen_params",
                 "frozen_params": "frozen_params", "depth": "depth",
                 **{name: f"#{column}" for column in ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
-                   for name in (column, f"#{column}", column.replace("_", " "), f"#{column.replace('_', ' ')}")}}
+                   for name in (column, f"#{column}", column.replace("_", " "), f"#{column.replace('_', ' ')}")},
+                "expected": "expected_ms", "expected_ms": "expected_ms", "bytes_fused": "bytes_fused",
+                "fused": "bytes_fused", "batches": "batches"}
 # Dropped first to fit a narrow terminal, in this order: the roofline's, then the paper's and the rest.
-OPTIONAL_COLUMNS = ("arithmetic_intensity", "bytes", "limit", "efficiency", "bound_ms", "paper_ops", "paper_params",
-                    "receptive_field", "kernel")
+OPTIONAL_COLUMNS = ("batches", "arithmetic_intensity", "bytes", "limit", "efficiency", "bound_ms", "expected_ms",
+                    "paper_ops", "paper_params", "receptive_field", "kernel")
 
 
 def parse_columns(text: str | None, what: str = "--columns") -> tuple[str, ...] | None:
@@ -265,14 +289,28 @@ def conventions(report: Report) -> str:
 
 
 def roofline_text(report: Report) -> str:
-    """The roofs the bounds use, the model's bound beside its measured median, and the traffic rule."""
+    """The roofs, the formulas exactly as computed (roofline/bound.py, roofline/limits.py), the
+    model's bound and expected time beside its measured median, and the traffic rule."""
     m, t = report.machine, report.totals
     cache = (f", cache-resident {human(m.cache_bytes_per_s)}B/s up to {human(m.cache_bytes, base=1024)}iB"
              if m.cache_bytes_per_s and m.cache_bytes else "")
     when = f" {m.measured_at}" if m.measured_at else ""
+    ridges = f"ridge points {m.memory_ridge:.1f} FLOP/B (memory)" + (
+        f", {m.cache_ridge:.1f} FLOP/B (cache)" if m.cache_ridge else "")
+    memory = ("max(bytes / cache bandwidth, working set beyond the cache's size / memory bandwidth)"
+              if m.cache_bytes_per_s else "bytes / memory bandwidth")
     text = (f"Roofline ({m.source} peaks of {m.device}, {m.dtype}{when}): {human(m.flops_per_s)}FLOP/s, memory "
-            f"{human(m.bytes_per_s)}B/s{cache}. Bound = max(FLOPs / peak, bytes / bandwidth), at batch "
-            f"{report.batch}; the model's bound is {ms_text(t.bound_ms)} ms")
+            f"{human(m.bytes_per_s)}B/s{cache}; {ridges}. Bound (a lower bound) = max(FLOPs / peak FLOP/s, memory), "
+            f"memory = {memory}, at batch {report.batch}; a row with children is the sum of its children's bounds and "
+            f"of what it adds. ")
+    if t.expected_ms is not None:
+        text += ("Expected (an estimate, not a bound) = each operator at this machine's measured rate for its size: "
+                 "calls x max(one call's cost, its time at the rate); a row with children sums theirs and its own. ")
+    text += ("Limit: compute or memory (the roof its bound sits under); kernel (its time, measured or else expected, "
+             "is over 10x its bound and 0.05 ms or more: slow kernels, the operator named); overhead (its operators' "
+             f"per-call cost is half its time or more). The model's bound is {ms_text(t.bound_ms)} ms")
+    if t.expected_ms is not None:
+        text += f", expected {ms_text(t.expected_ms)} ms"
     if report.efficiency is not None:
         text += (f", its measured median {report.timed[0].median_ms:,.3f} ms: it runs at {report.efficiency:.0%} "
                  "of its roof")
@@ -301,6 +339,7 @@ def _totals_row(report: Report, keys: list[str]) -> list[str]:
              "paper_ops": "" if t.paper_ops is None else f"{t.paper_ops / 1e6:,.0f}M",
              "weights": f"{t.weights:,}", "flops": f"{t.flops:,}", "activations": f"{t.activations:,}",
              "arithmetic_intensity": _fixed(t.arithmetic_intensity, 1), "bound_ms": ms_text(t.bound_ms),
+             "expected_ms": ms_text(t.expected_ms), "bytes_fused": f"{human(t.bytes_fused)}B",
              "efficiency": "" if report.efficiency is None else f"{report.efficiency:.0%}"}
     if report.training:
         cells.update({"backward_macs": f"{report.training.backward_macs:,}",

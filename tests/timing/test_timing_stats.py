@@ -150,7 +150,7 @@ def test_events_vs_wall_outside_range_is_a_warning(ratio, flagged):
 
 
 def test_known_peaks_match_exact_device_names_in_the_one_datasheet_table():
-    from googlenet_cost.roofline.peaks import datasheet
+    from googlenet_cost.roofline.readers import datasheet
 
     assert known_peak("NVIDIA H100 80GB HBM3", "bf16") == pytest.approx(datasheet("h100-sxm", "bf16").flops_per_s / 1e12)
     assert known_peak("NVIDIA H100 PCIe", "fp16") == pytest.approx(datasheet("h100-pcie", "fp16").flops_per_s / 1e12)
