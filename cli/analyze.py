@@ -24,10 +24,10 @@ from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec
                    f"is also measured N levels deep (default 2). Default: all, except top for a terminal "
                    f"table of more than {TABLE_MAX_ROWS:,} rows.")
 @STRICT
-@click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
+@click.option("--per-layer", is_flag=True, help="Add per-layer latency and each row's top operator (separate profiled pass).")
 @click.option("--columns", metavar="LIST",
               help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, rf, "
-                   "weights, flops, activations, frozen, paper_params, paper_ops, latency, bytes, bytes_fused, "
+                   "weights, flops, activations, frozen, paper_params, paper_ops, latency, top_op, bytes, bytes_fused, "
                    "intensity, bound, expected, limit, efficiency, batches, and Table 1's depth, 1x1, 3x3_reduce, "
                    "3x3, 5x5_reduce, 5x5, pool_proj).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),

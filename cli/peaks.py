@@ -48,9 +48,9 @@ def peaks(device, dtype, threads, remeasure, choice, fmt):
         else:
             notes.append(f"no datasheet for {found.device!r} at {dtype}; --peaks NAME shows one")
     if fmt == "json":
-        import json
+        from googlenet_cost.escaping import json_text
 
-        text = json.dumps({"schema": JSON_SCHEMA, "peaks": [entry.to_dict() for entry in entries]}, indent=2) + "\n"
+        text = json_text({"schema": JSON_SCHEMA, "peaks": [entry.to_dict() for entry in entries]})
         emit(text, lambda: [], None)
         return
     emit(None, lambda: _views(entries, notes), None)

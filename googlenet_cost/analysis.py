@@ -83,9 +83,21 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
 
 
 def with_layer_latency(rows: list, layer_latency: Any) -> list:
-    """The rows with their profiled time and operators (timing.per_layer.LayerLatency)."""
-    return [replace(row, latency_ms=layer_latency.by_row.get(row.name), ops=layer_latency.ops.get(row.name, ()))
+    """The rows with their profiled time and operators (timing.per_layer.LayerLatency), each
+    profiled operator joined by name with the row's counted operators (their FLOPs and bytes)."""
+    return [replace(row, latency_ms=layer_latency.by_row.get(row.name),
+                    ops=_joined(layer_latency.ops.get(row.name, ()), row.operators))
             for row in rows]
+
+
+def _joined(timed: tuple, counted: tuple) -> tuple:
+    """Profiled operators with the FLOPs and bytes counting gave the same names in the same row."""
+    sums: dict[str, tuple[int, int]] = {}
+    for op in counted:
+        flops, moved = sums.get(op.name, (0, 0))
+        sums[op.name] = (flops + op.flops, moved + op.bytes)
+    return tuple(replace(op, flops=sums[op.name][0], bytes=sums[op.name][1]) if op.name in sums else op
+                 for op in timed)
 
 
 def _roofline(rows: list, options: RunOptions, latency: tuple, batch: int) -> tuple:

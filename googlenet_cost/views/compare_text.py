@@ -30,10 +30,11 @@ def latency_words(ratio: LatencyRatio, what: str = "latency", threads: int | Non
 
 
 def bound_words(report: Report) -> str:
-    """Which roof holds most of a report's bound, and whose peaks those are: 'mostly memory-bound
+    """Which roof holds most of a report's bound (each row's `roof`, the roof its bound sits under:
+    a row limited by a slow kernel still has one), and whose peaks those are: 'mostly memory-bound
     on this machine', or on a datasheet's device, a bound and never a measurement."""
     top = [row for row in report.layers if row.parent is None and row.bound_ms]
-    memory = sum(row.bound_ms for row in top if row.limit == "memory")
+    memory = sum(row.bound_ms for row in top if row.roof == "memory")
     total = sum(row.bound_ms for row in top)
     if not total:
         return "no roofline bound (nothing computed or moved)"

@@ -128,6 +128,18 @@ EFFICIENCY_COLUMN: Column = ("efficiency", lambda r: "" if r.efficiency is None 
                              lambda r: "" if r.efficiency is None else f"{r.efficiency:.0%}")
 LATENCY_COLUMN: Column = ("latency_ms", lambda r: r.latency_ms if r.latency_ms is not None else "",
                           lambda r: f"{r.latency_ms:.3f}" if r.latency_ms is not None else "")
+
+
+def top_op_text(row: LayerRow) -> str:
+    """--per-layer: the row's slowest operator and its share of the row's time, "avg_pool3d 74%"."""
+    if not row.ops:
+        return ""
+    top = row.ops[0]
+    share = f" {top.median_ms / row.latency_ms:.0%}" if row.latency_ms else ""
+    return top.name.removeprefix("aten::") + share
+
+
+TOP_OP_COLUMN: Column = ("top_op", lambda r: r.ops[0].name if r.ops else "", top_op_text)
 HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output": "output HxWxC",
            "params": "params", "macs": "MACs", "receptive_field": "RF", "paper_params": "paper params",
            "paper_ops": "paper ops", "latency_ms": "latency ms", "backward_macs": "backward MACs",
@@ -136,7 +148,7 @@ HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output"
            "weights": "weights", "flops": "FLOPs", "activations": "activations", "frozen_params": "frozen",
            "depth": "depth", "#1x1": "#1x1", "#3x3_reduce": "#3x3 reduce", "#3x3": "#3x3",
            "#5x5_reduce": "#5x5 reduce", "#5x5": "#5x5", "#pool_proj": "pool proj", "expected_ms": "expected ms",
-           "bytes_fused": "bytes fused", "batches": "bound ms by batch (m/c: roof)"}
+           "bytes_fused": "bytes fused", "batches": "bound ms by batch (m/c: roof)", "top_op": "top operator"}
 NUMERIC = {"params", "macs", "latency_ms", "backward_macs", "backward_ratio", "saved_bytes", "bytes",
            "arithmetic_intensity", "bound_ms", "efficiency", "weights", "flops", "activations", "frozen_params",
            "depth", "#1x1", "#3x3_reduce", "#3x3", "#5x5_reduce", "#5x5", "#pool_proj", "expected_ms",
@@ -166,6 +178,7 @@ def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Colu
     columns = [c for c in COLUMNS if (has_paper or not c[0].startswith("paper")) and c[0] not in empty]
     columns += TRAINING_COLUMNS if report.training else []
     columns += [LATENCY_COLUMN] if has_latency else []
+    columns += [TOP_OP_COLUMN] if any(row.ops for row in report.layers) else []
     if report.machine is not None:
         expected = [EXPECTED_COLUMN] if any(row.expected_ms is not None for row in report.layers) else []
         columns += ROOFLINE_COLUMNS[:3] + expected + ROOFLINE_COLUMNS[3:] + ([EFFICIENCY_COLUMN] if has_latency else [])
@@ -173,7 +186,7 @@ def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Colu
     if chosen is None:
         return columns
     by_key = {key: column for column in [*COLUMNS, *TRAINING_COLUMNS, LATENCY_COLUMN, *ROOFLINE_COLUMNS,
-                                         EXPECTED_COLUMN, BATCHES_COLUMN, EFFICIENCY_COLUMN, *EXTRA_COLUMNS,
+                                         EXPECTED_COLUMN, BATCHES_COLUMN, EFFICIENCY_COLUMN, TOP_OP_COLUMN, *EXTRA_COLUMNS,
                                          *TABLE1_COLUMNS]
               for key in [column[0]]}
     return [by_key[key] for key in chosen]
@@ -191,10 +204,10 @@ COLUMN_NAMES = {"layer": "layer", "name": "layer", "type": "type", "kernel": "ke
                 **{name: f"#{column}" for column in ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
                    for name in (column, f"#{column}", column.replace("_", " "), f"#{column.replace('_', ' ')}")},
                 "expected": "expected_ms", "expected_ms": "expected_ms", "bytes_fused": "bytes_fused",
-                "fused": "bytes_fused", "batches": "batches"}
+                "fused": "bytes_fused", "batches": "batches", "top_op": "top_op", "op": "top_op"}
 # Dropped first to fit a narrow terminal, in this order: the roofline's, then the paper's and the rest.
 OPTIONAL_COLUMNS = ("batches", "arithmetic_intensity", "bytes", "limit", "efficiency", "bound_ms", "expected_ms",
-                    "paper_ops", "paper_params", "receptive_field", "kernel")
+                    "paper_ops", "paper_params", "receptive_field", "kernel", "top_op")
 
 
 def parse_columns(text: str | None, what: str = "--columns") -> tuple[str, ...] | None:
