@@ -47,6 +47,8 @@ bench: $(STAMP)  ## benchmarks: write measured tables to docs/
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/latency_check.py
+	$(PY) benchmarks/lrn_profile.py
+	$(PY) benchmarks/roofline_expected.py
 
 lock:  ## regenerate requirements/lock.txt from setup.cfg and requirements/tools.in (docs/dependencies.md)
 	python3 -m venv .venv-tools

@@ -105,8 +105,11 @@ def one_model() -> list[list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--one-model", action="store_true", help="only the one-model table (a minute), printed")
     args = parser.parse_args()
     single = one_model()
+    if args.one_model:
+        return
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "googlenet_copy.yaml"
         text = (ROOT / "specs" / "googlenet.yaml").read_text()

@@ -1,7 +1,9 @@
-"""`gcost peaks` against plain references (issue 22): the measured peak FLOP/s against a plain
-torch.mm timing of the same size, and the memory bandwidth against plain large torch.add and
-copy_ on arrays of the same size, each in its own fresh process with the same thread count. Also
-the whole-process time of `gcost peaks` when it measures (target: under 10 s on a 2-core machine).
+"""`gcost peaks` against plain references (issues 22, 32): the measured peak FLOP/s against the best
+of a plain torch.mm timing of the same size and a plain 3x3 convolution (64->192 channels on 56x56,
+the shape gcost's compute roof may come from), and the memory bandwidth against plain large
+torch.add and copy_ on arrays of the same size, each in its own fresh process with the same thread
+count. Also the whole-process time of `gcost peaks` when it measures (target: under 15 s on a
+2-core machine, operator rates included).
 Rounds are interleaved so that drift hits both alike; the table gives each round's ratio and the
 median. Writes docs/benchmarks-roofline.md. Run it on an idle machine (load under 1.5)."""
 from __future__ import annotations
@@ -43,13 +45,18 @@ def reference(n: int, array_bytes: int, threads: int, repeats: int = 8) -> dict[
         return min(times)
 
     with torch.inference_mode():
+        torch.ones(6 * 2**20)  # the allocator warm, as gcost's measurement is (microbench.warm_allocator)
         a, b, c = (torch.randn(n, n) for _ in range(3))
         flops = 2 * n**3 / best(lambda: torch.mm(a, b, out=c), repeats)
+        x, w, bias = torch.randn(1, 64, 56, 56), torch.randn(192, 64, 3, 3), torch.randn(192)
+        conv = 2 * 192 * 64 * 9 * 56 * 56 / best(lambda: torch.nn.functional.conv2d(x, w, bias, padding=1),
+                                                  4 * repeats)
         elements = array_bytes // 4
         a, b, c = (torch.full((elements,), value) for value in (1.0, 2.0, 0.0))
         add = 3 * array_bytes / best(lambda: torch.add(a, b, out=c), 2 * repeats)
         copy = 2 * array_bytes / best(lambda: c.copy_(a), 2 * repeats)
-    return {"flops_per_s": flops, "add_bytes_per_s": add, "copy_bytes_per_s": copy}
+    return {"flops_per_s": max(flops, conv), "mm_flops_per_s": flops, "conv_flops_per_s": conv,
+            "add_bytes_per_s": add, "copy_bytes_per_s": copy}
 
 
 def run_gcost(threads: int, cache: str) -> tuple[dict, float]:
@@ -104,8 +111,10 @@ def report(threads, load, n, array, gcost_runs, references, flops_ratios, bandwi
     median_of = lambda key, runs: statistics.median(run[key] for run in runs)  # noqa: E731
     plain_bandwidth = statistics.median(max(r["add_bytes_per_s"], r["copy_bytes_per_s"]) for r in references)
     rows = [
-        [f"peak FLOP/s (fp32, torch.mm {n}x{n})", si(median_of("peak_flops_per_s", gcost_runs), "FLOP/s"),
-         si(median_of("flops_per_s", references), "FLOP/s") + " (plain torch.mm)",
+        ["peak FLOP/s (fp32, the best MAC kernel)", si(median_of("peak_flops_per_s", gcost_runs), "FLOP/s"),
+         si(median_of("flops_per_s", references), "FLOP/s") + f" (best of plain torch.mm {n}x{n}, "
+         f"{si(median_of('mm_flops_per_s', references), 'FLOP/s')}, and a plain 3x3 convolution, "
+         f"{si(median_of('conv_flops_per_s', references), 'FLOP/s')})",
          ", ".join(f"{r:.3f}" for r in flops_ratios), verdict(flops_ratios), GPU_COLUMN],
         [f"memory bandwidth ({array // 2**20} MiB arrays)", si(median_of("peak_bytes_per_s", gcost_runs), "B/s"),
          si(plain_bandwidth, "B/s") + " (best of plain torch.add, copy_)",
@@ -113,7 +122,7 @@ def report(threads, load, n, array, gcost_runs, references, flops_ratios, bandwi
         ["cache-resident bandwidth", si(median_of("cache_bytes_per_s", gcost_runs), "B/s"), "no plain reference",
          "", "", "none on a GPU"],
         ["`gcost peaks` whole process, measuring", f"{statistics.median(seconds):.1f} s (max {max(seconds):.1f} s)",
-         "target: under 10 s", "", "yes" if max(seconds) < 10 else "no", GPU_COLUMN],
+         "target: under 15 s", "", "yes" if max(seconds) < 15 else "no", GPU_COLUMN],
     ]
     table = markdown_table(["quantity", "gcost peaks (median)", "reference (median)", "ratio per round",
                             "within 10%", "GPU"], rows, set())

@@ -27,18 +27,22 @@ from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec
                    f"is also measured N levels deep (default 2). Default: all, except top for a terminal "
                    f"table of more than {TABLE_MAX_ROWS:,} rows.")
 @STRICT
-@click.option("--per-layer", is_flag=True, help="Add a per-layer latency column (separate profiled pass).")
+@click.option("--per-layer", is_flag=True, help="Add per-layer latency and each row's top operator (separate profiled pass).")
 @click.option("--columns", metavar="LIST",
               help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, rf, "
-                   "weights, flops, activations, paper_params, paper_ops, latency, bytes, intensity, bound, limit, "
-                   "efficiency).")
+                   "weights, flops, activations, frozen, paper_params, paper_ops, latency, top_op, bytes, bytes_fused, "
+                   "intensity, bound, expected, limit, efficiency, batches, and Table 1's depth, 1x1, 3x3_reduce, "
+                   "3x3, 5x5_reduce, 5x5, pool_proj).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the roofline (.png, .svg or .pdf): every layer's intensity against its FLOP/s, the "
-                   "roofs labelled. Implies --roofline.")
+                   "roofs labelled, and the rows without MACs against the bandwidth roofs. Implies --roofline.")
+@click.option("--plot-kind", type=click.Choice(["roofline", "bars"]), default="roofline", show_default=True,
+              help="What --plot draws: the roofline, or bars of each top-level row's measured (--per-layer), "
+                   "expected and bound time.")
 @roofline_options
 @timing_options
 def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, optimizer, batch, verify, set_edits,
-            depth, strict, per_layer, columns, plot_path, roofline, peaks_choice, **timing):
+            depth, strict, per_layer, columns, plot_path, plot_kind, roofline, peaks_choice, **timing):
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
@@ -48,9 +52,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     from googlenet_cost.options import DEFAULT_MODEL_DEPTH, RunOptions
     from googlenet_cost.sources import open_source
 
-    from googlenet_cost.count.spec_counts import VERIFIED
-
-    from .render import Progress, emit, fit_width, say_progress, warn
+    from .render import Progress, emit, fit_width, say, say_progress, warn
 
     guard_outputs([output, plot_path], [spec or (None if model_ref else "googlenet")])
     fit_width()  # an unreadable COLUMNS is warned about (once) before any work
@@ -62,7 +64,8 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     batches = int_list(batch, option="--batch")
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer, verify=verify, strict=strict,
                          depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
-                         timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"])
+                         timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"],
+                         bound_batches=batches[1:])
     source = open_source(spec, model_ref, input_text, model_args)
     if set_edits is not None:
         from googlenet_cost.sources import SpecSource
@@ -84,10 +87,12 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
         return [table, *notes, conventions(report), *panel]
 
     emit(render(report, fmt, depth or "branches", columns=chosen), views, output)
-    for message in report.warnings:  # --verify's agreement is a finding, not a warning: said plainly
-        (say_progress if message.startswith(VERIFIED) else warn)(message)
+    for note in report.notes:  # --verify's agreement is a finding, not a warning: said plainly
+        say_progress(note)
+    for message in report.warnings:
+        warn(message)
     if plot_path:
         from googlenet_cost.views.roofline import plot_report
 
-        plot_report(report, plot_path)
-        click.echo(f"wrote {plot_path}", err=True)
+        plot_report(report, plot_path, plot_kind)
+        say(f"wrote {plot_path}")

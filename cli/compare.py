@@ -52,10 +52,11 @@ def _floats(value: str) -> list[float]:
               help="The paper's Figure 2(a) module: no reduce, no pool projection.")
 @click.option("--factorize", is_flag=True, callback=_record("factorize"), expose_value=False,
               help="Inception v2: every 5x5 conv at stride 1 becomes two stacked 3x3 convs.")
-@click.option("--set", "set_", multiple=True, callback=_record("set"), expose_value=False, metavar="'GLOB.KEY=VALUE'",
-              help="A variant with keys set on the layers whose row paths match GLOB: VALUE a number or xF (F times "
-                   "the layer's own); several edits separated by ';', e.g. 'layer*/*/conv1.out=x0.5' (repeatable: "
-                   "one variant each).")
+@click.option("--set", "set_", multiple=True, callback=_record("set"), expose_value=False,
+              metavar="'[NAME:] GLOB.KEY=VALUE'",
+              help="A variant with keys set on the layers whose row paths match GLOB (* within a path segment, ** "
+                   "across): VALUE a number or xF (F times the layer's own); several edits separated by ';', e.g. "
+                   "'half: layer*/*/conv1.out=x0.5' (NAME labels it; repeatable: one variant each).")
 @click.option("--head", type=click.Choice(["fc"]), callback=_record("head"), expose_value=False,
               help="fc: flatten the last feature map into the classifier instead of pooling it.")
 @click.option("--module", "module_glob", metavar="GLOB",
@@ -87,12 +88,13 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     The first column is the baseline (the first spec as written, or the first model), then one
     column per variant in the order given, then one per extra spec, then one per model."""
     from googlenet_cost.views import compare as comparison_view
+    from googlenet_cost.views.compare_text import summary_text
     from googlenet_cost.comparison import compare as run_compare
     from googlenet_cost.options import RunOptions
     from googlenet_cost.spec.layers import MAX_CHANNELS
     from googlenet_cost.spec.variants import build_variants
 
-    from .render import Progress, emit, fit_width, warn
+    from .render import Progress, emit, fit_width, say, say_progress, warn
 
     guard_outputs([output, plot_path], list(specs) or ["googlenet"])
     fit_width()  # an unreadable COLUMNS is warned about (once) before any work
@@ -124,16 +126,20 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     with Progress(enabled=fmt == "table" and output is None) as progress:
         result = run_compare(variants, options, progress=progress)
     for label, report in zip(result.labels, result.reports):
+        for note in report.notes:  # said plainly: not a warning
+            say_progress(f"{label}: {note}")
         for message in report.warnings:
             warn(f"{label}: {message}")
     shown = module_glob if specs or not models else None
     emit(comparison_view.render(result, fmt, depth, shown),
          lambda: [*comparison_view.to_rich(result, depth, None if output else fit_width(), shown),
-                  comparison_view.summary_text(result)], output)
+                  summary_text(result)], output)
     if plot_path and options.roofline is not None:
         from googlenet_cost.views.roofline import plot_comparison
 
         plot_comparison(result, plot_path)
     elif plot_path:
-        comparison_view.plot(result, plot_path)
-        click.echo(f"wrote {plot_path}", err=True)
+        from googlenet_cost.views.compare_plot import plot
+
+        plot(result, plot_path)
+        say(f"wrote {plot_path}")

@@ -12,7 +12,8 @@ from googlenet_cost.views.report import FORMATS
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
                       default="table", show_default=True, help="Output format.")
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
-                      help="Write to this file (atomically) instead of the terminal.")
+                      help="Write to this regular file (atomically; a symlink, FIFO or device is refused) instead of "
+                           "the terminal.")
 
 
 def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
@@ -32,22 +33,47 @@ def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -
 def model_options(purpose: str, *, repeatable: bool = False) -> Callable:
     """--model, --model-arg and --input: a network written in Python instead of (or beside) specs.
     With `repeatable`, --model may be given several times (a tuple of references, each model
-    built with the same --model-arg and --input)."""
+    built with the same --model-arg and --input). Given without --model, --input and --model-arg
+    are refused before the command runs (refuse_model_flags_alone), in every command alike."""
     def decorate(fn: Callable) -> Callable:
-        models, factory = (("every --model", "every --model's factory") if repeatable
-                           else ("--model", "the --model factory"))
-        fn = click.option("--input", "input_text", metavar="SHAPES",
-                          help=f"Input of one sample for {models}: a shape, e.g. 3x224x224 (197x768 for tokens); "
-                               "several inputs comma-separated, each [NAME=]SHAPE[:KIND] (NAME= for a keyword "
-                               "argument, KIND int64 for token ids, bool for masks), e.g. "
-                               "3x224x224,text=77:int64.")(fn)
-        fn = click.option("--model-arg", "model_args", multiple=True, metavar="NAME=VALUE",
-                          help=f"An argument for {factory} (repeatable); values read as YAML: "
-                               "aux_logits=false, width=0.5.")(fn)
-        return click.option("--model", "model_ref", metavar="MODULE:FACTORY", multiple=repeatable,
-                            help=f"{purpose}: a callable returning an nn.Module, as package.module:factory "
-                                 "or path/to/file.py:factory" + (" (repeatable)." if repeatable else "."))(fn)
+        import functools
+
+        @functools.wraps(fn)
+        def refusing_model_flags_alone(*args: Any, **kwargs: Any) -> Any:
+            refuse_model_flags_alone(kwargs.get("model_ref"), kwargs.get("input_text"), kwargs.get("model_args"))
+            return fn(*args, **kwargs)
+
+        return _model_flags(refusing_model_flags_alone, purpose, repeatable)
     return decorate
+
+
+def refuse_model_flags_alone(model_ref: Any, input_text: str | None, model_args: tuple[str, ...] | None) -> None:
+    """--input and --model-arg describe a --model: without one they would be silently ignored (a spec
+    carries its own input shape and takes no arguments), so they are refused, before any work."""
+    from googlenet_cost.errors import GcostError
+
+    if model_ref:
+        return
+    given = [flag for flag, value in (("--input", input_text), ("--model-arg", model_args)) if value]
+    if given:
+        raise GcostError(f"{' and '.join(given)} {'go' if len(given) > 1 else 'goes'} with --model; a spec carries "
+                         "its own input shape and takes no arguments")
+
+
+def _model_flags(fn: Callable, purpose: str, repeatable: bool) -> Callable:
+    models, factory = (("every --model", "every --model's factory") if repeatable
+                       else ("--model", "the --model factory"))
+    fn = click.option("--input", "input_text", metavar="SHAPES",
+                      help=f"Input of one sample for {models}: a shape, e.g. 3x224x224 (197x768 for tokens); "
+                           "several inputs comma-separated, each [NAME=]SHAPE[:KIND] (NAME= for a keyword "
+                           "argument, KIND int64 for token ids, bool for masks), e.g. "
+                           "3x224x224,text=77:int64.")(fn)
+    fn = click.option("--model-arg", "model_args", multiple=True, metavar="NAME=VALUE",
+                      help=f"An argument for {factory} (repeatable); values read as YAML: "
+                           "aux_logits=false, width=0.5.")(fn)
+    return click.option("--model", "model_ref", metavar="MODULE:FACTORY", multiple=repeatable,
+                        help=f"{purpose}: a callable returning an nn.Module, as package.module:factory "
+                             "or path/to/file.py:factory" + (" (repeatable)." if repeatable else "."))(fn)
 
 
 OUTPUT_OPTIONS = {"output": "-o", "plot_path": "--plot"}  # a command's output parameters, as users type them

@@ -24,10 +24,13 @@ JSON_SCHEMA = 1
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Output format.")
 def peaks(device, dtype, threads, remeasure, choice, fmt):
-    """Peak FLOP/s (large matrix products, 2 FLOP per multiply-add) and memory bandwidth (copy and
-    triad, bytes read + written) of this machine, and on a CPU the bandwidth of a cache-resident
-    working set. Measured once (a few seconds) and cached per device, threads, torch and dtype."""
-    from googlenet_cost.roofline.peaks import datasheet_for_device, resolve_peaks
+    """Peak FLOP/s (the best of large matrix products and of the convolutions measured, 2 FLOP per
+    multiply-add) and memory bandwidth (copy and triad, bytes read + written) of this machine, on a
+    CPU the bandwidth of a cache-resident working set, and what operators take: a call, the
+    operators without MACs CNNs run and the convolution classes, at a few sizes (about 8 s on 2
+    CPUs). Measured once and cached per machine, threads, torch and dtype; re-probed before use."""
+    from googlenet_cost.roofline.peaks import resolve_peaks
+    from googlenet_cost.roofline.readers import datasheet_for_device
 
     from .render import emit, fit_width, say_progress
 
@@ -45,9 +48,9 @@ def peaks(device, dtype, threads, remeasure, choice, fmt):
         else:
             notes.append(f"no datasheet for {found.device!r} at {dtype}; --peaks NAME shows one")
     if fmt == "json":
-        import json
+        from googlenet_cost.escaping import json_text
 
-        text = json.dumps({"schema": JSON_SCHEMA, "peaks": [entry.to_dict() for entry in entries]}, indent=2) + "\n"
+        text = json_text({"schema": JSON_SCHEMA, "peaks": [entry.to_dict() for entry in entries]})
         emit(text, lambda: [], None)
         return
     emit(None, lambda: _views(entries, notes), None)
@@ -56,10 +59,13 @@ def peaks(device, dtype, threads, remeasure, choice, fmt):
 def _views(entries: list, notes: list[str]) -> list:
     from rich.table import Table
 
+    from googlenet_cost.views.report import printable
+
     from .render import plain_text
 
     first = entries[0]
-    table = Table(title=plain_text(f"Peaks of {first.device}, {first.dtype}"), title_justify="left")
+    title = printable(f"Peaks of {first.device}, {first.dtype}", one_line=True)
+    table = Table(title=plain_text(title), title_justify="left")
     table.add_column("")
     for entry in entries:
         table.add_column(entry.source, justify="right")
@@ -78,15 +84,42 @@ def _views(entries: list, notes: list[str]) -> list:
     if any(e.cache_bytes_per_s for e in entries):
         row("cache bandwidth", [_si(e.cache_bytes_per_s, "B/s") if e.cache_bytes_per_s else None for e in entries])
         row("cache size", [_binary(e.cache_bytes) if e.cache_bytes else None for e in entries])
-    row("ridge point", [f"{e.flops_per_s / e.bytes_per_s:.1f} FLOP/byte" for e in entries])
+    row("ridge point, memory", [f"{e.memory_ridge:.1f} FLOP/byte" for e in entries])
+    if any(e.cache_ridge for e in entries):
+        row("ridge point, cache", [f"{e.cache_ridge:.1f} FLOP/byte" if e.cache_ridge else None for e in entries])
+    if len(entries) == 1:
+        row("theoretical FLOP/s", [_si(e.theoretical_flops_per_s, "FLOP/s") if e.theoretical_flops_per_s else None
+                                   for e in entries])
+    if any(e.operators for e in entries):
+        row("one operator call", [f"{e.operators.call_s * 1e6:.1f} us" if e.operators else None for e in entries])
     if any(e.threads for e in entries):
         row("threads", [str(e.threads) if e.threads else None for e in entries])
     if any(e.measured_at for e in entries):
         row("measured at", [e.measured_at for e in entries])
     lines = [f"{entry.source}: {entry.reference}" for entry in entries if entry.reference]
-    lines += ["ridge point: the arithmetic intensity above which a kernel can be compute-bound "
-              "(peak FLOP/s / memory bandwidth)"] + notes
-    return [table, *(plain_text(line) for line in lines)]
+    lines += [f"theoretical: {first.theoretical_reference}"] if len(entries) == 1 and first.theoretical_reference else []
+    lines += ["ridge points: the arithmetic intensity above which a kernel can be compute-bound (peak FLOP/s / "
+              "bandwidth); the cache's decides a row's roof when its working set fits in cache"] + notes
+    views = [table, *(plain_text(line) for line in lines)]
+    if first.operators is not None:
+        views.append(_operator_table(first.operators))
+    return views
+
+
+def _operator_table(rates) -> object:
+    """What the operators take, at each size measured: bytes/s for those without MACs, FLOP/s for
+    the MAC classes (expected_ms prices a row's operators at these rates)."""
+    from rich.table import Table
+
+    table = Table(title="Operator rates (the median of copies called in turn; what expected_ms uses)",
+                  title_justify="left")
+    for heading in ("operator", "per call (size: rate)"):
+        table.add_column(heading)
+    for key, curve in rates.ops.items():
+        table.add_row(key, ", ".join(f"{_si(size, 'B')}: {_si(size / seconds, 'B/s')}" for size, seconds in curve))
+    for key, curve in rates.macs.items():
+        table.add_row(key, ", ".join(f"{_si(size, 'FLOP')}: {_si(size / seconds, 'FLOP/s')}" for size, seconds in curve))
+    return table
 
 
 def _si(value: float, unit: str) -> str:

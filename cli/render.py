@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from googlenet_cost.views.report import printable
+from googlenet_cost.escaping import printable
 
 
 def console(stderr: bool = False):
@@ -97,8 +97,10 @@ def plain_text(text: str):
 
 
 def say(line: str) -> None:
-    """One line to stderr. A stderr that cannot be written (closed, a full disk) loses the line,
-    never the exit code: gcost's ending must not fail on it."""
+    """One line to stderr, made inert (escaping.printable: one line, no control character, nothing
+    a CI runner reads as a command). A stderr that cannot be written (closed, a full disk) loses
+    the line, never the exit code: gcost's ending must not fail on it."""
+    line = printable(line, one_line=True)
     for stream in (sys.stderr, sys.__stderr__):  # the analyzed code may have replaced or closed sys.stderr
         try:
             click.echo(line, err=True, file=stream)
@@ -109,13 +111,14 @@ def say(line: str) -> None:
 
 def say_progress(line: str) -> None:
     """A line of progress on stderr (a slow step the user should know about), made printable."""
-    say(printable(line))
+    say(line)
 
 
 def warn(message: str) -> None:
+    """One warning line on stderr, its text inert as say's."""
     from rich.text import Text
 
-    line = Text("warning: ", style="bold yellow") + plain_text(message)
+    line = Text("warning: ", style="bold yellow") + Text(printable(message, one_line=True))
     console(stderr=True).print(line, soft_wrap=True)
 
 
@@ -131,6 +134,8 @@ def emit(text: str | None, renderables: Callable[[], list], output: str | None) 
         plain = Console(file=buffer, width=NATURAL_WIDTH, no_color=True, highlight=False,
                         _environ=rich_environment()) if output else console()
         for item in renderables():
+            if isinstance(item, str):  # a view's sentence names user files: plain text, never rich markup
+                item = plain_text(item)
             needed = getattr(item, "needed_width", 0)  # views.report.Rendered, views.check.FittedTable: never cut
             width = plain.width
             plain.width = max(width, needed)
@@ -139,7 +144,7 @@ def emit(text: str | None, renderables: Callable[[], list], output: str | None) 
         text = buffer.getvalue() if output else None
     if output:
         atomic_write_text(output, text or "")
-        click.echo(f"wrote {output}", err=True)
+        say(f"wrote {output}")
     elif text is not None:
         click.echo(text, nl=False)
 

@@ -72,27 +72,65 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
     if options.roofline is not None:
         rows, bound_ms, found = _roofline(rows, options, latency, bytes_batch)
         warnings += found
+        if options.bound_batches:
+            rows = _bounds_per_batch(rows, source, options, bytes_batch, cache)
     return Report(spec=source.info(), counting=dict(COUNTING_RULE), input_shape=list(source.inputs.shape),
                   inputs=source.inputs, batch=options.batch, mode=options.mode, layers=rows,
                   totals=replace(totals_of(rows, bytes_batch), bound_ms=bound_ms),
                   latency=latency, layer_latency=layer_latency, training=counted.training, warnings=warnings,
+                  notes=list(counted.notes),
                   dtype=options.dtype, machine=options.roofline)
 
 
 def with_layer_latency(rows: list, layer_latency: Any) -> list:
-    """The rows with their profiled time and operators (timing.per_layer.LayerLatency)."""
-    return [replace(row, latency_ms=layer_latency.by_row.get(row.name), ops=layer_latency.ops.get(row.name, ()))
+    """The rows with their profiled time and operators (timing.per_layer.LayerLatency), each
+    profiled operator joined by name with the row's counted operators (their FLOPs and bytes)."""
+    return [replace(row, latency_ms=layer_latency.by_row.get(row.name),
+                    ops=_joined(layer_latency.ops.get(row.name, ()), row.operators))
             for row in rows]
+
+
+def _joined(timed: tuple, counted: tuple) -> tuple:
+    """Profiled operators with the FLOPs and bytes counting gave the same names in the same row."""
+    sums: dict[str, tuple[int, int]] = {}
+    for op in counted:
+        flops, moved = sums.get(op.name, (0, 0))
+        sums[op.name] = (flops + op.flops, moved + op.bytes)
+    return tuple(replace(op, flops=sums[op.name][0], bytes=sums[op.name][1]) if op.name in sums else op
+                 for op in timed)
 
 
 def _roofline(rows: list, options: RunOptions, latency: tuple, batch: int) -> tuple:
     """The rows with their roofline bounds (options.roofline's peaks) at the batch their bytes were
     counted at, the model's bound, and the contradictions found."""
     from .roofline.bound import contradictions, model_bound_ms, with_bounds
+    from .roofline.limits import with_limits
 
     peaks = options.roofline
-    rows = with_bounds(rows, batch, options.itemsize, peaks)
+    rows = with_limits(with_bounds(rows, batch, options.itemsize, peaks), peaks.operators)
     bound_ms = model_bound_ms(rows)
     median = latency[0].median_ms if latency and latency[0].step != "train" else None  # the bound is the forward's
     found = contradictions(rows, bound_ms, median, peaks, on_gpu=bool(latency) and latency[0].device_type == "cuda")
     return rows, bound_ms, found
+
+
+def _bounds_per_batch(rows: list, source: Source, options: RunOptions, batch: int, cache: UnitCache | None) -> list:
+    """--roofline --batch 1,8,64: each row's bytes, bytes_fused and bound at every batch (the rows
+    counted again at each further batch, as a forward pass), so that the move from memory- to
+    compute-bound shows."""
+    from .count.units import UnitCache
+    from .report import BatchBound
+    from .roofline.bound import with_bounds
+
+    cache = UnitCache() if cache is None else cache
+    table = {batch: rows}
+    for extra in dict.fromkeys(options.bound_batches):
+        again = replace(options, batch=extra, timing=None, verify=False, step="inference", bound_batches=())
+        counted = source.count(again, cache)
+        counted_at = counted.bytes_batch or extra
+        table.setdefault(counted_at, with_bounds(counted.rows, counted_at, options.itemsize, options.roofline))
+    by_batch = {size: {row.name: row for row in bounded} for size, bounded in sorted(table.items())}
+    return [replace(row, batches=tuple(BatchBound(size, found[row.name].bytes, found[row.name].bytes_fused,
+                                                  found[row.name].bound_ms or 0.0, found[row.name].roof)
+                                       for size, found in by_batch.items() if row.name in found))
+            for row in rows]

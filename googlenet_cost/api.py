@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .errors import GcostError, quoted
-from .inputs import Constant, Inputs, TensorInput
+from .inputs import Constant, Inputs, TensorInput, too_small
 from .options import DEFAULT_MODEL_DEPTH
 
 if TYPE_CHECKING:
@@ -151,16 +151,19 @@ def model_inputs(input_size: Any, input_data: Any, dtypes: Any = None) -> tuple[
         if dtypes is not None:
             raise TypeError("dtypes goes with input_size; input_data's tensors carry their own")
         batches, items = _data_items(input_data)
+        what = "input_data"
     elif input_size is not None:
         batches, items = _size_items(input_size, dtypes)
+        what = f"input_size {quoted(tuple(input_size))}"
     else:
         raise TypeError("a torch.nn.Module needs its input: input_size=(1, 3, 224, 224) (the batch first, as "
                         "torchinfo reads it) or input_data=tensor (a tuple or dict of them for several)")
     if len(set(batches)) > 1:
         raise GcostError(f"the inputs' first sizes (the batch) differ: {', '.join(map(str, batches))}")
     if batches[0] > MAX_INPUT_SIDE:
-        raise GcostError(f"the input's batch {batches[0]:,} is too large: at most {MAX_INPUT_SIDE:,}")
-    return batches[0], checked(Inputs(tuple(items)), "the input")
+        raise GcostError(f"{what}: the batch {batches[0]:,} is too large: at most {MAX_INPUT_SIDE:,}")
+    return batches[0], checked(Inputs(tuple(items), given_as="input_data" if input_data is not None else "input_size"),
+                               what)
 
 
 def _size_items(input_size: Any, dtypes: Any) -> tuple[list[int], list[TensorInput]]:
@@ -179,6 +182,8 @@ def _size_items(input_size: Any, dtypes: Any) -> tuple[list[int], list[TensorInp
     batches, items = [], []
     for index, size in enumerate(sizes_list):
         sizes = tuple(_size(value, "input_size", high=None) for value in size)
+        if any(value < 1 for value in sizes):  # bounded as --input is: no zero, no negative size
+            raise too_small("input_size", quoted(tuple(input_size)))
         if len(sizes) < (2 if not several else 1):
             raise GcostError(f"the input needs a batch and a sample shape, e.g. (1, 3, 224, 224), got {sizes}")
         batches.append(sizes[0])
@@ -203,9 +208,11 @@ def _data_items(data: Any) -> tuple[list[int], list[TensorInput | Constant]]:
                                  "argument of its own (a tuple of arguments, or a dict of keyword arguments)")
             items.append(Constant(value, name))
             continue
+        where = f"input_data[{name!r}]" if name else "input_data"
         if tensor.dim() == 0:
-            raise GcostError(f"input_data{f'[{name!r}]' if name else ''}: a tensor input has the batch as its first "
-                             "size; a 0-d tensor has none")
+            raise GcostError(f"{where}: a tensor input has the batch as its first size; a 0-d tensor has none")
+        if 0 in tensor.shape:
+            raise too_small(where, quoted(tuple(tensor.shape)))
         batches.append(int(tensor.shape[0]))
         items.append(TensorInput(tuple(int(size) for size in tensor.shape[1:]), _kind_of(tensor.dtype), name))
     if not batches:
@@ -280,7 +287,7 @@ def run_options(batch: int, *, train: bool = False, step: str | None = None, opt
         raise TypeError(f"dtype must be a name like 'fp16', got {_kind(dtype)}")
     run_dtype = dtype or (timing.dtype if timing is not None else "fp32")
     return from_keywords(batch, train=train, verify=verify, strict=strict, depth=_depth(depth), timing=timing,
-                         optimizer=optimizer, dtype=dtype, roofline=_peaks(roofline, device, run_dtype))
+                         optimizer=optimizer, dtype=dtype, roofline=_peaks(roofline, device, run_dtype, timing))
 
 
 def timing_options(timing: Any, device: Any = None) -> TimingOptions | None:
@@ -308,15 +315,17 @@ def timing_options(timing: Any, device: Any = None) -> TimingOptions | None:
     return replace(timing, device=device)
 
 
-def _peaks(roofline: Any, device: Any, dtype: str) -> Any:
-    """roofline= as Peaks: None or False (no bounds), True (this machine's, measured and cached),
-    a datasheet name or a YAML file, or a Peaks as given."""
+def _peaks(roofline: Any, device: Any, dtype: str, timing: Any = None) -> Any:
+    """roofline= as Peaks: None or False (no bounds), True (this machine's, measured and cached,
+    on the device and with the threads the timing uses, as the CLI does), a datasheet name or a
+    YAML file, or a Peaks as given."""
     from .roofline.peaks import Peaks, resolve_peaks
 
     if roofline is None or roofline is False or isinstance(roofline, Peaks):
         return roofline or None
     if roofline is True:
-        return resolve_peaks(None, device=str(device or "auto"), dtype=dtype)
+        where = str(device or (timing.device if timing is not None else "auto"))
+        return resolve_peaks(None, device=where, dtype=dtype, threads=timing.threads if timing is not None else None)
     if isinstance(roofline, (str, os.PathLike)):
         return resolve_peaks(os.fspath(roofline), dtype=dtype)
     raise TypeError(f"roofline must be True, a datasheet name, a peaks YAML file or a Peaks, got {_kind(roofline)}")

@@ -1,7 +1,9 @@
 """Reading user files without being fooled (sizes, devices, FIFOs, YAML bombs, duplicate keys) and
-writing outputs without ever leaving a half-written file behind or replacing an input."""
+the one writer of every file gcost writes: atomic, never through a symlink, FIFO or device, never
+over an input; gcost's own files (the peaks cache) private to the user and locked while written."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import glob
@@ -11,6 +13,7 @@ import stat
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 from .errors import GcostError, one_line
 
@@ -236,35 +239,50 @@ def refuse_overwriting_inputs(output: str | Path | None, inputs: list[str | Path
             continue
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_text(path: str | Path, text: str, *, own: bool = False) -> None:
     """Write text (UTF-8) atomically; see atomic_write_bytes."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), own=own)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over `path` in one step, so a
-    crash (or a full disk) leaves the previous file intact. A new file gets the mode the umask
-    gives; a replaced file keeps its mode. A symlink stays a symlink: the file it finally points
-    to is the one replaced (created, when the link dangles), as `>` in a shell would write it.
-    Temporary files of ours that a killed process left beside the file are removed."""
+SPECIAL_KINDS = ((stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+                 (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+OWN_FILE_MODE = 0o600  # gcost's own files (the peaks cache and its lock): the user's alone
+
+
+def special_kind(path: str | Path) -> str | None:
+    """"a symlink", "a FIFO", "a device" or "a socket" for what stands at `path` itself (never
+    followed), None for a regular file, a folder or nothing."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return next((name for test, name in SPECIAL_KINDS if test(mode)), None)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, own: bool = False) -> None:
+    """The one writer of every file gcost writes: a temporary file created anew (O_EXCL) in the
+    same folder, written, synced, then renamed over `path` in one step, so a crash (or a full disk)
+    leaves the previous file intact and nothing is ever written through what stands at `path`.
+
+    A symlink, FIFO, device or socket at `path` is handled by its name, never opened: an output the
+    user named is refused (a one-line GcostError: gcost writes regular files only); gcost's own
+    files (`own`: the peaks cache) replace it, the rename swapping the directory entry itself (a
+    link's target is left untouched). New outputs get the mode the umask gives and a replaced
+    output keeps its mode; own files are always 0o600. Temporary files of ours that a killed
+    process left beside the file are removed."""
     target = Path(path)
     if str(path) == "":
         raise GcostError("cannot write: an empty file name")
-    if target.exists() and not target.is_file() and not target.is_dir():
-        # a device or pipe (/dev/null, /dev/stdout, a FIFO): never rename over it, write through
-        try:
-            with open(target, "wb") as handle:
-                handle.write(data)
-        except OSError as e:
-            raise GcostError(f"cannot write: {_reason(e)}", file=str(path)) from None
-        return
-    target = _link_target(target, str(path))
+    kind = special_kind(target)
+    if kind is not None and not own:
+        raise GcostError(f"cannot write: is {kind}; gcost writes regular files only, never through {kind} "
+                         "(give the path of a regular file, or leave the option out to print)", file=str(path))
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise GcostError(f"cannot write: folder {str(folder)[:80]!r} does not exist", file=str(path))
-    if target.is_dir():
+    if kind is None and target.is_dir():
         raise GcostError("cannot write: is a folder", file=str(path))
-    mode = _mode_for(target)
+    mode = OWN_FILE_MODE if own else _mode_for(target)
     _remove_stale_temps(folder, target.name)
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
@@ -274,8 +292,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.chmod(temp, mode)
         os.replace(temp, target)
     except BaseException as e:
         Path(temp).unlink(missing_ok=True)
@@ -284,16 +302,104 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def _link_target(path: Path, where: str) -> Path:
-    """`path` itself, or the file a symlink finally points to (through every link in the chain)."""
-    if not path.is_symlink():
-        return path
+def append_text(path: str | Path, text: str) -> None:
+    """Append to a regular file (created 0o600 when missing, never truncated), as a CI runner's
+    $GITHUB_STEP_SUMMARY and $GITHUB_OUTPUT are written: a symlink is not followed and a FIFO or
+    device is refused without blocking. OSError and ValueError (a NUL in the path) are the caller's."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, OWN_FILE_MODE)
     try:
-        return Path(os.path.realpath(path, strict=True))
-    except FileNotFoundError:
-        return Path(os.path.realpath(path))  # a dangling link: create the file it names
-    except OSError as e:
-        raise GcostError(f"cannot write: {_reason(e)}", file=where) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO or device)")
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def read_own_file(path: str | Path, *, max_bytes: int) -> bytes:
+    """A file gcost wrote for itself (the peaks cache), read only if what stands at `path` is a
+    regular file owned by this user: a symlink is not followed, a FIFO or device is refused
+    without blocking. Raises OSError (FileNotFoundError when there is none) or ValueError saying
+    why it is not one."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    kind = special_kind(path)
+    if kind is not None:
+        raise ValueError(f"it is {kind}, not a regular file")
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("it is not a regular file")
+        if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+            raise ValueError(f"it is owned by another user (uid {info.st_uid})")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ValueError(f"it is larger than {max_bytes:,} bytes")
+    return data
+
+
+LOCK_WAIT_S = 300.0  # how long a process waits for another's measurement before going on without the lock
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | Path, *, wait_s: float = LOCK_WAIT_S, poll_s: float = 0.05) -> Iterator[bool]:
+    """An fcntl lock on the file `path` (created 0o600; a symlink, FIFO or device there is replaced
+    by a regular file), held for the block: concurrent gcost processes take turns. Yields True
+    when held; False when it could not be taken (no fcntl, an unwritable folder, `wait_s` passed):
+    the block then runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # not on a POSIX system
+        yield False
+        return
+    fd = _open_lock(Path(path))
+    if fd is None:
+        yield False
+        return
+    held = False
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(poll_s)
+        yield held
+    finally:
+        if held:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _open_lock(path: Path) -> int | None:
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(2):
+        try:
+            if special_kind(path) is not None:
+                path.unlink()  # by name: a link's target is untouched
+            fd = os.open(path, flags, OWN_FILE_MODE)
+        except OSError:
+            return None
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and (not hasattr(os, "geteuid") or info.st_uid == os.geteuid()):
+            return fd
+        os.close(fd)
+        try:
+            path.unlink()
+        except OSError:
+            return None
+    return None
 
 
 def _mode_for(target: Path) -> int:

@@ -14,7 +14,7 @@ ones for the others."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import GcostError, quoted
@@ -84,9 +84,11 @@ class Call:
 
 @dataclass(frozen=True)
 class Inputs:
-    """A model's arguments, positional ones first."""
+    """A model's arguments, positional ones first, and how the user gave them (a hint speaks the same
+    language: `--input` on the command line, `input_size` or `input_data` in the Python API)."""
 
     items: tuple[TensorInput | Constant, ...]
+    given_as: str = field(default="--input", compare=False)
 
     @classmethod
     def single(cls, shape: tuple[int, ...]) -> Inputs:
@@ -162,13 +164,32 @@ def _kind_bytes(kind: str) -> int:
     return {"int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1}[KINDS[kind]]
 
 
-def kind_hint(error: BaseException) -> str:
-    """What to change when the model refused an input's kind: token ids given as floating point
-    (an embedding wants integers), a mask of the wrong kind."""
+def kind_hint(error: BaseException, inputs: Inputs | None = None) -> str:
+    """What to change when the model refused an input's kind (token ids given as floating point: an
+    embedding wants integers), said as the user gave the inputs: `--input` on the command line,
+    `dtypes=` beside the API's input_size, a torch.long tensor in its input_data."""
     text = str(error)
-    if "indices" in text and ("Long" in text or "Int" in text):
-        return "; token ids need an integer input: --input ...,77:int64 (input_data: a torch.long tensor)"
-    return ""
+    if not ("indices" in text and ("Long" in text or "Int" in text)):
+        return ""
+    given_as = "--input" if inputs is None else inputs.given_as
+    if given_as == "input_size":
+        return f"; token ids need an integer input: dtypes={_dtypes_example(inputs)} beside input_size"
+    if given_as == "input_data":
+        return "; token ids need an integer input: give input_data a torch.long tensor (e.g. torch.randint(0, 1000, " \
+               "(1, 77)))"
+    return "; token ids need an integer input: --input ...,77:int64"
+
+
+def _dtypes_example(inputs: Inputs) -> str:
+    """dtypes=[torch.float, torch.long] for an image and token ids: the inputs of one size per
+    sample (a sequence) as torch.long, the others as they are (the last one if none is)."""
+    tensors = inputs.tensors
+    ids = [item.kind == FLOAT and len(item.shape) == 1 for item in tensors]
+    if not any(ids):
+        ids[-1] = True
+    names = [("torch.long" if is_ids else "torch.float" if item.kind == FLOAT else f"torch.{KINDS[item.kind]}")
+             for item, is_ids in zip(tensors, ids)]
+    return f"[{', '.join(names)}]"
 
 
 def as_inputs(value: Inputs | tuple[int, ...] | list[int]) -> Inputs:
@@ -208,7 +229,7 @@ def _parse_tensor(part: str, text: str) -> TensorInput:
         if e.problem == "syntax":
             raise GcostError(f"--input must look like {EXAMPLE}, got {quoted(text)}") from None
         if e.problem == "low":
-            raise GcostError(f"--input sizes must be at least 1, got {quoted(text)}") from None
+            raise too_small("--input", quoted(text)) from None
         raise _too_large(f"--input {quoted(text)}") from None
     return TensorInput(shape, KINDS[kind] or FLOAT, name)
 
@@ -233,6 +254,11 @@ def checked(inputs: Inputs, what: str) -> Inputs:
            for item in inputs.tensors) or inputs.elements > MAX_INPUT_ELEMENTS:
         raise _too_large(what)
     return inputs
+
+
+def too_small(what: str, given: str) -> GcostError:
+    """A size below 1 (zero or negative), in the same words for `--input` and the API's input_size."""
+    return GcostError(f"{what} sizes must be at least 1, got {given}")
 
 
 def _too_large(what: str) -> GcostError:

@@ -30,6 +30,7 @@ class RunOptions:
     timing: TimingOptions | None = None  # None: no latency measured
     dtype: str | None = None  # the report's floating-point type (bytes moved); None: the timing's, else fp32
     roofline: Peaks | None = None  # --roofline: the peaks that bound every row (resolved at the edge); None: no bounds
+    bound_batches: tuple[int, ...] = ()  # --roofline --batch 1,8,64: the further batches each row is bounded at
 
     def __post_init__(self) -> None:
         if self.dtype is None:

@@ -583,5 +583,12 @@ class FakeKernels:
         self.calls.append("triad")
         self.cuda.launch(3 * a.numel() * a.element_size() / self._rate("triad") * 1000)
 
+    def operator(self, call, flops: float, moved: float) -> None:
+        """One operator of the operator rates (opbench): run for real, and the simulated device busy
+        for its FLOPs at flops_per_s or its bytes at bytes_per_s, whichever is longer."""
+        call()
+        self.calls.append("operator")
+        self.cuda.launch(max(flops / self.flops_per_s, moved / self.bytes_per_s) * 1000)
+
     def _rate(self, kernel: str) -> float:
         return self.bytes_per_s / 2 if kernel == self.slow else self.bytes_per_s

@@ -111,11 +111,12 @@ class Parallel(nn.Module):
 
 @register_builder("conv")
 def _conv(layer: ConvSpec, in_shape: Shape, device: torch.device) -> nn.Module:
-    modules: list[nn.Module] = [nn.Conv2d(in_shape[0], layer.out, layer.kernel, layer.stride, layer.resolved_padding(),
-                                          dilation=layer.dilation, groups=layer.groups, bias=layer.bias,
-                                          device=device)]
+    out = layer.width(in_shape[0])
+    modules: list[nn.Module] = [nn.Conv2d(in_shape[0], out, layer.kernel, layer.stride, layer.resolved_padding(),
+                                          dilation=layer.dilation, groups=layer.group_count(in_shape[0]),
+                                          bias=layer.bias, device=device)]
     if layer.norm == "batchnorm":
-        modules.append(nn.BatchNorm2d(layer.out, eps=layer.norm_eps, device=device))
+        modules.append(nn.BatchNorm2d(out, eps=layer.norm_eps, device=device))
     activation = activation_module(layer.activation)
     if activation is not None:
         modules.append(activation)

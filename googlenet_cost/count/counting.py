@@ -14,13 +14,11 @@ cannot trace meta tensors). Neither changes the model: hooks are removed in `fin
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..build.builder import build_row
 from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
@@ -28,6 +26,9 @@ from ..inputs import Call, Inputs, as_inputs, kind_hint
 from ..modules import model_device, row_modules, storage_id
 from ..spec.layers import Layer, Shape, Traffic
 from ..spec.plan import PlannedRow
+from .formulas import formulas
+from .operators import Fused, FusedTracker, Tallies, combine
+from .recorder import MAC_NAME, NOT_MACS, OpRecorder, might_hide_macs  # noqa: F401 - the counting's names
 from .units import MeasurementPlan, UnitCache
 
 FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
@@ -46,6 +47,13 @@ class MeasuredRow:
     kernel: str = ""  # "3x3/1" for conv and pooling modules
     activations: int = 0  # elements its operators write into new tensors, per sample (children included)
     traffic: Traffic = Traffic()  # its operators' memory traffic at the batch measured (children included)
+    operators: Tallies = ()  # its operators (children's included), at the batch measured
+    fused: Fused = Fused()  # its traffic as one kernel would move it, at the batch measured
+    frozen: int = 0  # of its params, those that need no gradient (requires_grad False)
+
+
+def _frozen(parameters) -> int:
+    return sum(p.numel() for p in parameters if not p.requires_grad)
 
 
 @dataclass(frozen=True)
@@ -109,23 +117,25 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
     from torch.utils import flop_counter
     from torch.utils.flop_counter import FlopCounterMode
 
-    for mode_class in (getattr(flop_counter, "_FlopCounterMode", FlopCounterMode), _OpRecorder):
+    for mode_class in (getattr(flop_counter, "_FlopCounterMode", FlopCounterMode), OpRecorder):
         _without_dynamo_import(mode_class)
     rows = list(row_modules(model, depth))
     shapes: dict[str, tuple[int, ...]] = {}
     device = device or model_device(model)
     call = as_inputs(inputs).make(batch, device)
-    with tracked_rows(rows, shapes) as active:
-        recorder = _OpRecorder(active)
+    counter = flop_counter_mode()
+    fused = FusedTracker({storage_id(t) for t in (*model.parameters(), *model.buffers())})
+    with tracked_rows(rows, shapes, on_output=fused.finish) as active:
+        recorder = OpRecorder(active, counter, fused)
         try:
-            with torch.no_grad(), math_attention(), flop_counter_mode() as counter, recorder:
-                call.into(model)
+            with torch.no_grad(), math_attention(), counter, recorder:
+                fused.finish("", call.into(model))
         except GcostError:
             raise
         except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
             if user_code is None:
                 raise GcostError(f"the built model failed on a {tuple(call.tensors[0].shape)} input: {e}") from e
-            raise model_raised(user_code, e, active[-1] if active else None, kind_hint(e)) from e
+            raise model_raised(user_code, e, active[-1] if active else None, kind_hint(e, as_inputs(inputs))) from e
         except PASSES_THROUGH:
             raise
         except BaseException as e:  # the user's forward: whatever it raises is theirs to see, in one line
@@ -142,10 +152,13 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
         result.append(MeasuredRow(name, parent, shapes.get(name, ()),
                                   sum(p.numel() for p in module.parameters()), _weights(module, operands),
                                   flops // 2 // batch, type(module).__name__, _kernel_text(module),
-                                  recorder.written.get(name, 0) // batch, recorder.traffic.get(name, Traffic())))
+                                  recorder.written.get(name, 0) // batch, recorder.traffic.get(name, Traffic()),
+                                  recorder.operators(name), fused.result.get(name, Fused()),
+                                  _frozen(module.parameters())))
     result = _with_own_rows(result, {name: module for name, _, module in rows}, operands)
     rest = _outside_row(model, result, sum(counts.get("Global", {}).values()) // 2 // batch, operands,
-                        recorder.written.get("", 0) // batch, recorder.traffic.get("", Traffic()))
+                        recorder.written.get("", 0) // batch, recorder.traffic.get("", Traffic()),
+                        recorder.operators(""))
     return Measurement(result + ([rest] if rest else []), frozenset(recorder.suspect))
 
 
@@ -157,76 +170,6 @@ def flop_counter_mode():
     from torch.utils.flop_counter import FlopCounterMode
 
     return FlopCounterMode(display=False, custom_mapping=formulas())
-
-
-def formulas() -> dict:
-    """gcost's FLOP formulas (2 per MAC) by operator: the weight gradient of a conv costs exactly
-    its forward (every (output, weight) product once); and the matrix and vector products torch's
-    counter leaves out: in-place addmm_ and baddbmm_, addbmm, mv, addmv, dot, vdot, addr (an outer
-    product: a matrix product with one term), _int_mm, _addmm_activation and cdist (one
-    multiply-accumulate per coordinate of every pair, forward and backward)."""
-    aten = torch.ops.aten
-    matrix = {aten.addmm_: _addmm_flop, aten._addmm_activation: _addmm_flop, aten._int_mm: _mm_flop,
-              aten.baddbmm_: _baddbmm_flop, aten.addbmm: _addbmm_flop, aten.addbmm_: _addbmm_flop,
-              aten.mv: _mv_flop, aten.addmv: _addmv_flop, aten.addmv_: _addmv_flop, aten.dot: _dot_flop,
-              aten.vdot: _dot_flop, aten.addr: _addr_flop, aten._cdist_forward: _cdist_flop,
-              aten._cdist_backward: _cdist_backward_flop}
-    return {aten.convolution_backward: conv_backward_flop, **matrix}
-
-
-def _mm_flop(a, b, *args, out_shape=None, **kwargs) -> int:
-    return 2 * a[0] * a[1] * b[1]
-
-
-def _addmm_flop(bias, a, b, *args, out_shape=None, **kwargs) -> int:
-    return _mm_flop(a, b)
-
-
-def _baddbmm_flop(bias, a, b, *args, out_shape=None, **kwargs) -> int:
-    return 2 * a[0] * a[1] * a[2] * b[2]
-
-
-_addbmm_flop = _baddbmm_flop  # the same products, then summed over the batch
-
-
-def _mv_flop(matrix, vector, *args, out_shape=None, **kwargs) -> int:
-    return 2 * matrix[0] * matrix[1]
-
-
-def _addmv_flop(bias, matrix, vector, *args, out_shape=None, **kwargs) -> int:
-    return _mv_flop(matrix, vector)
-
-
-def _dot_flop(a, b, *args, out_shape=None, **kwargs) -> int:
-    return 2 * a[0]
-
-
-def _addr_flop(bias, u, v, *args, out_shape=None, **kwargs) -> int:
-    return 2 * u[0] * v[0]
-
-
-def _cdist_flop(x1, x2, *args, out_shape=None, **kwargs) -> int:
-    """Every pair of rows of x1 (P x M) and x2 (R x M), per batch: M multiply-accumulates."""
-    import math
-
-    return 2 * math.prod(x1[:-2]) * x1[-2] * x2[-2] * x1[-1]
-
-
-def _cdist_backward_flop(grad, x1, x2, *args, out_shape=None, **kwargs) -> int:
-    return _cdist_flop(x1, x2)
-
-
-def conv_backward_flop(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
-                       output_padding, groups, output_mask, out_shape=None, **kwargs) -> int:
-    """FLOPs (2 per MAC) of aten.convolution_backward: torch's formula for the input's gradient,
-    the conv's own forward count for the weight's (which torch overcounts when groups > 1)."""
-    from torch.utils.flop_counter import conv_backward_flop as torch_formula, conv_flop_count
-
-    flops = torch_formula(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
-                          output_padding, groups, [output_mask[0], False, False], out_val=out_shape)  # shape-wrapped
-    if output_mask[1]:
-        flops += conv_flop_count(list(x_shape), list(w_shape), list(grad_out_shape), transposed)
-    return flops
 
 
 def with_derived_rows(rows: list, values: dict[str, int]) -> dict[str, int]:
@@ -261,11 +204,12 @@ def _with_own_rows(rows: list[MeasuredRow], modules: dict[str, nn.Module], opera
         own = list(modules[row.name].parameters(recurse=False))
         if own and row.name in children:
             kids = children[row.name]
+            traffic = row.traffic - sum((k.traffic for k in kids), Traffic())
             pending.append(MeasuredRow(
                 f"{row.name}/(own)", row.name, (), sum(p.numel() for p in own),
                 _weights(modules[row.name], operands, recurse=False), row.macs - sum(k.macs for k in kids),
-                "(own)", "", row.activations - sum(k.activations for k in kids),
-                row.traffic - sum((k.traffic for k in kids), Traffic())))
+                "(own)", "", row.activations - sum(k.activations for k in kids), traffic,
+                combine([k.operators for k in kids], -1, row.operators), Fused(outputs=traffic), _frozen(own)))
     return result + pending[::-1]
 
 
@@ -325,9 +269,20 @@ def measure_plan(plan: MeasurementPlan, batch: int = 1, *, train: bool, device: 
             rows += child_rows
         return [MeasuredRow(row.name, row.parent, direct[-1].output_shape, sum(r.params for r in direct),
                             sum(r.weights for r in direct), sum(r.macs for r in direct), "Path", "",
-                            sum(r.activations for r in direct), sum((r.traffic for r in direct), Traffic())), *rows]
+                            sum(r.activations for r in direct), sum((r.traffic for r in direct), Traffic()),
+                            combine([r.operators for r in direct]), path_fused([r.fused for r in direct]),
+                            sum(r.frozen for r in direct)), *rows]
 
     return [measured for row in children.get(None, []) for measured in rows_of(row)]
+
+
+def path_fused(parts: list[Fused]) -> Fused:
+    """A sequence's traffic as one kernel: its first moving layer's inputs, every layer's weights,
+    its last moving layer's outputs (a layer that moves nothing, a flatten, passes its input on)."""
+    moving = [part for part in parts if part.total != Traffic()]
+    if not moving:
+        return Fused()
+    return Fused(moving[0].inputs, sum((part.weights for part in moving), Traffic()), moving[-1].outputs)
 
 
 def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
@@ -345,8 +300,8 @@ def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, trai
     return FvcoreCount(macs, blind)
 
 
-def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int,
-                 operands: set[int], total_written: int, total_traffic: Traffic) -> MeasuredRow | None:
+def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int, operands: set[int],
+                 total_written: int, total_traffic: Traffic, total_operators: Tallies) -> MeasuredRow | None:
     """What no row accounts for: parameters held and ops run by the model's own forward (e.g. a
     functional conv on a parameter of the root). Totals stay whole; none for a spec's model."""
     top = [row for row in rows if row.parent is None]
@@ -357,7 +312,9 @@ def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int,
     if not params and not macs and not written and traffic == Traffic():
         return None
     weights = _weights(model, operands) - sum(r.weights for r in top)
-    return MeasuredRow(OUTSIDE_ROW, None, (), params, weights, macs, type(model).__name__, "", written, traffic)
+    frozen = _frozen(model.parameters()) - sum(r.frozen for r in top)
+    return MeasuredRow(OUTSIDE_ROW, None, (), params, weights, macs, type(model).__name__, "", written, traffic,
+                       combine([r.operators for r in top], -1, total_operators), Fused(outputs=traffic), frozen)
 
 
 def _kernel_text(module: nn.Module) -> str:
@@ -370,14 +327,16 @@ def _kernel_text(module: nn.Module) -> str:
 
 
 @contextlib.contextmanager
-def tracked_rows(rows: list, shapes: dict | None = None) -> Iterator[list[str]]:
+def tracked_rows(rows: list, shapes: dict | None = None,
+                 on_output: Callable[[str, object], None] | None = None) -> Iterator[list[str]]:
     """Forward hooks on every row's module, for the duration of the block, that keep the list it
-    yields as the rows running now (outermost first) and record each row's output shape."""
+    yields as the rows running now (outermost first) and record each row's output shape (and
+    hand `on_output` each row's name and output)."""
     active: list[str] = []
     recorded = {} if shapes is None else shapes
     handles = [h for name, _, module in rows
                for h in (module.register_forward_pre_hook(lambda m, a, name=name: active.append(name)),
-                         module.register_forward_hook(_shape_recorder(recorded, name, active)))]
+                         module.register_forward_hook(_shape_recorder(recorded, name, active, on_output)))]
     try:
         yield active
     finally:
@@ -385,10 +344,12 @@ def tracked_rows(rows: list, shapes: dict | None = None) -> Iterator[list[str]]:
             handle.remove()
 
 
-def _shape_recorder(shapes: dict, name: str, active: list[str]):
+def _shape_recorder(shapes: dict, name: str, active: list[str], on_output: Callable | None = None):
     def hook(module, inputs, output):
         if active and active[-1] == name:
             active.pop()
+        if on_output is not None:
+            on_output(name, output)
         while isinstance(output, (tuple, list)) and output:  # (output, attention weights), as MHA returns
             output = output[0]
         if isinstance(output, torch.Tensor):
@@ -463,178 +424,6 @@ class _Positional(nn.Module):
         kwargs = {name: next(given) if isinstance(value, torch.Tensor) else value
                   for name, value in self.call.kwargs.items()}
         return self.model(*args, **kwargs)
-
-
-# Which operators might hide multiply-accumulates. The counter's own formulas cover conv, mm,
-# addmm, bmm, baddbmm and the attention kernels. Of the rest, torch's operator tags settle most:
-# views, pointwise (in place or not), reductions and copies carry no MACs. Operators that are none
-# of those are free too when they move or select data, normalize, pool or sort; an operator is
-# reported only when its name says it multiplies matrices or kernels (mm, mv, conv, dot, einsum,
-# attention, fft, recurrent cells ...) or when it is a custom operator outside aten and prims,
-# whose contents nobody can see.
-FREE_TAGS = ("pointwise", "reduction", "view_copy", "inplace_view")
-MAC_NAME = re.compile(r"mm|mv|conv|dot|einsum|matmul|linear|bilinear|attention|fft|lstm|gru|rnn|cdist|"
-                      r"tensordot|addr|baddbmm|addbmm|kron|outer|inner")
-# Names that say so without multiplying matrices: interpolation (upsample_bilinear2d weighs a few
-# neighbours), special functions (lgamma, digamma), running maxima, weight repacking.
-NOT_MACS = re.compile(r"^_?upsample_|gamma|^cumm(ax|in)$|^_convert_weight_to_int")
-
-
-def might_hide_macs(func) -> bool:
-    """True for an operator with no MAC formula that could still multiply-accumulate."""
-    packet = func._overloadpacket
-    name = packet.__name__
-    namespace = getattr(func, "namespace", "aten")
-    if namespace not in ("aten", "prims"):
-        return True
-    if func.is_view or any(getattr(torch.Tag, tag, None) in func.tags for tag in FREE_TAGS):
-        return False
-    return MAC_NAME.search(name.lstrip("_")) is not None and NOT_MACS.search(name) is None
-
-
-# The tensor arguments that are matrices or kernels (not biases) of the MAC-carrying operators;
-# an operator not listed treats every tensor argument as one.
-OPERAND_ARGS = {"convolution": (1,), "_convolution": (1,), "convolution_overrideable": (1,), "conv2d": (1,),
-                "conv1d": (1,), "conv3d": (1,), "conv_transpose2d": (1,), "mkldnn_convolution": (1,),
-                "cudnn_convolution": (1,), "addmm": (1, 2), "baddbmm": (1, 2), "addbmm": (1, 2), "addmv": (1, 2),
-                "linear": (1,)}
-
-
-class _OpRecorder(TorchDispatchMode):
-    """Records what a forward pass runs: operators with no formula that might hide MACs, the
-    storages that MAC-carrying operators read as matrices or kernels (which parameters are
-    weights), and the elements every operator writes into new tensors (activations), attributed
-    to the rows active at the time (`active`, kept by forward hooks) and to the whole model."""
-
-    def __init__(self, active: list[str]) -> None:
-        super().__init__()
-        from torch.utils.flop_counter import flop_registry
-
-        self.counted = {getattr(op, "__name__", str(op)) for op in [*flop_registry, *formulas()]}
-        self.suspect: set[str] = set()
-        self.operand_storages: set[int] = set()
-        self.active = active
-        self.written: dict[str, int] = {}  # row name -> elements; "" for the whole model
-        self.traffic: dict[str, Traffic] = {}  # row name -> memory traffic; "" for the whole model
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = self._record(func, args)
-        result = func(*args, **(kwargs or {}))
-        moved = op_traffic(func, args, kwargs or {}, result)
-        elements = 0
-        if not out:
-            elements = sum(t.numel() for t in (result if isinstance(result, (tuple, list)) else (result,))
-                           if isinstance(t, torch.Tensor))
-        for row in ("", *self.active):
-            self.written[row] = self.written.get(row, 0) + elements
-            self.traffic[row] = self.traffic.get(row, Traffic()) + moved
-        return result
-
-    def _record(self, func, args) -> bool:
-        """Note what `func` may cost; True when it writes into existing tensors (a view, in place)."""
-        name = func._overloadpacket.__name__
-        carries = name in self.counted or might_hide_macs(func)
-        if carries:
-            if name not in self.counted:
-                self.suspect.add(name if getattr(func, "namespace", "aten") == "aten" else str(func._overloadpacket))
-            positions = OPERAND_ARGS.get(name)
-            for index, arg in enumerate(args):
-                if positions is None or index in positions:
-                    for tensor in (arg if isinstance(arg, (list, tuple)) else (arg,)):
-                        if isinstance(tensor, torch.Tensor):
-                            self.operand_storages.add(storage_id(tensor))
-        return func.is_view or any(getattr(torch.Tag, tag, None) in func.tags
-                                   for tag in ("inplace", "inplace_view", "out"))
-
-
-# Operators that allocate without writing, and batch norms, whose saved statistics and running
-# statistics (updated in place, which their schemas do not say) are written only in training (in
-# eval the CPU's kernel returns empty statistics where the meta device returns per-channel ones).
-ALLOCATES_ONLY = ("empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided")
-BATCH_NORMS = {"native_batch_norm": 5, "_native_batch_norm_legit": 5, "_native_batch_norm_legit_functional": 5,
-               "cudnn_batch_norm": 5, "miopen_batch_norm": 5}  # name -> position of its `training` argument
-_WRITTEN_ARGS: dict = {}
-
-
-def op_traffic(func, args: tuple, kwargs: dict, result) -> Traffic:
-    """The memory traffic of one operator in eager execution (the traffic model of
-    spec.layers.Traffic): each input read once, as the memory it spans (tensors sharing memory, as
-    x and x in x * x or x and its view, are read once; a broadcast, stride-0 view reads what it
-    spans, not its logical size; disjoint slices of one tensor add up), each output and each
-    argument the operator's schema says it writes, written once; a lookup (embedding, gather,
-    index_select ...) reads at most as many table elements as it writes. Views and allocations move
-    nothing."""
-    name = func._overloadpacket.__name__
-    if func.is_view or name in ALLOCATES_ONLY:
-        return Traffic()
-    inputs = list(_tensors((*args, *kwargs.values())))
-    outputs = list(_tensors(result))
-    written = _written_args(func)
-    training_position = BATCH_NORMS.get(name)
-    if training_position is not None:  # running mean and variance: updated in place in training, unannotated
-        training = len(args) > training_position and bool(args[training_position])
-        outputs, written = (outputs, (3, 4)) if training else (outputs[:1], ())
-    outputs += [args[i] for i in written if i < len(args) and isinstance(args[i], torch.Tensor)]
-    table = LOOKUPS.get(name)
-    caps = {}
-    if table is not None and table < len(args) and isinstance(args[table], torch.Tensor) and outputs:
-        caps[id(args[table])] = outputs[0].numel()
-    return _moved(inputs, caps) + _moved(outputs)
-
-
-# Operators that read rows of a table by index: the table's position among the arguments (its
-# read is capped at the elements written: an embedding of 4 tokens does not read a million rows).
-LOOKUPS = {"embedding": 0, "index_select": 0, "gather": 0, "index": 0, "take": 0, "_embedding_bag": 0,
-           "embedding_bag": 0, "take_along_dim": 0}
-
-
-def _written_args(func) -> tuple[int, ...]:
-    """Positions of the arguments `func` writes (its schema's `Tensor(a!)`), cached per operator."""
-    if func not in _WRITTEN_ARGS:
-        _WRITTEN_ARGS[func] = tuple(i for i, argument in enumerate(func._schema.arguments)
-                                    if argument.alias_info is not None and argument.alias_info.is_write)
-    return _WRITTEN_ARGS[func]
-
-
-def _tensors(value) -> Iterator[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _tensors(item)
-
-
-def _moved(tensors: list[torch.Tensor], caps: dict[int, int] | None = None) -> Traffic:
-    """Traffic of touching the memory these tensors span, each element once: per storage the union
-    of the element ranges its views span (a stride-0 broadcast spans one row; a view's range is from
-    its first to its last element), floating-point elements apart from other bytes. `caps` bounds
-    a tensor's elements (by id: a lookup's table)."""
-    spans: dict[int, tuple[bool, int, list[tuple[int, int]]]] = {}
-    for tensor in tensors:
-        if tensor.numel() == 0:
-            continue
-        extent = 1 + sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride()) if size > 1)
-        extent = min(extent, (caps or {}).get(id(tensor), extent))
-        start = tensor.storage_offset()
-        key = storage_id(tensor)
-        floating, size, ranges = spans.get(key, (tensor.is_floating_point(), tensor.element_size(), []))
-        ranges.append((start, start + extent))
-        spans[key] = (floating, size, ranges)
-    elements = other = 0
-    for floating, size, ranges in spans.values():
-        covered, end = 0, None
-        for low, high in sorted(ranges):
-            if end is None or low >= end:
-                covered += high - low
-                end = high
-            elif high > end:
-                covered += high - end
-                end = high
-        if floating:
-            elements += covered
-        else:
-            other += covered * size
-    return Traffic(elements, other)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import GcostError
 from ..report import Counted, LayerRow, PaperComparison, intensity
-from ..spec.layers import numel
+from ..spec.layers import Traffic, numel
+from ..spec.layers.base import INDEX_BYTES
 from ..spec.plan import PlannedRow, plan_rows, top_layers
 from .units import MeasurementPlan, UnitCache, require_cpu_memory
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from .counting import FvcoreCount, MeasuredRow
 
 
-VERIFIED = "--verify: fvcore's MACs equal gcost's on "  # how the agreement line begins (the CLI says it plainly)
+VERIFIED = "--verify: fvcore's MACs equal gcost's on "  # how the agreement line begins (a note, not a warning)
 
 
 def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
@@ -41,6 +42,7 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
     except GcostError as e:
         raise e.located(file=spec.path) from e
     warnings = _disagreements(planned, measured, counting_batch, options.train_mode)
+    notes: list[str] = []
     if counting_batch != batch:
         warnings.append(f"counted at batch {counting_batch}: {single} batch-normalizes one value per channel, "
                         "which PyTorch refuses to train at batch 1 (counts are per sample either way; "
@@ -50,7 +52,8 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
         with warnings_module.catch_warnings():  # torch.jit's deprecation notices, fvcore's own: not the user's
             warnings_module.simplefilter("ignore")
             reference = fvcore_layers(layers, counting_batch, train=options.train_mode, cache=cache)
-        warnings += [fvcore_agreement(measured, reference), *fvcore_disagreements(measured, reference)]
+        notes = [fvcore_agreement(measured, reference)]
+        warnings += fvcore_disagreements(measured, reference)
     rows = [_row(planned_row, measured_row, counting_batch, options.itemsize)
             for planned_row, measured_row in zip(planned, measured)]
     training = None
@@ -60,7 +63,7 @@ def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
         rows, training, disagree = spec_training(spec, plan, rows, batch, plan.training_device(batch),
                                                  options.optimizer, cache)
         warnings += disagree
-    return Counted(rows=rows, training=training, warnings=warnings, bytes_batch=counting_batch)
+    return Counted(rows=rows, training=training, warnings=warnings, notes=notes, bytes_batch=counting_batch)
 
 
 def single_value_norm(planned: list[PlannedRow]) -> str | None:
@@ -81,10 +84,12 @@ def _disagreements(planned: list[PlannedRow], measured: list[MeasuredRow], batch
     for plan, meas in zip(planned, measured):
         expected = {"output_shape": plan.out_shape, "params": plan.cost.params,
                     "weights": plan.cost.weights, "macs": plan.cost.macs,
-                    "traffic": plan.layer.traffic(plan.in_shape, batch, train)}
+                    "traffic": plan.layer.traffic(plan.in_shape, batch, train),
+                    "fused traffic": fused_traffic(plan, batch, train)}
         for key, value in expected.items():
-            if getattr(meas, key) != value:
-                problems.append(f"{key} disagree on {plan.name}: {left} {value}, {right} {getattr(meas, key)}")
+            found = meas.fused.total if key == "fused traffic" else getattr(meas, key)
+            if found != value:
+                problems.append(f"{key} disagree on {plan.name}: {left} {value}, {right} {found}")
     return problems
 
 
@@ -124,12 +129,47 @@ def fvcore_disagreements(measured: list[MeasuredRow], count: FvcoreCount) -> lis
 
 
 def _row(plan: PlannedRow, measured: MeasuredRow, batch: int, itemsize: int) -> LayerRow:
+    from ..spec import table1
+    from .operators import op_counts
+
     moved = measured.traffic.bytes(itemsize)
     return LayerRow(name=plan.name, parent=plan.parent, type=plan.type, kernel=plan.layer.kernel_text(),
                     output_shape=list(measured.output_shape), params=measured.params,
                     weights=measured.weights, macs=measured.macs,
                     receptive_field=list(plan.field.size), paper=_paper(plan, measured),
-                    bytes=moved, arithmetic_intensity=intensity(measured.macs, batch, moved))
+                    bytes=moved, arithmetic_intensity=intensity(measured.macs, batch, moved),
+                    depth=table1.depth(plan.layer, plan.in_shape), filters=table1.filters(plan.layer),
+                    operators=op_counts(measured.operators, itemsize), bytes_fused=measured.fused.total.bytes(itemsize))
+
+
+def fused_traffic(plan: PlannedRow, batch: int, train: bool) -> Traffic:
+    """The closed form of a row's bytes_fused: its input and output once per sample, its
+    parameters and batch norms' running statistics once (in training the statistics also written,
+    and each norm's int64 step counter read and written); nothing for a row whose operators move
+    nothing (a flatten, dropout in eval)."""
+    layer = plan.layer
+    if layer.traffic(plan.in_shape, batch, train) == Traffic():
+        return Traffic()
+    norms = list(_batch_norms(layer, plan.in_shape))
+    channels = sum(norms)
+    activations = batch * (numel(plan.in_shape) + numel(plan.out_shape))
+    if not train:
+        return Traffic(activations + plan.cost.params + 2 * channels)
+    return Traffic(activations + plan.cost.params + 4 * channels, 2 * INDEX_BYTES * len(norms))
+
+
+def _batch_norms(layer, in_shape):
+    """The channels of every batch norm inside `layer` (a conv's own norm included)."""
+    from ..spec.layers import walk
+    from ..spec.layers.plain import BatchNormSpec, ConvSpec
+
+    if isinstance(layer, ConvSpec) and layer.norm == "batchnorm":
+        yield layer.width(in_shape[0])
+    elif isinstance(layer, BatchNormSpec):
+        yield in_shape[0]
+    for path, path_in in (layer.paths_with_inputs(in_shape) if hasattr(layer, "paths_with_inputs") else ()):
+        for child, child_in, _ in walk(path, path_in):
+            yield from _batch_norms(child, child_in)
 
 
 def _paper(plan: PlannedRow, measured: MeasuredRow) -> PaperComparison | None:

@@ -19,6 +19,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ..errors import GcostError
 from ..inputs import Inputs, as_inputs
 from ..modules import model_device, row_modules, storage_id, tensor_leaves, training_loss
 from ..options import OPTIMIZER_STATES
@@ -42,9 +43,12 @@ class TrainingMeasurement:
 
 def measure_training(model: nn.Module, inputs: Inputs | tuple[int, ...], batch: int = 1, *,
                      input_requires_grad: bool = False, depth: int | None = 2,
-                     device: Any = None) -> TrainingMeasurement:
+                     device: Any = None, whole_model: bool = False) -> TrainingMeasurement:
     """One forward and backward pass of `model` (in the mode the caller set) on zeros (`inputs`:
-    the model's, or one tensor's shape per sample)."""
+    the model's, or one tensor's shape per sample). A `whole_model` is a network trained as
+    such: an output its trainable parameters' gradient cannot reach is an error (no training step
+    exists to count); a unit measured alone (a pooling layer on an input that needs no gradient)
+    or a network with nothing to train has no backward."""
     from torch.autograd.graph import saved_tensors_hooks
 
     rows = list(row_modules(model, depth))
@@ -65,6 +69,10 @@ def measure_training(model: nn.Module, inputs: Inputs | tuple[int, ...], batch: 
             with saved_tensors_hooks(pack, lambda tensor: tensor), owners:
                 output = call.into(model)
             loss = training_loss(output)
+            problem = no_gradient(model, output) if loss is None and whole_model else None
+            if problem:
+                raise GcostError(f"no training step can be counted (--step train, or a limit on a training-step "
+                                 f"metric): {problem}")
             if loss is not None:
                 loss.backward()
     step = {name: flops.by_row.get(name, 0) // 2 // batch for name, _, _ in rows}
@@ -74,6 +82,22 @@ def measure_training(model: nn.Module, inputs: Inputs | tuple[int, ...], batch: 
         for name in owners:
             by_row[name] = by_row.get(name, 0) + size
     return TrainingMeasurement(step, by_row, sum(size for size, _ in saved.values()))
+
+
+def no_gradient(model: nn.Module, output: Any) -> str | None:
+    """Why no training step can be taken from a model's output (training_loss found no tensor to
+    differentiate), naming what the forward returned; None for a network with nothing to train (no
+    parameter requires a gradient: pooling alone), whose step is its forward."""
+    leaves = tensor_leaves(output)
+    if not leaves:
+        what = "None" if output is None else f"a value of type {type(output).__name__}"
+        return f"the model's forward returned {what}, no tensor to take a loss from"
+    if not any(leaf.is_floating_point() for leaf in leaves):
+        dtypes = ", ".join(sorted({str(leaf.dtype).removeprefix("torch.") for leaf in leaves}))
+        return f"the model's output is {dtypes}, not floating point: no gradient reaches it (an argmax or an index)"
+    if any(parameter.requires_grad for parameter in model.parameters()):
+        return "no gradient reaches the model's output from its parameters (detached, or computed without them)"
+    return None
 
 
 class _NodeOwners(TorchFunctionMode):
@@ -127,8 +151,6 @@ def step_memory(*, params: int, trainable: int, saved_bytes: int, optimizer: str
     """Bytes of one training step in fp32: parameters, their gradients, the optimizer's state
     (momentum SGD keeps one tensor per parameter, Adam two) and the saved activations."""
     if optimizer not in OPTIMIZER_STATES:
-        from ..errors import GcostError
-
         raise GcostError(f"unknown optimizer {optimizer!r}: use {', '.join(OPTIMIZER_STATES)}")
     memory = {"param_bytes": FP32_BYTES * params, "grad_bytes": FP32_BYTES * trainable,
               "optimizer_bytes": FP32_BYTES * trainable * OPTIMIZER_STATES[optimizer], "saved_bytes": saved_bytes}
@@ -168,7 +190,8 @@ def spec_training(spec: Any, plan: MeasurementPlan, rows: list, batch: int, devi
     for row in reversed(planned):
         if passes_through(row.layer):
             step[row.name] = sum(step[name] for name in children[row.name])
-    whole = measure_training(build_model(spec, train=True, device="meta"), spec.input_shape, batch, device="meta")
+    whole = measure_training(build_model(spec, train=True, device="meta"), spec.input_shape, batch, device="meta",
+                             whole_model=True)
     warnings = []
     out = []
     for planned_row, row in zip(planned, rows):
@@ -189,7 +212,7 @@ def module_training(model: nn.Module, inputs: Inputs, rows: list, batch: int, op
 
     from .counting import with_derived_rows
 
-    measurement = measure_training(model, inputs, batch, depth=depth)
+    measurement = measure_training(model, inputs, batch, depth=depth, whole_model=True)
     step = with_derived_rows(rows, measurement.step_macs)
     out = [replace(row, backward_macs=step.get(row.name, row.macs) - row.macs,
                    saved_bytes=measurement.saved_bytes.get(row.name, 0)) for row in rows]

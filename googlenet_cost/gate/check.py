@@ -13,7 +13,7 @@ from ..errors import GcostError, did_you_mean, quoted
 from ..files import load_yaml, read_text
 from ..options import RunOptions
 from ..report import Report
-from .lock import compare_conditions, compare_latency, read_lock
+from .lock import compare_conditions, compare_latency, read_lock, version_difference
 from .metrics import METRICS, any_timed, any_training, metric_values, parse_limits, parse_tolerance
 
 if TYPE_CHECKING:
@@ -48,11 +48,56 @@ class CheckEntry:
 
 
 @dataclass(frozen=True)
+class LayerCounts:
+    """What the lock records of a top-level layer."""
+    params: int
+    macs: int
+    bytes: int  # memory traffic of its forward at the run's batch
+
+    KEYS = ("params", "macs", "bytes")  # in the order sentences name them
+
+    def get(self, key: str) -> int:
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class GrownLayer:
+    """A top-level layer that holds more params, MACs or bytes than the baseline records, or that
+    the baseline does not name (`before` None: a new layer)."""
+    layer: str
+    now: LayerCounts
+    before: LayerCounts | None = None
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        """The counts that differ from the baseline's (every one for a new layer), in KEYS order."""
+        return tuple(key for key in LayerCounts.KEYS
+                     if self.before is None or self.now.get(key) != self.before.get(key))
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = {"layer": self.layer, "params": self.now.params, "macs": self.now.macs, "bytes": self.now.bytes}
+        if self.before is None:
+            return {**counts, "new": True}
+        return {**counts, "params_before": self.before.params, "macs_before": self.before.macs,
+                "bytes_before": self.before.bytes}
+
+
+@dataclass(frozen=True)
 class CheckResult:
     entries: list[CheckEntry]
-    grown_layers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    grown_layers: dict[str, list[GrownLayer]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     files: dict[str, str | None] = field(default_factory=dict)  # network -> the file it is written in, if any
+    baseline: str | None = None  # the lock checked against (--baseline), if any
+    baseline_timed: bool = False  # whether the lock records any latency
+    not_checked: tuple[str, ...] = ()  # networks the lock records that this check did not run
+    options: RunOptions | None = None  # what the run measured (a training limit makes it a training step)
+    accept: tuple[str, ...] = ()  # the command (argv) that records this run's numbers as the baseline
+
+    @property
+    def grew(self) -> bool:
+        """Whether anything grew past the baseline: a layer, or a metric whose limit it sets."""
+        return bool(self.grown_layers) or any(not e.ok and e.source == "baseline" for e in self.entries)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +115,9 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": 1, "ok": self.ok, "entries": [e.to_dict() for e in self.entries],
-                "grown_layers": self.grown_layers, "notes": self.notes}
+                "grown_layers": {network: [row.to_dict() for row in rows]
+                                 for network, rows in self.grown_layers.items()},
+                "notes": self.notes}
 
 
 def load_budgets_file(path: str) -> dict[str, dict[str, float]]:
@@ -93,29 +140,36 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
     """Compare every report with the first source that sets each metric's limit. With a baseline,
     every network checked must be in it (unless allow_new) and measured under its conditions."""
     entries: list[CheckEntry] = []
-    grown: dict[str, list[dict[str, Any]]] = {}
+    grown: dict[str, list[GrownLayer]] = {}
     notes: list[str] = []
     for name, report in reports.items():
         values = metric_values(report)
         locked = lock["specs"].get(name) if lock else None
-        if lock is not None and locked is None:
-            if not allow_new:
-                raise GcostError(f"{name}: not in the baseline (new, or renamed?): record it with gcost baseline, "
-                                 "or pass --allow-new to check it against its other limits only", file=lock_path)
-            notes.append(f"{name}: not in the baseline (--allow-new): checked against its other limits only")
+        if lock is not None and locked is None and not allow_new:
+            raise GcostError(f"{name}: not in the baseline (new, or renamed?): record it with gcost baseline, "
+                             "or pass --allow-new to check it against its other limits only", file=lock_path)
         if locked is not None:
             compare_conditions(name, report, locked, lock_path)
             compare_latency(name, report, locked, lock_path, latency_asked)
+        found = []
         for metric in METRICS:
             allowed = latency_tolerance if metric.timed else tolerance
             entry = _entry(name, metric.key, values, limits_by_source, locked, allowed, metric.timed)
             if entry is not None:
-                entries.append(entry)
+                found.append(entry)
+        entries += found
+        if lock is not None and locked is None:
+            notes.append(f"{name}: not in the baseline (--allow-new): " + (
+                "checked against its other limits only" if found else "no other limit applies, so none of it "
+                                                                         "is checked"))
         if locked:
             grown_rows = _grown_layers(report, locked)
             if grown_rows:
                 grown[name] = grown_rows
-    return CheckResult(entries, grown, notes)
+    recorded = lock["specs"] if lock else {}
+    return CheckResult(entries, grown, notes, baseline=lock_path if lock else None,
+                       baseline_timed=any("latency_device_type" in entry for entry in recorded.values()),
+                       not_checked=tuple(name for name in recorded if name not in reports))
 
 
 def _entry(name: str, metric: str, values: dict[str, float], sources, locked, tolerance: float,
@@ -138,18 +192,20 @@ def _entry(name: str, metric: str, values: dict[str, float], sources, locked, to
     return None
 
 
-def _grown_layers(report: Report, locked: dict[str, Any]) -> list[dict[str, Any]]:
+def _grown_layers(report: Report, locked: dict[str, Any]) -> list[GrownLayer]:
     before = locked.get("layers", {})
     grown = []
     for row in report.layers:
         if row.parent is not None:
             continue
+        now = LayerCounts(row.params, row.macs, row.bytes)
         old = before.get(row.name)
         if old is None:
-            grown.append({"layer": row.name, "params": row.params, "macs": row.macs, "bytes": row.bytes, "new": True})
-        elif row.params > old["params"] or row.macs > old["macs"] or row.bytes > old["bytes"]:
-            grown.append({"layer": row.name, "params": row.params, "macs": row.macs, "bytes": row.bytes,
-                          "params_before": old["params"], "macs_before": old["macs"], "bytes_before": old["bytes"]})
+            grown.append(GrownLayer(row.name, now))
+            continue
+        old = LayerCounts(*(old[key] for key in LayerCounts.KEYS))
+        if any(now.get(key) > old.get(key) for key in LayerCounts.KEYS):
+            grown.append(GrownLayer(row.name, now, old))
     return grown
 
 
@@ -164,11 +220,13 @@ def gate_timing(device: str, options: RunOptions) -> TimingOptions:
 def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], budgets_path: str | None = None,
               baseline_path: str | None = None, tolerance: str = "0%", latency_tolerance: str = "10%",
               with_latency: bool = False, allow_new: bool = False, allow_empty: bool = False,
-              device: str = "auto") -> CheckResult:
+              strict_versions: bool = False, device: str = "auto") -> CheckResult:
     """Analyze every source (see sources.open_sources) and check it against its limits. A limit on
     a training-step metric makes the run a training step; one on a timed metric (or
-    `with_latency`) times it, on `device`. A check given no limits at all (no flag, budgets file,
-    spec `budget:` block or baseline) could never fail: it is an error unless `allow_empty`."""
+    `with_latency`) times it, on `device`. A check that compares no value with any limit (none
+    given, or a baseline that names none of the networks, with allow_new) could never fail: it is
+    an error unless `allow_empty`. A baseline recorded by another gcost or torch is a note (counts
+    can differ for that alone), an error with `strict_versions`."""
     from ..analysis import analyze
 
     keys = [source.key for source in sources]
@@ -182,6 +240,10 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
                              f"{did_you_mean(key, keys)}", file=budgets_path)
     spec_limits = {source.key: parse_limits(source.budget, where=source.name) for source in sources}
     lock = read_lock(baseline_path) if baseline_path else None
+    versions = version_difference(lock) if lock else None
+    if versions and strict_versions:
+        raise GcostError(f"--strict-versions: the baseline was recorded with {versions}: record it again with "
+                         "gcost baseline, or check with the versions that recorded it", file=baseline_path)
     limit_sources = [("flag", {key: flag_limits for key in keys}), ("budgets", file_limits), ("spec", spec_limits)]
     limited = {metric for _, by_key in limit_sources for limits in by_key.values() for metric in limits}
     if any_training(limited) and not options.training:
@@ -195,7 +257,15 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
                            tolerance=allowed_growth, latency_tolerance=allowed_latency,
                            lock_path=baseline_path or "the baseline", allow_new=allow_new,
                            latency_asked=with_latency)
-    return replace(result, files={source.key: written_in(source) for source in sources})
+    if not result.entries and not allow_empty:
+        raise GcostError("no limits to check: the baseline names none of the networks checked (--allow-new) and "
+                         "no --max-*, --budgets or spec budget: block sets a limit on them; such a check never "
+                         "fails (--allow-empty passes it)", file=baseline_path)
+    notes = result.notes
+    if versions:
+        notes = [f"the baseline was recorded with {versions}: counts can differ for that alone (record it again "
+                 "with gcost baseline; --strict-versions makes this an error)", *notes]
+    return replace(result, notes=notes, options=options, files={source.key: written_in(source) for source in sources})
 
 
 def written_in(source: Any) -> str | None:

@@ -2,13 +2,17 @@
 the job summary ($GITHUB_STEP_SUMMARY) and step outputs ($GITHUB_OUTPUT).
 
 The protocol only: escaping, the command lines, appending to the runner's files. The sentences an
-annotation carries are written in views/check.py. Escaping follows the Actions toolkit
+annotation carries are written in views/check.py. An annotation's title, message and file are first
+made inert by gcost's one rule (escaping.printable: no control character, no `##[`, no `::`
+starting a word; a newline stays, for GitHub's escaping), then escaped as the Actions toolkit does
 (@actions/core `command.ts`): data escapes `%`, CR and LF; property values also `:` and `,`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Mapping
+
+from ..escaping import printable
 
 SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
 OUTPUT_VARIABLE = "GITHUB_OUTPUT"
@@ -42,8 +46,13 @@ class Annotation:
         """The workflow command the runner turns into this annotation (its file relative to the
         runner's workspace, see relative_to_workspace)."""
         file = relative_to_workspace(self.file, environ or {})
-        properties = ([f"file={escape_property(file)}"] if file else []) + [f"title={escape_property(self.title)}"]
-        return f"::{self.level} {','.join(properties)}::{escape_data(self.message)}"
+        properties = ([f"file={escape_property(_inert(file))}"] if file else []) + \
+            [f"title={escape_property(_inert(self.title))}"]
+        return f"::{self.level} {','.join(properties)}::{escape_data(_inert(self.message))}"
+
+
+def _inert(text: str) -> str:
+    return printable(text)
 
 
 def append_to(variable: str, text: str, environ: Mapping[str, str]) -> str | None:
@@ -53,9 +62,10 @@ def append_to(variable: str, text: str, environ: Mapping[str, str]) -> str | Non
     path = environ.get(variable, "")
     if not path:
         return None
+    from ..files import append_text
+
     try:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(text)
+        append_text(path, text)  # never through a symlink, never blocked on a FIFO
     except (OSError, ValueError) as e:  # ValueError: a path with a NUL byte
         reason = getattr(e, "strerror", None) or str(e)
         return f"could not write ${variable} ({path!r}): {reason}"

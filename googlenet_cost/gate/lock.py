@@ -40,16 +40,35 @@ def lock_entry(report: Report) -> dict[str, Any]:
     return entry
 
 
-def lock_document(reports: dict[str, Report]) -> str:
-    """The lock file: today's numbers per network, with the versions that produced them."""
+def versions() -> dict[str, str]:
+    """The versions whose counts a lock records: gcost's and torch's (torch's operators and its
+    flop counter decide what is counted)."""
     import torch
 
     from .._version import __version__
 
-    document = {"schema": LOCK_SCHEMA, "gcost_version": __version__, "torch_version": torch.__version__,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "specs": {name: lock_entry(report) for name, report in reports.items()}}
+    return {"gcost_version": __version__, "torch_version": torch.__version__}
+
+
+def lock_document(reports: dict[str, Report]) -> str:
+    """The lock file: today's numbers per network, with the versions that produced them. The same
+    networks recorded again give the same bytes (a lock is committed: no churn in its diffs); the
+    one time it holds is `latency_timed_at`, only where latency is recorded (a measurement of that
+    day and machine, which re-recording changes anyway)."""
+    document: dict[str, Any] = {"schema": LOCK_SCHEMA, **versions()}
+    if any(report.timed for report in reports.values()):
+        document["latency_timed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    document["specs"] = {name: lock_entry(report) for name, report in reports.items()}
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def version_difference(lock: dict[str, Any]) -> str | None:
+    """How the versions a lock was recorded with differ from this run's, as a clause ("torch
+    2.99.0+cu999 (this run: 2.13.0+cpu)"), or None when they are the same."""
+    now = versions()
+    differences = [f"{key.removesuffix('_version')} {str(lock.get(key) or 'unknown')[:40]} (this run: {value})"
+                   for key, value in now.items() if lock.get(key) != value]
+    return ", ".join(differences) or None
 
 
 def read_lock(path: str) -> dict[str, Any]:
@@ -107,6 +126,9 @@ def lock_problem(data: dict[str, Any]) -> str | None:
         return "specs must be a mapping of spec names"
     if not specs:
         return "specs records no network: a lock that checks nothing would pass everything"
+    for key in ("gcost_version", "torch_version", "latency_timed_at"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"{key} must be text, got {quoted(data[key])}"
     for name, entry in specs.items():
         problem = _entry_problem(entry)
         if problem:

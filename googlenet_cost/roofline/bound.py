@@ -38,8 +38,8 @@ class Bound:
         return max(self.compute_ms, self.memory_ms)
 
     @property
-    def limit(self) -> str:
-        """"compute" or "memory": which roof the row sits under."""
+    def roof(self) -> str:
+        """"compute" or "memory": which roof the row's bound sits under."""
         return "compute" if self.compute_ms >= self.memory_ms else "memory"
 
 
@@ -100,27 +100,28 @@ class _Summed(Bound):
         return self.total_ms
 
     @property
-    def limit(self) -> str:
+    def roof(self) -> str:
         return "compute" if self.compute_share_ms >= self.total_ms - self.compute_share_ms else "memory"
 
 
 def _summed(parts: list[Bound]) -> Bound:
     return _Summed(sum(p.compute_ms for p in parts), sum(p.memory_ms for p in parts),
-                   sum(p.bound_ms for p in parts), sum(p.bound_ms for p in parts if p.limit == "compute"))
+                   sum(p.bound_ms for p in parts), sum(p.bound_ms for p in parts if p.roof == "compute"))
 
 
 def with_bounds(rows: list[LayerRow], batch: int, itemsize: int, peaks: Peaks) -> list[LayerRow]:
-    """The rows with bound_ms, limit and (where a per-layer latency was measured) efficiency =
-    bound / measured: 1.0 is a row running at its roof."""
+    """The rows with bound_ms, roof (and limit, the roof until limits.with_limits judges it) and,
+    where a per-layer latency was measured, efficiency = bound / measured: 1.0 is a row running
+    at its roof."""
     bounds = row_bounds(rows, batch, itemsize, peaks)
     result = []
     for row in rows:
         bound = bounds[row.name]
         if bound.bound_ms <= 0:  # nothing computed, nothing moved (a view, dropout in eval): no roof to sit under
-            result.append(replace(row, bound_ms=0.0, limit=None, efficiency=None))
+            result.append(replace(row, bound_ms=0.0, roof=None, limit=None, efficiency=None))
             continue
         efficiency = bound.bound_ms / row.latency_ms if row.latency_ms else None
-        result.append(replace(row, bound_ms=bound.bound_ms, limit=bound.limit, efficiency=efficiency))
+        result.append(replace(row, bound_ms=bound.bound_ms, roof=bound.roof, limit=bound.roof, efficiency=efficiency))
     return result
 
 
@@ -140,14 +141,14 @@ def contradictions(rows: list[LayerRow], model_bound: float, median_ms: float | 
     timer = "; or the timer reads too low" if on_gpu else ""
     source = f"{peaks.source} peaks of {peaks.device}"
     if fast:
-        named = ", ".join(f"{row.name} ({row.latency_ms:.3f} ms < bound {row.bound_ms:.3f} ms, {row.limit})"
+        named = ", ".join(f"{row.name} ({row.latency_ms:.3f} ms < bound {row.bound_ms:.3f} ms, {row.roof})"
                           for row in fast[:MAX_NAMED])
         more = f" and {len(fast) - MAX_NAMED} more" if len(fast) > MAX_NAMED else ""
         suspects = []
-        if any(row.limit == "compute" for row in fast):
+        if any(row.roof == "compute" for row in fast):
             suspects.append(f"compute-bound rows: the peak FLOP/s ({source}) is too low (measured under load? "
                             "gcost peaks --remeasure)")
-        if any(row.limit == "memory" for row in fast):
+        if any(row.roof == "memory" for row in fast):
             suspects.append("memory-bound rows: the traffic model counts more bytes than the kernels move (fused "
                             f"or cache-resident execution), or the bandwidth ({source}) is too low")
         warnings.append(f"roofline: measured faster than the bound: {named}{more}. Suspect the "

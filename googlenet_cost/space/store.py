@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS entries (
 
 def default_store_path() -> Path | None:
     """latency.sqlite in gcost's cache folder; None where there is no home folder for one."""
-    from ..roofline.peaks import cache_folder
+    from ..roofline.cache import cache_folder
 
     folder = cache_folder()
     return None if folder is None else folder / STORE_NAME

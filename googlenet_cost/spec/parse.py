@@ -17,6 +17,7 @@ from .layers import (ACTIVATION_CHOICES, ACTIVATION_SPECS, ACTIVATIONS, INCEPTIO
 from ..quantity import MAX_COUNT, NumberError, parse_int, parse_quantity, parse_real, shown
 
 MAX_SPATIAL = 1 << 16  # input height / width, kernels
+MAX_EXPANSION = 1000.0  # a conv's width relative to its input's, at most
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}")  # used with fullmatch: no trailing newline
 _MISSING = object()
 
@@ -191,13 +192,29 @@ def _paper_output(text: Any) -> Shape:
 def _conv(r: Reader, d: Defaults) -> ConvSpec:
     padding = r.raw("padding", 0)
     role = r.choice("role", ("none", *ROLES), implied_role(r.name))
-    return ConvSpec(name=r.name, out=r.count("out"), kernel=r.pair("kernel"),
+    depthwise = r.flag("depthwise", False)
+    relative = "expansion" in r.data
+    if relative and "out" in r.data:
+        raise r.error("give out (a width) or expansion (times the input's width), not both")
+    if depthwise and "groups" in r.data:
+        raise r.error("depthwise sets groups to the input's channels: give depthwise or groups, not both")
+    expansion = _expansion(r) if relative else None
+    out = None if relative or (depthwise and "out" not in r.data) else r.count("out")
+    return ConvSpec(name=r.name, out=out, kernel=r.pair("kernel"), expansion=expansion, depthwise=depthwise,
                     stride=r.pair("stride", 1),
                     padding="same" if padding == "same" else _padding(r, padding),
                     groups=r.count("groups", 1), dilation=r.pair("dilation", 1), bias=r.flag("bias", d.bias),
                     activation=r.choice("activation", ACTIVATION_CHOICES, d.activation),
                     norm=r.choice("norm", ("batchnorm", "none"), d.norm),
                     norm_eps=r.number("norm_eps", d.norm_eps, high=1.0), role=None if role == "none" else role)
+
+
+def _expansion(r: Reader) -> float:
+    try:
+        return parse_real(r.raw("expansion"), what="expansion", low=0, low_open=True, high=MAX_EXPANSION, text=False,
+                          expect=f"a number above 0 and at most {MAX_EXPANSION:g} (times the input's width)")
+    except NumberError as e:
+        raise r.error(str(e)) from None
 
 
 def implied_role(name: str) -> str:

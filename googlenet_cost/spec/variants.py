@@ -65,7 +65,8 @@ def _with_role(role: str,
 def reduce_to(width: int) -> Change:
     if not 1 <= width <= MAX_CHANNELS:
         raise GcostError(f"--reduce must be between 1 and {MAX_CHANNELS:,}, got {width}")
-    return Change(f"reduce={width}", _with_role("reduce", lambda conv: (replace(conv, out=width),)), REDUCE_WHAT)
+    return Change(f"reduce={width}", _with_role("reduce", lambda conv: (replace(conv, out=width, expansion=None),)),
+                  REDUCE_WHAT)
 
 
 def reduce_scale(factor: float) -> Change:
@@ -74,6 +75,8 @@ def reduce_scale(factor: float) -> Change:
                          f"got {_format_number(factor)}")
 
     def scaled(conv: ConvSpec) -> tuple[Layer, ...]:
+        if conv.out is None:  # a width relative to its input's: scaled with it, bounded when planned
+            return (replace(conv, expansion=(conv.expansion or 1.0) * factor),)
         new = max(1, round(conv.out * factor))
         if new > MAX_CHANNELS:
             raise GcostError(f"--reduce-scale {_format_number(factor)} makes reduce convs {new:,} wide "
@@ -149,7 +152,10 @@ def apply_change(spec: Spec, change: Change, scope: Scope) -> Variant:
             near.append(path)
         return new
 
-    varied = rewrite(spec, visit)
+    try:
+        varied = rewrite(spec, visit, f"variant {change.label}")
+    except GcostError as e:  # the change's own errors (a width out of range) name the file too
+        raise e.located(file=spec.path) from None
     flag = "--" + change.label.split("=")[0]
     unchanged = scope.unchanged(changed)
     if scope.glob is not None and unchanged:

@@ -41,14 +41,19 @@ ITERATION = "gcost::forward#"  # the range around each profiled forward, numbere
 
 @dataclass(frozen=True)
 class OpTime:
-    """One operator of a row: calls and median milliseconds per forward (profiled)."""
+    """One operator of a row: calls and median milliseconds per forward (profiled), and the FLOPs
+    and bytes gcost's counting gives its calls in that row (None where counting has no operator of
+    that name: the join is by name, summed over the row's calls)."""
 
     name: str  # "aten::convolution", as torch.profiler and gcost's counting name it
     calls: int
     median_ms: float
+    flops: int | None = None
+    bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "calls": self.calls, "median_ms": self.median_ms}
+        return {"name": self.name, "calls": self.calls, "median_ms": self.median_ms, "flops": self.flops,
+                "bytes": self.bytes}
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,7 @@ def summarize_rows(by_row: dict[str, float], rows: list[tuple[str, str | None]],
     of_median = top / timed_ms if timed_ms else None
     if of_median is not None and abs(of_median - 1) > MEDIAN_COVERAGE:
         warnings.append(f"per-layer times add up to {top:.3f} ms, {of_median:.0%} of the timed median "
-                        f"{timed_ms:.3f} ms: the profiler's own cost or other work on the machine; read the "
+                        f"{timed_ms:.3f} ms: the instrumentation's own cost or other work on the machine; read the "
                         "rows as shares of the forward, not as milliseconds to add")
     children: dict[str, float] = {}
     for name, parent in rows:

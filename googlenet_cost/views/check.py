@@ -2,18 +2,23 @@
 Code Quality report, and the sentences of GitHub's annotations."""
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
+from ..escaping import json_text, printable
 from ..gate.metrics import metric_named
 from .report import FORMATS as REPORT_FORMATS
-from .report import csv_cells, markdown_table, printable
+from .report import csv_cells, markdown_table
 
 if TYPE_CHECKING:  # cli/check.py reads FORMATS when gcost starts: the gate is imported when it runs
-    from ..gate.check import CheckEntry, CheckResult
+    from ..gate.check import CheckEntry, CheckResult, GrownLayer
     from ..gate.github import Annotation
 
 FORMATS = (*REPORT_FORMATS, "codequality")  # codequality: GitLab's Code Quality report (JSON)
+
+
+def _name(text: str) -> str:
+    """A network's or a layer's name in a sentence or a cell: one line, inert (escaping.printable)."""
+    return printable(text, one_line=True)
 
 
 def _number(metric: str, value: float) -> str:
@@ -33,7 +38,7 @@ def _growth(entry: CheckEntry) -> str:
 
 
 def _cells(entry: CheckEntry) -> list[str]:
-    return [entry.network, entry.metric, _number(entry.metric, entry.value), _number(entry.metric, entry.limit),
+    return [_name(entry.network), entry.metric, _number(entry.metric, entry.value), _number(entry.metric, entry.limit),
             _over_limit(entry), _growth(entry), entry.source, "ok" if entry.ok else "OVER"]
 
 
@@ -52,15 +57,65 @@ def _table(result: CheckResult) -> tuple[list[str], list[list[str]]]:
     return [HEADERS[i] for i in columns], [[cells[i] for i in columns] for cells in map(_cells, result.entries)]
 
 
-def _grown_layer(network: str, row: dict) -> str:
-    if row.get("new"):
-        return f"{network}: new layer {row['layer']} ({row['params']:,} params, {row['macs']:,} MACs)"
-    return (f"{network}: {row['layer']} grew: params {row['params_before']:,} -> {row['params']:,}, "
-            f"MACs {row['macs_before']:,} -> {row['macs']:,}")
+COUNT_WORDS = {"params": "params", "macs": "MACs", "bytes": "bytes"}
+
+
+def _change(key: str, before: int, now: int) -> str:
+    """"params 750 -> 760 (+1.33%)" (no percentage where the baseline recorded 0)."""
+    pct = f" ({now / before - 1:+.2%})" if before else ""
+    return f"{COUNT_WORDS[key]} {before:,} -> {now:,}{pct}"
+
+
+def _grown_layer(network: str, row: GrownLayer) -> str:
+    """"net: c1 grew: params 750 -> 760 (+1.33%), bytes ..." naming only the counts that changed
+    (a layer that grew in bytes alone says bytes alone); a new layer with all three."""
+    if row.before is None:
+        return (f"{_name(network)}: new layer {_name(row.layer)} ({row.now.params:,} params, {row.now.macs:,} MACs, "
+                f"{row.now.bytes:,} bytes)")
+    changes = ", ".join(_change(key, row.before.get(key), row.now.get(key)) for key in row.changed)
+    return f"{_name(network)}: {_name(row.layer)} grew: {changes}"
 
 
 def _grown_lines(result: CheckResult) -> list[str]:
     return [_grown_layer(network, row) for network, rows in result.grown_layers.items() for row in rows]
+
+
+def accept_command(result: CheckResult) -> str | None:
+    """The command that records this run's numbers as the new baseline, as a shell reads it; None
+    where there is nothing to accept (no baseline, or nothing grew past it)."""
+    import shlex
+
+    if not result.accept or not result.grew:
+        return None
+    return printable(shlex.join(result.accept), one_line=True)
+
+
+def _others(result: CheckResult) -> str:
+    """" (the lock also records a, b: ...)": the command rewrites the whole lock."""
+    if not result.not_checked:
+        return ""
+    names = ", ".join(_name(name) for name in result.not_checked[:5])
+    more = " and more" if len(result.not_checked) > 5 else ""
+    return f" (the lock also records {names}{more}: add them, or they leave the lock)"
+
+
+def accept_line(result: CheckResult) -> str | None:
+    """"if the growth is intended, accept it as the new baseline: gcost baseline ... -o gcost.lock.json"."""
+    command = accept_command(result)
+    if command is None:
+        return None
+    return f"if the growth is intended, accept it as the new baseline{_others(result)}: {command}"
+
+
+def _accept_markdown(result: CheckResult) -> str:
+    import re
+
+    command = accept_command(result)
+    if command is None:
+        return ""
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", command)), default=0))
+    return (f"\nIf the growth is intended, accept it as the new baseline{_others(result)}:\n\n"
+            f"{fence}sh\n{command}\n{fence}\n")
 
 
 def _limits(count: int) -> str:
@@ -77,7 +132,7 @@ def summary_line(result: CheckResult) -> str:
 
 def title(result: CheckResult) -> str:
     """"gcost check: googlenet, resnet50" (the first few networks checked)."""
-    names = list(dict.fromkeys(entry.network for entry in result.entries))
+    names = list(dict.fromkeys(_name(entry.network) for entry in result.entries))
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     return f"gcost check: {shown}" if shown else "gcost check"
 
@@ -141,9 +196,9 @@ def to_rich(result: CheckResult) -> list:
 
 def render(result: CheckResult, fmt: str) -> str | None:
     if fmt == "json":
-        return json.dumps(result.to_dict(), indent=2) + "\n"
+        return json_text(result.to_dict())
     if fmt == "codequality":
-        return json.dumps(codequality(result), indent=2) + "\n"
+        return json_text(codequality(result))
     if fmt == "markdown":
         icon = "✅" if result.ok else "❌"
         text = f"### {icon} {summary_line(result)}\n\n"
@@ -151,8 +206,8 @@ def render(result: CheckResult, fmt: str) -> str | None:
             headers, rows = _table(result)
             text += markdown_table(headers, rows, {i for i, header in enumerate(headers) if header in NUMBERS})
         extra = _grown_lines(result) + result.notes
-        return text + ("\n" + "\n".join(f"- {printable(line, one_line=True)}" for line in extra) + "\n"
-                       if extra else "")
+        text += "\n" + "\n".join(f"- {printable(line, one_line=True)}" for line in extra) + "\n" if extra else ""
+        return text + _accept_markdown(result)
     if fmt == "csv":
         import csv
         import io
@@ -166,13 +221,14 @@ def render(result: CheckResult, fmt: str) -> str | None:
 
 
 def details(result: CheckResult) -> list[str]:
+    """The warnings under the table (on standard error): grown layers, notes."""
     return _grown_lines(result) + result.notes
 
 
 def _over_sentence(entry: CheckEntry) -> str:
     """"net: params 760 over its limit 759 by +1 (+0.13%), limit from flag; +3.12% over the
     baseline's 737" (the growth where a baseline records the metric)."""
-    text = (f"{entry.network}: {entry.metric} {_number(entry.metric, entry.value)} over its limit "
+    text = (f"{_name(entry.network)}: {entry.metric} {_number(entry.metric, entry.value)} over its limit "
             f"{_number(entry.metric, entry.limit)} by {_over_limit(entry)}, limit from {entry.source}")
     if entry.growth is not None:
         text += f"; {_growth(entry)} over the baseline's {_number(entry.metric, entry.baseline)}"
@@ -184,16 +240,32 @@ def annotations(result: CheckResult) -> list[Annotation]:
     (or new) since the baseline, each on the file its network is written in."""
     from ..gate.github import Annotation
 
-    found = [Annotation("error", printable(f"{e.network} {e.metric} over its limit", one_line=True),
-                        printable(_over_sentence(e), one_line=True), result.files.get(e.network))
+    found = [Annotation("error", f"{_name(e.network)} {e.metric} over its limit", _over_sentence(e),
+                        result.files.get(e.network))
              for e in result.entries if not e.ok]
     for network, rows in result.grown_layers.items():
         for row in rows:
-            what = f"new layer {row['layer']}" if row.get("new") else f"layer {row['layer']} grew"
-            found.append(Annotation("warning", printable(f"{network} {what}", one_line=True),
-                                    printable(_grown_layer(network, row), one_line=True),
+            what = f"new layer {_name(row.layer)}" if row.before is None else f"layer {_name(row.layer)} grew"
+            found.append(Annotation("warning", f"{_name(network)} {what}", _grown_layer(network, row),
                                     result.files.get(network)))
     return found
+
+
+ERROR_TITLE = "gcost check could not run"
+
+
+def error_markdown(message: str) -> str:
+    """The job summary of a check that could not run (exit 2): the error, so the summary is
+    never empty."""
+    return (f"### ❌ {ERROR_TITLE} (exit 2)\n\n{printable(message, one_line=True)}\n\n"
+            "No limit was checked: fix the problem above and run the check again.\n")
+
+
+def error_annotation(message: str) -> Annotation:
+    """The error annotation of a check that could not run (exit 2), naming the problem."""
+    from ..gate.github import Annotation
+
+    return Annotation("error", ERROR_TITLE, message)
 
 
 def _fingerprint(*parts: str) -> str:
@@ -223,5 +295,5 @@ def codequality(result: CheckResult) -> list[dict]:
     for network, rows in result.grown_layers.items():
         for row in rows:
             issues.append(_issue(_grown_layer(network, row), "gcost/grown_layer",
-                                 _fingerprint(network, "layer", row["layer"]), "minor", path(network)))
+                                 _fingerprint(network, "layer", row.layer), "minor", path(network)))
     return issues

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Callable
 
-from ..comparison import Comparison, LatencyRatio, VariantSummary
-from ..report import Report
-from ..timing.paired import FASTER, NEGLIGIBLE, SAME, SLOWER, TOO_FEW, UNSTABLE
-from .report import csv_cells, indented, markdown_table, ms_text, printable
+from ..comparison import Comparison, LatencyRatio
+from ..escaping import json_text, printable
+from ..timing.paired import SAME
+from .compare_text import summary_text, variant_sentence
+from .report import csv_cells, indented, markdown_table, ms_text
 
 
 def _ratio(value: float, base: float) -> str:
@@ -19,9 +19,11 @@ def _ratio(value: float, base: float) -> str:
 
 
 def column_label(comparison: Comparison, index: int) -> str:
-    """The baseline column is named after its spec: "googlenet (baseline)"."""
+    """The baseline column is named after its spec: "googlenet (baseline)" (one line, inert: a
+    label may be a model's path)."""
     label = comparison.labels[index]
-    return f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
+    label = f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
+    return printable(label, one_line=True)
 
 
 # Variants that change kernels while claiming to keep what each output sees: their table shows
@@ -261,110 +263,12 @@ def legend(comparison: Comparison, detail: str, module: str | None = None, paths
     return text
 
 
-def latency_words(ratio: LatencyRatio, what: str = "latency", threads: int | None = None) -> str:
-    """'0.85x the latency (95% CI 0.84-0.86)', 'no measurable latency difference (...)', or a withheld
-    verdict with what to do and no number ('too few rounds for a latency verdict (6 rounds; raise
-    --max-time)')."""
-    estimate = ratio.estimate
-    if estimate.verdict == TOO_FEW:
-        return f"too few rounds for a {what} verdict ({estimate.rounds} rounds; raise --max-time)"
-    if estimate.verdict == UNSTABLE:
-        fix = "use --threads 1 or stop other work" if threads and threads > 1 else \
-            "stop other work or raise --max-time"
-        return (f"no {what} verdict: the rounds' paired samples disagree (their ratios spread "
-                f"{estimate.pair_spread:.0%}): {fix}")
-    low, high = estimate.ci95
-    interval = f"95% CI {low:.2f}-{high:.2f}"
-    if estimate.verdict == SAME:
-        return f"no measurable {what} difference ({interval})"
-    if estimate.verdict == NEGLIGIBLE:
-        return (f"{estimate.median:.2f}x the {what}, less than the {estimate.min_effect:.0%} that counts: no "
-                f"meaningful {what} difference ({interval})")
-    return f"{estimate.median:.2f}x the {what} ({interval})"
-
-
-def bound_words(report: Report) -> str:
-    """Which roof holds most of a report's bound, and whose peaks those are: 'mostly memory-bound
-    on this machine', or on a datasheet's device, a bound and never a measurement."""
-    top = [row for row in report.layers if row.parent is None and row.bound_ms]
-    memory = sum(row.bound_ms for row in top if row.limit == "memory")
-    total = sum(row.bound_ms for row in top)
-    if not total:
-        return "no roofline bound (nothing computed or moved)"
-    share = memory / total
-    kind = "memory" if share >= 0.5 else "compute"
-    machine = report.machine
-    where = ("on this machine" if machine.source == "measured"
-             else f"on {machine.device} ({machine.source} peaks: a bound, not a measurement)")
-    return f"mostly {kind}-bound {where} ({max(share, 1 - share):.0%} of its bound time)"
-
-
-def variant_sentence(comparison: Comparison, index: int) -> str:
-    """What variant `index` (1 and up) costs against the baseline, in one sentence: its ratios, its
-    latency verdict per timed batch, and with --roofline what bounds it and how near its roof it
-    runs (only from steady timing with a verdict: a ratio gcost withholds has no % of roof either)."""
-    line: VariantSummary = comparison.summary[index - 1]
-    base, report = comparison.reports[0], comparison.reports[index]
-    parts = [f"{value:.2f}x the {what}" for value, what in
-             ((line.params_ratio, "params"), (line.macs_ratio, "MACs"), (line.bytes_ratio, "bytes"),
-              (line.step_macs_ratio, "training-step MACs"), (line.train_bytes_ratio, "training memory"))
-             if value is not None]
-    if line.bound_ratio is not None:
-        parts.append(f"a roofline bound {line.bound_ratio:.2f}x the baseline's")
-    what = "training-step latency" if base.timed and base.timed[0].step == "train" else "latency"
-    threads = base.timed[0].threads if base.timed else None
-    if len(line.latency) == 1:
-        parts.append(latency_words(line.latency[0], what, threads))
-    else:
-        parts += [f"at batch {r.batch} {latency_words(r, what, threads)}" for r in line.latency]
-    text = f"{line.label}: " + ", ".join(parts)
-    if line.attribution is not None and line.attribution.ceiling_ratio is not None:
-        text += "; " + attribution_words(line)
-    if report.machine is not None:
-        text += f": {bound_words(report)}"
-        steady = all(r.timed and r.timed[0].steady for r in (base, report)) and \
-            all(r.estimate.reliable for r in line.latency[:1])
-        if report.efficiency is not None and base.efficiency is not None and steady:
-            text += (f"; it runs at {report.efficiency:.0%} of its roof, the baseline at "
-                     f"{base.efficiency:.0%}")
-    return text
-
-
-def attribution_words(line: VariantSummary) -> str:
-    """'rows this change leaves alone take 43% of the baseline's time: 0.55x the MACs can give at
-    best 0.74x the latency'."""
-    found = line.attribution
-    share = found.unchanged_ms / (found.unchanged_ms + found.changed_ms)
-    macs = f"{line.macs_ratio:.2f}x the MACs" if line.macs_ratio is not None else "the change"
-    return (f"rows this change leaves alone take {share:.0%} of the baseline's time (per layer): {macs} can give "
-            f"at best {found.ceiling_ratio:.2f}x the latency")
-
-
-CLOCK_WORDS = {"on_cpu": "; other work held the CPUs, so each sample is the forward's on-CPU time (docs/latency.md)"}
-
-
-def summary_text(comparison: Comparison) -> str:
-    lines = [variant_sentence(comparison, index) for index in range(1, len(comparison.reports))]
-    for run in comparison.timing:
-        wide = any(r.estimate.half_width > run.precision for line in comparison.summary
-                   for r in line.latency if r.batch == run.batch)
-        why = {"precision": f"every interval within ±{run.precision:.0%}",
-               "max_time": f"the time limit ({run.max_time_s:g} s"
-                           + (f"; intervals wider than ±{run.precision:.0%} remain: raise --max-time for a "
-                              "sharper answer)" if wide else ")"),
-               "max_rounds": "the round limit"}[run.stopped_by]
-        lines.append(f"latency at batch {run.batch}: {run.rounds} interleaved rounds in "
-                     f"{run.elapsed_s:.1f} s, stopped by {why}; ratios are medians with paired-bootstrap "
-                     f"95% intervals{CLOCK_WORDS.get(run.clock, '')}")
-    return "\n".join(lines)
-
-
 def to_json(comparison: Comparison) -> str:
     """The JSON contract: the comparison's data, each summary entry with its sentence ("text")."""
     data = comparison.to_dict()
     for index, entry in enumerate(data["summary"], start=1):
         entry["text"] = variant_sentence(comparison, index)
-    return json.dumps(data, indent=2) + "\n"
+    return json_text(data)
 
 
 def render(comparison: Comparison, fmt: str, depth: str = "top", module: str | None = None) -> str | None:
@@ -385,83 +289,3 @@ def render(comparison: Comparison, fmt: str, depth: str = "top", module: str | N
         body = markdown_table(headers, [[markdown_name(r[0]), *r[1:]] for r in rows], set(range(1, len(headers))))
         return body + "\n" + printable(summary_text(comparison)) + "\n"
     return None
-
-
-def _latency_panel(comparison: Comparison):
-    """(title, ratios, (below, above) error lengths, bar texts) of the first timed batch, or None. A
-    withheld verdict draws no bar: its text says why."""
-    stats = [report.timed for report in comparison.reports]
-    if not all(stats):
-        return None
-    estimates = [line.latency[0].estimate for line in comparison.summary]
-    values = [1.0] + [e.median if e.reliable else 0.0 for e in estimates]
-    below = [0.0] + [e.median - e.ci95[0] if e.reliable else 0.0 for e in estimates]
-    above = [0.0] + [e.ci95[1] - e.median if e.reliable else 0.0 for e in estimates]
-    texts = ["1.00x"] + [(f"{e.median:.2f}x" if e.reliable else "") +
-                         ("" if e.verdict in (FASTER, SLOWER) else f"\n{e.verdict}") for e in estimates]
-    first = stats[0][0]
-    where = "CPU timing (not GPU latency)" if first.device_type == "cpu" else first.device
-    return (f"latency / baseline, 95% CI\nbatch {first.batch} {first.dtype}, {where}", values, (below, above), texts)
-
-
-def figure_title(comparison: Comparison) -> str:
-    """Spec, and where the latency was measured: "googlenet: what each variant costs (CPU timing,
-    fp32, batch 1)"."""
-    name = comparison.reports[0].spec.get("name")
-    first = comparison.reports[0].timed
-    if not first:
-        return f"{name}: what each variant costs (counts only)"
-    s = first[0]
-    where = f"CPU timing on {s.device}" if s.device_type == "cpu" else f"GPU timing on {s.device}"
-    return f"{name}: what each variant costs ({where}, {s.dtype}, batch {s.batch})"
-
-
-def build_figure(comparison: Comparison):
-    """Params, MACs and the latency ratio with its 95% interval per variant (values printed on
-    the bars), and latency against MACs (does MACs predict time?). 1200x800 pixels at 100 dpi."""
-    import matplotlib.pyplot as plt
-
-    labels = [column_label(comparison, k).replace(" (baseline)", "\n(baseline)") for k in range(len(comparison.labels))]
-    latency = _latency_panel(comparison)
-    figure, axes = plt.subplots(2, 2, figsize=(12, 8), dpi=100) if latency else plt.subplots(1, 2, figsize=(12, 8),
-                                                                                              dpi=100)
-    axes = list(getattr(axes, "flat", axes))
-    bars = [("params (millions)", [r.totals.params / 1e6 for r in comparison.reports], None, "{:,.2f}"),
-            ("MACs per sample (billions)", [r.totals.macs / 1e9 for r in comparison.reports], None, "{:,.3f}")]
-    if latency:
-        bars.append((latency[0], latency[1], latency[2], latency[3]))
-    for axis, (title, values, errors, fmt) in zip(axes, bars):
-        drawn = axis.bar(labels, values, color="#4c72b0", yerr=errors, capsize=6 if errors else 0)
-        texts = [fmt.format(v) for v in values] if isinstance(fmt, str) else fmt  # the latency's carry its verdict
-        axis.bar_label(drawn, labels=texts, padding=3, fontsize=9)
-        if errors:
-            axis.axhline(1.0, color="#888888", linewidth=1, linestyle="--")
-        axis.set_title(title, fontsize=11)
-        axis.tick_params(axis="x", rotation=30, labelsize=9)
-        axis.margins(y=0.15)
-    if latency:
-        _latency_scatter(axes[3], comparison, labels)
-    figure.suptitle(figure_title(comparison), fontsize=13)
-    figure.tight_layout()
-    return figure
-
-
-def _latency_scatter(axis, comparison: Comparison, labels: list[str]) -> None:
-    macs = [r.totals.macs / 1e9 for r in comparison.reports]
-    medians = [r.timed[0].median_ms for r in comparison.reports]
-    axis.scatter(macs, medians, color="#dd8452", zorder=3)
-    for x, y, label in zip(macs, medians, labels):
-        axis.annotate(label.replace("\n", " "), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
-    axis.set_xlabel("MACs per sample (billions)")
-    axis.set_ylabel("median latency (ms, interleaved)")
-    axis.set_title("does MACs predict latency?", fontsize=11)
-    axis.grid(True, alpha=0.3)
-    axis.margins(x=0.2, y=0.1)  # room for the labels of the outermost points
-
-
-def plot(comparison: Comparison, path: str) -> None:
-    """The figure, written atomically (matplotlib, the optional `plot` extra)."""
-    from .plots import plot_backend, save_figure
-
-    plot_backend(path)
-    save_figure(build_figure(comparison), path)

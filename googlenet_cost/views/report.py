@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..escaping import json_text, printable
 from ..quantity import human
 from ..report import COUNTING_RULE, LayerRow, Report, TrainingSummary
 
@@ -14,17 +14,6 @@ if TYPE_CHECKING:
     from ..timing.stats import LatencyStats
 
 FORMATS = ("table", "json", "csv", "markdown")
-
-
-def printable(text: str, *, one_line: bool = False) -> str:
-    """User-supplied text made harmless for a terminal: control characters (ANSI escapes,
-    carriage returns, BEL) and bytes that are not UTF-8 (surrogates) are shown as escapes instead
-    of acting. `one_line` escapes newlines too, for a cell of a CSV row or a Markdown table."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    keep = "\t" if one_line else "\n\t"
-    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
 
 
 def shape_text(shape: list[int]) -> str:
@@ -50,6 +39,7 @@ def indented(name: str, level: int | None = None) -> str:
     """A row's name as the table shows it: children indented under their parent; `level` counts
     from a row shown with its whole path (by default the top)."""
     level = row_level(name) if level is None else level
+    name = printable(name, one_line=True)  # a user's module name: one line, inert
     return name if not level else "  " * level + "└ " + name.rsplit("/", 1)[1]
 
 
@@ -71,6 +61,7 @@ COLUMNS: list[Column] = [
     ("output", lambda r: "x".join(map(str, r.output_shape)),
      lambda r: shape_text(r.output_shape) + (" ≠" if r.paper is not None and r.paper.output_ok is False else "")),
     ("params", lambda r: r.params, lambda r: f"{r.params:,}" if r.params else "0"),
+    ("frozen_params", lambda r: r.frozen_params, lambda r: f"{r.frozen_params:,}" if r.frozen_params else "0"),
     ("macs", lambda r: r.macs, lambda r: f"{r.macs:,}" if r.macs else "0"),
     ("receptive_field", lambda r: "x".join(map(str, r.receptive_field)),
      lambda r: "x".join(map(str, r.receptive_field))),
@@ -99,30 +90,69 @@ def ms_text(value: float | None) -> str:
     return f"{value:,.3f}" if value >= 0.1 or value == 0 else f"{value:.3g}"
 
 
+def limit_text(row: LayerRow) -> str:
+    """"memory", or a kernel or overhead limit with the operator most responsible: "kernel: avg_pool3d"."""
+    if row.limit_ops and row.limit in ("kernel", "overhead"):
+        return f"{row.limit}: {row.limit_ops[0].removeprefix('aten::')}"
+    return row.limit or ""
+
+
+def batches_text(row: LayerRow) -> str:
+    """--batch 1,8,64: each batch's bound and roof, "1: 0.12m 8: 0.80m 64: 6.10c"."""
+    return " ".join(f"{item.batch}: {ms_text(item.bound_ms)}{(item.roof or '-')[0]}" for item in row.batches)
+
+
 ROOFLINE_COLUMNS: list[Column] = [
     ("bytes", lambda r: r.bytes, lambda r: f"{human(r.bytes)}B" if r.bytes else "0"),
     ("arithmetic_intensity", lambda r: "" if r.arithmetic_intensity is None else round(r.arithmetic_intensity, 4),
      lambda r: _fixed(r.arithmetic_intensity, 1)),
     ("bound_ms", lambda r: "" if r.bound_ms is None else r.bound_ms, lambda r: ms_text(r.bound_ms)),
-    ("limit", lambda r: r.limit or "", lambda r: r.limit or ""),
+    ("limit", lambda r: r.limit or "", limit_text),
 ]
+EXPECTED_COLUMN: Column = ("expected_ms", lambda r: "" if r.expected_ms is None else r.expected_ms,
+                           lambda r: ms_text(r.expected_ms))
+BATCHES_COLUMN: Column = ("batches", lambda r: batches_text(r), batches_text)
 EXTRA_COLUMNS: list[Column] = [  # on request (--columns): shown by default in CSV's last columns and in JSON
     ("weights", lambda r: r.weights, lambda r: f"{r.weights:,}" if r.weights else "0"),
     ("flops", lambda r: 2 * r.macs, lambda r: f"{2 * r.macs:,}" if r.macs else "0"),
     ("activations", lambda r: r.activations, lambda r: f"{r.activations:,}" if r.activations else "0"),
+    ("bytes_fused", lambda r: r.bytes_fused, lambda r: f"{human(r.bytes_fused)}B" if r.bytes_fused else "0"),
+]
+# Table 1's structural columns (spec/table1.py), on request: a row's depth and its filter counts.
+TABLE1_COLUMNS: list[Column] = [
+    ("depth", lambda r: "" if r.depth is None else r.depth, lambda r: "" if r.depth is None else str(r.depth)),
+    *((f"#{column}", lambda r, c=column: r.filters.get(c, ""), lambda r, c=column: f"{r.filters[c]:,}"
+       if c in r.filters else "") for column in ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")),
 ]
 EFFICIENCY_COLUMN: Column = ("efficiency", lambda r: "" if r.efficiency is None else round(r.efficiency, 4),
                              lambda r: "" if r.efficiency is None else f"{r.efficiency:.0%}")
 LATENCY_COLUMN: Column = ("latency_ms", lambda r: r.latency_ms if r.latency_ms is not None else "",
                           lambda r: f"{r.latency_ms:.3f}" if r.latency_ms is not None else "")
+
+
+def top_op_text(row: LayerRow) -> str:
+    """--per-layer: the row's slowest operator and its share of the row's time, "avg_pool3d 74%"."""
+    if not row.ops:
+        return ""
+    top = row.ops[0]
+    share = f" {top.median_ms / row.latency_ms:.0%}" if row.latency_ms else ""
+    return top.name.removeprefix("aten::") + share
+
+
+TOP_OP_COLUMN: Column = ("top_op", lambda r: r.ops[0].name if r.ops else "", top_op_text)
 HEADERS = {"layer": "layer", "type": "type", "kernel": "kernel/stride", "output": "output HxWxC",
            "params": "params", "macs": "MACs", "receptive_field": "RF", "paper_params": "paper params",
            "paper_ops": "paper ops", "latency_ms": "latency ms", "backward_macs": "backward MACs",
            "backward_ratio": "bwd/fwd", "saved_bytes": "saved bytes", "bytes": "bytes",
            "arithmetic_intensity": "FLOP/B", "bound_ms": "bound ms", "limit": "limit", "efficiency": "of roof",
-           "weights": "weights", "flops": "FLOPs", "activations": "activations"}
+           "weights": "weights", "flops": "FLOPs", "activations": "activations", "frozen_params": "frozen",
+           "depth": "depth", "#1x1": "#1x1", "#3x3_reduce": "#3x3 reduce", "#3x3": "#3x3",
+           "#5x5_reduce": "#5x5 reduce", "#5x5": "#5x5", "#pool_proj": "pool proj", "expected_ms": "expected ms",
+           "bytes_fused": "bytes fused", "batches": "bound ms by batch (m/c: roof)", "top_op": "top operator"}
 NUMERIC = {"params", "macs", "latency_ms", "backward_macs", "backward_ratio", "saved_bytes", "bytes",
-           "arithmetic_intensity", "bound_ms", "efficiency", "weights", "flops", "activations"}
+           "arithmetic_intensity", "bound_ms", "efficiency", "weights", "flops", "activations", "frozen_params",
+           "depth", "#1x1", "#3x3_reduce", "#3x3", "#5x5_reduce", "#5x5", "#pool_proj", "expected_ms",
+           "bytes_fused"}
 
 
 def output_heading(report: Report) -> str:
@@ -142,15 +172,23 @@ def _columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[Colu
     the `chosen` ones (--columns), in the order given."""
     has_latency = any(row.latency_ms is not None for row in report.layers)
     has_paper = any(row.paper is not None for row in report.layers)
-    columns = [c for c in COLUMNS if has_paper or not c[0].startswith("paper")]
+    empty = {key for key, has in (("frozen_params", any(row.frozen_params for row in report.layers)),
+                                  ("kernel", any(row.kernel for row in report.layers)),
+                                  ("receptive_field", any(row.receptive_field for row in report.layers))) if not has}
+    columns = [c for c in COLUMNS if (has_paper or not c[0].startswith("paper")) and c[0] not in empty]
     columns += TRAINING_COLUMNS if report.training else []
     columns += [LATENCY_COLUMN] if has_latency else []
+    columns += [TOP_OP_COLUMN] if any(row.ops for row in report.layers) else []
     if report.machine is not None:
-        columns += ROOFLINE_COLUMNS + ([EFFICIENCY_COLUMN] if has_latency else [])
+        expected = [EXPECTED_COLUMN] if any(row.expected_ms is not None for row in report.layers) else []
+        columns += ROOFLINE_COLUMNS[:3] + expected + ROOFLINE_COLUMNS[3:] + ([EFFICIENCY_COLUMN] if has_latency else [])
+        columns += [BATCHES_COLUMN] if any(row.batches for row in report.layers) else []
     if chosen is None:
         return columns
     by_key = {key: column for column in [*COLUMNS, *TRAINING_COLUMNS, LATENCY_COLUMN, *ROOFLINE_COLUMNS,
-                                         EFFICIENCY_COLUMN, *EXTRA_COLUMNS] for key in [column[0]]}
+                                         EXPECTED_COLUMN, BATCHES_COLUMN, EFFICIENCY_COLUMN, TOP_OP_COLUMN, *EXTRA_COLUMNS,
+                                         *TABLE1_COLUMNS]
+              for key in [column[0]]}
     return [by_key[key] for key in chosen]
 
 
@@ -161,14 +199,20 @@ COLUMN_NAMES = {"layer": "layer", "name": "layer", "type": "type", "kernel": "ke
                 "bwd_fwd": "backward_ratio", "saved": "saved_bytes", "saved_bytes": "saved_bytes",
                 "bytes": "bytes", "intensity": "arithmetic_intensity", "arithmetic_intensity": "arithmetic_intensity",
                 "bound": "bound_ms", "bound_ms": "bound_ms", "limit": "limit", "efficiency": "efficiency",
-                "weights": "weights", "flops": "flops", "activations": "activations"}
+                "weights": "weights", "flops": "flops", "activations": "activations", "frozen": "frozen_params",
+                "frozen_params": "frozen_params", "depth": "depth",
+                **{name: f"#{column}" for column in ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
+                   for name in (column, f"#{column}", column.replace("_", " "), f"#{column.replace('_', ' ')}")},
+                "expected": "expected_ms", "expected_ms": "expected_ms", "bytes_fused": "bytes_fused",
+                "fused": "bytes_fused", "batches": "batches", "top_op": "top_op", "op": "top_op"}
 # Dropped first to fit a narrow terminal, in this order: the roofline's, then the paper's and the rest.
-OPTIONAL_COLUMNS = ("arithmetic_intensity", "bytes", "limit", "efficiency", "bound_ms", "paper_ops", "paper_params",
-                    "receptive_field", "kernel")
+OPTIONAL_COLUMNS = ("batches", "arithmetic_intensity", "bytes", "limit", "efficiency", "bound_ms", "expected_ms",
+                    "paper_ops", "paper_params", "receptive_field", "kernel", "top_op")
 
 
-def parse_columns(text: str | None) -> tuple[str, ...] | None:
-    """--columns "name,output,params,macs" -> column keys; None when not given."""
+def parse_columns(text: str | None, what: str = "--columns") -> tuple[str, ...] | None:
+    """--columns "name,output,params,macs" -> column keys; None when not given. `what` names the
+    option in errors (the Python API's `columns`)."""
     from ..errors import GcostError, did_you_mean
 
     if text is None:
@@ -176,11 +220,11 @@ def parse_columns(text: str | None) -> tuple[str, ...] | None:
     keys = []
     for word in (w.strip().lower() for w in text.split(",") if w.strip()):
         if word not in COLUMN_NAMES:
-            raise GcostError(f"--columns: unknown column {word[:40]!r}{did_you_mean(word, COLUMN_NAMES)}; known: "
+            raise GcostError(f"{what}: unknown column {word[:40]!r}{did_you_mean(word, COLUMN_NAMES)}; known: "
                              + ", ".join(sorted(COLUMN_NAMES)))
         keys.append(COLUMN_NAMES[word])
     if not keys:
-        raise GcostError("--columns needs at least one column, e.g. name,output,params,macs")
+        raise GcostError(f"{what} needs at least one column, e.g. name,output,params,macs")
     return tuple(dict.fromkeys(keys))
 
 
@@ -205,14 +249,16 @@ def _rows(report: Report, depth: str) -> list[LayerRow]:
 TABLE_MAX_ROWS = 2_000
 
 
-def table_depth(report: Report, depth: str | None) -> tuple[str, str | None]:
+ROWS_REMEDY = "--depth branches shows them all, --format csv or json writes them all."
+
+
+def table_depth(report: Report, depth: str | None, remedy: str = ROWS_REMEDY) -> tuple[str, str | None]:
     """The depth the table is drawn at (`depth` when given) and, when rows were left out by
-    default, a line saying so."""
+    default, a line saying so and what shows them (`remedy`: the CLI's flags, or the API's calls)."""
     if depth is not None or len(report.layers) <= TABLE_MAX_ROWS:
         return depth or "branches", None
     top = len(_rows(report, "top"))
-    return "top", (f"Showing the {top:,} top-level rows of {len(report.layers):,}: --depth branches "
-                   "shows them all, --format csv or json writes them all.")
+    return "top", f"Showing the {top:,} top-level rows of {len(report.layers):,}: {remedy}"
 
 
 def _inputs_text(report: Report) -> str:
@@ -235,7 +281,8 @@ def conventions(report: Report) -> str:
     """The totals and the counting rule in words, under every table (report.COUNTING_RULE, the
     rule counting follows, so the words cannot drift from what was counted)."""
     t = report.totals
-    text = (f"Totals: {t.params:,} params ({t.weights:,} weights), {t.macs:,} MACs = "
+    frozen = f", {t.frozen_params:,} frozen" if t.frozen_params else ""
+    text = (f"Totals: {t.params:,} params ({t.weights:,} weights{frozen}), {t.macs:,} MACs = "
             f"{human(t.macs)} MACs = {human(t.flops)} FLOPs per sample, {report.mode} mode, "
             f"{_inputs_text(report)}.\n"
             f"MACs: {COUNTING_RULE['macs']} (FLOPs = 2 x MACs); {COUNTING_RULE['not_counted']} are not "
@@ -247,18 +294,36 @@ def conventions(report: Report) -> str:
     if any(row.paper is not None for row in report.layers):
         text += (" Paper figures: params (K = 1024) are compared with weights, ops (M = 10^6) with MACs; "
                  "≠ marks a disagreement beyond rounding.")
+        if t.paper_params is not None or t.paper_ops is not None:
+            sums = [f"{t.paper_params:,} params" if t.paper_params is not None else "",
+                    f"{t.paper_ops:,} ops" if t.paper_ops is not None else ""]
+            text += f" The paper's figures sum to {' and '.join(item for item in sums if item)}."
     return text
 
 
 def roofline_text(report: Report) -> str:
-    """The roofs the bounds use, the model's bound beside its measured median, and the traffic rule."""
+    """The roofs, the formulas exactly as computed (roofline/bound.py, roofline/limits.py), the
+    model's bound and expected time beside its measured median, and the traffic rule."""
     m, t = report.machine, report.totals
     cache = (f", cache-resident {human(m.cache_bytes_per_s)}B/s up to {human(m.cache_bytes, base=1024)}iB"
              if m.cache_bytes_per_s and m.cache_bytes else "")
     when = f" {m.measured_at}" if m.measured_at else ""
+    ridges = f"ridge points {m.memory_ridge:.1f} FLOP/B (memory)" + (
+        f", {m.cache_ridge:.1f} FLOP/B (cache)" if m.cache_ridge else "")
+    memory = ("max(bytes / cache bandwidth, working set beyond the cache's size / memory bandwidth)"
+              if m.cache_bytes_per_s else "bytes / memory bandwidth")
     text = (f"Roofline ({m.source} peaks of {m.device}, {m.dtype}{when}): {human(m.flops_per_s)}FLOP/s, memory "
-            f"{human(m.bytes_per_s)}B/s{cache}. Bound = max(FLOPs / peak, bytes / bandwidth), at batch "
-            f"{report.batch}; the model's bound is {ms_text(t.bound_ms)} ms")
+            f"{human(m.bytes_per_s)}B/s{cache}; {ridges}. Bound (a lower bound) = max(FLOPs / peak FLOP/s, memory), "
+            f"memory = {memory}, at batch {report.batch}; a row with children is the sum of its children's bounds and "
+            f"of what it adds. ")
+    if t.expected_ms is not None:
+        text += ("Expected (an estimate, not a bound) = each operator at this machine's measured rate for its size: "
+                 "calls x max(one call's cost, its time at the rate); a row with children sums theirs and its own. ")
+    text += ("Limit: compute or memory (the roof its bound sits under); kernel (its time, measured or else expected, "
+             "is over 10x its bound and 0.05 ms or more: slow kernels, the operator named); overhead (its operators' "
+             f"per-call cost is half its time or more). The model's bound is {ms_text(t.bound_ms)} ms")
+    if t.expected_ms is not None:
+        text += f", expected {ms_text(t.expected_ms)} ms"
     if report.efficiency is not None:
         text += (f", its measured median {report.timed[0].median_ms:,.3f} ms: it runs at {report.efficiency:.0%} "
                  "of its roof")
@@ -282,8 +347,12 @@ def mib(size: int) -> str:
 def _totals_row(report: Report, keys: list[str]) -> list[str]:
     t = report.totals
     cells = {"layer": "total", "params": f"{t.params:,}", "macs": f"{t.macs:,}", "bytes": f"{human(t.bytes)}B",
+             "frozen_params": f"{t.frozen_params:,}", "depth": "" if t.depth is None else str(t.depth),
+             "paper_params": "" if t.paper_params is None else f"{t.paper_params / 1024:,.0f}K",
+             "paper_ops": "" if t.paper_ops is None else f"{t.paper_ops / 1e6:,.0f}M",
              "weights": f"{t.weights:,}", "flops": f"{t.flops:,}", "activations": f"{t.activations:,}",
              "arithmetic_intensity": _fixed(t.arithmetic_intensity, 1), "bound_ms": ms_text(t.bound_ms),
+             "expected_ms": ms_text(t.expected_ms), "bytes_fused": f"{human(t.bytes_fused)}B",
              "efficiency": "" if report.efficiency is None else f"{report.efficiency:.0%}"}
     if report.training:
         cells.update({"backward_macs": f"{report.training.backward_macs:,}",
@@ -303,10 +372,12 @@ def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: 
     def plain(cell: str) -> Text:
         return Text(printable(cell))
 
-    table = Table(title=plain(title), header_style="bold", show_footer=footer is not None, footer_style="bold")
+    # a title wraps at spaces, never inside a word: a word cut in two could start a line with `::`
+    table = Table(title=Text(printable(title, one_line=True), overflow="ellipsis"), header_style="bold",
+                  show_footer=footer is not None, footer_style="bold")
     for index, header in enumerate(headers):
         cells = [row[index] for row in rows] + ([footer[index]] if footer else [])
-        table.add_column(header, footer=footer[index] if footer else "", justify="right" if index in right else "left",
+        table.add_column(plain(header), footer=footer[index] if footer else "", justify="right" if index in right else "left",
                          no_wrap=index in right or index == 0,
                          min_width=max((len(line) for cell in cells for line in cell.split("\n")), default=0) if index in right else None)
     for row, style in zip(rows, styles or [None] * len(rows)):
@@ -317,17 +388,75 @@ def rich_table(title: str, headers: list[str], rows: list[list[str]], *, right: 
 @dataclass(frozen=True)
 class Rendered:
     """A rich renderable and the width it needs: printed narrower than that, a table wraps in the
-    terminal instead of cutting a number (cli/render.emit widens its console to it)."""
+    terminal instead of cutting a number (cli/render.emit widens its console to it). `plain` is the
+    same table as rich draws it without colour, when it is known (plain_table): a console that
+    writes no styles (a pipe, a file) and has the room prints those lines, without rich's layout
+    (for googlenet's 110 rows, 50 ms of a run that takes a few hundred)."""
 
     renderable: Any
     needed_width: int = 0
+    plain: tuple[str, ...] | None = None
 
-    def __rich__(self) -> Any:
-        return self.renderable
+    def __rich_console__(self, console: Any, options: Any):
+        if self.plain is not None and console.color_system is None and options.max_width >= self.needed_width:
+            from rich.segment import Segment
+
+            for line in self.plain:
+                yield Segment(line)
+                yield Segment.line()
+            return
+        yield self.renderable
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.renderable)
+
+
+# rich's box.HEAVY_HEAD, the tables' box: top, header, below the header, between rows and the footer, bottom
+_BOX = {"top": "┏━┳┓", "head": "┃┃┃", "below_head": "┡━╇┩", "row": "│││", "above_foot": "├─┼┤", "bottom": "└─┴┘"}
+_ONE_CELL = frozenset("≠└↳")  # the non-ASCII characters gcost's own cells hold, each one terminal cell wide
+
+
+def plain_table(title: str, headers: list[str], rows: list[list[str]], footer: list[str] | None,
+                right: set[int]) -> tuple[str, ...] | None:
+    """The lines rich draws for rich_table(...) on a console without styles, wide enough for every
+    cell (each column as wide as its widest cell, one space of padding each side, the title centred
+    over the table); None where only rich can say (text that is not one line of one-cell-wide
+    characters: a user's name in another script, an escape shown on several lines)."""
+    texts = [title, *headers, *(cell for row in rows for cell in row), *(footer or [])]
+    if not rows or any(not (text.isascii() or set(text) - set(map(chr, range(128))) <= _ONE_CELL) or "\n" in text
+                       or not text.isprintable() for text in map(printable, texts)):
+        return None
+    widths = [max(len(printable(cell)) for cell in [header, *(row[i] for row in rows), *([footer[i]] if footer else [])])
+              for i, header in enumerate(headers)]
+
+    def rule(chars: str) -> str:
+        return chars[0] + chars[2].join(chars[1] * (width + 2) for width in widths) + chars[3]
+
+    def line(cells: list[str], rules: str) -> str:
+        shown = [printable(cell).rjust(width) if i in right else printable(cell).ljust(width)
+                 for i, (cell, width) in enumerate(zip(cells, widths))]
+        return rules[0] + rules[1].join(f" {cell} " for cell in shown) + rules[2]
+
+    width = sum(widths) + 3 * len(widths) + 1
+    title = printable(title)
+    if len(title) > width:
+        return None
+    excess = width - len(title)
+    lines = [" " * (excess // 2) + title + " " * (excess - excess // 2), rule(_BOX["top"]), line(headers, _BOX["head"]),
+             rule(_BOX["below_head"]), *(line(row, _BOX["row"]) for row in rows)]
+    if footer is not None:
+        lines += [rule(_BOX["above_foot"]), line(footer, _BOX["row"])]
+    return (*lines, rule(_BOX["bottom"]))
+
+
+COLUMNS_REMEDY = ("--columns chooses columns (e.g. --columns name,type,output,params,macs,rf); --format markdown or "
+                  "csv has them all.")
 
 
 def to_rich_table(report: Report, depth: str = "branches", *, width: int | None = None,
-                  columns: tuple[str, ...] | None = None):
+                  columns: tuple[str, ...] | None = None, remedy: str = COLUMNS_REMEDY):
     """The table, and a note when columns were left out to fit `width` (the optional ones, in
     OPTIONAL_COLUMNS order; never when `columns` were chosen). A table that still needs more than
     `width` says so (Rendered.needed_width): printed at that width it wraps in the terminal instead
@@ -352,19 +481,17 @@ def to_rich_table(report: Report, depth: str = "branches", *, width: int | None 
     keys = [key for key, _, _ in chosen]
     styles = ["dim" if row.parent else ("yellow" if row.paper is not None and not row.paper.ok else None)
               for row in shown]
-    table = rich_table(f"{report.spec.get('name')}: per-layer cost", headers, body,
-                       right={i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}, styles=styles,
-                       footer=footer)
-    table = Rendered(table, table_width(headers, body, footer))
+    title, right = f"{report.spec.get('name')}: per-layer cost", {i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}
+    table = rich_table(title, headers, body, right=right, styles=styles, footer=footer)
+    table = Rendered(table, table_width(headers, body, footer), plain_table(title, headers, body, footer, right))
     note = None
     if left_out:
-        note = (f"Left out to fit {width} columns: {', '.join(left_out)}. --columns chooses columns "
-                "(e.g. --columns name,type,output,params,macs,rf); --format markdown or csv has them all.")
+        note = f"Left out to fit {width} columns: {', '.join(left_out)}. {remedy}"
     return table, note
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2) + "\n"
+    return json_text(report.to_dict())
 
 
 def to_csv(report: Report, depth: str = "branches", columns: tuple[str, ...] | None = None) -> str:

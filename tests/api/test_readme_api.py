@@ -52,7 +52,8 @@ def run_block(code: str, namespace: dict) -> str:
     return printed.getvalue()
 
 
-def test_every_python_block_of_the_section_runs_and_prints_what_it_shows():
+def test_every_python_block_of_the_section_runs_and_prints_what_it_shows(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # as the README says: no terminal, so 100 columns
     found = blocks(section())
     namespace: dict = {"__name__": "readme"}
     checked = 0

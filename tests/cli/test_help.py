@@ -21,6 +21,7 @@ DIFFERS = {
     "--set": "compare adds a variant per --set; analyze edits the one spec",
     "--output": "baseline writes a lock file",
     "--peaks": "gcost peaks shows the datasheet; analyze and compare bound with it",
+    "--per-layer": "analyze profiles the one network; compare every variant, and says what each change can buy",
     "--plot": "analyze draws a roofline; compare a chart (or a roofline); sweep the Pareto front",
     "--threads": "gcost peaks measures with those threads",
 }

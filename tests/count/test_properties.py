@@ -50,11 +50,17 @@ def random_layer(draw, shape, name):
         return {"name": name, "type": function, **({"slope": 0.2} if function == "leaky_relu" else {})}
     if kind == "conv":
         groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
-        return {"name": name, "type": "conv", "out": groups * draw(st.integers(1, 6)), "groups": groups,
+        conv = {"name": name, "type": "conv", "out": groups * draw(st.integers(1, 6)), "groups": groups,
                 "kernel": draw(st.integers(1, 5)), "stride": draw(st.integers(1, 3)),
                 "padding": draw(st.integers(0, 2)), "bias": draw(st.booleans()),
                 "norm": draw(st.sampled_from(["none", "batchnorm"])),
                 "activation": draw(st.sampled_from(ACTIVATION_CHOICES)), "dilation": draw(st.integers(1, 3))}
+        width = draw(st.sampled_from(["out", "out", "expansion", "depthwise", "depthwise expansion"]))
+        if width != "out":  # a width relative to the input's (MobileNetV2's expand and depthwise convs)
+            conv = {key: value for key, value in conv.items() if key not in ("out", "groups")}
+            conv |= {"depthwise": True} if width.startswith("depthwise") else {}
+            conv |= {"expansion": draw(st.sampled_from([0.5, 1, 2, 2.5, 6]))} if width.endswith("expansion") else {}
+        return conv
     if kind in ("maxpool", "avgpool"):
         kernel = draw(st.integers(1, 3))
         return {"name": name, "type": kind, "kernel": kernel, "stride": draw(st.integers(1, 2)),

@@ -11,6 +11,7 @@ import torch
 import googlenet_cost as gc
 from googlenet_cost.build.builder import build_model
 from googlenet_cost.count.counting import fvcore_layers, fvcore_macs, measure_plan, measure_rows
+from googlenet_cost.count.spec_counts import fused_traffic
 from googlenet_cost.count.units import MeasurementPlan
 from googlenet_cost.spec.plan import plan_rows, top_layers
 
@@ -55,9 +56,9 @@ def test_closed_form_equals_flop_counter_on_every_row(path, train):
     planned = plan_rows(spec, train=train)
     measured = list(whole_model_rows(path, train))
     assert [p.name for p in planned] == [m.name for m in measured]
-    closed = {p.name: (p.cost.params, p.cost.weights, p.cost.macs, p.out_shape, p.layer.traffic(p.in_shape, 2, train))
-              for p in planned}
-    recorded = {m.name: (m.params, m.weights, m.macs, m.output_shape, m.traffic) for m in measured}
+    closed = {p.name: (p.cost.params, p.cost.weights, p.cost.macs, p.out_shape, p.layer.traffic(p.in_shape, 2, train),
+                       fused_traffic(p, 2, train)) for p in planned}
+    recorded = {m.name: (m.params, m.weights, m.macs, m.output_shape, m.traffic, m.fused.total) for m in measured}
     assert [(name, closed[name], recorded[name]) for name in closed if closed[name] != recorded[name]] == []
 
 

@@ -111,7 +111,21 @@ def test_a_spec_missing_from_the_baseline_is_refused_unless_allowed(runner, tmp_
     assert refused.exit_code == 2 and f"{lock}: {SPEC}: not in the baseline" in refused.stderr
     allowed, _ = check_with(runner, tmp_path, renamed, "--allow-new", "--max-params", "700")
     assert allowed.exit_code == 1 and "not in the baseline (--allow-new)" in allowed.stderr
-    assert check_with(runner, tmp_path, renamed, "--allow-new")[0].exit_code == 0
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_check_against_a_baseline_that_compares_nothing_is_refused_unless_allow_empty(runner, tmp_path, recorded,
+                                                                                      fmt):
+    """Issue 33: --allow-new with a lock of other networks and no other limit once passed (exit 0,
+    passed=true) while saying "no limits to check"."""
+    other = edited(recorded["eval"], lambda specs, entry: specs.update(other_net=specs.pop(SPEC)))
+    refused, lock = check_with(runner, tmp_path, other, "--allow-new", "--format", fmt)
+    (line,) = refused.stderr.splitlines()
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert line.startswith(f"gcost: error: {lock}: no limits to check: the baseline names none of the networks")
+    assert "--allow-empty" in line
+    accepted, _ = check_with(runner, tmp_path, other, "--allow-new", "--allow-empty", "--format", fmt)
+    assert accepted.exit_code == 0 and "no limits to check" in accepted.output
 
 
 @pytest.mark.parametrize("schema", [1, 2])
@@ -184,3 +198,14 @@ def test_a_layer_that_moves_more_bytes_is_named_among_the_grown_layers(runner, t
     result, _ = check_with(runner, tmp_path, {"schema": 3, "specs": {SPEC: smaller}}, "--format", "json")
     (grown,) = json.loads(result.stdout)["grown_layers"][SPEC]
     assert result.exit_code == 1 and grown["layer"] == layer and grown["bytes"] - grown["bytes_before"] == 100
+
+
+def test_a_new_network_with_no_other_limit_is_said_to_be_unchecked(runner, tmp_path, recorded):
+    spec = tmp_path / "new.yaml"
+    spec.write_text("name: new_net\ninput: [3, 8, 8]\nlayers:\n  - {name: c1, type: conv, out: 4, kernel: 3}\n")
+    lock = tmp_path / "lock.json"
+    lock.write_text(json.dumps(recorded["eval"]))
+    result = invoke(runner, "check", SPEC, str(spec), "--baseline", str(lock), "--allow-new")
+    assert result.exit_code == 0, result.output
+    assert "new_net: not in the baseline (--allow-new): no other limit applies, so none of it is checked" in \
+        result.stderr

@@ -141,3 +141,29 @@ def test_two_models_are_annotated_each(runner, actions):
     assert titles == ["tests.pymodels%3Atiny params over its limit",
                       "tests.pymodels%3Afunctional_conv params over its limit"]
     assert actions[1].read_text().endswith("passed=false\nfailures=2\n")
+
+
+@pytest.mark.parametrize("case", ["new spec", "bad spec", "output is the lock"])
+def test_a_check_that_cannot_run_still_writes_the_summary_and_an_error(runner, actions, shrunk_lock, tmp_path, case):
+    """Issue 34: an exit 2 once left the job summary empty and printed no ::error."""
+    summary, outputs = actions
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ninput: [3, 8, 8]\nlayers:\n  - {name: c1, type: conv, out: 4, kernel: 99}\n")
+    args = {"new spec": [SPEC, "example_5x5_bottleneck", "--baseline", str(shrunk_lock)],
+            "bad spec": [str(bad), "--max-params", "1"],
+            "output is the lock": [SPEC, "--baseline", str(shrunk_lock), "-o", str(shrunk_lock)]}[case]
+    problem = {"new spec": "example_5x5_bottleneck: not in the baseline", "bad spec": f"{bad}: layer 'c1'",
+               "output is the lock": "-o"}[case]
+    result = invoke(runner, "check", *args)
+    assert result.exit_code == 2
+    (error,) = lines_starting(result.stdout + result.stderr, "::")
+    assert error.startswith("::error title=gcost check could not run::") and problem in error
+    assert result.stderr.splitlines()[-1].startswith("gcost: error: ")  # the log's one line, as before
+    text = summary.read_text()
+    assert text.startswith("## an earlier step\n### ❌ gcost check could not run (exit 2)\n") and problem in text
+    assert outputs.read_text() == "earlier=kept\npassed=false\nfailures=0\n"
+
+
+def test_outside_github_actions_a_check_that_cannot_run_prints_its_one_line_only(runner, shrunk_lock):
+    result = invoke(runner, "check", SPEC, "example_5x5_bottleneck", "--baseline", str(shrunk_lock))
+    assert result.exit_code == 2 and result.stdout == "" and len(result.stderr.splitlines()) == 1

@@ -24,9 +24,9 @@ CACHED = replace(FLAT, cache_bytes_per_s=10 * GIGA, cache_bytes=1000)
 
 def test_a_bound_is_the_slower_of_compute_and_memory():
     compute = leaf_bound(flops=2e6, moved=1000, working_set=1000, peaks=FLAT)
-    assert compute.bound_ms == pytest.approx(2.0) and compute.limit == "compute"
+    assert compute.bound_ms == pytest.approx(2.0) and compute.roof == "compute"
     memory = leaf_bound(flops=1e3, moved=3e6, working_set=1000, peaks=FLAT)
-    assert memory.bound_ms == pytest.approx(3.0) and memory.limit == "memory"
+    assert memory.bound_ms == pytest.approx(3.0) and memory.roof == "memory"
 
 
 def test_with_a_cache_only_bytes_beyond_it_need_main_memory():
@@ -45,11 +45,11 @@ def test_a_composite_row_is_the_sum_of_its_children_and_what_it_adds():
     rows = [_row("m", macs=1_750_000, moved=5_001_000), _row("m/a", "m", macs=1_500_000, moved=1000),
             _row("m/b", "m", macs=250_000, moved=1_000_000)]
     bounds = row_bounds(rows, batch=1, itemsize=4, peaks=FLAT)
-    assert bounds["m/a"].bound_ms == pytest.approx(3.0) and bounds["m/a"].limit == "compute"
-    assert bounds["m/b"].bound_ms == pytest.approx(1.0) and bounds["m/b"].limit == "memory"
+    assert bounds["m/a"].bound_ms == pytest.approx(3.0) and bounds["m/a"].roof == "compute"
+    assert bounds["m/b"].bound_ms == pytest.approx(1.0) and bounds["m/b"].roof == "memory"
     # the merge (4,000,000 bytes beyond the children, no MACs) runs after them: 4 ms, memory-bound
     assert bounds["m"].bound_ms == pytest.approx(3.0 + 1.0 + 4.0)
-    assert bounds["m"].limit == "memory"  # 5 of its 8 ms sit under the memory roof
+    assert bounds["m"].roof == "memory"  # 5 of its 8 ms sit under the memory roof
 
 
 def test_efficiency_is_the_bound_over_the_measured_time_and_beating_it_is_a_warning():
@@ -81,8 +81,8 @@ def test_analyze_bounds_every_row_and_the_totals_and_says_so_in_json():
     report = gc.analyze(_spec([CONV, {"name": "p", "type": "maxpool", "kernel": 2, "stride": 2}]), batch=2,
                         roofline=FLAT)
     conv, pool = report.layers
-    assert conv.bound_ms == pytest.approx(2 * conv.macs * 2 / GIGA * 1e3) and conv.limit == "compute"
-    assert pool.bound_ms == pytest.approx(pool.bytes / GIGA * 1e3) and pool.limit == "memory"
+    assert conv.bound_ms == pytest.approx(2 * conv.macs * 2 / GIGA * 1e3) and conv.roof == "compute"
+    assert pool.bound_ms == pytest.approx(pool.bytes / GIGA * 1e3) and pool.roof == "memory"
     assert report.totals.bound_ms == pytest.approx(conv.bound_ms + pool.bound_ms)
     data = report.to_dict()
     assert data["schema"] == 3 and data["machine"]["source"] == "file" and data["machine"]["peak_flops_per_s"] == GIGA

@@ -1,7 +1,7 @@
-"""gcost peaks, the roofs of a roofline: this machine's peaks measured once and cached (hit, miss,
---remeasure, corrupt and foreign files), the datasheet table, a user's YAML device and each bad
-field, the CUDA measurement on the fake backend, and the command.
-No test times anything for real beyond a few milliseconds (PeakSizes shrinks every measurement)."""
+"""gcost peaks, the roofs of a roofline: the datasheet table, a user's YAML device and each bad
+field, the measurement (the CPU at tiny sizes, CUDA on the fake backend), the operators' rates, and
+the command. The cache is tests/roofline/test_cache.py's. No test times anything for real beyond a
+few milliseconds (PeakSizes and OpSizes shrink every measurement)."""
 from __future__ import annotations
 
 import functools
@@ -13,141 +13,24 @@ import torch
 
 from conftest import invoke
 from googlenet_cost.errors import GcostError
-from googlenet_cost.roofline import peaks as peaks_module
-from googlenet_cost.roofline.peaks import (PeakSizes, Peaks, cache_folder, datasheet, datasheet_for_device,
-                                           datasheet_names, last_level_cache_bytes, measure_peaks, resolve_peaks)
+from googlenet_cost.roofline import microbench
+from googlenet_cost.roofline.machine import last_level_cache_bytes
+from googlenet_cost.roofline.microbench import PeakSizes
+from googlenet_cost.roofline.peaks import resolve_peaks
+from googlenet_cost.roofline.readers import datasheet, datasheet_for_device, datasheet_names
 from tests.fake_cuda import FakeCuda, FakeKernels, FakeOutOfMemory, matmul_precision
+from tests.roofline.sizes import (BYTES, FAKE_GPU, FAKE_OPS, FLOPS, TINY, TINY_OPS, cache,  # noqa: F401 - fixtures
+                                 measurements, probes)
 
-TINY = PeakSizes(matmul_n=32, matmul_min_n=16, matmul_s=0.003, memory_bytes=64 * 2**10, memory_s=0.003,
-                 cache_sets=(16 * 2**10,), cache_s=0.002, iteration_s=0.0005)
-FAKE_GPU = PeakSizes(matmul_n=32, matmul_min_n=32, matmul_s=0.02, memory_bytes=64 * 2**10, memory_s=0.01)
-FLOPS, BYTES = 1e7, 1e8  # the fake GPU's simulated peaks: slow enough that its launch latency is < 2%
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("GCOST_CACHE_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
-def measurements(cache, monkeypatch) -> list:
-    """measure_peaks replaced by a stand-in that counts its calls; the n-th call measures n GFLOP/s."""
-    from googlenet_cost.timing.measure import device_label
-
-    calls: list = []
-
-    def measure(device, dtype, threads, cuda=None, progress=None, **_):
-        calls.append((device, dtype, threads))
-        return Peaks(device=device_label(torch.device("cpu"), threads), dtype=dtype, threads=threads,
-                     flops_per_s=len(calls) * 1e9, bytes_per_s=1e10, cache_bytes_per_s=5e10, cache_bytes=2**25,
-                     measured_at="2026-11-30T00:00:00Z", reference="stand-in")
-
-    monkeypatch.setattr(peaks_module, "measure_peaks", measure)
-    return calls
-
-
-# ---- the cache ----------------------------------------------------------------------------------
-
-def test_the_first_use_measures_says_so_and_later_uses_read_the_cache(measurements, cache):
-    said: list[str] = []
-    first = resolve_peaks(None, device="cpu", threads=1, progress=said.append)
-    again = resolve_peaks(None, device="cpu", threads=1, progress=said.append)
-    assert len(measurements) == 1 and again == first
-    assert said[0].startswith(f"measuring this machine's peaks (once, cached in {cache}")
-    assert [p.suffix for p in cache.iterdir()] == [".json"]  # one entry, no temporary file left
-
-
-def test_remeasure_measures_again_and_replaces_the_cache(measurements):
-    resolve_peaks(None, device="cpu", threads=1)
-    replaced = resolve_peaks(None, device="cpu", threads=1, remeasure=True)
-    assert len(measurements) == 2 and replaced.flops_per_s == 2e9
-    assert resolve_peaks(None, device="cpu", threads=1).flops_per_s == 2e9 and len(measurements) == 2
-
-
-def test_the_cache_keeps_one_entry_per_dtype_and_thread_count(measurements, cache):
-    for dtype, threads in (("fp32", 1), ("bf16", 1), ("fp32", 2), ("fp32", 1), ("bf16", 1)):
-        resolve_peaks(None, device="cpu", dtype=dtype, threads=threads)
-    assert measurements == [("cpu", "fp32", 1), ("cpu", "bf16", 1), ("cpu", "fp32", 2)]
-    assert len(list(cache.iterdir())) == 3
-
-
-def _only_file(folder: Path) -> Path:
-    (path,) = folder.iterdir()
-    return path
-
-
-def _edited(field: str, value):
-    def edit(entry: dict) -> dict:
-        entry = json.loads(json.dumps(entry))
-        target = entry["key"] if field == "torch" else entry["peaks"]
-        target[field] = value
-        return entry
-    return edit
-
-
-@pytest.mark.parametrize("spoil", [
-    pytest.param(lambda entry: "{ not json", id="not-json"),
-    pytest.param(lambda entry: b"\xff\xfe\x00garbage", id="not-utf8"),
-    pytest.param(lambda entry: "[" * 50_000 + "]" * 50_000, id="nested-too-deep"),
-    pytest.param(lambda entry: [], id="a-list"),
-    pytest.param(_edited("torch", "1.0.0"), id="foreign-torch"),
-    pytest.param(lambda entry: {**entry, "schema": "gcost.peaks-cache/0"}, id="other-schema"),
-    pytest.param(_edited("peak_flops_per_s", -1.0), id="negative-flops"),
-    pytest.param(_edited("peak_bytes_per_s", "fast"), id="text-bandwidth"),
-    pytest.param(_edited("cache_bytes", 1.5), id="fractional-cache-size"),
-    pytest.param(_edited("device", "another machine (2 threads)"), id="foreign-device"),
-    pytest.param(_edited("source", "datasheet"), id="not-measured"),
-])
-def test_a_corrupt_or_foreign_cache_file_is_ignored_and_measured_again(measurements, cache, spoil):
-    resolve_peaks(None, device="cpu", threads=1)
-    path = _only_file(cache)
-    spoiled = spoil(json.loads(path.read_text()))
-    if isinstance(spoiled, bytes):
-        path.write_bytes(spoiled)
-    else:
-        path.write_text(spoiled if isinstance(spoiled, str) else json.dumps(spoiled))
-    said: list[str] = []
-    remeasured = resolve_peaks(None, device="cpu", threads=1, progress=said.append)
-    assert len(measurements) == 2 and remeasured.flops_per_s == 2e9
-    assert any(line.startswith(f"ignoring the cache file {path}") for line in said)
-    assert json.loads(path.read_text())["peaks"]["peak_flops_per_s"] == 2e9  # replaced by a good entry
-
-
-def test_a_folder_where_the_cache_file_belongs_is_measured_around_not_fatal(measurements, cache):
-    resolve_peaks(None, device="cpu", threads=1)
-    path = _only_file(cache)
-    path.unlink()
-    path.mkdir()
-    said: list[str] = []
-    assert resolve_peaks(None, device="cpu", threads=1, progress=said.append).flops_per_s == 2e9
-    assert any("could not cache" in line for line in said)
-
-
-def test_a_real_measurement_round_trips_through_the_cache(cache, monkeypatch):
-    monkeypatch.setattr(peaks_module, "measure_peaks", functools.partial(measure_peaks, sizes=TINY))
-    measured = resolve_peaks(None, device="cpu", threads=1)
-    monkeypatch.setattr(peaks_module, "measure_peaks", None)  # a second measurement would fail
-    assert resolve_peaks(None, device="cpu", threads=1) == measured
-
-
-def test_the_cache_folder_is_gcost_cache_dir_then_xdg_cache_home_then_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("GCOST_CACHE_DIR", str(tmp_path / "mine"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_folder() == tmp_path / "mine"
-    monkeypatch.delenv("GCOST_CACHE_DIR")
-    assert cache_folder() == tmp_path / "xdg" / "gcost"
-    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # the XDG spec: a relative one is ignored
-    assert cache_folder() == tmp_path / "home" / ".cache" / "gcost"
+measure_peaks = functools.partial(microbench.measure_peaks, op_sizes=TINY_OPS)
 
 
 # ---- the levels ---------------------------------------------------------------------------------
 
 def test_to_dict_is_the_json_contract():
     keys = {"peak_flops_per_s", "peak_bytes_per_s", "cache_bytes_per_s", "cache_bytes", "source", "measured_at",
-            "device", "dtype", "threads", "reference"}
+            "device", "dtype", "threads", "reference", "ridge_memory_flop_per_byte", "ridge_cache_flop_per_byte",
+            "theoretical_flops_per_s", "theoretical_bytes_per_s", "theoretical_reference", "operator_rates"}
     assert set(datasheet("h200", "bf16").to_dict()) == keys
 
 
@@ -247,6 +130,8 @@ BAD_FILES = [
     ("- a\n- b\n", "must be a mapping with keys name, flops_per_s and bytes_per_s"),
     ("name: [x\n", "malformed YAML"),
     ("name: x\nname: y\nflops_per_s: 1T\nbytes_per_s: 1T\n", "appears twice"),
+    ('name: "My\\nbox"\nflops_per_s: 1T\nbytes_per_s: 1T\n', "'name' must be one line"),  # issue 33: two titles
+    ('name: "box\\e[31m"\nflops_per_s: 1T\nbytes_per_s: 1T\n', "'name' must be one line"),
 ]
 
 
@@ -277,7 +162,7 @@ def test_a_tiny_cpu_measurement_fills_every_roof_and_restores_the_thread_count(d
     assert peaks.flops_per_s > 0 and peaks.cache_bytes_per_s >= peaks.bytes_per_s > 0
     assert peaks.cache_bytes == (last_level_cache_bytes() or 16 * 2**10)
     assert peaks.measured_at.endswith("Z") and [line.split(":")[0].strip() for line in said] == \
-        ["peak FLOP/s", "memory bandwidth", "cache-resident bandwidth"]
+        ["peak FLOP/s", "memory bandwidth", "cache-resident bandwidth", "operators"]
 
 
 def test_the_thread_count_is_restored_after_measuring():
@@ -314,7 +199,8 @@ def _fake_gpu(dtype: str = "fp32", device: str = "cuda:1", **options):
 def test_cuda_peaks_are_timed_by_events_on_the_measured_devices_stream():
     fake, kernels = _fake_gpu()
     before = matmul_precision()
-    peaks = measure_peaks("cuda:1", "fp32", None, cuda=fake, kernels=kernels, clock=fake.clock, sizes=FAKE_GPU)
+    peaks = measure_peaks("cuda:1", "fp32", None, cuda=fake, kernels=kernels, clock=fake.clock, sizes=FAKE_GPU,
+                          op_sizes=FAKE_OPS)
     assert 0.98 * FLOPS <= peaks.flops_per_s <= FLOPS * (1 + 1e-9)  # what the simulated device does, not more
     assert 0.98 * BYTES <= peaks.bytes_per_s <= BYTES * (1 + 1e-9)
     assert set(fake.launches) == {1} and ("synchronize", 1) in fake.log and ("record", 0) not in fake.log
@@ -344,7 +230,7 @@ def test_the_product_grows_while_the_next_one_stays_under_half_the_budget(matmul
     sizes = PeakSizes(matmul_n=64, matmul_min_n=8, matmul_s=matmul_s, memory_bytes=4096, memory_s=0.001)
     peaks = measure_peaks("cuda:1", "fp32", None, cuda=fake, kernels=kernels, clock=fake.clock, sizes=sizes)
     # at 1e7 FLOP/s a 32x32 product takes 6.6 ms: a 64x64 one (8x) exceeds half of 0.02 s, not half of 0.2 s
-    assert f"torch.mm {n}x{n} " in peaks.reference
+    assert f"torch.mm {n}x{n}" in peaks.reference
     assert peaks.flops_per_s == pytest.approx(FLOPS, rel=0.02)
 
 
@@ -410,8 +296,11 @@ def _fake_gpu_machine(monkeypatch, name: str) -> None:
 
     fake = FakeCuda(name=name)
     monkeypatch.setattr(measure, "cuda_backend", lambda: fake)
-    monkeypatch.setattr(peaks_module, "measure_peaks", functools.partial(
-        measure_peaks, kernels=FakeKernels(fake, flops_per_s=FLOPS, bytes_per_s=BYTES), clock=fake.clock,
+    monkeypatch.setattr(microbench, "measure", functools.partial(
+        microbench.measure, kernels=FakeKernels(fake, flops_per_s=FLOPS, bytes_per_s=BYTES), clock=fake.clock,
+        sizes=FAKE_GPU, op_sizes=FAKE_OPS))
+    monkeypatch.setattr(microbench, "probe", functools.partial(
+        microbench.probe, kernels=FakeKernels(fake, flops_per_s=FLOPS, bytes_per_s=BYTES), clock=fake.clock,
         sizes=FAKE_GPU))
 
 
@@ -430,3 +319,26 @@ def test_a_gpu_without_a_datasheet_says_so(runner, cache, monkeypatch):
     _fake_gpu_machine(monkeypatch, "NVIDIA Mystery 9000")
     result = invoke(runner, "peaks")
     assert result.exit_code == 0 and "no datasheet for 'NVIDIA Mystery 9000' at fp32" in result.stdout
+
+
+def test_an_operators_rate_is_timed_on_copies_in_turn_past_the_cache():
+    """opbench times copies of an operator in turn (their data as large as the last-level cache),
+    not the hot data of one call repeated: a network's operator finds its data evicted."""
+    from googlenet_cost.roofline import opbench
+
+    sizes = opbench.OpSizes(rotation_bytes=3000)
+    made = opbench._instances(lambda: (object(), 1000.0), sizes)
+    assert len(made) == 3 and len({id(call) for call, _ in made}) == 3
+    assert opbench.rotation_bytes(opbench.OpSizes()) == max(8 * 2**20, last_level_cache_bytes() or 0)
+    seen: list = []
+
+    class Kernels:
+        def operator(self, call, flops, moved):
+            seen.append(call)
+
+    bench = microbench.Bench(torch.device("cpu"), "fp32", TINY, Kernels(),
+                             lambda run: microbench.HostTimer(run, lambda: len(seen) * 1e-3), lambda: len(seen) * 1e-3,
+                             lambda text: None)
+    calls = ["a", "b", "c"]
+    assert opbench._time(bench, calls, 0.0, 1000.0, opbench.OpSizes(point_s=0.001, iteration_s=0.005)) > 0
+    assert seen[:6] == ["a", "b", "c", "a", "b", "c"]

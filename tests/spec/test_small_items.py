@@ -57,7 +57,9 @@ def test_verify_says_in_one_line_how_many_rows_fvcore_agrees_on(runner, write_sp
                       "  - {name: fc, type: linear, out: 10}\n")
     result = invoke(runner, "analyze", str(path), "--verify", "--no-latency", "--format", "json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["warnings"] == ["--verify: fvcore's MACs equal gcost's on all 4 rows"]
+    data = json.loads(result.stdout)
+    assert data["notes"] == ["--verify: fvcore's MACs equal gcost's on all 4 rows"] and data["warnings"] == []
+    assert result.stderr.strip() == "--verify: fvcore's MACs equal gcost's on all 4 rows"  # said, not warned
 
 
 @pytest.mark.slow  # a real gcost process

@@ -219,8 +219,9 @@ def test_removing_the_only_layer_of_a_sequence_is_an_error_naming_it(write_spec)
     path = write_spec("name: s\ninput: [8, 4, 4]\nlayers:\n  - {name: c, type: conv, out: 4, kernel: 3}\n"
                       "  - {name: seq, type: sequence, layers: [{name: r, type: conv, out: 2, kernel: 1, "
                       "role: reduce}]}\n")
-    with pytest.raises(GcostError, match="the variant removes every layer of seq"):
+    with pytest.raises(GcostError, match="variant no-reduce removes every layer of seq") as raised:
         _variant(str(path), ("no-reduce", True))
+    assert raised.value.file == str(path)  # the file and the variant, in one line (issue 33)
 
 
 def test_a_variant_never_mutates_the_loaded_spec():
@@ -298,7 +299,7 @@ layers:
     ("conv1.out=;", "--set needs edits like"),
     ("conv1.out=many", "must be a number, or xF for F times the layer's own"),
     ("conv1.out=x-1", "must be a number or xF with F above 0"),
-    ("conv1.out=2.5", "must be a whole number, got 2.5"),
+    ("conv1.out=2.5", "out must be a whole number, got '2.5'"),
     ("conv1.out=0", "conv1.out must be at least 1, got 0"),
     ("layer1/0/conv3.out=x2", "variant set layer1/0/conv3.out=x2: branches merged by add must have equal shapes"),
 ])
@@ -315,7 +316,7 @@ def test_set_on_a_part_of_a_module_says_to_set_the_module(write_spec):
                       "pool_proj: 4}\n")
     with pytest.raises(GcostError, match=r"no key 'out' on se/fc1 \(se/fc1 is made by the module that holds it"):
         _variant(str(path), ("set", "se/fc1.out=3"))
-    with pytest.raises(GcostError, match="inc/3x3 is a column of an inception module: only its width"):
+    with pytest.raises(GcostError, match="width of inc/3x3, a column of an inception module: only its width"):
         _variant(str(path), ("set", "inc/3x3.kernel=5"))
 
 

@@ -266,7 +266,7 @@ def test_cpu_memory_room_is_the_least_of_meminfo_cgroup_and_rlimit(tmp_path, mon
 def test_the_plot_draws_the_latency_ratio_intervals():
     from googlenet_cost.comparison import Comparison, LatencyRatio, VariantSummary
     from googlenet_cost.timing.paired import RatioEstimate
-    from googlenet_cost.views.compare import _latency_panel
+    from googlenet_cost.views.compare_plot import _latency_panel
 
     report = SimpleNamespace(timed=[SimpleNamespace(device_type="cpu", batch=1, dtype="fp32", device="x")])
     summary = [VariantSummary(label, 1.0, 1.0, 1.0, latency=(LatencyRatio(1, estimate),)) for label, estimate in

@@ -328,6 +328,9 @@ def test_cuda_n_runs_everything_on_device_n():
     assert stats.median_ms == pytest.approx(5.0, rel=0.05)  # the model's 5 ms of device work
     assert 0.9 <= stats.self_check["events_vs_wall"] <= 1.1
     assert cuda.current_device == 0  # the current device is restored
+    # a GPU's figures are its events': no thread decision, no CPU contention, no on-CPU clock
+    assert stats.clock == "cuda_events" and stats.threads is None and stats.threads_reason is None
+    assert stats.load is None and stats.contention is None and stats.wall_median_ms is None
 
 
 def test_timing_cuda_1_allocates_nothing_on_device_0_that_holds_memory_already():
@@ -541,6 +544,7 @@ def test_interleaved_cuda_timing_gives_paired_ratios():
     assert run.ratios[0].verdict == "faster" and run.ratios[0].median == pytest.approx(0.5, rel=0.05)
     assert run.ratios[1].verdict == "no measurable difference"
     assert all(s.interleaved and 0.9 <= s.self_check["events_vs_wall"] <= 1.1 for s in run.stats)
+    assert run.clock == "cuda_events" and all(r.dropped_rounds == r.contended_rounds == 0 for r in run.ratios)
 
 
 def _per_layer(cuda: FakeCuda, **model_options):
@@ -570,6 +574,8 @@ def test_per_layer_kernel_time_goes_to_the_rows_that_launched_it():
     assert layers.by_row["features/0"] == pytest.approx(2.0) == layers.by_row["features/2"]
     assert layers.by_row["features"] == pytest.approx(4.0) and layers.total_ms == pytest.approx(4.0)
     assert layers.coverage == pytest.approx(1.0) and layers.warnings == []
+    # each forward's kernels are placed in it: three profiled forwards, the same time in each
+    assert layers.iterations == 3
 
 
 def test_out_of_memory_in_the_per_layer_pass_is_a_usage_error_and_empties_the_cache():

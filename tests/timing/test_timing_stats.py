@@ -150,7 +150,7 @@ def test_events_vs_wall_outside_range_is_a_warning(ratio, flagged):
 
 
 def test_known_peaks_match_exact_device_names_in_the_one_datasheet_table():
-    from googlenet_cost.roofline.peaks import datasheet
+    from googlenet_cost.roofline.readers import datasheet
 
     assert known_peak("NVIDIA H100 80GB HBM3", "bf16") == pytest.approx(datasheet("h100-sxm", "bf16").flops_per_s / 1e12)
     assert known_peak("NVIDIA H100 PCIe", "fp16") == pytest.approx(datasheet("h100-pcie", "fp16").flops_per_s / 1e12)
@@ -185,7 +185,8 @@ def test_no_verdict_from_fewer_than_10_rounds(rounds, verdict):
     data = estimate.to_dict()
     assert estimate.verdict == verdict and data["verdict"] == verdict
     from googlenet_cost.comparison import LatencyRatio
-    from googlenet_cost.views.compare import latency_words, ratio_cell
+    from googlenet_cost.views.compare import ratio_cell
+    from googlenet_cost.views.compare_text import latency_words
 
     words, cell = latency_words(LatencyRatio(1, estimate)), ratio_cell(LatencyRatio(1, estimate))
     if rounds < 10:  # no ratio and no interval where the verdict is withheld: the raw figures only in JSON
@@ -320,7 +321,7 @@ def test_a_time_limit_with_no_room_for_a_round_is_an_error_not_a_verdict():
 def test_a_difference_below_the_minimum_effect_is_no_meaningful_difference(median, ci95, min_effect, verdict):
     from googlenet_cost.comparison import LatencyRatio
     from googlenet_cost.timing.paired import RatioEstimate
-    from googlenet_cost.views.compare import latency_words
+    from googlenet_cost.views.compare_text import latency_words
 
     estimate = RatioEstimate(median=median, ci95=ci95, rounds=100, min_effect=min_effect)
     assert estimate.verdict == verdict

@@ -9,7 +9,7 @@ import pytest
 
 from googlenet_cost.comparison import attribute, summarize
 from googlenet_cost.report import LayerRow, Report, totals_of
-from googlenet_cost.views.compare import variant_sentence
+from googlenet_cost.views.compare_text import variant_sentence
 
 
 def row(name, parent=None, macs=0, moved=100, params=0, ms=None, shape=(8,), kind="conv"):

@@ -13,7 +13,7 @@ from googlenet_cost.options import RunOptions
 from googlenet_cost.sources import ModuleSource, SpecSource
 from googlenet_cost.timing.loop import LoopLimits
 from googlenet_cost.timing.options import TimingOptions
-from googlenet_cost.views.compare import variant_sentence
+from googlenet_cost.views.compare_text import variant_sentence
 
 
 def conv(width: int) -> nn.Module:

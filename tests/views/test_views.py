@@ -136,7 +136,7 @@ def test_the_plot_has_a_title_intervals_values_and_a_scatter(runner, tmp_path):
     pytest.importorskip("matplotlib")
     from googlenet_cost.comparison import compare
     from googlenet_cost.options import RunOptions
-    from googlenet_cost.views.compare import build_figure, plot
+    from googlenet_cost.views.compare_plot import build_figure, plot
     from googlenet_cost.timing.loop import LoopLimits
     from googlenet_cost.timing.measure import TimingOptions
     from googlenet_cost.spec.variants import build_variants

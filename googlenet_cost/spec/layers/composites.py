@@ -8,11 +8,10 @@ from typing import ClassVar
 
 from ..geometry import ShapeError
 from .base import Cost, Field, Layer, Shape, Traffic, elementwise, feature_map, layer_type, numel, path_out, walk
-from .plain import ConvSpec, GlobalAvgPoolSpec, MaxPoolSpec
+from .plain import MAX_CHANNELS, ConvSpec, GlobalAvgPoolSpec, MaxPoolSpec
 
 MAX_ROWS = 50_000  # rows of one spec (every nested child included): more is too large to analyze
 MAX_PATHS = 50_000  # parallel paths of one spec (Layer.path_count), bounded like rows
-MAX_CHANNELS = 1 << 20  # channels of a feature map (a conv's out, a concat's sum), features of a linear layer
 
 
 class CompositeSpec(Layer):
@@ -367,4 +366,6 @@ def factorized_5x5(conv: ConvSpec) -> SequenceSpec:
     else:
         pads = (tuple((p + 1) // 2 for p in conv.padding), tuple(p // 2 for p in conv.padding))
     first = replace(conv, name="3x3_1", kernel=(3, 3), padding=pads[0], paper=None)
-    return SequenceSpec(name=conv.name, layers=(first, replace(first, name="3x3_2", padding=pads[1])))
+    # the second keeps the first's width: a relative width (expansion) is applied once
+    keep = {} if conv.expansion is None else {"expansion": 1.0}
+    return SequenceSpec(name=conv.name, layers=(first, replace(first, name="3x3_2", padding=pads[1], **keep)))

@@ -7,6 +7,9 @@ from ..geometry import ShapeError, same_padding, window_out
 from .base import (INDEX_BYTES, Cost, Field, Layer, Pair, Shape, Traffic, batch_norm_traffic, elementwise, feature_map,
                    layer_type, numel)
 
+MAX_CHANNELS = 1 << 20  # channels of a feature map (a conv's out, a concat's sum), features of a linear layer
+
+
 def _pair_text(kernel: Pair, stride: Pair) -> str:
     k = f"{kernel[0]}x{kernel[1]}"
     s = str(stride[0]) if stride[0] == stride[1] else f"{stride[0]}x{stride[1]}"
@@ -23,7 +26,7 @@ ROLES = ("reduce", "pool_proj", "expand", "project", "shortcut")
 @layer_type("conv")
 @dataclass(frozen=True, kw_only=True)
 class ConvSpec(Layer):
-    out: int
+    out: int | None  # its width; None: relative to its input's (expansion, or a depthwise conv's own)
     kernel: Pair
     stride: Pair = (1, 1)
     padding: Pair | str = (0, 0)  # or "same"
@@ -36,6 +39,23 @@ class ConvSpec(Layer):
     # one of ROLES or None: what the conv is for; it builds nothing, so equal convs of other roles
     # are equal (built and measured once)
     role: str | None = field(default=None, compare=False)
+    # A width relative to the input's, so that a block's widths follow what reaches it (MobileNetV2's
+    # inverted residual: the expand conv is `expansion` times the block's input, its depthwise conv as
+    # wide as that): the width round(input x expansion), at least 1; `depthwise`: groups = the input's
+    # channels, and the width the input's unless `out` or `expansion` says otherwise.
+    expansion: float | None = None
+    depthwise: bool = False
+
+    def width(self, in_channels: int) -> int:
+        """The output channels, given the input's."""
+        if self.out is not None:
+            return self.out
+        if self.expansion is not None:
+            return max(1, round(in_channels * self.expansion))
+        return in_channels
+
+    def group_count(self, in_channels: int) -> int:
+        return in_channels if self.depthwise else self.groups
 
     def span(self) -> Pair:
         """The input window one output sees: dilation x (kernel - 1) + 1 in each direction."""
@@ -50,28 +70,32 @@ class ConvSpec(Layer):
 
     def out_shape(self, in_shape: Shape) -> Shape:
         c, h, w = feature_map(in_shape, "conv")
-        if c % self.groups or self.out % self.groups:
-            raise ShapeError(f"groups {self.groups} must divide both input channels {c}"
-                             f" and out {self.out}")
+        out, groups = self.width(c), self.group_count(c)
+        if out > MAX_CHANNELS:
+            raise ShapeError(f"expansion {self.expansion:g} makes {out:,} channels of its input's {c:,} "
+                             f"(at most {MAX_CHANNELS:,})")
+        if c % groups or out % groups:
+            raise ShapeError(f"groups {groups} must divide both input channels {c} and out {out}")
         ph, pw = self.resolved_padding()
         (kh, kw) = self.span()
-        return (self.out, window_out(h, kh, self.stride[0], ph), window_out(w, kw, self.stride[1], pw))
+        return (out, window_out(h, kh, self.stride[0], ph), window_out(w, kw, self.stride[1], pw))
 
     def cost(self, in_shape: Shape) -> Cost:
-        _, h, w = self.out_shape(in_shape)
-        per_output = (in_shape[0] // self.groups) * self.kernel[0] * self.kernel[1]
-        weights = self.out * per_output
-        extra = (self.out if self.bias else 0) + (2 * self.out if self.norm == "batchnorm" else 0)
-        return Cost(weights + extra, weights, self.out * h * w * per_output)
+        out, h, w = self.out_shape(in_shape)
+        per_output = (in_shape[0] // self.group_count(in_shape[0])) * self.kernel[0] * self.kernel[1]
+        weights = out * per_output
+        extra = (out if self.bias else 0) + (2 * out if self.norm == "batchnorm" else 0)
+        return Cost(weights + extra, weights, out * h * w * per_output)
 
     def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
         """The convolution reads its input, kernel and bias and writes its output; then the batch
         norm and the activation, each over the output."""
+        width = self.out_shape(in_shape)[0]
         out = batch * numel(self.out_shape(in_shape))
-        kernel = self.out * (in_shape[0] // self.groups) * self.kernel[0] * self.kernel[1]
-        total = Traffic(batch * numel(in_shape) + kernel + (self.out if self.bias else 0) + out)
+        kernel = width * (in_shape[0] // self.group_count(in_shape[0])) * self.kernel[0] * self.kernel[1]
+        total = Traffic(batch * numel(in_shape) + kernel + (width if self.bias else 0) + out)
         if self.norm == "batchnorm":
-            total = total + batch_norm_traffic(self.out, out, train)
+            total = total + batch_norm_traffic(width, out, train)
         return total + (elementwise(out) if self.activation != "none" else Traffic())
 
     def receptive(self, rf: Field, in_shape: Shape) -> Field:
