@@ -6,7 +6,8 @@ import click
 from googlenet_cost.views.report import TABLE_MAX_ROWS
 
 from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
-                      model_options, roofline_from, roofline_options, step_options, timing_from, timing_options)
+                      measured_depth, model_options, roofline_from, roofline_options, step_options, timing_from,
+                      timing_options)
 
 
 @click.command(short_help="Per-layer shapes, params, MACs, the paper's figures and latency of one network.")
@@ -43,10 +44,10 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
-    from googlenet_cost.views.report import (conventions, latency_panel, levels_shown, parse_columns, render,
-                                             table_depth, to_rich_table)
+    from googlenet_cost.views.report import (conventions, latency_panel, parse_columns, render, table_depth,
+                                             to_rich_table)
     from googlenet_cost.analysis import analyze as run_analysis
-    from googlenet_cost.options import DEFAULT_MODEL_DEPTH, RunOptions
+    from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_source
 
     from .render import Progress, emit, fit_width, say, say_progress, warn
@@ -60,7 +61,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     chosen = parse_columns(columns)
     batches = int_list(batch, option="--batch")
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer, verify=verify, strict=strict,
-                         depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
+                         depth=measured_depth(depth),
                          timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"],
                          bound_batches=batches[1:])
     source = open_source(spec, model_ref, input_text, model_args)

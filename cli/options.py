@@ -170,6 +170,15 @@ def depth_choice(value: str | None) -> str | None:
                                  f"got {quoted(value)}", param_hint="--depth") from None
 
 
+def measured_depth(depth: str | None) -> int | None:
+    """The levels a Python model is measured at (RunOptions.depth): those --depth shows (top 1,
+    branches and all every level), or DEFAULT_MODEL_DEPTH when --depth is not given."""
+    from googlenet_cost.options import DEFAULT_MODEL_DEPTH
+    from googlenet_cost.views.report import levels_shown
+
+    return DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth)
+
+
 def int_list(value: str | None, *, option: str, high: int = MAX_BATCH) -> tuple[int, ...]:
     """'1,8,64' -> (1, 8, 64), each from 1 to `high`; a clear usage error otherwise."""
     from googlenet_cost.quantity import NumberError, parse_int
