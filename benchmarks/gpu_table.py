@@ -21,6 +21,7 @@ import googlenet_cost as gc  # noqa: E402
 from googlenet_cost.errors import GcostError  # noqa: E402
 from benchmarks.common import publish  # noqa: E402
 from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.options import RunOptions  # noqa: E402
 from googlenet_cost.sources import spec_target  # noqa: E402
 from googlenet_cost.timing.measure import TimingOptions, measure_latency  # noqa: E402
 from googlenet_cost.timing.loop import LoopLimits  # noqa: E402
@@ -40,7 +41,7 @@ def main() -> None:
     if args.device != "cpu" and not torch.cuda.is_available():
         sys.exit("gpu_table.py needs a CUDA device")
     spec = gc.load_spec(args.spec)
-    target = spec_target(spec)
+    target = spec_target(spec, RunOptions())
     macs = gc.analyze(spec).totals.macs
     base = TimingOptions(device=args.device, limits=LoopLimits(warmup_min_s=min(0.5, args.min_time),
                                                                min_time_s=args.min_time))

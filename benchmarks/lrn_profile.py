@@ -57,7 +57,7 @@ def traffic(shape: tuple[int, ...]) -> dict[str, int]:
 
     from googlenet_cost.count.counting import measure_model
 
-    rows = measure_model(torch.nn.Sequential(torch.nn.LocalResponseNorm(5)), shape[1:], shape[0], device="meta").rows
+    rows = measure_model(torch.nn.Sequential(torch.nn.LocalResponseNorm(5)), shape[1:], shape[0], device="meta", depth=None).rows
     moved: dict[str, int] = defaultdict(int)
     for op in rows[0].operators:
         moved[op.name] += op.traffic.bytes(4)

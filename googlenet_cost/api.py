@@ -279,8 +279,6 @@ def run_options(batch: int, *, train: bool = False, step: str | None = None, opt
     if step == "inference" and optimizer is not None:
         raise TypeError(f"optimizer={optimizer!r} is a training step's: give step='train' (or leave step out)")
     timing = timing_options(timing, device)
-    if step is not None and timing is not None:
-        timing = replace(timing, step=step)  # the step said outright wins over the timing's own
     if step == "train":
         optimizer = optimizer or "momentum"
     if dtype is not None and not isinstance(dtype, str):

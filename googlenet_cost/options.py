@@ -7,13 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .timing.options import DTYPE_BYTES, TimingOptions
+from .timing.options import DTYPE_BYTES, OPTIMIZER_STATES, TimingOptions
 
 if TYPE_CHECKING:
     from .roofline.peaks import Peaks
 
 STEPS = ("inference", "train")
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
 OPTIMIZERS = tuple(OPTIMIZER_STATES)
 DEFAULT_MODEL_DEPTH = 2  # a Python model's rows: its module tree this many levels deep
 
@@ -45,8 +44,6 @@ class RunOptions:
             raise ValueError(f"step must be one of {', '.join(STEPS)}, got {self.step!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.timing is not None and (self.timing.step, self.timing.optimizer) != (self.step, self.optimizer):
-            object.__setattr__(self, "timing", replace(self.timing, step=self.step, optimizer=self.optimizer))
 
     @property
     def itemsize(self) -> int:
@@ -87,8 +84,6 @@ def from_keywords(batch: int = 1, *, train: bool = False, verify: bool = False, 
     optimizer given asks for a training step with it: the one place that reading is made."""
     if timing is not None and not isinstance(timing, TimingOptions):
         raise TypeError(f"timing must be a TimingOptions or None, got {type(timing).__name__}")
-    if optimizer is None and timing is not None and timing.step == "train":  # a timed step asked for by its timing
-        optimizer = timing.optimizer
     step = "inference" if optimizer is None else "train"
     return RunOptions(batch=batch, train=train, step=step, optimizer=optimizer or "momentum", depth=depth,
                       verify=verify, strict=strict, timing=timing, dtype=dtype, roofline=roofline)

@@ -66,12 +66,14 @@ class SpecSource(_Analyzed):
         return count_spec(self.spec, options, cache)
 
     def timing_target(self, options: RunOptions, counted: Counted) -> TimingTarget:
-        return spec_target(self.spec)
+        """The spec's model to time (`counted` is not needed: the plan sizes it)."""
+        return spec_target(self.spec, options)
 
 
-def spec_target(spec: Spec) -> TimingTarget:
+def spec_target(spec: Spec, options: RunOptions) -> TimingTarget:
     """A spec's model to time: built fresh in eval mode on the timing's device (its training step
-    sets train mode itself), sized for the memory check from the plan."""
+    sets train mode itself), sized for the memory check from the plan; a training step timed as
+    `options` says."""
     from .build.builder import build_model
     from .spec.layers import numel
     from .spec.plan import plan_rows
@@ -82,7 +84,8 @@ def spec_target(spec: Spec) -> TimingTarget:
                         make_model=lambda device: build_model(spec, train=False, device=device),
                         inputs=Inputs.single(spec.input_shape),
                         params=sum(r.cost.params for r in rows if r.parent is None),
-                        activation_sizes=tuple(numel(r.out_shape) for r in rows))
+                        activation_sizes=tuple(numel(r.out_shape) for r in rows),
+                        depth=options.depth, step_optimizer=options.step_optimizer)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class ModuleSource(_Analyzed):
         return TimingTarget(name=self.reference, make_model=self.make_model, inputs=self.inputs,
                             params=sum(r.params for r in rows if r.parent is None),
                             activation_sizes=tuple(r.activations for r in rows), user_code=True,
-                            depth=options.depth)
+                            depth=options.depth, step_optimizer=options.step_optimizer)
 
 
 def open_source(spec: str | None = None, model: str | None = None, input_text: str | None = None,

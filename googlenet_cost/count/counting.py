@@ -100,16 +100,18 @@ def _without_dynamo_import(mode_class: type) -> None:
 
 
 def measure_rows(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, device: str | None = None,
-                 user_code: str | None = None, depth: int | None = 2) -> list[MeasuredRow]:
+                 user_code: str | None = None, *, depth: int | None) -> list[MeasuredRow]:
     """measure_model's rows."""
     return measure_model(model, inputs, batch, device=device, user_code=user_code, depth=depth).rows
 
 
 def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, device: str | None = None,
-                  user_code: str | None = None, depth: int | None = 2) -> Measurement:
+                  user_code: str | None = None, *, depth: int | None) -> Measurement:
     """Run one forward pass under FlopCounterMode on `device` (by default the one the model's
     parameters are on, else meta), attention through its math path, attributing counts and
     output shapes to rows. `inputs`: the model's (inputs.Inputs), or one tensor's shape per sample.
+    `depth`: a Python model's rows, its module tree this many levels deep (RunOptions.depth; None:
+    all); a built spec gives every row of its plan whatever it says (modules.row_modules).
 
     Operators with no formula that might hide MACs are its `uncounted`. With `user_code`
     (the model's reference), any exception the model's forward raises is the user's error
@@ -250,7 +252,7 @@ def measure_plan(plan: MeasurementPlan, batch: int = 1, *, train: bool, device: 
     def build_and_measure(unit: PlannedRow) -> tuple[str, list[MeasuredRow]]:
         try:
             model = build_row(unit.layer, unit.in_shape, device).train(train)
-            return unit.layer.name, measure_rows(model, unit.in_shape, batch, device=device)
+            return unit.layer.name, measure_rows(model, unit.in_shape, batch, device=device, depth=None)
         except GcostError as e:
             raise e.located(layer=unit.name) from e
 
@@ -290,7 +292,7 @@ def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, trai
     """fvcore_count per row, for top-level layers built alone as measure_plan builds its units (on the CPU)."""
 
     def measure(layer: Layer, in_shape: Shape) -> FvcoreCount:
-        return fvcore_count(build_row(layer, in_shape).train(train), in_shape, batch)
+        return fvcore_count(build_row(layer, in_shape).train(train), in_shape, batch, depth=None)
 
     macs: dict[str, int] = {}
     blind: dict[str, set[str]] = {}
@@ -358,14 +360,14 @@ def _shape_recorder(shapes: dict, name: str, active: list[str], on_output: Calla
     return hook
 
 
-def fvcore_macs(model: nn.Module, inputs: Inputs | Shape, batch: int = 1,
-                depth: int | None = 2) -> dict[str, int]:
+def fvcore_macs(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, *,
+                depth: int | None) -> dict[str, int]:
     """fvcore_count's MACs per row."""
-    return fvcore_count(model, inputs, batch, depth).macs
+    return fvcore_count(model, inputs, batch, depth=depth).macs
 
 
-def fvcore_count(model: nn.Module, inputs: Inputs | Shape, batch: int = 1,
-                 depth: int | None = 2) -> FvcoreCount:
+def fvcore_count(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, *,
+                 depth: int | None) -> FvcoreCount:
     """MACs per row from fvcore's FlopCountAnalysis (one fused multiply-add = one flop), on real
     CPU tensors. Only conv and linear-like operators are summed, to follow the counting rule.
     Each row that holds an operator fvcore skipped and that might hide MACs (attention,

@@ -210,11 +210,17 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[GrownLayer]:
 
 
 def gate_timing(device: str, options: RunOptions) -> TimingOptions:
-    """How check and baseline time: at the run's batch, on `device`; held by the run's RunOptions,
-    which sets the step and optimizer, so a training step is timed when the lock records one."""
+    """How check and baseline time: at the run's batch, on `device`; the run's RunOptions says
+    whether a training step is timed (as when the lock records one)."""
     from ..timing.options import TimingOptions
 
     return TimingOptions(device=device, batches=(options.batch,))
+
+
+def options_for(limited: set[str] | Mapping[str, Any], options: RunOptions) -> RunOptions:
+    """The run a check of these metrics needs: a training step (with the options' optimizer) when
+    any of them is a training step's, else the run as the options say."""
+    return replace(options, step="train") if any_training(limited) and not options.training else options
 
 
 def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], budgets_path: str | None = None,
@@ -246,9 +252,7 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
                          "gcost baseline, or check with the versions that recorded it", file=baseline_path)
     limit_sources = [("flag", {key: flag_limits for key in keys}), ("budgets", file_limits), ("spec", spec_limits)]
     limited = {metric for _, by_key in limit_sources for limits in by_key.values() for metric in limits}
-    if any_training(limited) and not options.training:
-        options = replace(options, step="train")
-    options = options.with_timing(gate_timing(device, options) if with_latency or any_timed(limited) else None)
+    options = options_for(limited, options).with_timing(gate_timing(device, options) if with_latency or any_timed(limited) else None)
     reports = {source.key: analyze(source, options) for source in sources}
     if not limited and lock is None and not allow_empty:  # after the analysis: a broken spec says so first
         raise GcostError("no limits to check: give --max-*, --budgets, a spec budget: block or --baseline "

@@ -48,10 +48,11 @@ def device_label(device: torch.device, threads: int, cuda: TorchCuda | None = No
     return f"{cpu_model()} ({threads} thread{'s' if threads != 1 else ''})"
 
 
-def check_options(options: TimingOptions, device: torch.device) -> None:
+def check_options(options: TimingOptions, device: torch.device, *, training: bool) -> None:
+    """The timing options that cannot run here, or not with a training step, refused in one line."""
     if options.dtype not in DTYPES:
         raise GcostError(f"unknown dtype {options.dtype!r}: use {', '.join(DTYPES)}")
-    if options.step == "train":
+    if training:
         for flag, name in ((options.cuda_graph, "--cuda-graph"), (options.compile, "--compile"),
                            (options.per_layer, "--per-layer")):
             if flag:

@@ -50,7 +50,7 @@ def measure_latency(target: TimingTarget, options: TimingOptions, *, macs: int,
     """Time the forward pass for every batch size in options.batches (one entry each)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
-    check_options(options, device)
+    check_options(options, device, training=target.training)
     options = with_thread_choice(options, cuda)
     return [_measure_one(target, options, device, batch, macs, progress, cuda, clock) for batch in options.batches]
 
@@ -59,7 +59,7 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
                  progress: Progress | None, cuda: TorchCuda, clock: Clock) -> LatencyStats:
     label = f"timing batch {batch} ({options.dtype}) on {device.type}"
     show = (lambda f: progress(label, f)) if progress else None
-    with users_errors([target]), timing_context(options, device, cuda), \
+    with users_errors([target]), timing_context(options, device, cuda, training=target.training), \
             out_of_memory(cuda, device, target.name, batch):
         prepared = prepare(target, options, device, batch, cuda)
         timer = None
@@ -67,7 +67,7 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
             timer = make_timer(prepared, options, device, cuda, clock)
             if device.type == "cpu":
                 loop = run_loop(timer, options.limits, clock=clock, progress=show, after_warmup=timer.arm)
-                return _stats(loop, options, device, batch, macs, prepared, cuda)
+                return _stats(loop, options, device, batch, macs, target, prepared, cuda)
             overhead = timer_overhead_ms(cuda, device, clock)
             sensors: dict[str, Any] = {}
 
@@ -78,7 +78,7 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
 
             loop = run_loop(timer, options.limits, clock=clock, after_warmup=after_warmup, progress=show)
             sensors["after"] = cuda.sensors(device)
-            return _stats(loop, options, device, batch, macs, prepared, cuda,
+            return _stats(loop, options, device, batch, macs, target, prepared, cuda,
                           peak_memory=_peak_memory(cuda, device, prepared, timer), gpu_state=sensors,
                           self_check=_self_check(loop, overhead, timer))
         finally:
@@ -131,7 +131,7 @@ def _self_check(loop: LoopResult, overhead_ms: float, timer: Timer) -> dict[str,
 
 
 def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch: int, macs: int,
-           prepared: Prepared | None, cuda: TorchCuda, **extra: Any) -> LatencyStats:
+           target: TimingTarget, prepared: Prepared | None, cuda: TorchCuda, **extra: Any) -> LatencyStats:
     threads = torch.get_num_threads()
     name = device_label(device, threads, cuda)
     choice = options.thread_choice if device.type == "cpu" else None
@@ -143,7 +143,8 @@ def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch
         device=name, device_type=device.type, dtype=options.dtype,
         peak_memory_bytes=extra.pop("peak_memory", None),
         cuda_graph=options.cuda_graph, channels_last=options.channels_last, compiled=options.compile,
-        cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None, step=options.step,
+        cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None,
+        step="train" if target.training else "inference",
         threads_reason=choice.reason if choice is not None else None,
         contention=choice.to_dict() if choice is not None else None,
         compile_s=prepared.compile_s if prepared else None, torch_version=torch.__version__,
@@ -180,7 +181,9 @@ def measure_interleaved(targets: list[TimingTarget], options: TimingOptions, *, 
     within options.precision or options.max_time_s is spent (split evenly over the batches)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
-    check_options(options, device)
+    if len({target.training for target in targets}) > 1:
+        raise ValueError("interleaved models time the same thing: all a training step, or all the forward")
+    check_options(options, device, training=targets[0].training)
     options = with_thread_choice(options, cuda)
     plan = RoundsPlan(options.limits, options.precision, options.max_time_s / len(options.batches), options.min_effect)
     return [_interleave_one(targets, options, device, batch, macs, plan, progress, cuda, clock)
@@ -192,7 +195,7 @@ def _interleave_one(targets: list[TimingTarget], options: TimingOptions, device:
                     clock: Clock) -> Interleaved:
     label = f"timing {len(targets)} models interleaved, batch {batch}"
     compiled = dynamo_limits(len(targets)) if options.compile else contextlib.nullcontext()
-    with users_errors(targets), timing_context(options, device, cuda), \
+    with users_errors(targets), timing_context(options, device, cuda, training=targets[0].training), \
             out_of_memory(cuda, device, targets[0].name, batch), compiled:
         if options.compile:
             import torch._dynamo
@@ -210,9 +213,9 @@ def _interleave_one(targets: list[TimingTarget], options: TimingOptions, device:
                                 after_warmup=lambda: [timer.arm() for timer in timers],
                                 progress=(lambda f, detail: progress(label, f, detail)) if progress else None)
             overhead = timer_overhead_ms(cuda, device, clock) if device.type == "cuda" else None
-            stats = [_stats(loop, options, device, batch, m, p, cuda, interleaved=True, clock=result.clock,
+            stats = [_stats(loop, options, device, batch, m, target, p, cuda, interleaved=True, clock=result.clock,
                             self_check=None if overhead is None else _self_check(loop, overhead, t))
-                     for loop, m, p, t in zip(result.loops, macs, prepared, timers)]
+                     for loop, m, target, p, t in zip(result.loops, macs, targets, prepared, timers)]
         finally:
             for timer in timers:
                 timer.close()

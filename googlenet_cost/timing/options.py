@@ -1,6 +1,7 @@
 """TimingOptions: how to time (device, dtype, batches, the loop's limits, compare's precision).
-No torch: the CLI builds it before torch is imported; RunOptions (googlenet_cost/options.py)
-holds it and sets its step and optimizer, so they are decided once."""
+No torch: the CLI builds it before torch is imported. Whether a training step is timed is the
+TimingTarget's (what is timed), read from RunOptions, which decides it once. At the bottom of the
+house, the element sizes and the optimizers' state that memory is sized by."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 
 
 DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}  # bytes per floating-point element, by --dtype
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # tensors of state per parameter, by --optimizer
 
 
 @dataclass(frozen=True)
@@ -32,5 +34,3 @@ class TimingOptions:
     precision: float = 0.02  # compare: stop once every ratio's 95% interval is within +-this
     max_time_s: float = 30.0  # compare: time budget for all variants (warm-up included), a hard cap
     min_effect: float = 0.01  # compare: a latency ratio within +-this of 1.0 is "no meaningful difference"
-    step: str = "inference"  # "train": time a whole training step (zero_grad, forward, loss, backward, step)
-    optimizer: str = "momentum"  # the training step's optimizer: sgd, momentum or adam

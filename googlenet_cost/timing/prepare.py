@@ -16,14 +16,15 @@ from ..inputs import Call, Inputs, as_inputs
 from .cpus import usable_cpus
 from .cuda import TorchCuda, cuda_numerics, oom_errors, out_of_memory_in
 from .device import DTYPES
-from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes
+from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes, parameter_state_bytes, too_large
 from .options import DTYPE_BYTES, TimingOptions
 from .step import TrainingStep, phase_marks
 
 
 @dataclass(frozen=True)
 class TimingTarget:
-    """What to time: a model on a device, its inputs, and its size for the memory check."""
+    """What to time: a model on a device, its inputs, its size for the memory check, and whether
+    its forward or a training step is timed (RunOptions decides: its depth and step_optimizer)."""
 
     name: str
     make_model: Callable[[torch.device], torch.nn.Module]
@@ -32,18 +33,25 @@ class TimingTarget:
     activation_sizes: tuple[int, ...]  # output elements per sample of every row
     owned: bool = True  # make_model returns a new model; False: it may be the caller's (copy it)
     user_code: bool = False  # a Python model: what its code raises while timed is the user's error
-    depth: int | None = 2  # a Python model's rows: its module tree this deep (None: all), as counted
+    depth: int | None = field(kw_only=True)  # a Python model's rows: its module tree this deep (None: all)
+    step_optimizer: str | None = field(kw_only=True)  # a training step with this optimizer is timed; None: the forward
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", as_inputs(self.inputs))  # a shape: one tensor of it
 
+    @property
+    def training(self) -> bool:
+        return self.step_optimizer is not None
+
 
 @contextlib.contextmanager
-def timing_context(options: TimingOptions, device: torch.device, cuda: TorchCuda) -> Iterator[None]:
-    """The device current, numerics and thread count set for the timing only, then restored."""
+def timing_context(options: TimingOptions, device: torch.device, cuda: TorchCuda, *,
+                   training: bool) -> Iterator[None]:
+    """The device current, numerics and thread count set for the timing only, then restored;
+    inference mode unless a training step is timed (it needs autograd)."""
     threads = torch.get_num_threads()
     try:
-        inference = torch.inference_mode(options.step != "train")  # a training step needs autograd
+        inference = torch.inference_mode(not training)
         if device.type == "cpu":
             torch.set_num_threads(options.threads or usable_cpus())
             with inference:
@@ -79,18 +87,17 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
                           input_bytes=target.inputs.element_bytes(DTYPE_BYTES[options.dtype]), batch=batch,
                           dtype=options.dtype,
                           inputs=options.inputs, cold_cache=options.cold_cache, cuda=device.type == "cuda")
-    if options.step == "train":  # gradients and optimizer state, and the activations kept for backward
-        from ..options import OPTIMIZER_STATES
-
-        element = 2 if options.dtype in ("fp16", "bf16") else 4
-        need += element * (target.params * (1 + OPTIMIZER_STATES[options.optimizer])
-                           + 2 * batch * sum(target.activation_sizes))
+    if target.training:  # gradients and optimizer state, and the activations kept for backward
+        state = parameter_state_bytes(params=target.params, trainable=target.params,
+                                      optimizer=target.step_optimizer, dtype=options.dtype)
+        need += state["grad_bytes"] + state["optimizer_bytes"]
+        need += DTYPE_BYTES[options.dtype] * 2 * batch * sum(target.activation_sizes)
     if device.type == "cuda":
         cuda.empty_cache()  # PyTorch's own cached blocks are free for this run
         free = cuda.free_memory(device)
     else:
         free = cpu_available_bytes()
-    if free is not None and need > 0.9 * free:
+    if too_large(need, free):
         advice = "use a smaller --batch" if batch > 1 else "too large to time here; --no-latency still counts it"
         raise GcostError(f"batch {batch} needs about {need / 2**30:,.1f} GiB on {device}, only "
                          f"{free / 2**30:,.1f} GiB are free to this process: {advice}", file=target.name)
@@ -100,12 +107,12 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
     model = target.make_model(place)
     if not target.owned:
         model = copy.deepcopy(model)  # the caller's model keeps its dtype, device, mode and buffers
-    model = model.train(options.step == "train").to(device=place, dtype=dtype, memory_format=memory_format)
+    model = model.train(target.training).to(device=place, dtype=dtype, memory_format=memory_format)
     inputs = [target.inputs.make(batch, place, dtype, random=True, memory_format=memory_format)
               for _ in range(options.inputs)]
     forward, compile_s = (lambda call: call.into(model)), None
-    if options.step == "train":
-        forward = TrainingStep(model, options.optimizer, phase_marks(device, cuda))
+    if target.step_optimizer is not None:
+        forward = TrainingStep(model, target.step_optimizer, phase_marks(device, cuda))
     if options.compile:
         forward, compile_s = compile_model(model, inputs[0], target.name, reset=reset_dynamo,
                                            oom=oom_errors(cuda, device))

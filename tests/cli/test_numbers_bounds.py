@@ -217,9 +217,9 @@ def test_the_thread_bound_is_four_per_cpu_and_checked_with_the_options():
     from googlenet_cost.timing.device import TimingOptions, check_options
 
     assert max_threads() == 4 * (os.cpu_count() or 1)
-    check_options(TimingOptions(threads=max_threads()), torch.device("cpu"))
+    check_options(TimingOptions(threads=max_threads()), torch.device("cpu"), training=False)
     with pytest.raises(GcostError, match=f"at most {max_threads():,}"):
-        check_options(TimingOptions(threads=max_threads() + 1), torch.device("cpu"))
+        check_options(TimingOptions(threads=max_threads() + 1), torch.device("cpu"), training=False)
 
 
 # 5. Timing options: NaN and infinities, checked with or without --no-latency

@@ -181,7 +181,7 @@ def test_closed_form_equals_the_built_model_and_a_real_forward(data):
     model = gc.build_model(spec)
     assert sum(p.numel() for p in model.parameters()) == report.totals.params
     by_layer = measure_plan(MeasurementPlan.of(planned), 2, train=False, device="cpu")
-    assert by_layer == measure_rows(model, spec.input_shape, 2)
+    assert by_layer == measure_rows(model, spec.input_shape, 2, depth=None)
     with torch.no_grad():
         out = model.eval()(torch.randn(2, *spec.input_shape))
     assert list(out.shape[1:]) == [r.output_shape for r in report.layers if r.parent is None][-1]

@@ -46,7 +46,7 @@ def whole_model_rows(path, train: bool) -> tuple:
     compare with, measured once per spec and mode (seconds each for the full-size networks). The
     rows are frozen; each test gets its own list."""
     spec = gc.load_spec(path)
-    return tuple(measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2))
+    return tuple(measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2, depth=None))
 
 
 @pytest.mark.parametrize("path", SPEC_PARAMS)
@@ -98,8 +98,8 @@ def test_output_shapes_equal_a_real_forward_pass(path):
 @pytest.mark.slow
 def test_counting_on_cpu_and_on_meta_agree():
     spec = gc.load_spec("googlenet")
-    on_meta = measure_rows(build_model(spec, train=True, device="meta"), spec.input_shape)
-    on_cpu = measure_rows(build_model(spec, train=True, device="cpu"), spec.input_shape)
+    on_meta = measure_rows(build_model(spec, train=True, device="meta"), spec.input_shape, depth=None)
+    on_cpu = measure_rows(build_model(spec, train=True, device="cpu"), spec.input_shape, depth=None)
     assert on_meta == on_cpu
 
 

@@ -526,7 +526,7 @@ def test_a_training_step_creates_no_cuda_event_while_timed():
     for iterations in (6, 24):
         cuda = FakeCuda()
         limits = LoopLimits(warmup_min_iters=2, warmup_min_s=0.0, min_iters=iterations, min_time_s=0.0)
-        stats = time_fake(cuda, step="train", limits=limits)
+        stats = time_fake(cuda, fake_target(cuda, step_optimizer="momentum"), limits=limits)
         made[iterations] = sum(what == "event" for what, _ in cuda.log)
         assert stats.phases["forward_ms"] == pytest.approx(5.0, rel=0.05)
     assert made[6] == made[24] == 2 + 2 + 4  # calibration's, the timer's, the step's marks
@@ -557,7 +557,7 @@ def _per_layer(cuda: FakeCuda, **model_options):
         models.append(FakeGpuModel(cuda, **model_options))
         return models[-1]
 
-    target = TimingTarget("fake", make, (3, 8, 8), 0, (256,))
+    target = TimingTarget("fake", make, (3, 8, 8), 0, (256,), depth=None, step_optimizer=None)
     return measure_layer_latency(target, TimingOptions(device="cuda"), iterations=3, cuda=cuda), models
 
 
