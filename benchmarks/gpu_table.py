@@ -41,7 +41,6 @@ def main() -> None:
     if args.device != "cpu" and not torch.cuda.is_available():
         sys.exit("gpu_table.py needs a CUDA device")
     spec = gc.load_spec(args.spec)
-    target = spec_target(spec, RunOptions())
     macs = gc.analyze(spec).totals.macs
     base = TimingOptions(device=args.device, limits=LoopLimits(warmup_min_s=min(0.5, args.min_time),
                                                                min_time_s=args.min_time))
@@ -49,7 +48,8 @@ def main() -> None:
     for mode in args.modes.split(","):
         for dtype in args.dtypes.split(","):
             for batch in (int(b) for b in args.batches.split(",")):
-                options = replace(base, dtype=dtype, batches=(batch,), **MODES[mode])
+                options = replace(base, batches=(batch,), **MODES[mode])
+                target = spec_target(spec, RunOptions(dtype=dtype))
                 try:
                     [s] = measure_latency(target, options, macs=macs)
                 except (GcostError, RuntimeError) as e:  # e.g. compile unavailable: say so in the table

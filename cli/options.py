@@ -303,7 +303,7 @@ def interval_options(fn: Callable) -> Callable:
 def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False):
     """TimingOptions from the options `timing_options` (and `interval_options`) added, or None
     with --no-latency. Their values were checked when click read them (Number, Fraction), with
-    or without --no-latency. RunOptions sets their step and optimizer."""
+    or without --no-latency. The dtype and the step are the RunOptions' (a command builds it beside)."""
     if options["no_latency"]:
         return None
     from googlenet_cost.timing.loop import LoopLimits
@@ -315,7 +315,7 @@ def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bo
     if "precision" in options:
         extra = {"precision": options["precision"], "max_time_s": options["max_time"],
                  "min_effect": options["min_effect"]}
-    return TimingOptions(device=options["device"], dtype=options["dtype"], batches=batches,
+    return TimingOptions(device=options["device"], batches=batches,
                          channels_last=options["channels_last"], cuda_graph=options["cuda_graph"],
                          compile=options["compiled"], cold_cache=options["cold_cache"],
                          threads=options["threads"], per_layer=per_layer, limits=limits, **extra)

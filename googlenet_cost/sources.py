@@ -85,7 +85,7 @@ def spec_target(spec: Spec, options: RunOptions) -> TimingTarget:
                         inputs=Inputs.single(spec.input_shape),
                         params=sum(r.cost.params for r in rows if r.parent is None),
                         activation_sizes=tuple(numel(r.out_shape) for r in rows),
-                        depth=options.depth, step_optimizer=options.step_optimizer)
+                        dtype=options.dtype, depth=options.depth, step_optimizer=options.step_optimizer)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class ModuleSource(_Analyzed):
         return TimingTarget(name=self.reference, make_model=self.make_model, inputs=self.inputs,
                             params=sum(r.params for r in rows if r.parent is None),
                             activation_sizes=tuple(r.activations for r in rows), user_code=True,
-                            depth=options.depth, step_optimizer=options.step_optimizer)
+                            dtype=options.dtype, depth=options.depth, step_optimizer=options.step_optimizer)
 
 
 def open_source(spec: str | None = None, model: str | None = None, input_text: str | None = None,

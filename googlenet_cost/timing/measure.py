@@ -23,7 +23,8 @@ from .cuda import TorchCuda, events_vs_wall, oom_errors, timer_overhead_ms
 from .device import check_options, cuda_backend, device_label, resolve_device
 from .loop import Clock, LoopResult, RoundsPlan, run_loop, run_rounds
 from .options import TimingOptions  # noqa: F401 (the options timing reads)
-from .prepare import Prepared, TimingTarget, dynamo_limits, prepare, timing_context  # noqa: F401 (TimingTarget)
+from .prepare import Prepared, dynamo_limits, prepare, timing_context
+from .target import TimingTarget
 from .stats import LatencyStats, known_peak, stats_from_loop
 from .step import TrainingStep
 from .threads import choose_threads
@@ -50,16 +51,16 @@ def measure_latency(target: TimingTarget, options: TimingOptions, *, macs: int,
     """Time the forward pass for every batch size in options.batches (one entry each)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
-    check_options(options, device, training=target.training)
+    check_options(options, device, target)
     options = with_thread_choice(options, cuda)
     return [_measure_one(target, options, device, batch, macs, progress, cuda, clock) for batch in options.batches]
 
 
 def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.device, batch: int, macs: int,
                  progress: Progress | None, cuda: TorchCuda, clock: Clock) -> LatencyStats:
-    label = f"timing batch {batch} ({options.dtype}) on {device.type}"
+    label = f"timing batch {batch} ({target.dtype}) on {device.type}"
     show = (lambda f: progress(label, f)) if progress else None
-    with users_errors([target]), timing_context(options, device, cuda, training=target.training), \
+    with users_errors([target]), timing_context(options, device, cuda, target), \
             out_of_memory(cuda, device, target.name, batch):
         prepared = prepare(target, options, device, batch, cuda)
         timer = None
@@ -138,9 +139,9 @@ def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch
     phases = prepared.forward.phases(loop.warmup_iterations) \
         if prepared is not None and isinstance(prepared.forward, TrainingStep) else None
     return stats_from_loop(
-        loop, macs_per_sample=macs, batch=batch, peak_tflops=known_peak(name, options.dtype),
+        loop, macs_per_sample=macs, batch=batch, peak_tflops=known_peak(name, target.dtype),
         check_launch_bound=device.type == "cuda" and not options.cuda_graph,
-        device=name, device_type=device.type, dtype=options.dtype,
+        device=name, device_type=device.type, dtype=target.dtype,
         peak_memory_bytes=extra.pop("peak_memory", None),
         cuda_graph=options.cuda_graph, channels_last=options.channels_last, compiled=options.compile,
         cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None,
@@ -181,9 +182,9 @@ def measure_interleaved(targets: list[TimingTarget], options: TimingOptions, *, 
     within options.precision or options.max_time_s is spent (split evenly over the batches)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
-    if len({target.training for target in targets}) > 1:
-        raise ValueError("interleaved models time the same thing: all a training step, or all the forward")
-    check_options(options, device, training=targets[0].training)
+    if len({(target.dtype, target.step_optimizer) for target in targets}) > 1:
+        raise ValueError("interleaved models are timed alike: at one dtype, all a training step or all the forward")
+    check_options(options, device, targets[0])
     options = with_thread_choice(options, cuda)
     plan = RoundsPlan(options.limits, options.precision, options.max_time_s / len(options.batches), options.min_effect)
     return [_interleave_one(targets, options, device, batch, macs, plan, progress, cuda, clock)
@@ -195,7 +196,7 @@ def _interleave_one(targets: list[TimingTarget], options: TimingOptions, device:
                     clock: Clock) -> Interleaved:
     label = f"timing {len(targets)} models interleaved, batch {batch}"
     compiled = dynamo_limits(len(targets)) if options.compile else contextlib.nullcontext()
-    with users_errors(targets), timing_context(options, device, cuda, training=targets[0].training), \
+    with users_errors(targets), timing_context(options, device, cuda, targets[0]), \
             out_of_memory(cuda, device, targets[0].name, batch), compiled:
         if options.compile:
             import torch._dynamo

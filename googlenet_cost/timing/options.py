@@ -1,6 +1,6 @@
-"""TimingOptions: how to time (device, dtype, batches, the loop's limits, compare's precision).
-No torch: the CLI builds it before torch is imported. Whether a training step is timed is the
-TimingTarget's (what is timed), read from RunOptions, which decides it once. At the bottom of the
+"""TimingOptions: how to time (device, batches, the loop's limits, compare's precision).
+No torch: the CLI builds it before torch is imported. The dtype and whether a training step is
+timed are the TimingTarget's (what is timed), read from RunOptions, which decides them once. At the bottom of the
 house, the element sizes and the optimizers' state that memory is sized by."""
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # tensors of state per 
 @dataclass(frozen=True)
 class TimingOptions:
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
-    dtype: str = "fp32"
     batches: tuple[int, ...] = (1,)
     channels_last: bool = False
     cuda_graph: bool = False

@@ -20,11 +20,11 @@ FAST = LoopLimits(warmup_min_iters=5, warmup_min_s=0.2, min_iters=30, min_time_s
 MACS = 1_582_671_872  # googlenet, eval (tests/spec/test_googlenet_golden.py)
 
 
-def _googlenet(**options):
-    """The stats of each batch timed (options' batches), one entry each."""
+def _googlenet(dtype: str = "fp32", **options):
+    """The stats of each batch timed (options' batches) at `dtype`, one entry each."""
     options.setdefault("limits", FAST)
-    return measure_latency(spec_target(gc.load_spec("googlenet"), RunOptions()), TimingOptions(device="cuda", **options),
-                           macs=MACS)
+    return measure_latency(spec_target(gc.load_spec("googlenet"), RunOptions(dtype=dtype)),
+                           TimingOptions(device="cuda", **options), macs=MACS)
 
 
 def _googlenet_one(**options):

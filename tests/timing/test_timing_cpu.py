@@ -107,9 +107,9 @@ def test_timing_leaves_a_model_the_caller_holds_untouched():
     held = Held().train()
     hook = held.register_forward_hook(lambda *args: None)
     state = {k: v.clone() for k, v in held.state_dict().items()}
-    target = TimingTarget("held", lambda device: held, (3, 8, 8), 0, (256,), owned=False, depth=None,
+    target = TimingTarget("held", lambda device: held, (3, 8, 8), 0, (256,), owned=False, dtype="bf16", depth=None,
                           step_optimizer=None)
-    measure_latency(target, TimingOptions(device="cpu", dtype="bf16", threads=1, limits=FAST), macs=1)
+    measure_latency(target, TimingOptions(device="cpu", threads=1, limits=FAST), macs=1)
     assert held.training and held.conv.weight.dtype == torch.float32
     assert all(torch.equal(state[k], v) for k, v in held.state_dict().items())
     assert list(held._forward_hooks) == [hook.id]

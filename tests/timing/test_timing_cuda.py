@@ -557,7 +557,7 @@ def _per_layer(cuda: FakeCuda, **model_options):
         models.append(FakeGpuModel(cuda, **model_options))
         return models[-1]
 
-    target = TimingTarget("fake", make, (3, 8, 8), 0, (256,), depth=None, step_optimizer=None)
+    target = TimingTarget("fake", make, (3, 8, 8), 0, (256,), dtype="fp32", depth=None, step_optimizer=None)
     return measure_layer_latency(target, TimingOptions(device="cuda"), iterations=3, cuda=cuda), models
 
 
