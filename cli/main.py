@@ -18,12 +18,12 @@ from googlenet_cost.errors import GcostError, first_line
 
 from googlenet_cost.escaping import printable
 
+from .interrupts import EXIT_INTERRUPTED
 from .options import complete_spec
 from .render import say
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
-EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141
 
 

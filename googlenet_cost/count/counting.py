@@ -124,7 +124,8 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
     rows = list(row_modules(model, depth))
     shapes: dict[str, tuple[int, ...]] = {}
     device = device or model_device(model)
-    call = as_inputs(inputs).make(batch, device)
+    inputs = as_inputs(inputs)
+    call = inputs.make(batch, device)
     counter = flop_counter_mode()
     fused = FusedTracker({storage_id(t) for t in (*model.parameters(), *model.buffers())})
     with tracked_rows(rows, shapes, on_output=fused.finish) as active:
@@ -137,7 +138,7 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
         except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
             if user_code is None:
                 raise GcostError(f"the built model failed on a {tuple(call.tensors[0].shape)} input: {e}") from e
-            raise model_raised(user_code, e, active[-1] if active else None, kind_hint(e, as_inputs(inputs))) from e
+            raise model_raised(user_code, e, active[-1] if active else None, kind_hint(e, inputs)) from e
         except PASSES_THROUGH:
             raise
         except BaseException as e:  # the user's forward: whatever it raises is theirs to see, in one line
