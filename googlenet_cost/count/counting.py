@@ -7,9 +7,9 @@ elementwise ops are not counted. Params include biases and normalization paramet
 the parameters that a MAC-carrying operator reads as a matrix or kernel (conv and linear kernels,
 attention's projections, recurrent weight matrices, an einsum's parameter), never biases.
 
-Two independent measurements live here: PyTorch's FlopCounterMode on the meta device (the
-default: no memory, fast) and fvcore's FlopCountAnalysis on real tensors (`--verify`; fvcore
-cannot trace meta tensors). Neither changes the model: hooks are removed in `finally`.
+PyTorch's FlopCounterMode measures here, on the meta device (no memory, fast); its independent
+twin, fvcore's FlopCountAnalysis on real tensors (`--verify`), is count/cross_check.py. Neither
+changes the model: hooks are removed in `finally`.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from ..build.builder import build_row
-from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
-from ..inputs import Call, Inputs, as_inputs, kind_hint
+from ..errors import PASSES_THROUGH, GcostError, model_raised
+from ..inputs import Inputs, as_inputs, kind_hint
 from ..modules import model_device, row_modules, storage_id
 from ..spec.layers import Layer, Shape, Traffic
 from ..spec.plan import PlannedRow
@@ -31,7 +31,6 @@ from .operators import Fused, FusedTracker, Tallies, combine
 from .recorder import MAC_NAME, NOT_MACS, OpRecorder, might_hide_macs  # noqa: F401 - the counting's names
 from .units import MeasurementPlan, UnitCache
 
-FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs
 
 
@@ -65,20 +64,13 @@ class Measurement:
     uncounted: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class FvcoreCount:
-    """fvcore's MACs per row, and per row the operators fvcore skipped that might hide MACs."""
-
-    macs: dict[str, int]
-    blind: dict[str, set[str]]
-
-
 def _weights(module: nn.Module, operands: set[int], recurse: bool = True) -> int:
     """Elements of the module's parameters that a MAC-carrying operator read as a matrix or kernel."""
     return sum(p.numel() for p in module.parameters(recurse=recurse) if storage_id(p) in operands)
 
 
-def _fqns(model: nn.Module) -> dict[int, str]:
+def module_paths(model: nn.Module) -> dict[int, str]:
+    """Every module's path in `model` (named_modules), by the module's id."""
     return {id(module): name for name, module in model.named_modules()}
 
 
@@ -147,7 +139,7 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
             raise model_raised(user_code, e, active[-1] if active else None) from e
     counts = counter.get_flop_counts()
     prefix = type(model).__name__
-    fqn = _fqns(model)
+    fqn = module_paths(model)
     operands = recorder.operand_storages
     result = []
     for name, parent, module in rows:
@@ -232,7 +224,8 @@ def per_distinct_layer(layers: Iterable[tuple[Layer, Shape]], measure: Callable[
         yield (layer.name, *cache.get(key, lambda: (layer.name, measure(layer, in_shape))))
 
 
-def _renamed(row_name: str, measured_as: str, name: str) -> str:
+def renamed_row(row_name: str, measured_as: str, name: str) -> str:
+    """A row measured inside a unit built as `measured_as`, named as in the row `name` it stands for."""
     return name + row_name[len(measured_as):]
 
 
@@ -261,8 +254,8 @@ def measure_plan(plan: MeasurementPlan, batch: int = 1, *, train: bool, device: 
         if row.name in units:
             key = ("count", batch, train, row.build_key)  # the device does not change a count
             measured_as, measured = cache.get(key, lambda: build_and_measure(row))
-            return [replace(r, name=_renamed(r.name, measured_as, row.name),
-                            parent=_renamed(r.parent, measured_as, row.name) if r.parent else row.parent)
+            return [replace(r, name=renamed_row(r.name, measured_as, row.name),
+                            parent=renamed_row(r.parent, measured_as, row.name) if r.parent else row.parent)
                     for r in measured]
         rows: list[MeasuredRow] = []
         direct: list[MeasuredRow] = []
@@ -286,21 +279,6 @@ def path_fused(parts: list[Fused]) -> Fused:
     if not moving:
         return Fused()
     return Fused(moving[0].inputs, sum((part.weights for part in moving), Traffic()), moving[-1].outputs)
-
-
-def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
-                  cache: UnitCache | None = None) -> FvcoreCount:
-    """fvcore_count per row, for top-level layers built alone as measure_plan builds its units (on the CPU)."""
-
-    def measure(layer: Layer, in_shape: Shape) -> FvcoreCount:
-        return fvcore_count(build_row(layer, in_shape).train(train), in_shape, batch, depth=None)
-
-    macs: dict[str, int] = {}
-    blind: dict[str, set[str]] = {}
-    for name, measured_as, count in per_distinct_layer(layers, measure, cache, ("fvcore", batch, train)):
-        macs.update({_renamed(row, measured_as, name): value for row, value in count.macs.items()})
-        blind.update({_renamed(row, measured_as, name): ops for row, ops in count.blind.items()})
-    return FvcoreCount(macs, blind)
 
 
 def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int, operands: set[int],
@@ -359,74 +337,6 @@ def _shape_recorder(shapes: dict, name: str, active: list[str], on_output: Calla
             shapes[name] = tuple(output.shape[1:])
 
     return hook
-
-
-def fvcore_macs(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, *,
-                depth: int | None) -> dict[str, int]:
-    """fvcore_count's MACs per row."""
-    return fvcore_count(model, inputs, batch, depth=depth).macs
-
-
-def fvcore_count(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, *,
-                 depth: int | None) -> FvcoreCount:
-    """MACs per row from fvcore's FlopCountAnalysis (one fused multiply-add = one flop), on real
-    CPU tensors. Only conv and linear-like operators are summed, to follow the counting rule.
-    Each row that holds an operator fvcore skipped and that might hide MACs (attention,
-    padding="same" convolutions ...) is `blind`, with those operators' names."""
-    try:
-        from fvcore.nn import FlopCountAnalysis
-    except ImportError:
-        raise GcostError("--verify needs fvcore: pip install fvcore") from None
-    call = as_inputs(inputs).make(batch, "cpu")
-    traced = _Positional(model, call) if call.kwargs or len(call.tensors) != len(call.args) else model
-    analysis = FlopCountAnalysis(traced, tuple(call.tensors))
-
-    def at(path: str) -> str:  # the model's module path in what fvcore traced
-        return path if traced is model else f"model.{path}" if path else "model"
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
-    try:
-        by_module = analysis.by_module_and_operator()  # the trace runs here
-    except (RuntimeError, ValueError, TypeError) as e:  # torch.jit.trace refusing the model's outputs
-        raise GcostError(f"--verify: fvcore traces the model with torch.jit.trace, which could not follow it "
-                         f"(it takes outputs that are tensors, or tuples, lists or dicts of them): "
-                         f"{type(e).__name__}: {first_line(e, 160)}") from None
-    fqn = _fqns(model)
-    rows = [(name, parent, fqn[id(module)]) for name, parent, module in row_modules(model, depth)]
-
-    def macs(path: str) -> int:
-        return sum(by_module.get(at(path), {}).get(op, 0) for op in FVCORE_MAC_OPS) // batch
-
-    def skipped(path: str) -> set[str]:
-        return {op for op, count in analysis.unsupported_ops(at(path)).items()
-                if count and MAC_NAME.search(op.split("::")[-1].lstrip("_"))}
-
-    result = {name: macs(path) for name, _, path in rows}
-    top = [path for _, parent, path in rows if parent is None]
-    outside = macs("") - sum(macs(path) for path in top)
-    if outside:
-        result[OUTSIDE_ROW] = outside
-    blind = {name: skipped(path) for name, _, path in rows if skipped(path)}
-    unattributed = skipped("") - set().union(*(skipped(path) for path in top))
-    if unattributed:
-        blind[OUTSIDE_ROW] = unattributed
-    return FvcoreCount(result, blind)
-
-
-class _Positional(nn.Module):
-    """The model called with `call`'s keyword and non-tensor arguments bound: fvcore traces with
-    torch.jit, which hands a module its tensors positionally and nothing else."""
-
-    def __init__(self, model: nn.Module, call: Call):
-        super().__init__()
-        self.model = model
-        self.call = call
-
-    def forward(self, *tensors: torch.Tensor):
-        given = iter(tensors)
-        args = [next(given) if isinstance(value, torch.Tensor) else value for value in self.call.args]
-        kwargs = {name: next(given) if isinstance(value, torch.Tensor) else value
-                  for name, value in self.call.kwargs.items()}
-        return self.model(*args, **kwargs)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,8 @@ from .units import MeasurementPlan, UnitCache, require_cpu_memory
 if TYPE_CHECKING:
     from ..options import RunOptions
     from ..spec.model import Spec
-    from .counting import FvcoreCount, MeasuredRow
+    from .counting import MeasuredRow
+    from .cross_check import FvcoreCount
 
 
 VERIFIED = "--verify: fvcore's MACs equal gcost's on "  # how the agreement line begins (a note, not a warning)
@@ -25,7 +26,8 @@ VERIFIED = "--verify: fvcore's MACs equal gcost's on "  # how the agreement line
 
 def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
     """Count (per sample) the network `spec` describes, in the mode `options` asks for."""
-    from .counting import fvcore_layers, measure_plan
+    from .counting import measure_plan
+    from .cross_check import fvcore_layers
 
     planned = plan_rows(spec, train=options.train_mode)
     plan = MeasurementPlan.of(planned)

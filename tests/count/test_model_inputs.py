@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import googlenet_cost as gc
-from googlenet_cost.count.counting import fvcore_count
+from googlenet_cost.count.cross_check import fvcore_count
 from googlenet_cost.count.spec_counts import VERIFIED
 from googlenet_cost.inputs import Constant, Inputs, TensorInput, parse_inputs
 from googlenet_cost.sources import open_source

@@ -10,7 +10,8 @@ import torch
 
 import googlenet_cost as gc
 from googlenet_cost.build.builder import build_model
-from googlenet_cost.count.counting import fvcore_layers, fvcore_macs, measure_plan, measure_rows
+from googlenet_cost.count.counting import measure_plan, measure_rows
+from googlenet_cost.count.cross_check import fvcore_layers, fvcore_macs
 from googlenet_cost.count.spec_counts import fused_traffic
 from googlenet_cost.count.units import MeasurementPlan
 from googlenet_cost.spec.plan import plan_rows, top_layers
