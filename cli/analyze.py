@@ -5,7 +5,7 @@ import click
 
 from googlenet_cost.views.report import TABLE_MAX_ROWS
 
-from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
+from .flags import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
                       measured_depth, model_options, roofline_from, roofline_options, step_options, timing_from,
                       timing_options)
 

@@ -10,7 +10,7 @@ import click
 from googlenet_cost.gate import metrics as gate_metrics
 from googlenet_cost.views.check import FORMATS as CHECK_FORMATS
 
-from .options import (DEVICE, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, guard_outputs, model_options,
+from .flags import (DEVICE, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, guard_outputs, model_options,
                       step_options)
 
 
@@ -69,7 +69,7 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
     from dataclasses import replace
 
     from googlenet_cost.errors import GcostError
-    from googlenet_cost.gate.check import run_check
+    from googlenet_cost.gate.run import run_check
     from googlenet_cost.gate.github import running_in_actions
     from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_sources
@@ -178,7 +178,7 @@ def _baseline_command(specs, model_refs, model_args, input_text, result, device:
 def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train, step, optimizer, batch):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""
     from googlenet_cost.files import atomic_write_text
-    from googlenet_cost.gate.check import run_baseline
+    from googlenet_cost.gate.run import run_baseline
     from googlenet_cost.gate.lock import lock_document
     from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_sources

@@ -5,7 +5,7 @@ import click
 
 from googlenet_cost.errors import quoted
 
-from .options import (FORMAT, OUTPUT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
+from .flags import (FORMAT, OUTPUT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
                       interval_options, measured_depth, model_options, roofline_from, roofline_options, step_options,
                       timing_from, timing_options)
 

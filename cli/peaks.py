@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from googlenet_cost.timing.options import DTYPE_BYTES
+from googlenet_cost.timing.settings import DTYPE_BYTES
 
-from .options import DEVICE_HELP, Number
+from .flags import DEVICE_HELP, Number
 
 JSON_SCHEMA = 1
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .options import RunOptions
     from .report import Report
     from .sources import ModuleSource, SpecSource
-    from .timing.options import TimingOptions
+    from .timing.settings import TimingOptions
 
 def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]] | None = None, *,
             input_data: Any = None, dtypes: Sequence[Any] | None = None, depth: int | None = DEFAULT_MODEL_DEPTH, device: Any = None, batch: int | None = None,
@@ -290,7 +290,7 @@ def run_options(batch: int, *, train: bool = False, step: str | None = None, opt
 def timing_options(timing: Any, device: Any = None) -> TimingOptions | None:
     """None for False or None; TimingOptions() for True; a TimingOptions as given. `device` sets
     where latency is measured (it may not contradict the TimingOptions' own)."""
-    from .timing.options import TimingOptions
+    from .timing.settings import TimingOptions
 
     if device is not None and not isinstance(device, str):
         import sys

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .timing.options import DTYPE_BYTES, OPTIMIZER_STATES, TimingOptions
+from .timing.settings import DTYPE_BYTES, OPTIMIZER_STATES, TimingOptions
 
 if TYPE_CHECKING:
     from .roofline.peaks import Peaks

@@ -25,7 +25,7 @@ def assert_within_budget(network: Any, input_size: Sequence[int] | Sequence[Sequ
 
     from .analysis import analyze
     from .api import is_module, module_source, run_options, spec_source
-    from .gate.check import options_for
+    from .gate.run import options_for
 
     if any(key in _TIMED for key in budget):
         raise TypeError("assert_within_budget does not time; latency is too noisy for a test")

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..errors import GcostError
-from ..timing.options import DTYPE_BYTES
+from ..timing.settings import DTYPE_BYTES
 from .roofs import Peaks, Progress, check_dtype
 
 

@@ -9,7 +9,7 @@ import torch
 from ..errors import GcostError
 from .cpus import THREADS_PER_CPU, cpu_model, max_threads
 from .cuda import TorchCuda
-from .options import TimingOptions
+from .settings import TimingOptions
 from .target import TimingTarget
 
 DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

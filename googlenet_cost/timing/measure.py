@@ -22,7 +22,7 @@ from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from .cuda import TorchCuda, events_vs_wall, oom_errors, timer_overhead_ms
 from .device import check_options, cuda_backend, device_label, resolve_device
 from .loop import Clock, LoopResult, RoundsPlan, run_loop, run_rounds
-from .options import TimingOptions  # noqa: F401 (the options timing reads)
+from .settings import TimingOptions  # noqa: F401 (the options timing reads)
 from .prepare import Prepared, dynamo_limits, prepare, timing_context
 from .target import TimingTarget
 from .stats import LatencyStats, known_peak, stats_from_loop

@@ -17,7 +17,7 @@ from .cpus import usable_cpus
 from .cuda import TorchCuda, cuda_numerics, oom_errors, out_of_memory_in
 from .device import DTYPES
 from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes, parameter_state_bytes, too_large
-from .options import DTYPE_BYTES, TimingOptions
+from .settings import DTYPE_BYTES, TimingOptions
 from .step import TrainingStep, phase_marks
 from .target import TimingTarget
 

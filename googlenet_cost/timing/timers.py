@@ -11,7 +11,7 @@ import torch
 from .cpus import RunQueueWait
 from .cuda import CudaTimer, TorchCuda, capture_graphs, check_graph_outputs
 from .loop import Clock, Sample
-from .options import TimingOptions
+from .settings import TimingOptions
 from .prepare import Prepared
 from .step import TrainingStep
 

@@ -10,7 +10,7 @@ from .report import FORMATS as REPORT_FORMATS
 from .report import csv_cells, markdown_table
 
 if TYPE_CHECKING:  # cli/check.py reads FORMATS when gcost starts: the gate is imported when it runs
-    from ..gate.check import CheckEntry, CheckResult, GrownLayer
+    from ..gate.run import CheckEntry, CheckResult, GrownLayer
     from ..gate.github import Annotation
 
 FORMATS = (*REPORT_FORMATS, "codequality")  # codequality: GitLab's Code Quality report (JSON)

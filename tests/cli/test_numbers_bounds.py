@@ -239,7 +239,7 @@ def test_timing_options_that_are_no_finite_number_in_range_are_refused(runner, t
 
 
 def test_valid_timing_options_still_read():
-    from cli.options import Fraction, Number
+    from cli.flags import Fraction, Number
 
     assert Number(0, 86_400).convert("0.25", None, None) == 0.25
     assert Number(0, 86_400).convert(1.0, None, None) == 1.0  # a default

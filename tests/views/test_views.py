@@ -120,7 +120,7 @@ def test_help_shows_whole_first_sentences(runner):
 
 
 def test_shell_completion_offers_builtin_specs_and_yaml_files(tmp_path, monkeypatch):
-    from cli.options import complete_spec
+    from cli.flags import complete_spec
 
     (tmp_path / "mine.yaml").write_text("")
     (tmp_path / "notes.txt").write_text("")

@@ -6,7 +6,7 @@ from typing import Any, Callable
 import click
 
 from googlenet_cost.errors import quoted
-from googlenet_cost.timing.options import DTYPE_BYTES
+from googlenet_cost.timing.settings import DTYPE_BYTES
 from googlenet_cost.views.report import FORMATS
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
@@ -307,7 +307,7 @@ def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bo
     if options["no_latency"]:
         return None
     from googlenet_cost.timing.loop import LoopLimits
-    from googlenet_cost.timing.options import TimingOptions
+    from googlenet_cost.timing.settings import TimingOptions
 
     limits = LoopLimits(warmup_min_s=options["warmup"], min_time_s=options["min_time"],
                         min_iters=options["min_iters"])

@@ -1,4 +1,4 @@
-"""The check behind `gcost check` (and the run behind `gcost baseline`).
+"""The run behind `gcost check` and `gcost baseline` (the command is cli/check.py).
 
 Limits come from (highest precedence first) command-line flags, a budgets file, the spec's own
 `budget:` block, and a baseline lock file (its values plus a tolerance). A check compares each
@@ -17,7 +17,7 @@ from .lock import compare_conditions, compare_latency, read_lock, version_differ
 from .metrics import METRICS, any_timed, any_training, metric_values, parse_limits, parse_tolerance
 
 if TYPE_CHECKING:
-    from ..timing.options import TimingOptions
+    from ..timing.settings import TimingOptions
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[GrownLayer]:
 def gate_timing(device: str, options: RunOptions) -> TimingOptions:
     """How check and baseline time: at the run's batch, on `device`; the run's RunOptions says
     whether a training step is timed (as when the lock records one)."""
-    from ..timing.options import TimingOptions
+    from ..timing.settings import TimingOptions
 
     return TimingOptions(device=device, batches=(options.batch,))
 
