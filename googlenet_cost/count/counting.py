@@ -14,7 +14,7 @@ changes the model: hooks are removed in `finally`.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
@@ -114,13 +114,13 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
     for mode_class in (getattr(flop_counter, "_FlopCounterMode", FlopCounterMode), OpRecorder):
         _without_dynamo_import(mode_class)
     rows = list(row_modules(model, depth))
-    shapes: dict[str, tuple[int, ...]] = {}
     device = device or model_device(model)
     inputs = as_inputs(inputs)
     call = inputs.make(batch, device)
     counter = flop_counter_mode()
     fused = FusedTracker({storage_id(t) for t in (*model.parameters(), *model.buffers())})
-    with tracked_rows(rows, shapes, on_output=fused.finish) as active:
+    with tracked_rows(rows, on_output=fused.finish) as tracked:
+        active = tracked.active
         recorder = OpRecorder(active, counter, fused)
         try:
             with torch.no_grad(), math_attention(), counter, recorder:
@@ -144,7 +144,7 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
     result = []
     for name, parent, module in rows:
         flops = sum(counts.get(f"{prefix}.{fqn[id(module)]}", {}).values())
-        result.append(MeasuredRow(name, parent, shapes.get(name, ()),
+        result.append(MeasuredRow(name, parent, tracked.shapes.get(name, ()),
                                   sum(p.numel() for p in module.parameters()), _weights(module, operands),
                                   flops // 2 // batch, type(module).__name__, _kernel_text(module),
                                   recorder.written.get(name, 0) // batch, recorder.traffic.get(name, Traffic()),
@@ -307,19 +307,26 @@ def _kernel_text(module: nn.Module) -> str:
     return f"{kh}x{kw}/{sh if sh == sw else f'{sh}x{sw}'}"
 
 
+@dataclass(frozen=True)
+class TrackedRows:
+    """What tracked_rows keeps while its block runs: the rows running now (outermost first) and
+    each row's output shape per sample, once it has run."""
+
+    active: list[str] = field(default_factory=list)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
 @contextlib.contextmanager
-def tracked_rows(rows: list, shapes: dict | None = None,
-                 on_output: Callable[[str, object], None] | None = None) -> Iterator[list[str]]:
-    """Forward hooks on every row's module, for the duration of the block, that keep the list it
-    yields as the rows running now (outermost first) and record each row's output shape (and
-    hand `on_output` each row's name and output)."""
-    active: list[str] = []
-    recorded = {} if shapes is None else shapes
+def tracked_rows(rows: list, on_output: Callable[[str, object], None] | None = None) -> Iterator[TrackedRows]:
+    """Forward hooks on every row's module, for the duration of the block, that keep the
+    TrackedRows it yields (and hand `on_output` each row's name and output)."""
+    tracked = TrackedRows()
+    active = tracked.active
     handles = [h for name, _, module in rows
                for h in (module.register_forward_pre_hook(lambda m, a, name=name: active.append(name)),
-                         module.register_forward_hook(_shape_recorder(recorded, name, active, on_output)))]
+                         module.register_forward_hook(_shape_recorder(tracked.shapes, name, active, on_output)))]
     try:
-        yield active
+        yield tracked
     finally:
         for handle in handles:
             handle.remove()

@@ -63,7 +63,8 @@ def measure_training(model: nn.Module, inputs: Inputs | tuple[int, ...], batch: 
             saved[key] = (tensor.untyped_storage().nbytes(), tuple(active))
         return tensor
 
-    with tracked_rows(rows) as active, math_attention(), flop_counter_mode() as counter:
+    with tracked_rows(rows) as tracked, math_attention(), flop_counter_mode() as counter:
+        active = tracked.active
         owners = _NodeOwners(active)
         with _RowFlops(counter, active, owners) as flops:
             with saved_tensors_hooks(pack, lambda tensor: tensor), owners:
