@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from googlenet_cost.options import DEFAULT_MODEL_DEPTH
 from googlenet_cost.views.report import TABLE_MAX_ROWS
 
 from .flags import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
@@ -22,7 +23,7 @@ from .flags import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, 
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default=None,
               metavar="top|branches|all|N",
               help="Rows shown: top-level only, every level (branches, all), or N levels; a Python model "
-                   f"is also measured N levels deep (default 2). Default: all, except top for a terminal "
+                   f"is also measured N levels deep (default {DEFAULT_MODEL_DEPTH}). Default: all, except top for a terminal "
                    f"table of more than {TABLE_MAX_ROWS:,} rows.")
 @STRICT
 @click.option("--per-layer", is_flag=True, help="Add per-layer latency and each row's top operator (separate profiled pass).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from googlenet_cost.errors import quoted
+from googlenet_cost.options import DEFAULT_MODEL_DEPTH
 
 from .flags import (FORMAT, OUTPUT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
                       interval_options, measured_depth, model_options, roofline_from, roofline_options, step_options,
@@ -65,7 +66,7 @@ def _floats(value: str) -> list[float]:
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default=None,
               metavar="top|branches|all|N",
               help="Rows: top-level layers (the default), or their branches too; a Python model is also measured "
-                   "N levels deep (default 2), as analyze measures it.")
+                   f"N levels deep (default {DEFAULT_MODEL_DEPTH}), as analyze measures it.")
 @model_options("Compare a Python model too (after the specs)", repeatable=True)
 @TRAIN
 @step_options
