@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from .optimizers import OPTIMIZERS
 from .timing.options import DTYPE_BYTES, TimingOptions
 
 if TYPE_CHECKING:
     from .roofline.peaks import Peaks
 
 STEPS = ("inference", "train")
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
-OPTIMIZERS = tuple(OPTIMIZER_STATES)
 DEFAULT_MODEL_DEPTH = 2  # a Python model's rows: its module tree this many levels deep
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .inputs import Inputs
-    from .roofline.peaks import Peaks
+    from .roofline.roofs import Peaks
     from .timing.per_layer import LayerLatency, OpTime
     from .timing.stats import LatencyStats
 

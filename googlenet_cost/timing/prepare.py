@@ -80,7 +80,7 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
                           dtype=options.dtype,
                           inputs=options.inputs, cold_cache=options.cold_cache, cuda=device.type == "cuda")
     if options.step == "train":  # gradients and optimizer state, and the activations kept for backward
-        from ..options import OPTIMIZER_STATES
+        from ..optimizers import OPTIMIZER_STATES
 
         element = 2 if options.dtype in ("fp16", "bf16") else 4
         need += element * (target.params * (1 + OPTIMIZER_STATES[options.optimizer])

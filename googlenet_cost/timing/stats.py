@@ -217,8 +217,8 @@ def _warnings(timed: list[float], summary: Summary, enqueue: float | None, self_
 
 
 def known_peak(device_name: str, dtype: str) -> float | None:
-    """The datasheet's dense peak in TFLOP/s of a CUDA device by its exact name (roofline/datasheets.yaml)."""
-    from ..roofline.datasheets import dense_flops
+    """The datasheet's dense peak in TFLOP/s of a CUDA device by its exact name (googlenet_cost/datasheets.yaml)."""
+    from ..datasheets import dense_flops
 
     flops = dense_flops(device_name, dtype)
     return None if flops is None else flops / 1e12

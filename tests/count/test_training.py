@@ -10,7 +10,7 @@ import torch
 import googlenet_cost as gc
 from googlenet_cost.spec.plan import plan_rows
 from googlenet_cost.sources import open_source
-from googlenet_cost.options import OPTIMIZER_STATES
+from googlenet_cost.optimizers import OPTIMIZER_STATES
 from tests.conftest import SPEC_PARAMS, invoke
 
 
