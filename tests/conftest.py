@@ -93,7 +93,7 @@ def failing_rename(monkeypatch):
 
 
 def invoke(runner: CliRunner, *args: str):
-    from cli.main import gcost
+    from gcost_cli.main import gcost
 
     return runner.invoke(gcost, list(args), catch_exceptions=False)
 

@@ -235,8 +235,8 @@ def test_a_model_given_twice_or_an_input_without_a_model_is_refused(runner):
 
 
 def test_analyze_still_takes_one_model(runner):
-    from cli.analyze import analyze
-    from cli.check import baseline, check
+    from gcost_cli.analyze import analyze
+    from gcost_cli.check import baseline, check
 
     def multiple(command):
         return next(p.multiple for p in command.params if p.name == "model_ref")

@@ -271,3 +271,17 @@ def test_the_library_never_imports_the_cli():
              for target in targets if target.startswith("cli")}
     assert found == set()
 
+
+def test_tests_and_benchmarks_use_the_cli_by_its_installed_name():
+    """cli/ installs as gcost_cli (setup.cfg's package_dir; the console script is gcost_cli.entry):
+    tests and benchmarks import it, and start it with `python -m`, by that name, so that what they
+    run is what a user's install runs (tests/cli/test_packaging.py runs it from a built wheel)."""
+    found = []
+    for path in [*(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{path.name}: import {name}" for name in names if name == "cli" or name.startswith("cli.")]
+        found += [f"{path.name}: python -m cli" for _ in re.finditer(r"""["']-m["'],\s*["']cli["']""", text)]
+    assert found == []

@@ -633,7 +633,7 @@ def test_the_progress_bar_is_drawn_only_between_iterations(monkeypatch):
 
     from rich.console import Console
 
-    from cli import render
+    from gcost_cli import render
 
     screen = io.StringIO()
     monkeypatch.setattr(render, "console", lambda stderr=False: Console(file=screen, force_terminal=True, width=80))
