@@ -37,6 +37,26 @@ SCHEMA_VERSION = 3  # 2: latency p99_ms may be null; layer_latency reshaped. 3: 
 
 
 @dataclass(frozen=True)
+class SourceInfo:
+    """What a report describes (a Source's `info()`): a spec's name, file, cited source and
+    description, or a Python model's reference with source "python". `to_dict()` is the JSON's
+    "spec" object."""
+
+    name: str
+    path: str | None = None  # the spec's file; None for a Python model
+    source: str | None = None  # where a spec's figures come from (a paper, a URL); "python" for a Python model
+    description: str | None = None
+    input_shape: tuple[int, ...] = ()  # one sample's input (its first tensor's, for several)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "source": self.source, "description": self.description,
+                "input_shape": list(self.input_shape)}
+
+
+@dataclass(frozen=True)
 class PaperComparison:
     """Table 1's printed figures beside ours; `*_ok` is False where they disagree beyond rounding."""
 
@@ -194,7 +214,7 @@ class Counted:
 
 @dataclass(frozen=True)
 class Report:
-    spec: dict[str, Any]
+    spec: SourceInfo  # what was analyzed (the JSON's "spec")
     counting: dict[str, Any]
     input_shape: list[int]
     batch: int
@@ -233,7 +253,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION,
-            "spec": self.spec,
+            "spec": self.spec.to_dict(),
             "counting": self.counting,
             "input_shape": self.input_shape,
             "inputs": self.arguments.to_list(),

@@ -32,7 +32,7 @@ def run_conditions(report: Report) -> dict[str, Any]:
 
 def lock_entry(report: Report) -> dict[str, Any]:
     conditions = {key: value for key, value in run_conditions(report).items() if key != "inputs" or value}
-    entry = {"path": report.spec.get("path"), **conditions, "metrics": metric_values(report),
+    entry = {"path": report.spec.path, **conditions, "metrics": metric_values(report),
              "layers": {row.name: {"params": row.params, "macs": row.macs, "bytes": row.bytes}
                         for row in report.layers if row.parent is None}}
     if report.timed:
