@@ -19,7 +19,7 @@ from googlenet_cost import __version__
 from googlenet_cost.gate import lock as lock_module
 from googlenet_cost.gate.lock import LayerCounts, Lock, LockEntry, lock_document, read_lock
 
-from conftest import invoke
+from conftest import invoke, recorded_lock, write_lock
 
 SPEC = "example_5x5_conv"  # 760 params: fast to count
 
@@ -65,15 +65,13 @@ def recorded(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("locks")
     runner = CliRunner()
-    for name, extra in (("eval", []), ("train", ["--train"]), ("step", ["--step", "train", "--batch", "2"])):
-        assert invoke(runner, "baseline", SPEC, "-o", str(folder / f"{name}.json"), *extra).exit_code == 0
-    return {name: json.loads((folder / f"{name}.json").read_text()) for name in ("eval", "train", "step")}
+    return {name: recorded_lock(runner, folder / f"{name}.json", SPEC, *extra)
+            for name, extra in (("eval", []), ("train", ["--train"]), ("step", ["--step", "train", "--batch", "2"]))}
 
 
 def check_with(runner, tmp_path, document, *args):
     lock = tmp_path / "lock.json"
-    lock.write_text(document if isinstance(document, str) else json.dumps(document))
-    return invoke(runner, "check", SPEC, "--baseline", str(lock), *args), lock
+    return invoke(runner, "check", SPEC, "--baseline", write_lock(lock, document), *args), lock
 
 
 def test_the_recorded_lock_passes_as_recorded(runner, tmp_path, recorded):
