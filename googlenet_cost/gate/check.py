@@ -155,7 +155,8 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
                 grown[name] = grown_rows
     recorded = lock.specs if lock else {}
     return CheckResult(entries, grown, notes, baseline=lock_path if lock else None,
-                       baseline_timed=lock is not None and lock.timed, not_checked=tuple(name for name in recorded if name not in reports))
+                       baseline_timed=lock is not None and lock.timed,
+                       not_checked=tuple(name for name in recorded if name not in reports))
 
 
 def _entry(name: str, metric: str, values: dict[str, float], sources, locked, tolerance: float,

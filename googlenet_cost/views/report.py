@@ -627,7 +627,8 @@ def latency_panel(items: tuple[LatencyStats, ...]):
             lines.append(f"  {clock_words(s)}")
         if s.phases:
             total = s.phases.total_ms or 1.0
-            lines.append("  step: " + ", ".join(f"{name} {ms:.3f} ms ({ms / total:.0%})" for name, ms in s.phases.parts()))
+            lines.append("  step: " + ", ".join(f"{name} {ms:.3f} ms ({ms / total:.0%})"
+                                                for name, ms in s.phases.parts()))
         check = s.self_check
         if check is not None and check.events_vs_wall is not None:
             graph = {True: ", CUDA graph output = eager output", None: ""}.get(check.graph_matches_eager, "")

@@ -32,7 +32,8 @@ def test_wheel_finds_builtin_specs_by_name(tmp_path):
                    check=True, capture_output=True, timeout=300)
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        shipped = {name for name in names if name.startswith(("googlenet_cost/", "gcost_cli/")) and name.endswith(".py")}
+        shipped = {name for name in names
+                   if name.startswith(("googlenet_cost/", "gcost_cli/")) and name.endswith(".py")}
         (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
         scripts = archive.read(entry_points).decode()
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "googlenet_cost").rglob("*.py")}
