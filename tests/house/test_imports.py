@@ -144,17 +144,20 @@ class Table:
     """The import table of docs/architecture.md: rows of modules, bottom first, and what each may
     import. A cell of names lists them, comma-separated (`spec/`, `gate/metrics`, `timing`);
     "nothing ..." and "torch" allow nothing of gcost; "everything below" the rows above it;
-    "the library" every module of googlenet_cost."""
+    "the library" every module of googlenet_cost. A name followed by "(`check` only)" is allowed to
+    that module of the row alone."""
 
     def __init__(self, text: str):
         lines = text.split("| folder / module | its job | may import |", 1)[1].splitlines()[2:]
         self.rows: list[tuple[list[tuple[str, bool]], set[str]]] = []  # (module or folder, a folder?)
+        self.only: list[dict[str, str]] = []  # per row, a name "(`module` only)" may import: that module
         for line in lines:
             if not line.startswith("|"):
                 break
             first, _, allowed = _cells(line)
             members = [(dotted(name), name.endswith("/")) for name in re.findall(r"`([^`]+)`", first)]
             self.rows.append((members, self._allowed(_without_notes(allowed))))
+            self.only.append({dotted(name): module for name, module in re.findall(r"([\w/]+) \(`(\w+)` only\)", allowed)})
 
     def _allowed(self, cell: str) -> set[str]:
         if cell.startswith("nothing") or cell == "torch":
@@ -181,7 +184,9 @@ class Table:
             return False
         if theirs in (mine, 0):
             return True
-        return any(_within(target, name) for name in self.rows[mine][1])
+        only = self.only[mine]
+        return any(_within(target, name) and (name not in only or module.rpartition(".")[2] == only[name])
+                   for name in self.rows[mine][1])
 
 
 def _within(module: str, name: str) -> bool:
@@ -241,7 +246,8 @@ def test_the_table_is_read_as_written():
                ("googlenet_cost.timing.measure", "googlenet_cost.options"),  # in bold: a note, not a name
                ("googlenet_cost.options", "googlenet_cost.timing.measure"),
                ("googlenet_cost.gate.lock", "googlenet_cost.spec"), ("googlenet_cost.report", "cli.main"),
-               ("googlenet_cost.analysis", "cli.main"), ("googlenet_cost.views.x", "googlenet_cost.report")]
+               ("googlenet_cost.analysis", "cli.main"), ("googlenet_cost.views.x", "googlenet_cost.report"),
+               ("googlenet_cost.gate.lock", "googlenet_cost.analysis")]  # `check` only
     assert [edge for edge in allowed if not rules.allows(*edge)] == []
     assert [edge for edge in refused if rules.allows(*edge)] == []
 
