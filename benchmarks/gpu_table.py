@@ -59,7 +59,7 @@ def main() -> None:
                              f"{s.throughput_per_s:,.0f}", f"{s.tflops:.1f}",
                              f"{s.peak_fraction:.1%}" if s.peak_fraction is not None else "",
                              f"{(s.peak_memory_bytes or 0) / 2**20:,.0f}",
-                             f"{(s.self_check or {}).get('events_vs_wall') or 0:.3f}",
+                             f"{(s.self_check.events_vs_wall if s.self_check else None) or 0:.3f}",
                              "; ".join(w[:40] for w in s.warnings)])
                 print(" | ".join(rows[-1]), flush=True)
     table = markdown_table(["mode", "dtype", "batch", "median ms", "p10 ms", "p90 ms", "samples/s", "TFLOP/s",

@@ -35,7 +35,7 @@ REPROBES = 5
 
 def gcost(*args: str, env: dict) -> tuple[str, str, float]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, "-m", "gcost_cli", *args], cwd=ROOT, capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(f"gcost {' '.join(args)} failed: {done.stderr}")
     return done.stdout, done.stderr, time.perf_counter() - start

@@ -39,7 +39,7 @@ def synthetic_spec(modules: int, kind: str) -> str:
 
 def run(path: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli", "analyze", str(path), "--no-latency", "--format", "json",
+    subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", str(path), "--no-latency", "--format", "json",
                     "-o", os.devnull], cwd=ROOT, check=True, capture_output=True)
     return time.perf_counter() - start
 

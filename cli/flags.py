@@ -226,7 +226,8 @@ def timing_options(fn: Callable) -> Callable:
 
 def step_options(fn: Callable) -> Callable:
     """--step and --optimizer: what a training step costs (backward MACs, memory, step latency)."""
-    from googlenet_cost.options import OPTIMIZERS, STEPS
+    from googlenet_cost.optimizers import OPTIMIZERS
+    from googlenet_cost.options import STEPS
 
     fn = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="momentum",
                       show_default=True, help="With --step train: optimizer state in the memory (momentum: "

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from .errors import GcostError
-from .report import COUNTING_RULE, Counted, Report, TrainingSummary, totals_of
+from .report import COUNTING_RULE, Counted, Report, SourceInfo, TrainingSummary, totals_of
 
 if TYPE_CHECKING:
     from .count.units import UnitCache
@@ -36,7 +36,7 @@ class Source(Protocol):
     budget: Mapping[str, Any]
     inputs: Inputs
 
-    def info(self) -> dict[str, Any]: ...
+    def info(self) -> SourceInfo: ...
 
     def count(self, options: RunOptions, cache: UnitCache) -> Counted: ...
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .timing.settings import DTYPE_BYTES, OPTIMIZER_STATES, TimingOptions
+from .optimizers import OPTIMIZERS
+from .timing.settings import DTYPE_BYTES, TimingOptions
 
 if TYPE_CHECKING:
     from .roofline.peaks import Peaks
 
 STEPS = ("inference", "train")
-OPTIMIZERS = tuple(OPTIMIZER_STATES)
 DEFAULT_MODEL_DEPTH = 2  # a Python model's rows: its module tree this many levels deep
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .inputs import Inputs
-    from .roofline.peaks import Peaks
+    from .roofline.roofs import Peaks
     from .timing.per_layer import LayerLatency, OpTime
     from .timing.stats import LatencyStats
 
@@ -34,6 +34,26 @@ COUNTING_RULE = {
 
 SCHEMA_VERSION = 3  # 2: latency p99_ms may be null; layer_latency reshaped. 3: bytes, intensity, roofline
 # (3 grew, compatibly: operators, bytes_fused; with --roofline roof, expected_ms, limit_ops, batches)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a report describes (a Source's `info()`): a spec's name, file, cited source and
+    description, or a Python model's reference with source "python". `to_dict()` is the JSON's
+    "spec" object."""
+
+    name: str
+    path: str | None = None  # the spec's file; None for a Python model
+    source: str | None = None  # where a spec's figures come from (a paper, a URL); "python" for a Python model
+    description: str | None = None
+    input_shape: tuple[int, ...] = ()  # one sample's input (its first tensor's, for several)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "source": self.source, "description": self.description,
+                "input_shape": list(self.input_shape)}
 
 
 @dataclass(frozen=True)
@@ -194,7 +214,7 @@ class Counted:
 
 @dataclass(frozen=True)
 class Report:
-    spec: dict[str, Any]
+    spec: SourceInfo  # what was analyzed (the JSON's "spec")
     counting: dict[str, Any]
     input_shape: list[int]
     batch: int
@@ -233,7 +253,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION,
-            "spec": self.spec,
+            "spec": self.spec.to_dict(),
             "counting": self.counting,
             "input_shape": self.input_shape,
             "inputs": self.arguments.to_list(),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from .errors import PASSES_THROUGH, GcostError, model_raised
 from .factories import load_factory, room_for_depth
 from .inputs import Inputs, as_inputs, parse_inputs
+from .report import SourceInfo
 from .spec.load import load_spec
 from .spec.model import DEFAULT_SPEC, Spec
 
@@ -57,8 +58,8 @@ class SpecSource(_Analyzed):
         """A spec's network takes one image."""
         return Inputs.single(self.spec.input_shape)
 
-    def info(self) -> dict[str, Any]:
-        return self.spec.to_dict()
+    def info(self) -> SourceInfo:
+        return SourceInfo(**self.spec.to_dict())
 
     def count(self, options: RunOptions, cache: UnitCache) -> Counted:
         from .count.spec_counts import count_spec
@@ -107,9 +108,8 @@ class ModuleSource(_Analyzed):
     def budget(self) -> Mapping[str, Any]:
         return {}  # a Python model has no budget block
 
-    def info(self) -> dict[str, Any]:
-        return {"name": self.reference, "path": None, "source": "python", "description": None,
-                "input_shape": list(self.inputs.shape)}
+    def info(self) -> SourceInfo:
+        return SourceInfo(self.reference, source="python", input_shape=self.inputs.shape)
 
     def make_model(self, device: Any):
         """A model of gcost's own: the factory's result, deep-copied, so that nothing gcost does

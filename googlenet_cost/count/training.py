@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..errors import GcostError
 from ..inputs import Inputs, as_inputs
 from ..modules import model_device, row_modules, storage_id, tensor_leaves, training_loss
-from ..options import OPTIMIZER_STATES
+from ..optimizers import OPTIMIZER_STATES
 from ..report import TrainingSummary
 from ..spec.layers import passes_through
 from ..spec.plan import PlannedRow

@@ -13,7 +13,7 @@ from ..errors import GcostError, did_you_mean, quoted
 from ..files import load_yaml, read_text
 from ..options import RunOptions
 from ..report import Report
-from .lock import compare_conditions, compare_latency, read_lock, version_difference
+from .lock import LayerCounts, Lock, LockEntry, compare_conditions, compare_latency, read_lock, version_difference
 from .metrics import METRICS, any_timed, any_training, metric_values, parse_limits, parse_tolerance
 
 if TYPE_CHECKING:
@@ -45,19 +45,6 @@ class CheckEntry:
                 "over_by": self.value - self.limit,
                 "over_by_pct": (self.value - self.limit) / self.limit * 100 if self.limit else None,
                 "growth_pct": self.growth * 100 if self.growth is not None else None}
-
-
-@dataclass(frozen=True)
-class LayerCounts:
-    """What the lock records of a top-level layer."""
-    params: int
-    macs: int
-    bytes: int  # memory traffic of its forward at the run's batch
-
-    KEYS = ("params", "macs", "bytes")  # in the order sentences name them
-
-    def get(self, key: str) -> int:
-        return getattr(self, key)
 
 
 @dataclass(frozen=True)
@@ -134,7 +121,7 @@ def load_budgets_file(path: str) -> dict[str, dict[str, float]]:
 
 
 def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[str, dict[str, dict[str, float]]]],
-                  lock: dict[str, Any] | None, tolerance: float, latency_tolerance: float,
+                  lock: Lock | None, tolerance: float, latency_tolerance: float,
                   lock_path: str = "the baseline", allow_new: bool = False,
                   latency_asked: bool = False) -> CheckResult:
     """Compare every report with the first source that sets each metric's limit. With a baseline,
@@ -144,7 +131,7 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
     notes: list[str] = []
     for name, report in reports.items():
         values = metric_values(report)
-        locked = lock["specs"].get(name) if lock else None
+        locked = lock.specs.get(name) if lock else None
         if lock is not None and locked is None and not allow_new:
             raise GcostError(f"{name}: not in the baseline (new, or renamed?): record it with gcost baseline, "
                              "or pass --allow-new to check it against its other limits only", file=lock_path)
@@ -166,9 +153,9 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
             grown_rows = _grown_layers(report, locked)
             if grown_rows:
                 grown[name] = grown_rows
-    recorded = lock["specs"] if lock else {}
+    recorded = lock.specs if lock else {}
     return CheckResult(entries, grown, notes, baseline=lock_path if lock else None,
-                       baseline_timed=any("latency_device_type" in entry for entry in recorded.values()),
+                       baseline_timed=lock is not None and lock.timed,
                        not_checked=tuple(name for name in recorded if name not in reports))
 
 
@@ -180,7 +167,7 @@ def _entry(name: str, metric: str, values: dict[str, float], sources, locked, to
     if metric not in values:
         return None
     # for a timed metric, compare_latency refused a baseline timed on another kind of device
-    base = locked.get("metrics", {}).get(metric) if locked else None
+    base = locked.metrics.get(metric) if locked else None
     for source, limits in sources:
         if metric in limits.get(name, {}):
             limit = limits[name][metric]
@@ -192,8 +179,8 @@ def _entry(name: str, metric: str, values: dict[str, float], sources, locked, to
     return None
 
 
-def _grown_layers(report: Report, locked: dict[str, Any]) -> list[GrownLayer]:
-    before = locked.get("layers", {})
+def _grown_layers(report: Report, locked: LockEntry) -> list[GrownLayer]:
+    before = locked.layers
     grown = []
     for row in report.layers:
         if row.parent is not None:
@@ -203,7 +190,6 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[GrownLayer]:
         if old is None:
             grown.append(GrownLayer(row.name, now))
             continue
-        old = LayerCounts(*(old[key] for key in LayerCounts.KEYS))
         if any(now.get(key) > old.get(key) for key in LayerCounts.KEYS):
             grown.append(GrownLayer(row.name, now, old))
     return grown

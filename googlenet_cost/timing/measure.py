@@ -25,7 +25,7 @@ from .loop import Clock, LoopResult, RoundsPlan, run_loop, run_rounds
 from .settings import TimingOptions  # noqa: F401 (the options timing reads)
 from .prepare import Prepared, dynamo_limits, prepare, timing_context
 from .target import TimingTarget
-from .stats import LatencyStats, known_peak, stats_from_loop
+from .stats import GpuState, LatencyStats, SelfCheck, known_peak, stats_from_loop
 from .step import TrainingStep
 from .threads import choose_threads
 from .timers import Timer, make_timer
@@ -80,7 +80,7 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
             loop = run_loop(timer, options.limits, clock=clock, after_warmup=after_warmup, progress=show)
             sensors["after"] = cuda.sensors(device)
             return _stats(loop, options, device, batch, macs, target, prepared, cuda,
-                          peak_memory=_peak_memory(cuda, device, prepared, timer), gpu_state=sensors,
+                          peak_memory=_peak_memory(cuda, device, prepared, timer), gpu_state=GpuState.of(sensors),
                           self_check=_self_check(loop, overhead, timer))
         finally:
             if timer is not None:
@@ -125,10 +125,9 @@ def out_of_memory(cuda: TorchCuda, device: torch.device, name: str, batch: int) 
                          "--batch, or --no-latency to count only", file=name) from None
 
 
-def _self_check(loop: LoopResult, overhead_ms: float, timer: Timer) -> dict[str, Any]:
-    """The JSON `latency.self_check` of a CUDA measurement (docs/latency.md)."""
-    return {"events_vs_wall": events_vs_wall(loop.samples, overhead_ms), "timer_overhead_ms": overhead_ms,
-            **timer.graph_check}
+def _self_check(loop: LoopResult, overhead_ms: float, timer: Timer) -> SelfCheck:
+    """A CUDA measurement's self-check (docs/latency.md)."""
+    return SelfCheck(events_vs_wall(loop.samples, overhead_ms), overhead_ms, **timer.graph_check)
 
 
 def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch: int, macs: int,
@@ -147,7 +146,7 @@ def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch
         cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None,
         step="train" if target.training else "inference",
         threads_reason=choice.reason if choice is not None else None,
-        contention=choice.to_dict() if choice is not None else None,
+        contention=choice,
         compile_s=prepared.compile_s if prepared else None, torch_version=torch.__version__,
         phases=phases, **extra)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from .settings import DTYPE_BYTES, OPTIMIZER_STATES
+from ..optimizers import OPTIMIZER_STATES
+from .settings import DTYPE_BYTES
 
 COLD_CACHE_BYTES = 256 * 1024 * 1024  # larger than any current GPU's L2, as triton's do_bench
 CUDA_WORKSPACE_BYTES = 256 * 1024 * 1024  # cuDNN / cuBLAS workspaces and autotuning, an allowance

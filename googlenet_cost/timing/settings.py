@@ -1,7 +1,7 @@
 """TimingOptions: how to time (device, batches, the loop's limits, compare's precision).
 No torch: the CLI builds it before torch is imported. The dtype and whether a training step is
-timed are the TimingTarget's (what is timed), read from RunOptions, which decides them once. At the bottom of the
-house, the element sizes and the optimizers' state that memory is sized by."""
+timed are the TimingTarget's (what is timed), read from RunOptions, which decides them once. Here too,
+the element size of each dtype that memory is sized by (the optimizers' state is googlenet_cost/optimizers.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 
 DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}  # bytes per floating-point element, by --dtype
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # tensors of state per parameter, by --optimizer
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def column_label(comparison: Comparison, index: int) -> str:
     """The baseline column is named after its spec: "googlenet (baseline)" (one line, inert: a
     label may be a model's path)."""
     label = comparison.labels[index]
-    label = f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
+    label = f"{comparison.reports[0].spec.name} (baseline)" if index == 0 and label == "baseline" else label
     return printable(label, one_line=True)
 
 
@@ -250,7 +250,7 @@ def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None
 
 def legend(comparison: Comparison, detail: str, module: str | None = None, paths: bool = False) -> str:
     """What the columns hold, under the table."""
-    text = f"Ratios are a variant's value over the baseline's ({comparison.reports[0].spec.get('name')}); MACs per sample."
+    text = f"Ratios are a variant's value over the baseline's ({comparison.reports[0].spec.name}); MACs per sample."
     if module is not None:
         text += f" Rows: those inside --module {module}; the totals are the whole network's."
     if paths:

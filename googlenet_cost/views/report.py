@@ -481,7 +481,7 @@ def to_rich_table(report: Report, depth: str = "branches", *, width: int | None 
     keys = [key for key, _, _ in chosen]
     styles = ["dim" if row.parent else ("yellow" if row.paper is not None and not row.paper.ok else None)
               for row in shown]
-    title, right = f"{report.spec.get('name')}: per-layer cost", {i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}
+    title, right = f"{report.spec.name}: per-layer cost", {i for i, k in enumerate(keys) if k in NUMERIC | {"output"}}
     table = rich_table(title, headers, body, right=right, styles=styles, footer=footer)
     table = Rendered(table, table_width(headers, body, footer), plain_table(title, headers, body, footer, right))
     note = None
@@ -545,7 +545,7 @@ def to_markdown(report: Report, depth: str = "branches", columns: tuple[str, ...
     rows.append([f"**{cell}**" if cell else "" for cell in _totals_row(report, [k for k, _, _ in columns])])
     right = {i for i, (key, _, _) in enumerate(columns) if key in NUMERIC}
     headers = _headings(report, [k for k, _, _ in columns])
-    text = f"### {markdown_cell(report.spec.get('name'))}\n\n" + markdown_table(headers, rows, right)
+    text = f"### {markdown_cell(report.spec.name)}\n\n" + markdown_table(headers, rows, right)
     text += "\n" + conventions(report) + "\n"
     if report.timed:
         text += "\n" + latency_markdown(report.timed)
@@ -602,6 +602,8 @@ def latency_panel(items: tuple[LatencyStats, ...]):
     from rich.markup import escape
     from rich.panel import Panel
 
+    from ..timing.stats import Sensors
+
     first = items[0]
     if first.device_type == "cpu":
         lines = [f"[bold yellow]CPU timing[/]: no CUDA device was used, so this is NOT GPU latency. "
@@ -624,16 +626,16 @@ def latency_panel(items: tuple[LatencyStats, ...]):
         if s.clock == "on_cpu":
             lines.append(f"  {clock_words(s)}")
         if s.phases:
-            total = sum(s.phases.values()) or 1.0
-            lines.append("  step: " + ", ".join(f"{name.removesuffix('_ms')} {ms:.3f} ms ({ms / total:.0%})"
-                                                for name, ms in s.phases.items()))
-        check = s.self_check or {}
-        if check.get("events_vs_wall") is not None:
-            graph = {True: ", CUDA graph output = eager output", None: ""}.get(check.get("graph_matches_eager"), "")
-            lines.append(f"  self-check: events / wall time {check['events_vs_wall']:.3f}{graph}")
-        if s.gpu_state and s.gpu_state.get("before"):
-            before, after = s.gpu_state["before"], s.gpu_state.get("after") or {}
-            lines.append(f"  GPU SM clock {before.get('sm_clock_mhz')} -> {after.get('sm_clock_mhz')} MHz, "
-                         f"temperature {before.get('temperature_c')} -> {after.get('temperature_c')} C")
+            total = s.phases.total_ms or 1.0
+            lines.append("  step: " + ", ".join(f"{name} {ms:.3f} ms ({ms / total:.0%})"
+                                                for name, ms in s.phases.parts()))
+        check = s.self_check
+        if check is not None and check.events_vs_wall is not None:
+            graph = {True: ", CUDA graph output = eager output", None: ""}.get(check.graph_matches_eager, "")
+            lines.append(f"  self-check: events / wall time {check.events_vs_wall:.3f}{graph}")
+        if s.gpu_state and s.gpu_state.before:
+            before, after = s.gpu_state.before, s.gpu_state.after or Sensors()
+            lines.append(f"  GPU SM clock {before.sm_clock_mhz} -> {after.sm_clock_mhz} MHz, "
+                         f"temperature {before.temperature_c} -> {after.temperature_c} C")
     title = "training-step latency" if first.step == "train" else "forward-pass latency"
     return Panel("\n".join(lines), title=title, expand=False)

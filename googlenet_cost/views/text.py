@@ -104,7 +104,7 @@ def report_html(report: Report) -> str:
 
     body = [cells("td", [markdown_name(display(row)) for _, _, display in columns]) for row in _rows(report, depth)]
     parts = ['<div class="gcost-report">', "<table>",
-             f"<caption>{_escaped(str(report.spec.get('name')))}: per-layer cost</caption>",
+             f"<caption>{_escaped(report.spec.name)}: per-layer cost</caption>",
              f"<thead>{cells('th', _headings(report, keys))}</thead>", "<tbody>", *body, "</tbody>",
              f"<tfoot>{cells('th', _totals_row(report, keys))}</tfoot>", "</table>"]
     parts += [f"<p>{_escaped(text)}</p>" for text in (left_out, conventions(report)) if text]

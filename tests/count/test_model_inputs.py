@@ -158,7 +158,7 @@ def test_the_fake_cuda_backend_captures_and_profiles_a_model_of_several_inputs()
     limits = LoopLimits(warmup_min_iters=3, warmup_min_s=0.0, min_iters=12, min_time_s=0.0)
     [graphed] = measure_latency(target, TimingOptions(device="cuda", cuda_graph=True, limits=limits), macs=1,
                               cuda=cuda, clock=cuda.clock)
-    assert graphed.cuda_graph and graphed.self_check["graph_matches_eager"] is True
+    assert graphed.cuda_graph and graphed.self_check.graph_matches_eager is True
     assert {seen for model in models for seen in model.seen} == {(torch.float32, torch.int64, torch.bool, (1, 5))}
     layers = measure_layer_latency(target, TimingOptions(device="cuda"), iterations=3, cuda=cuda)
     assert "inner" in layers.by_row

@@ -139,7 +139,7 @@ from googlenet_cost.gate import metrics
 
 metrics.METRICS += (metrics.Metric("layers", "top-level layers",
                                    lambda report: sum(row.parent is None for row in report.layers)),)
-from cli.main import gcost
+from gcost_cli.main import gcost
 
 shown = CliRunner().invoke(gcost, ["check", "--help"])
 checked = CliRunner().invoke(gcost, ["check", sys.argv[1], "--max-layers", "0", "--format", "json"])

@@ -6,7 +6,7 @@ import io
 import json
 
 from googlenet_cost.views.report import conventions, render, to_rich_table
-from googlenet_cost.report import LayerRow, PaperComparison, Report, totals_of
+from googlenet_cost.report import LayerRow, PaperComparison, Report, SourceInfo, totals_of
 
 
 def hand_report() -> Report:
@@ -18,7 +18,7 @@ def hand_report() -> Report:
         LayerRow("mod/3x3", "mod", "conv", "3x3/1", [16, 56, 56], 200, 190, 600, [11, 11]),
         LayerRow("fc", None, "linear", "", [10], 1010, 1000, 1000, [224, 224]),
     ]
-    return Report(spec={"name": "hand"}, counting={"macs": "rule"}, input_shape=[3, 224, 224], batch=1,
+    return Report(spec=SourceInfo("hand"), counting={"macs": "rule"}, input_shape=[3, 224, 224], batch=1,
                   mode="eval", layers=rows, totals=totals_of(rows))
 
 
@@ -88,7 +88,7 @@ def _many_modules(modules: int) -> Report:
         rows += [LayerRow(f"m{i}", None, "inception", "", [32, 8, 8], 30, 28, 100, [3, 3]),
                  LayerRow(f"m{i}/1x1", f"m{i}", "conv", "1x1/1", [16, 8, 8], 10, 9, 40, [1, 1]),
                  LayerRow(f"m{i}/3x3", f"m{i}", "conv", "3x3/1", [16, 8, 8], 20, 19, 60, [3, 3])]
-    return Report(spec={"name": "many"}, counting={}, input_shape=[3, 8, 8], batch=1, mode="eval",
+    return Report(spec=SourceInfo("many"), counting={}, input_shape=[3, 8, 8], batch=1, mode="eval",
                   layers=rows, totals=totals_of(rows))
 
 
