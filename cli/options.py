@@ -7,7 +7,7 @@ import click
 
 from googlenet_cost.errors import quoted
 from googlenet_cost.timing.options import DTYPE_BYTES
-from googlenet_cost.views.report import FORMATS
+from googlenet_cost.views.formats import FORMATS
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
                       default="table", show_default=True, help="Output format.")

@@ -1,4 +1,4 @@
-"""The report table drawn without rich's layout (views.report.plain_table) where a console writes no
+"""The report table drawn without rich's layout (views.fit.plain_table) where a console writes no
 styles and has the room, a pipe or a file: it must be exactly what rich draws, on every shipped spec,
 and rich must still draw what plain_table cannot say (names in other scripts, text on several lines)."""
 from __future__ import annotations
@@ -10,7 +10,8 @@ from rich.console import Console
 
 import googlenet_cost as gc
 from conftest import SPEC_PARAMS
-from googlenet_cost.views.report import Rendered, plain_table, to_rich_table
+from googlenet_cost.views.fit import Rendered, plain_table
+from googlenet_cost.views.table import to_rich_table
 
 
 def printed(item, width: int = 100_000) -> str:

@@ -5,7 +5,9 @@ import csv
 import io
 import json
 
-from googlenet_cost.views.report import conventions, render, to_rich_table
+from googlenet_cost.views.formats import render
+from googlenet_cost.views.prose import conventions
+from googlenet_cost.views.table import to_rich_table
 from googlenet_cost.report import LayerRow, PaperComparison, Report, totals_of
 
 
@@ -93,7 +95,7 @@ def _many_modules(modules: int) -> Report:
 
 
 def test_a_table_past_the_row_limit_shows_top_level_rows_and_says_so():
-    from googlenet_cost.views.report import TABLE_MAX_ROWS, table_depth
+    from googlenet_cost.views.table import TABLE_MAX_ROWS, table_depth
 
     small, large = _many_modules(TABLE_MAX_ROWS // 3), _many_modules(TABLE_MAX_ROWS // 3 + 1)
     assert table_depth(small, None) == ("branches", None)
