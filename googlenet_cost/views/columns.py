@@ -204,10 +204,22 @@ COLUMNS: tuple[Column, ...] = (
     _table1("1x1", "#1x1"), _table1("3x3_reduce", "#3x3 reduce"), _table1("3x3", "#3x3"),
     _table1("5x5_reduce", "#5x5 reduce"), _table1("5x5", "#5x5"), _table1("pool_proj", "pool proj"),
 )
-TABLE_COLUMNS = {column.key: column for column in COLUMNS if column.cell is not None}
-# --columns' names: each table column's key and its aliases ("name" is the layer column's)
-COLUMN_NAMES = {name: column.key for column in TABLE_COLUMNS.values() for name in (column.key, *column.aliases)}
 EXAMPLE = ("layer", "output", "params", "macs")  # --columns' help: "e.g. name,output,params,macs"
+
+
+def table_columns() -> dict[str, Column]:
+    """The columns a table can show (those with a cell), by key."""
+    return {column.key: column for column in COLUMNS if column.cell is not None}
+
+
+def column_names() -> dict[str, str]:
+    """--columns' names: each table column's key and its aliases ("name" is the layer column's)."""
+    return {name: column.key for column in table_columns().values() for name in (column.key, *column.aliases)}
+
+
+def frame_columns() -> tuple[Column, ...]:
+    """report.to_pandas()'s columns."""
+    return tuple(column for column in COLUMNS if column.frame is not None)
 
 
 def columns_help() -> str:
@@ -215,8 +227,9 @@ def columns_help() -> str:
     def named(columns) -> str:
         return ", ".join(column.help or column.key for column in columns)
 
-    example = ",".join(TABLE_COLUMNS[key].help or key for key in EXAMPLE)
-    others = [column for column in TABLE_COLUMNS.values() if column.key not in EXAMPLE]
+    table = table_columns()
+    example = ",".join(table[key].help or key for key in EXAMPLE)
+    others = [column for column in table.values() if column.key not in EXAMPLE]
     families = dict.fromkeys(column.family for column in others if column.family)
     grouped = "".join(f", and {family} " + named(c for c in others if c.family == family) for family in families)
     return (f"Columns of the table, Markdown and CSV, e.g. {example} (also "
@@ -230,12 +243,12 @@ def parse_columns(text: str | None, what: str = "--columns") -> tuple[str, ...] 
 
     if text is None:
         return None
-    keys = []
+    names, keys = column_names(), []
     for word in (w.strip().lower() for w in text.split(",") if w.strip()):
-        if word not in COLUMN_NAMES:
-            raise GcostError(f"{what}: unknown column {word[:40]!r}{did_you_mean(word, COLUMN_NAMES)}; known: "
-                             + ", ".join(sorted(COLUMN_NAMES)))
-        keys.append(COLUMN_NAMES[word])
+        if word not in names:
+            raise GcostError(f"{what}: unknown column {word[:40]!r}{did_you_mean(word, names)}; known: "
+                             + ", ".join(sorted(names)))
+        keys.append(names[word])
     if not keys:
         raise GcostError(f"{what} needs at least one column, e.g. name,output,params,macs")
     return tuple(dict.fromkeys(keys))
@@ -245,8 +258,9 @@ def columns_of(report: Report, chosen: tuple[str, ...] | None = None) -> list[Co
     """The table's columns: the `chosen` ones (--columns) in their order, else those the report
     has figures for (Column.shown), in COLUMNS' order."""
     if chosen is not None:
-        return [TABLE_COLUMNS[key] for key in chosen]
-    return [column for column in TABLE_COLUMNS.values() if column.shown is not None and column.shown(report)]
+        table = table_columns()
+        return [table[key] for key in chosen]
+    return [column for column in table_columns().values() if column.shown is not None and column.shown(report)]
 
 
 def headings(report: Report, columns: list[Column]) -> list[str]:
@@ -273,5 +287,3 @@ def csv_columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[C
 def csv_header(report: Report, columns: list[Column]) -> list[str]:
     return [column.csv_key(report) if column.csv_key else column.key for column in columns]
 
-
-FRAME = tuple(column for column in COLUMNS if column.frame is not None)  # report.to_pandas()'s columns

@@ -16,9 +16,9 @@ from dataclasses import dataclass, fields
 from typing import Any, Sequence
 
 from ..errors import GcostError
-from ..report import Report
 from ..escaping import printable
-from .columns import FRAME, body, columns_of, headings, parse_columns, totals_row
+from ..report import Report
+from .columns import body, columns_of, frame_columns, headings, parse_columns, totals_row
 from .formats import markdown_name
 from .prose import conventions, latency_panel
 from .table import rows_shown, table_depth, to_rich_table
@@ -142,12 +142,13 @@ def _plain(renderable: Any) -> str:
 # the table's text (HxWxC for a feature map, as the paper prints it), `output_size` the output
 # tensor's size in torch's order with the batch first, as torchinfo gives it ([1, 64, 16, 16]), the
 # receptive field as text; None where a row has no such figure.
-FRAME_COLUMNS = tuple(column.key for column in FRAME)
+FRAME_COLUMNS = tuple(column.key for column in frame_columns())
 
 
 def frame_records(report: Report) -> list[dict[str, Any]]:
     """The rows of `report.to_pandas()`, one dict per layer with FRAME_COLUMNS as keys."""
-    return [{column.key: column.frame_value(row, report.batch) for column in FRAME} for row in report.layers]
+    columns = frame_columns()
+    return [{column.key: column.frame_value(row, report.batch) for column in columns} for row in report.layers]
 
 
 def report_frame(report: Report) -> Any:
@@ -156,7 +157,7 @@ def report_frame(report: Report) -> Any:
         import pandas
     except ImportError:
         raise GcostError("to_pandas needs pandas: pip install pandas") from None
-    return pandas.DataFrame(frame_records(report), columns=list(FRAME_COLUMNS))
+    return pandas.DataFrame(frame_records(report), columns=[column.key for column in frame_columns()])
 
 
 @dataclass(frozen=True)
