@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 
 import pytest
 
@@ -15,7 +16,7 @@ from googlenet_cost.views.columns import Column, column_names, columns_help, col
 from googlenet_cost.views.formats import render
 from googlenet_cost.views.table import to_rich_table
 from googlenet_cost.views.text import PrintableReport, frame_records, report_html, report_text
-from test_reporters import hand_report
+from test_formats import hand_report
 
 CHANNELS = Column("channels", "channels", lambda r: f"{r.output_shape[0]:,}", lambda r: r.output_shape[0],
                   frame=lambda r, batch: r.output_shape[0], total=lambda report: "all", aliases=("ch",),
@@ -86,3 +87,16 @@ def test_every_column_has_a_header_and_the_dropped_ones_an_order():
     drops = [column.drop for column in table.COLUMNS if column.drop is not None]
     assert sorted(drops) == list(range(1, len(drops) + 1))  # one order, no ties
     assert len(column_names()) == len(set(column_names()))
+
+
+def test_columns_offer_weights_flops_and_activations_and_the_error_lists_every_name(runner):
+    from conftest import invoke
+
+    data = json.loads(invoke(runner, "analyze", "example_3x3_bottleneck", "--no-latency", "--format", "json").stdout)
+    text = invoke(runner, "analyze", "example_3x3_bottleneck", "--no-latency", "--format", "csv",
+                  "--columns", "name,weights,flops,activations").stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["name"], int(r["weights"]), int(r["flops"]), int(r["activations"])) for r in rows] == \
+        [(r["name"], r["weights"], 2 * r["macs"], r["activations"]) for r in data["layers"]]
+    bad = invoke(runner, "analyze", "example_3x3_bottleneck", "--no-latency", "--columns", "name,mac")
+    assert bad.exit_code == 2 and "name" in bad.stderr.split("known:")[1] and "weights" in bad.stderr
