@@ -280,7 +280,8 @@ def csv_columns(report: Report, chosen: tuple[str, ...] | None = None) -> list[C
     --columns those every CSV has (Column.in_csv)."""
     shown = [column for column in columns_of(report, chosen) if column.value is not None]
     identity = [column for column in COLUMNS if column.cell is None and column.value is not None]
-    extra = [] if chosen else [column for column in COLUMNS if column.in_csv and column not in shown]
+    keys = {column.key for column in shown}
+    extra = [] if chosen else [column for column in COLUMNS if column.in_csv and column.key not in keys]
     return [*identity, *shown, *extra]
 
 
