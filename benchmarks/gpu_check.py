@@ -115,7 +115,7 @@ def findings(outcome: Outcome) -> str:
 
 
 def report(outcomes: list[Outcome], docs: Path, dry_run: bool, budget_s: float) -> str:
-    from googlenet_cost.views.report import markdown_table
+    from googlenet_cost.views.formats import markdown_table
 
     rows = [[o.step.name, "ok" if o.ok else ("out of time" if o.code is None else f"FAILED (exit {o.code})"),
              f"{o.seconds:.0f}", findings(o)] for o in outcomes]

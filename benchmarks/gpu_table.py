@@ -20,7 +20,7 @@ import torch  # noqa: E402
 import googlenet_cost as gc  # noqa: E402
 from googlenet_cost.errors import GcostError  # noqa: E402
 from benchmarks.common import publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 from googlenet_cost.options import RunOptions  # noqa: E402
 from googlenet_cost.sources import spec_target  # noqa: E402
 from googlenet_cost.timing.measure import TimingOptions, measure_latency  # noqa: E402

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 
 SIZES = (1, 10, 100, 1000)
 MODULE = ("  - {{name: m{i}, type: inception, 1x1: 160, 3x3_reduce: {r3}, 3x3: 224, "

@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from googlenet_cost.options import DEFAULT_MODEL_DEPTH
-from googlenet_cost.views.report import TABLE_MAX_ROWS
+from googlenet_cost.views.columns import columns_help
+from googlenet_cost.views.table import TABLE_MAX_ROWS
 
 from .flags import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
                       measured_depth, model_options, roofline_from, roofline_options, step_options, timing_from,
@@ -27,11 +28,7 @@ from .flags import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, 
                    f"table of more than {TABLE_MAX_ROWS:,} rows.")
 @STRICT
 @click.option("--per-layer", is_flag=True, help="Add per-layer latency and each row's top operator (separate profiled pass).")
-@click.option("--columns", metavar="LIST",
-              help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, rf, "
-                   "weights, flops, activations, frozen, paper_params, paper_ops, latency, top_op, bytes, bytes_fused, "
-                   "intensity, bound, expected, limit, efficiency, batches, and Table 1's depth, 1x1, 3x3_reduce, "
-                   "3x3, 5x5_reduce, 5x5, pool_proj).")
+@click.option("--columns", metavar="LIST", help=columns_help())
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the roofline (.png, .svg or .pdf): every layer's intensity against its FLOP/s, the "
                    "roofs labelled, and the rows without MACs against the bandwidth roofs. Implies --roofline.")
@@ -45,8 +42,10 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
-    from googlenet_cost.views.report import (conventions, latency_panel, parse_columns, render, table_depth,
-                                             to_rich_table)
+    from googlenet_cost.views.columns import parse_columns
+    from googlenet_cost.views.formats import render
+    from googlenet_cost.views.prose import conventions, latency_panel
+    from googlenet_cost.views.table import table_depth, to_rich_table
     from googlenet_cost.analysis import analyze as run_analysis
     from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_source

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from googlenet_cost.gate import metrics as gate_metrics
-from googlenet_cost.views.check import FORMATS as CHECK_FORMATS
+from googlenet_cost.views.gate import FORMATS as CHECK_FORMATS
 
 from .flags import (DEVICE, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, guard_outputs, model_options,
                       step_options)
@@ -73,7 +73,7 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
     from googlenet_cost.gate.github import running_in_actions
     from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_sources
-    from googlenet_cost.views import check as check_view
+    from googlenet_cost.views import gate as check_view
 
     from .render import emit, environment_size, say, warn
 
@@ -116,7 +116,7 @@ def _tell_actions(result, data_on_stdout: bool) -> None:
     import os
 
     from googlenet_cost.gate import github
-    from googlenet_cost.views import check as check_view
+    from googlenet_cost.views import gate as check_view
 
     from .render import warn
 
@@ -133,7 +133,7 @@ def _tell_actions_it_could_not_run(message: str) -> None:
     import os
 
     from googlenet_cost.gate import github
-    from googlenet_cost.views import check as check_view
+    from googlenet_cost.views import gate as check_view
 
     from .render import warn
 

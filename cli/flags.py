@@ -7,7 +7,7 @@ import click
 
 from googlenet_cost.errors import quoted
 from googlenet_cost.timing.settings import DTYPE_BYTES
-from googlenet_cost.views.report import FORMATS
+from googlenet_cost.views.formats import FORMATS
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
                       default="table", show_default=True, help="Output format.")
@@ -174,7 +174,7 @@ def measured_depth(depth: str | None) -> int | None:
     """The levels a Python model is measured at (RunOptions.depth): those --depth shows (top 1,
     branches and all every level), or DEFAULT_MODEL_DEPTH when --depth is not given."""
     from googlenet_cost.options import DEFAULT_MODEL_DEPTH
-    from googlenet_cost.views.report import levels_shown
+    from googlenet_cost.views.cells import levels_shown
 
     return DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth)
 

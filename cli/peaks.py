@@ -59,7 +59,7 @@ def peaks(device, dtype, threads, remeasure, choice, fmt):
 def _views(entries: list, notes: list[str]) -> list:
     from rich.table import Table
 
-    from googlenet_cost.views.report import printable
+    from googlenet_cost.escaping import printable
 
     from .render import plain_text
 

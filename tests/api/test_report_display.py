@@ -14,7 +14,7 @@ import googlenet_cost as gc
 from googlenet_cost.analysis import analyze
 from googlenet_cost.options import RunOptions
 from googlenet_cost.sources import SpecSource
-from googlenet_cost.views.report import shape_text
+from googlenet_cost.views.cells import shape_text
 from googlenet_cost.views.text import FRAME_COLUMNS, report_text
 
 

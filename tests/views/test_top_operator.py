@@ -11,7 +11,9 @@ from googlenet_cost.report import LayerRow, OpCount, Report, SourceInfo, totals_
 from googlenet_cost.roofline.roofs import Peaks
 from googlenet_cost.timing.per_layer import LayerLatency, OpTime
 from googlenet_cost.views.compare_text import bound_words
-from googlenet_cost.views.report import parse_columns, to_csv, to_rich_table
+from googlenet_cost.views.columns import parse_columns
+from googlenet_cost.views.formats import to_csv
+from googlenet_cost.views.table import to_rich_table
 
 
 def row(name, **fields):
