@@ -11,7 +11,7 @@ from ..errors import GcostError, quoted
 from ..files import read_text
 from ..quantity import MAX_COUNT
 from ..report import Report
-from .metrics import METRICS, metric_named, metric_values
+from ..metrics import METRICS, metric_named, metric_values
 
 LOCK_SCHEMA = 3  # 2: the run's conditions (mode, step, batch, input, dtype, optimizer) recorded and compared; 3: bytes
 # The conditions a lock entry's numbers were measured under, each with the option that sets it: a
