@@ -12,7 +12,8 @@ from typing import Any, Mapping
 
 from ..errors import SpecError, did_you_mean, quoted
 from .layers import Layer, SequenceSpec, Shape
-from .parse import NAME_PATTERN, Defaults, Reader, check_size, parse_layers, parse_shape
+from .parse import Defaults, parse_layers, parse_shape
+from .reader import NAME_PATTERN, Reader, check_size
 
 
 
