@@ -197,7 +197,7 @@ class ParallelSpec(CompositeSpec):
                 and all(layer.aliases_input(train) for layer in paths[0]))
 
     def merge_traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        """What Parallel.forward (build/builder.py) moves to merge its paths: a concat reads every
+        """What Parallel.forward (build/blocks.py) moves to merge its paths: a concat reads every
         path's output and writes the whole; add and mul fold the outputs pairwise, each step
         reading its two operands and writing their (broadcast) result; then the activation. An
         output that is the block's input (an empty path: the identity) is one tensor however
