@@ -93,3 +93,31 @@ def test_gcost_specs_lists_every_shipped_spec_with_its_description_without_valid
     assert [line.split()[0] for line in lines] == sorted(builtin_specs())
     googlenet = next(line for line in lines if line.startswith("googlenet "))
     assert "GoogLeNet" in googlenet
+
+
+BOTTOM = {"errors", "quantity", "files", "metrics", "escaping"}  # what spec/ may import from outside itself
+
+
+def test_spec_imports_nothing_above_the_bottom_and_never_torch():
+    """spec/ (layers included: they build through the ModuleKit they are handed) imports, even inside a
+    function, nothing of gcost but the bottom modules, and no torch."""
+    found = set()
+    for path in sorted((LIBRARY / "spec").rglob("*.py")):
+        depth = len(path.relative_to(LIBRARY).parts) - 1  # a relative import of this many dots leaves spec/
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and getattr(node.test, "id", None) == "TYPE_CHECKING" for inner in ast.walk(node)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names if alias.name.split(".")[0] in
+                          ("torch", "fvcore", "googlenet_cost")}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in (
+                    "torch", "fvcore", "googlenet_cost"):
+                found.add(node.module)
+            elif isinstance(node, ast.ImportFrom) and node.level > depth:  # out of spec/
+                target = (node.module or "").split(".")[0]
+                if target not in BOTTOM:
+                    found.add(f"{path.name}: {'.' * node.level}{node.module}")
+    assert found == set()
