@@ -38,7 +38,7 @@ class ActivationSpec(Layer):
 
     def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
         module = getattr(kit.nn, self.module)
-        if self.numeric_keys:
+        if "slope" in self.numeric_keys:
             return module(self.slope, inplace=self.inplace)
         return module(inplace=True) if self.inplace else module()
 

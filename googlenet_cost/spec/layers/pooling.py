@@ -20,6 +20,7 @@ class _PoolSpec(Layer):
     ceil_mode: bool = False
 
     module: ClassVar[str] = ""  # its torch.nn module
+    indices: ClassVar[bool] = False  # a max pool's: it writes int64 indices too
 
     @classmethod
     def parse(cls, r: Reader) -> "_PoolSpec":
@@ -45,7 +46,7 @@ class _PoolSpec(Layer):
         return pair_text(self.kernel, self.stride)
 
     def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch)
+        return _pooling(self, in_shape, batch, self.indices)
 
 
 def _pooling(layer: Layer, in_shape: Shape, batch: int, indices: bool = False) -> Traffic:
@@ -59,9 +60,7 @@ def _pooling(layer: Layer, in_shape: Shape, batch: int, indices: bool = False) -
 @dataclass(frozen=True, kw_only=True)
 class MaxPoolSpec(_PoolSpec):
     module: ClassVar[str] = "MaxPool2d"
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch, indices=True)
+    indices: ClassVar[bool] = True
 
 
 @layer_type("avgpool")
@@ -74,6 +73,7 @@ class AvgPoolSpec(_PoolSpec):
 @dataclass(frozen=True, kw_only=True)
 class GlobalAvgPoolSpec(Layer):
     module: ClassVar[str] = "AdaptiveAvgPool2d"
+    indices: ClassVar[bool] = False
 
     def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
         return getattr(kit.nn, self.module)(1)
@@ -85,7 +85,7 @@ class GlobalAvgPoolSpec(Layer):
         return rf.whole(in_shape)
 
     def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch)
+        return _pooling(self, in_shape, batch, self.indices)
 
 
 @layer_type("global_maxpool")
@@ -94,9 +94,7 @@ class GlobalMaxPoolSpec(GlobalAvgPoolSpec):
     """The largest value of each channel: C x 1 x 1."""
 
     module: ClassVar[str] = "AdaptiveMaxPool2d"
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch, indices=True)
+    indices: ClassVar[bool] = True
 
 
 @layer_type("adaptive_avgpool")
@@ -104,6 +102,7 @@ class GlobalMaxPoolSpec(GlobalAvgPoolSpec):
 class AdaptiveAvgPoolSpec(Layer):
     output: Pair
     module: ClassVar[str] = "AdaptiveAvgPool2d"
+    indices: ClassVar[bool] = False
 
     @classmethod
     def parse(cls, r: Reader) -> "AdaptiveAvgPoolSpec":
@@ -128,7 +127,7 @@ class AdaptiveAvgPoolSpec(Layer):
         return rf.through((widest(h, oh), widest(w, ow)), (max(h // oh, 1), max(w // ow, 1)))
 
     def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch)
+        return _pooling(self, in_shape, batch, self.indices)
 
 
 @layer_type("adaptive_maxpool")
@@ -137,7 +136,5 @@ class AdaptiveMaxPoolSpec(AdaptiveAvgPoolSpec):
     """Max over PyTorch's adaptive windows: the same output shape and receptive field."""
 
     module: ClassVar[str] = "AdaptiveMaxPool2d"
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch, indices=True)
+    indices: ClassVar[bool] = True
 
