@@ -33,7 +33,7 @@ def test_wheel_finds_builtin_specs_by_name(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         shipped = {name for name in archive.namelist() if name.startswith("googlenet_cost/") and name.endswith(".py")}
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "googlenet_cost").rglob("*.py")}
-    modules |= {f"googlenet_cost/specs/{p.name}" for p in (ROOT / "specs").glob("*.py")}  # setup.cfg's package_dir
+    modules |= {f"googlenet_cost/networks/{p.name}" for p in (ROOT / "specs").glob("*.py")}  # setup.cfg's package_dir
     assert shipped == modules  # today's modules, none left over from an earlier build
     script = ("import googlenet_cost, sys; assert googlenet_cost.__file__.startswith(sys.argv[1]); "
               "from gcost_cli.main import gcost; gcost(['analyze', 'googlenet', '--no-latency', '--format', 'csv'])")
