@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from googlenet_cost.gate import metrics as gate_metrics
+from googlenet_cost import metrics as gate_metrics
 from googlenet_cost.views.gate import FORMATS as CHECK_FORMATS
 
 from .flags import (DEVICE, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, guard_outputs, model_options,
@@ -15,7 +15,7 @@ from .flags import (DEVICE, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, 
 
 
 def _limit_options(fn):
-    """A --max-* option per metric of the gate's table (gate/metrics.py), its value passed under
+    """A --max-* option per metric of the gate's table (googlenet_cost/metrics.py), its value passed under
     the metric's budget key (max_params, ...)."""
     for metric in reversed(gate_metrics.METRICS):
         fn = click.option(metric.option, metric.budget_key, metavar="N",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .gate.metrics import METRICS, metric_values, parse_limits
+from .metrics import METRICS, metric_values, parse_limits
 
 # Every budget key but the timed metrics' (latency): a test suite runs on noisy machines, and timing
 # belongs in benchmarks.

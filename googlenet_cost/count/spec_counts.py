@@ -72,8 +72,7 @@ def single_value_norm(planned: list[PlannedRow]) -> str | None:
     """The first row whose batch norm sees one value per channel in a sample (a 1x1 map, as
     Inception v3's auxiliary head): training mode needs a batch of 2 or more to run it."""
     for row in planned:
-        norms = row.type == "batchnorm" or getattr(row.layer, "norm", "none") == "batchnorm"
-        if norms and numel(row.out_shape[1:]) == 1:
+        if row.layer.normalizes_batch() and numel(row.out_shape[1:]) == 1:
             return row.name
     return None
 
@@ -163,9 +162,9 @@ def fused_traffic(plan: PlannedRow, batch: int, train: bool) -> Traffic:
 def _batch_norms(layer, in_shape):
     """The channels of every batch norm inside `layer` (a conv's own norm included)."""
     from ..spec.layers import walk
-    from ..spec.layers.plain import BatchNormSpec, ConvSpec
+    from ..spec.layers import BatchNormSpec, ConvSpec
 
-    if isinstance(layer, ConvSpec) and layer.norm == "batchnorm":
+    if isinstance(layer, ConvSpec) and layer.normalizes_batch():
         yield layer.width(in_shape[0])
     elif isinstance(layer, BatchNormSpec):
         yield in_shape[0]

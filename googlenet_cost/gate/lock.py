@@ -12,7 +12,7 @@ from ..errors import GcostError, quoted
 from ..files import read_text
 from ..quantity import MAX_COUNT
 from ..report import Report
-from .metrics import METRICS, metric_named, metric_values
+from ..metrics import METRICS, metric_named, metric_values
 
 LOCK_SCHEMA = 3  # 2: the run's conditions (mode, step, batch, input, dtype, optimizer) recorded and compared; 3: bytes
 # The conditions a lock entry's numbers were measured under, each with the option that sets it: a
@@ -59,7 +59,7 @@ class LockEntry:
     input: tuple[int, ...]  # the first tensor's shape
     dtype: str
     optimizer: str | None  # a training step's; None otherwise
-    metrics: dict[str, float] = field(default_factory=dict)  # by metric key (gate/metrics.py)
+    metrics: dict[str, float] = field(default_factory=dict)  # by metric key (googlenet_cost/metrics.py)
     layers: dict[str, LayerCounts] = field(default_factory=dict)  # top-level rows, by name
     inputs: str | None = None  # the --input text, only for a model with several or non-float inputs
     latency_device_type: str | None = None  # where latency_ms was timed; None: no latency recorded

@@ -14,7 +14,7 @@ from ..files import load_yaml, read_text
 from ..options import RunOptions
 from ..report import Report
 from .lock import LayerCounts, Lock, LockEntry, compare_conditions, compare_latency, read_lock, version_difference
-from .metrics import METRICS, any_timed, any_training, metric_values, parse_limits, parse_tolerance
+from ..metrics import METRICS, any_timed, any_training, metric_values, parse_limits, parse_tolerance
 
 if TYPE_CHECKING:
     from ..timing.settings import TimingOptions

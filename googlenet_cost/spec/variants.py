@@ -24,7 +24,7 @@ from .edits import set_keys
 from .layers import (AdaptiveAvgPoolSpec, AvgPoolSpec, BranchesSpec, ConvSpec, GlobalAvgPoolSpec, InceptionSpec, Layer,
                      LinearSpec, SequenceSpec, factorized_5x5)
 from .model import Spec
-from .parse import MAX_CHANNELS
+from .reader import MAX_CHANNELS
 from .tree import MAX_SCALE, Scope, listed, module_scope, rewrite, row_paths  # noqa: F401 (row_paths: API)
 
 

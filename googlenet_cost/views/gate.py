@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..escaping import json_text, printable
-from ..gate.metrics import metric_named
+from ..metrics import metric_named
 from .fit import Layout, fit
 from .formats import FORMATS as REPORT_FORMATS
 from .formats import csv_cells, markdown_table

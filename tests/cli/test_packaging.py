@@ -37,7 +37,7 @@ def test_wheel_finds_builtin_specs_by_name(tmp_path):
         (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
         scripts = archive.read(entry_points).decode()
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "googlenet_cost").rglob("*.py")}
-    modules |= {f"googlenet_cost/specs/{p.name}" for p in (ROOT / "specs").glob("*.py")}  # setup.cfg's package_dir
+    modules |= {f"googlenet_cost/networks/{p.name}" for p in (ROOT / "specs").glob("*.py")}  # setup.cfg's package_dir
     modules |= {f"gcost_cli/{p.relative_to(ROOT / 'cli').as_posix()}" for p in (ROOT / "cli").rglob("*.py")}
     assert shipped == modules  # today's modules, none left over from an earlier build
     assert "googlenet_cost/datasheets.yaml" in names  # the bottom's table, read by timing and the roofline

@@ -12,7 +12,7 @@ import shlex
 
 import pytest
 
-from googlenet_cost.gate.metrics import parse_tolerance
+from googlenet_cost.metrics import parse_tolerance
 from googlenet_cost.testing import assert_within_budget
 
 from conftest import ROOT, invoke, recorded_lock, write_lock
@@ -148,7 +148,7 @@ def test_committed_lock_file_matches_shipped_specs(runner):
 
 
 def test_assert_within_budget_accepts_every_budget_key_but_latency_and_lists_exactly_those():
-    from googlenet_cost.gate.metrics import budget_keys
+    from googlenet_cost.metrics import budget_keys
     from googlenet_cost.testing import ACCEPTED
 
     assert set(ACCEPTED) == set(budget_keys()) - {"max_latency_ms"}

@@ -15,14 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("googlenet_cost", "cli")
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
-# Edges the table forbids that other parts of issue 35 are removing; the lead deletes each line (and
-# the xfail marks below) once that part is merged. Nothing else may be listed here.
-KNOWN_VIOLATIONS = {
-    # house-run: RunOptions annotates its peaks with roofline's Peaks (under TYPE_CHECKING)
-    ("googlenet_cost.options", "googlenet_cost.roofline.peaks"),
-    # house-spec: a spec's budget block is read with gate/metrics' table (moving to the bottom)
-    ("googlenet_cost.spec.load", "googlenet_cost.gate.metrics"),
-}
 
 
 def module_name(path: Path) -> str:
@@ -263,16 +255,8 @@ def test_no_import_cycle_lazy_and_annotation_imports_included():
     assert cycles(graph()) == []
 
 
-@pytest.mark.xfail(reason="the edges in KNOWN_VIOLATIONS: house-run (options -> roofline.peaks) and house-spec "
-                          "(spec/load -> gate.metrics) remove them", strict=True)
 def test_every_import_is_one_the_table_allows():
     assert forbidden(graph(), table()) == set()
-
-
-def test_no_import_the_table_forbids_beyond_the_known_ones():
-    """What the lead checks after merging the parts that remove KNOWN_VIOLATIONS: the forbidden
-    edges are exactly those (an edge removed leaves a line to delete here)."""
-    assert forbidden(graph(), table()) == KNOWN_VIOLATIONS
 
 
 def test_the_library_never_imports_the_cli():
