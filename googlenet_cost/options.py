@@ -11,7 +11,7 @@ from .optimizers import OPTIMIZERS
 from .timing.settings import DTYPE_BYTES, TimingOptions
 
 if TYPE_CHECKING:
-    from .roofline.peaks import Peaks
+    from .roofline.roofs import Peaks
 
 STEPS = ("inference", "train")
 DEFAULT_MODEL_DEPTH = 2  # a Python model's rows: its module tree this many levels deep

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import SpecError, did_you_mean
 from ..quantity import NumberError, parse_int, parse_real, shown
 
-if TYPE_CHECKING:
-    from .layers.base import Layer
-    from .parse import Defaults
+if TYPE_CHECKING:  # the layer classes and parse.py import this module: what it hands them is typed as
+    Layer = Any  # the layers it reads (spec/layers/base.Layer), without an import back up to them
+    Defaults = Any  # the spec's `defaults:` block (parse.Defaults)
 
 MAX_SPATIAL = 1 << 16  # input height / width, kernels
 MAX_CHANNELS = 1 << 20  # channels of a feature map (a conv's out, a concat's sum), features of a linear layer

@@ -74,7 +74,7 @@ def test_every_name_in_the_help_is_a_column_name():
 
 
 def test_the_cli_help_is_the_table_s(runner):
-    from cli.main import gcost
+    from gcost_cli.main import gcost
 
     done = runner.invoke(gcost, ["analyze", "--help"], terminal_width=10_000)
     assert " ".join(columns_help().split()) in " ".join(done.output.split())
