@@ -75,8 +75,9 @@ def main() -> None:
                                               min_iters=50))
     options = with_thread_choice(options)  # gcost and the references on the same threads
     macs = gc.analyze(spec).totals.macs
-    ours = [measure_latency(spec_target(spec, RunOptions()), options, macs=macs)[0].median_ms for _ in range(args.repeats)]
-    with timing_context(options, device, cuda_backend(), training=False):  # the references under the same numerics
+    target = spec_target(spec, RunOptions())
+    ours = [measure_latency(target, options, macs=macs)[0].median_ms for _ in range(args.repeats)]
+    with timing_context(options, device, cuda_backend(), target):  # the references under the same numerics
         threads = torch.get_num_threads()
         reference = reference_timer_ms(spec, device, args.batch)
         bench = triton_ms(spec, device, args.batch) if device.type == "cuda" else None

@@ -13,11 +13,13 @@ LIBRARY = Path(__file__).resolve().parents[2] / "googlenet_cost"
 
 # The same word with another meaning, where a type's name is not meant: (file, word) -> what it is there.
 OTHER_MEANINGS = {
-    ("count/counting.py", "conv"): "an operator fvcore counts (aten::_convolution)",
-    ("count/counting.py", "linear"): "an operator fvcore counts (aten::linear)",
+    ("count/cross_check.py", "conv"): "an operator fvcore counts (aten::_convolution)",
+    ("count/cross_check.py", "linear"): "an operator fvcore counts (aten::linear)",
     ("count/recorder.py", "linear"): "the aten operator's name",
     ("timing/cuda.py", "conv"): "torch.backends.cudnn.conv, an attribute",
-    ("views/report.py", "branches"): "the --depth level that shows nested rows",
+    ("views/cells.py", "branches"): "the --depth level that shows nested rows",
+    ("views/table.py", "branches"): "the --depth level that shows nested rows",
+    ("views/formats.py", "branches"): "the --depth level that shows nested rows",
     ("views/text.py", "branches"): "the --depth level that shows nested rows",
     ("report.py", "sequence"): "a report row's type: the report is plain data and imports no spec",
     ("report.py", "repeat"): "a report row's type: the report is plain data and imports no spec",

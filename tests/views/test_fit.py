@@ -53,7 +53,7 @@ def test_rendered_without_plain_lines_is_the_renderable():
 # --- one fit() for analyze's, compare's and check's tables -------------------------------------
 
 def _check_result():
-    from googlenet_cost.gate.check import CheckEntry, CheckResult
+    from googlenet_cost.gate.run import CheckEntry, CheckResult
 
     entries = [CheckEntry("googlenet_with_a_long_name", metric, value, limit, "baseline", baseline)
                for metric, value, limit, baseline in (("params", 6_998_552, 7_000_000, 6_990_000),
