@@ -112,7 +112,7 @@ def test_analysis_leaves_a_model_untouched():
     model = build_model(spec, train=True)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     hooks_before = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
-    measure(model, spec.input_shape)
+    measure(model, spec.input_shape, depth=None)
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert set(before) == set(model.state_dict())
