@@ -85,7 +85,7 @@ def main() -> None:
             ["torch.utils.benchmark.Timer, warm cache", f"{reference:.3f}",
              f"{statistics.median(ours) / reference:.3f}", "blocks of calls, one sync per block"]]
     if bench is not None:
-        cold = measure_latency(spec_target(spec, RunOptions()), TimingOptions(**{**options.__dict__, "cold_cache": True}),
+        cold = measure_latency(target, TimingOptions(**{**options.__dict__, "cold_cache": True}),
                                macs=macs)[0].median_ms
         rows += [["gcost --cold-cache", f"{cold:.3f}", "", "256 MB flush, sync, events, sync after each call"],
                  ["triton.testing.do_bench (flushes L2)", f"{bench:.3f}", f"{cold / bench:.3f}",
