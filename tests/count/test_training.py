@@ -144,7 +144,9 @@ def test_a_training_step_reports_its_forward_backward_and_optimizer_shares():
                             TimingOptions(device="cpu", step="train", limits=LoopLimits(1, 0.0, 5, 0.0)), macs=1)
     assert stats.step == "train" and [name for name, _ in stats.phases.parts()] == ["forward", "backward", "optimizer"]
     assert all(ms > 0 for _, ms in stats.phases.parts())
-    assert stats.phases.total_ms <= stats.p90_ms * 1.5  # the phases are parts of one step
+    # the phases are parts of one step, on the host's wall clock (the step's own figures are on-CPU
+    # time where other work shared the CPU: then its wall-clock median is the one to compare with)
+    assert stats.phases.total_ms <= (stats.wall_median_ms if stats.clock == "on_cpu" else stats.p90_ms) * 1.5
 
 
 def test_training_step_phases_on_the_fake_gpu_come_from_events_on_its_stream():
