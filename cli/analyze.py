@@ -44,8 +44,8 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
     from googlenet_cost.views.columns import parse_columns
     from googlenet_cost.views.formats import render
-    from googlenet_cost.views.prose import conventions, latency_panel
-    from googlenet_cost.views.table import table_depth, to_rich_table
+    from googlenet_cost.views.prose import latency_panel
+    from googlenet_cost.views.table import analyze_view
     from googlenet_cost.analysis import analyze as run_analysis
     from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_source
@@ -70,11 +70,8 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
         report = run_analysis(source, options, progress=progress)
 
     def views() -> list:
-        panel = [latency_panel(report.timed)] if report.timed else []
-        shown, left_out = table_depth(report, depth)
-        table, dropped = to_rich_table(report, shown, width=None if output else fit_width(), columns=chosen)
-        notes = [note for note in (left_out, dropped) if note]
-        return [table, *notes, conventions(report), *panel]
+        table, words = analyze_view(report, depth, width=None if output else fit_width(), columns=chosen)
+        return [table, *words, *([latency_panel(report.timed)] if report.timed else [])]
 
     emit(render(report, fmt, depth or "branches", columns=chosen), views, output)
     for note in report.notes:  # --verify's agreement is a finding, not a warning: said plainly

@@ -139,6 +139,7 @@ class LayerRow:
     expected_ms: float | None = None  # --roofline with measured operator rates: its operators at those rates
     limit_ops: tuple[str, ...] = ()  # --roofline: the operators responsible for a kernel or overhead limit
     batches: tuple[BatchBound, ...] = ()  # --roofline --batch 1,8,64: bytes and bound at each batch
+    passes_through: bool = False  # a spec row whose output is its last child's (a sequence, a repeat): no tensor of its own
 
     @property
     def activations(self) -> int:
@@ -314,10 +315,6 @@ def _latency_dict(latency: tuple[LatencyStats, ...]) -> Any:
     return latency[0].to_dict()
 
 
-# Spec rows whose output is their last child's output, not a tensor of their own
-PASS_THROUGH_TYPES = ("sequence", "repeat", "aux")
-
-
 def totals_of(rows: list[LayerRow], batch: int = 1) -> Totals:
     """Totals are the sums of the top-level rows (a module row already sums its children).
     Activations: for a spec, the outputs of every row that makes a tensor, children included
@@ -325,7 +322,7 @@ def totals_of(rows: list[LayerRow], batch: int = 1) -> Totals:
     for a Python model, every element its operators write, which the top-level rows hold."""
     top = [row for row in rows if row.parent is None]
     measured = any(row.written is not None for row in rows)
-    made = [row for row in rows if row.type not in PASS_THROUGH_TYPES]
+    made = [row for row in rows if not row.passes_through]
     macs, moved = sum(r.macs for r in top), sum(r.bytes for r in top)
     paper = [r.paper for r in top if r.paper is not None]
     params_figures = [p.params for p in paper if p.params is not None]

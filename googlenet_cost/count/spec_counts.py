@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import GcostError
 from ..report import Counted, LayerRow, PaperComparison, intensity
-from ..spec.layers import Traffic, numel
+from ..spec.layers import Traffic, numel, passes_through
 from ..spec.layers.base import INDEX_BYTES
 from ..spec.plan import PlannedRow, plan_rows, top_layers
 from .units import MeasurementPlan, UnitCache, require_cpu_memory
@@ -140,7 +140,8 @@ def _row(plan: PlannedRow, measured: MeasuredRow, batch: int, itemsize: int) -> 
                     receptive_field=list(plan.field.size), paper=_paper(plan, measured),
                     bytes=moved, arithmetic_intensity=intensity(measured.macs, batch, moved),
                     depth=table1.depth(plan.layer, plan.in_shape), filters=table1.filters(plan.layer),
-                    operators=op_counts(measured.operators, itemsize), bytes_fused=measured.fused.total.bytes(itemsize))
+                    operators=op_counts(measured.operators, itemsize), bytes_fused=measured.fused.total.bytes(itemsize),
+                    passes_through=passes_through(plan.layer))
 
 
 def fused_traffic(plan: PlannedRow, batch: int, train: bool) -> Traffic:

@@ -169,14 +169,6 @@ def apply_change(spec: Spec, change: Change, scope: Scope) -> Variant:
     return _validated(change.label, varied, notes)
 
 
-def apply_to_modules(spec: Spec, change: Change, scope: Scope, *, strict: bool = False) -> Variant:
-    """apply_change under its former name (`strict` is now the scope's: a --module glob is strict)."""
-    return apply_change(spec, change, scope)
-
-
-modules_matching = module_scope  # its former name
-
-
 def _roles_hint(spec: Spec) -> str:
     """What a spec in which a role variant found nothing has instead, so the user knows what to add."""
     roles: set[str] = set()

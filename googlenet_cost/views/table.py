@@ -8,6 +8,7 @@ from ..report import LayerRow, Report
 from .cells import levels_shown, row_level
 from .columns import Column, body, columns_of, headings, totals_row
 from .fit import Layout, Rendered, fit
+from .prose import conventions
 
 
 def rows_shown(report: Report, depth: str) -> list[LayerRow]:
@@ -65,3 +66,13 @@ def _layouts(report: Report, rows: list[LayerRow], columns: list[Column], droppi
             return
         columns = [column for column in columns if column is not droppable[0]]
         left_out += (droppable[0].heading(report),)
+
+
+def analyze_view(report: Report, depth: str | None, *, width: int | None, columns: tuple[str, ...] | None = None,
+                 rows_remedy: str = ROWS_REMEDY, columns_remedy: str = COLUMNS_REMEDY) -> tuple[Rendered, list[str]]:
+    """What `gcost analyze` and `print(report)` show first, in order: the table fitted to `width`,
+    then its words: the notes on rows or columns left out (each naming its caller's remedies), the
+    totals and the counting rule. Each caller adds the latency panel and its own lines after them."""
+    shown, left_out = table_depth(report, depth, remedy=rows_remedy)
+    table, dropped = to_rich_table(report, shown, width=width, columns=columns, remedy=columns_remedy)
+    return table, [note for note in (left_out, dropped) if note] + [conventions(report)]

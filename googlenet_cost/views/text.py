@@ -21,7 +21,7 @@ from ..report import Report
 from .columns import body, columns_of, frame_columns, headings, parse_columns, totals_row
 from .formats import markdown_name
 from .prose import conventions, latency_panel
-from .table import rows_shown, table_depth, to_rich_table
+from .table import analyze_view, rows_shown, table_depth
 
 TEXT_WIDTH = 100  # str(report) where no terminal says its width (a pipe, a file, a test): 100 columns
 WIDE = 100_000  # a notebook's output: the table as wide as it needs, the text unwrapped
@@ -70,9 +70,8 @@ def report_renderables(report: Report, width: int | None = TEXT_WIDTH, *, depth:
     latency panel, the notes (--verify's agreement), the warnings."""
     from rich.text import Text
 
-    shown, left_out = table_depth(report, depth, remedy=API_ROWS_REMEDY)
-    table, dropped = to_rich_table(report, shown, width=width, columns=columns, remedy=API_COLUMNS_REMEDY)
-    words = [note for note in (left_out, dropped) if note] + [conventions(report)]
+    table, words = analyze_view(report, depth, width=width, columns=columns, rows_remedy=API_ROWS_REMEDY,
+                                columns_remedy=API_COLUMNS_REMEDY)
     items = [table, *(Text(printable(text)) for text in words)]
     items += [latency_panel(report.timed)] if report.timed else []
     items += [Text(printable(note)) for note in report.notes]

@@ -21,8 +21,6 @@ OTHER_MEANINGS = {
     ("views/table.py", "branches"): "the --depth level that shows nested rows",
     ("views/formats.py", "branches"): "the --depth level that shows nested rows",
     ("views/text.py", "branches"): "the --depth level that shows nested rows",
-    ("report.py", "sequence"): "a report row's type: the report is plain data and imports no spec",
-    ("report.py", "repeat"): "a report row's type: the report is plain data and imports no spec",
 }
 
 

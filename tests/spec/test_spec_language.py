@@ -316,11 +316,11 @@ def test_a_module_glob_that_matches_unchangeable_modules_names_them(runner, writ
 
 
 def test_a_loaded_spec_is_not_mutated_by_factorize():
-    from googlenet_cost.spec.variants import apply_to_modules, factorize, modules_matching
+    from googlenet_cost.spec.variants import apply_change, factorize, module_scope
 
     spec = gc.load_spec("inception_v3")
     before = repr(spec)
-    varied = apply_to_modules(spec, factorize(), modules_matching(spec, "Mixed_5*"), strict=True)
+    varied = apply_change(spec, factorize(), module_scope(spec, "Mixed_5*"))
     assert repr(spec) == before and varied.spec != spec
 
 

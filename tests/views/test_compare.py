@@ -101,9 +101,9 @@ def test_module_glob_limits_the_variant():
 def test_a_loaded_spec_is_never_mutated():
     spec = gc.load_spec("googlenet")
     before = repr(spec)
-    from googlenet_cost.spec.variants import apply_to_modules, modules_matching, no_reduce
+    from googlenet_cost.spec.variants import apply_change, module_scope, no_reduce
 
-    apply_to_modules(spec, no_reduce(), modules_matching(spec, None))
+    apply_change(spec, no_reduce(), module_scope(spec, None))
     assert repr(spec) == before
 
 
