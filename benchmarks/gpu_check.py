@@ -51,9 +51,9 @@ def steps(dry_run: bool) -> list[Step]:
                  "benchmarks-latency-check-cpu.md"),
             # One thread: the rehearsal's measurements need not fill the CPUs (the suite runs beside
             # it); both steps the same, so the self-checks read the peaks the step before cached.
-            Step("roofline peaks", [python, "-m", "cli", "peaks", "--device", "cpu", "--threads", "1",
+            Step("roofline peaks", [python, "-m", "gcost_cli", "peaks", "--device", "cpu", "--threads", "1",
                                     "--format", "json"], 0.15),
-            Step("self-checks", [python, "-m", "cli", "analyze", "example_3x3_bottleneck", "--device", "cpu",
+            Step("self-checks", [python, "-m", "gcost_cli", "analyze", "example_3x3_bottleneck", "--device", "cpu",
                                  "--threads", "1", "--roofline", "--per-layer", "--min-time", "0.1", "--min-iters", "3",
                                  "--warmup", "0", "--format", "json"], 0.15),
         ]
@@ -63,8 +63,8 @@ def steps(dry_run: bool) -> list[Step]:
                                "--modes", "eager,cuda graph", "--min-time", "0.5"], 0.25, "benchmarks-gpu-table.md"),
         Step("latency harness check", [python, "benchmarks/latency_check.py", "--device", "cuda", "--repeats", "2"],
              0.2, "benchmarks-latency-check-cuda.md"),
-        Step("roofline peaks", [python, "-m", "cli", "peaks", "--device", "cuda", "--format", "json"], 0.1),
-        Step("self-checks", [python, "-m", "cli", "analyze", "googlenet", "--device", "cuda", "--roofline",
+        Step("roofline peaks", [python, "-m", "gcost_cli", "peaks", "--device", "cuda", "--format", "json"], 0.1),
+        Step("self-checks", [python, "-m", "gcost_cli", "analyze", "googlenet", "--device", "cuda", "--roofline",
                              "--per-layer", "--format", "json"], 0.15),
     ]
 
@@ -115,7 +115,7 @@ def findings(outcome: Outcome) -> str:
 
 
 def report(outcomes: list[Outcome], docs: Path, dry_run: bool, budget_s: float) -> str:
-    from googlenet_cost.views.report import markdown_table
+    from googlenet_cost.views.formats import markdown_table
 
     rows = [[o.step.name, "ok" if o.ok else ("out of time" if o.code is None else f"FAILED (exit {o.code})"),
              f"{o.seconds:.0f}", findings(o)] for o in outcomes]

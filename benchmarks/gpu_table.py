@@ -20,7 +20,8 @@ import torch  # noqa: E402
 import googlenet_cost as gc  # noqa: E402
 from googlenet_cost.errors import GcostError  # noqa: E402
 from benchmarks.common import publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
+from googlenet_cost.options import RunOptions  # noqa: E402
 from googlenet_cost.sources import spec_target  # noqa: E402
 from googlenet_cost.timing.measure import TimingOptions, measure_latency  # noqa: E402
 from googlenet_cost.timing.loop import LoopLimits  # noqa: E402
@@ -40,7 +41,6 @@ def main() -> None:
     if args.device != "cpu" and not torch.cuda.is_available():
         sys.exit("gpu_table.py needs a CUDA device")
     spec = gc.load_spec(args.spec)
-    target = spec_target(spec)
     macs = gc.analyze(spec).totals.macs
     base = TimingOptions(device=args.device, limits=LoopLimits(warmup_min_s=min(0.5, args.min_time),
                                                                min_time_s=args.min_time))
@@ -48,7 +48,8 @@ def main() -> None:
     for mode in args.modes.split(","):
         for dtype in args.dtypes.split(","):
             for batch in (int(b) for b in args.batches.split(",")):
-                options = replace(base, dtype=dtype, batches=(batch,), **MODES[mode])
+                options = replace(base, batches=(batch,), **MODES[mode])
+                target = spec_target(spec, RunOptions(dtype=dtype))
                 try:
                     [s] = measure_latency(target, options, macs=macs)
                 except (GcostError, RuntimeError) as e:  # e.g. compile unavailable: say so in the table
@@ -58,7 +59,7 @@ def main() -> None:
                              f"{s.throughput_per_s:,.0f}", f"{s.tflops:.1f}",
                              f"{s.peak_fraction:.1%}" if s.peak_fraction is not None else "",
                              f"{(s.peak_memory_bytes or 0) / 2**20:,.0f}",
-                             f"{(s.self_check or {}).get('events_vs_wall') or 0:.3f}",
+                             f"{(s.self_check.events_vs_wall if s.self_check else None) or 0:.3f}",
                              "; ".join(w[:40] for w in s.warnings)])
                 print(" | ".join(rows[-1]), flush=True)
     table = markdown_table(["mode", "dtype", "batch", "median ms", "p10 ms", "p90 ms", "samples/s", "TFLOP/s",

@@ -33,8 +33,9 @@ import torch  # noqa: E402
 
 import googlenet_cost as gc  # noqa: E402
 from benchmarks.common import publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 from googlenet_cost.timing.loop import LoopLimits  # noqa: E402
+from googlenet_cost.options import RunOptions  # noqa: E402
 from googlenet_cost.sources import spec_target  # noqa: E402
 from googlenet_cost.timing.measure import (TimingOptions, cuda_backend, device_label, measure_latency,  # noqa: E402
                                            resolve_device, timing_context, with_thread_choice)
@@ -74,8 +75,9 @@ def main() -> None:
                                               min_iters=50))
     options = with_thread_choice(options)  # gcost and the references on the same threads
     macs = gc.analyze(spec).totals.macs
-    ours = [measure_latency(spec_target(spec), options, macs=macs)[0].median_ms for _ in range(args.repeats)]
-    with timing_context(options, device, cuda_backend()):  # the references under the same numerics
+    target = spec_target(spec, RunOptions())
+    ours = [measure_latency(target, options, macs=macs)[0].median_ms for _ in range(args.repeats)]
+    with timing_context(options, device, cuda_backend(), target):  # the references under the same numerics
         threads = torch.get_num_threads()
         reference = reference_timer_ms(spec, device, args.batch)
         bench = triton_ms(spec, device, args.batch) if device.type == "cuda" else None
@@ -83,7 +85,7 @@ def main() -> None:
             ["torch.utils.benchmark.Timer, warm cache", f"{reference:.3f}",
              f"{statistics.median(ours) / reference:.3f}", "blocks of calls, one sync per block"]]
     if bench is not None:
-        cold = measure_latency(spec_target(spec), TimingOptions(**{**options.__dict__, "cold_cache": True}),
+        cold = measure_latency(target, TimingOptions(**{**options.__dict__, "cold_cache": True}),
                                macs=macs)[0].median_ms
         rows += [["gcost --cold-cache", f"{cold:.3f}", "", "256 MB flush, sync, events, sync after each call"],
                  ["triton.testing.do_bench (flushes L2)", f"{bench:.3f}", f"{cold / bench:.3f}",

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 
 RIGHT = {"copy": ("no measurable difference", "no meaningful difference"), "no-reduce": ("slower",)}
 WRONG = {"copy": ("faster", "slower"), "no-reduce": ("faster",)}
@@ -45,7 +45,7 @@ def busy_loops(count: int):
 
 def compare(copy: Path, *extra: str) -> tuple[dict, float, int]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "cli", "compare", "googlenet", str(copy), "--no-reduce",
+    done = subprocess.run([sys.executable, "-m", "gcost_cli", "compare", "googlenet", str(copy), "--no-reduce",
                            "--format", "json", *extra], cwd=ROOT, capture_output=True, text=True)
     took = time.perf_counter() - start
     return (json.loads(done.stdout) if done.returncode == 0 else {}), took, done.returncode
@@ -88,7 +88,7 @@ def one_model() -> list[list[str]]:
     for loops in (0, 1, 2):
         with busy_loops(loops):
             for threads in ("2", "1"):
-                done = subprocess.run([sys.executable, "-m", "cli", "analyze", "googlenet", "--threads", threads,
+                done = subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", "googlenet", "--threads", threads,
                                        "--min-time", "3", "--format", "json"], cwd=ROOT, capture_output=True,
                                       text=True, check=True)
                 latency = json.loads(done.stdout)["latency"]
@@ -139,7 +139,7 @@ def main() -> None:
                                f"{took:.1f}"])
                 print(" | ".join(capped[-1]), flush=True)
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "cli", "compare", "--reduce", "16", "--no-reduce", "--format",
+        done = subprocess.run([sys.executable, "-m", "gcost_cli", "compare", "--reduce", "16", "--no-reduce", "--format",
                                "json"], cwd=ROOT, capture_output=True, text=True)
         quiet = json.loads(done.stdout)
         quiet_took = time.perf_counter() - start

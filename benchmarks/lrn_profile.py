@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 
 ITERATIONS = 50
 SHAPES = {"norm1": (1, 64, 56, 56), "norm2": (1, 192, 56, 56)}
@@ -57,7 +57,7 @@ def traffic(shape: tuple[int, ...]) -> dict[str, int]:
 
     from googlenet_cost.count.counting import measure_model
 
-    rows = measure_model(torch.nn.Sequential(torch.nn.LocalResponseNorm(5)), shape[1:], shape[0], device="meta").rows
+    rows = measure_model(torch.nn.Sequential(torch.nn.LocalResponseNorm(5)), shape[1:], shape[0], device="meta", depth=None).rows
     moved: dict[str, int] = defaultdict(int)
     for op in rows[0].operators:
         moved[op.name] += op.traffic.bytes(4)

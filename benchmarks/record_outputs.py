@@ -52,7 +52,7 @@ def commands():
 
 def run(args):
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1", GCOST_DEVICE="cpu")
-    done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "gcost_cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     return {"args": args, "rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 
 ROUNDS = 7
 NOISE = 1.10  # roofline.bound.NOISE: beyond this a row beats its bound
@@ -70,7 +70,7 @@ def overhead() -> tuple[list[list[str]], float]:
     process = []
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency"], cwd=ROOT, check=True,
+        subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", "googlenet", "--no-latency"], cwd=ROOT, check=True,
                        capture_output=True)
         process.append(time.perf_counter() - start)
     added = statistics.median(with_bytes) - statistics.median(without)
@@ -89,8 +89,8 @@ def bound_check() -> tuple[list[list[str]], dict]:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "report.json"
         env = {**os.environ, "GCOST_CACHE_DIR": folder}
-        subprocess.run([sys.executable, "-m", "cli", "peaks"], cwd=ROOT, check=True, capture_output=True, env=env)
-        subprocess.run([sys.executable, "-m", "cli", "analyze", "googlenet", "--roofline", "--per-layer", "--depth",
+        subprocess.run([sys.executable, "-m", "gcost_cli", "peaks"], cwd=ROOT, check=True, capture_output=True, env=env)
+        subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", "googlenet", "--roofline", "--per-layer", "--depth",
                         "top", "--format", "json", "-o", str(out)], cwd=ROOT, check=True, capture_output=True, env=env)
         data = json.loads(out.read_text())
     rows = []

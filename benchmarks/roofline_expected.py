@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 
 NETWORKS = ("googlenet", "resnet50", "mobilenet_v2")
 AGREEMENT = 0.25  # the "within 25%"
@@ -35,7 +35,7 @@ REPROBES = 5
 
 def gcost(*args: str, env: dict) -> tuple[str, str, float]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, "-m", "gcost_cli", *args], cwd=ROOT, capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(f"gcost {' '.join(args)} failed: {done.stderr}")
     return done.stdout, done.stderr, time.perf_counter() - start

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 
 AGREEMENT = 0.10  # the issue's "within 10%"
 GPU_COLUMN = "not measured: no GPU at hand"
@@ -62,7 +62,7 @@ def reference(n: int, array_bytes: int, threads: int, repeats: int = 8) -> dict[
 def run_gcost(threads: int, cache: str) -> tuple[dict, float]:
     """`gcost peaks --remeasure` as a user runs it (a fresh process that measures); its JSON and
     whole-process seconds."""
-    command = [sys.executable, "-m", "cli", "peaks", "--device", "cpu", "--threads", str(threads), "--remeasure",
+    command = [sys.executable, "-m", "gcost_cli", "peaks", "--device", "cpu", "--threads", str(threads), "--remeasure",
                "--format", "json"]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True,

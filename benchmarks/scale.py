@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 
 SIZES = (1, 10, 100, 1000)
 MODULE = ("  - {{name: m{i}, type: inception, 1x1: 160, 3x3_reduce: {r3}, 3x3: 224, "
@@ -39,7 +39,7 @@ def synthetic_spec(modules: int, kind: str) -> str:
 
 def run(path: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli", "analyze", str(path), "--no-latency", "--format", "json",
+    subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", str(path), "--no-latency", "--format", "json",
                     "-o", os.devnull], cwd=ROOT, check=True, capture_output=True)
     return time.perf_counter() - start
 

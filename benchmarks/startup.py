@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 
 GCOST = [sys.executable, "-m", "gcost_cli"]  # the console script's entry, in this interpreter's installation
 # Every process may write its bytecode cache, as an installed package has one: without it each run would

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import environment, publish  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 
 FACTORS = "x0.25|x0.5|x0.75|x1|x1.25|x1.5|x1.75|x2|x2.5|x3"
 COUNTING = {
@@ -42,7 +42,7 @@ def gcost(*args: str) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "sweep.json"
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "cli", "sweep", "googlenet", *args, "--format", "json", "-o", str(out)],
+        subprocess.run([sys.executable, "-m", "gcost_cli", "sweep", "googlenet", *args, "--format", "json", "-o", str(out)],
                        cwd=ROOT, check=True, capture_output=True)
         return time.perf_counter() - start, json.loads(out.read_text())
 

@@ -21,7 +21,7 @@ from torchvision.models import get_model, get_model_weights  # noqa: E402
 
 from benchmarks.common import publish  # noqa: E402
 from googlenet_cost.errors import GcostError  # noqa: E402
-from googlenet_cost.views.report import markdown_table  # noqa: E402
+from googlenet_cost.views.formats import markdown_table  # noqa: E402
 from googlenet_cost.sources import ModuleSource  # noqa: E402
 
 MODELS = {  # name: (input shape, factory arguments)

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import click
 
-from googlenet_cost.views.report import TABLE_MAX_ROWS
+from googlenet_cost.options import DEFAULT_MODEL_DEPTH
+from googlenet_cost.views.columns import columns_help
+from googlenet_cost.views.table import TABLE_MAX_ROWS
 
-from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
-                      model_options, roofline_from, roofline_options, step_options, timing_from, timing_options)
+from .flags import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
+                      measured_depth, model_options, roofline_from, roofline_options, step_options, timing_from,
+                      timing_options)
 
 
 @click.command(short_help="Per-layer shapes, params, MACs, the paper's figures and latency of one network.")
@@ -24,15 +27,11 @@ from .options import (FORMAT, OUTPUT, STRICT, TRAIN, batch_option, complete_spec
 @click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default=None,
               metavar="top|branches|all|N",
               help="Rows shown: top-level only, every level (branches, all), or N levels; a Python model "
-                   f"is also measured N levels deep (default 2). Default: all, except top for a terminal "
+                   f"is also measured N levels deep (default {DEFAULT_MODEL_DEPTH}). Default: all, except top for a terminal "
                    f"table of more than {TABLE_MAX_ROWS:,} rows.")
 @STRICT
 @click.option("--per-layer", is_flag=True, help="Add per-layer latency and each row's top operator (separate profiled pass).")
-@click.option("--columns", metavar="LIST",
-              help="Columns of the table, Markdown and CSV, e.g. name,output,params,macs (also type, kernel, rf, "
-                   "weights, flops, activations, frozen, paper_params, paper_ops, latency, top_op, bytes, bytes_fused, "
-                   "intensity, bound, expected, limit, efficiency, batches, and Table 1's depth, 1x1, 3x3_reduce, "
-                   "3x3, 5x5_reduce, 5x5, pool_proj).")
+@click.option("--columns", metavar="LIST", help=columns_help())
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the roofline (.png, .svg or .pdf): every layer's intensity against its FLOP/s, the "
                    "roofs labelled, and the rows without MACs against the bandwidth roofs. Implies --roofline.")
@@ -46,10 +45,12 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     """Per-layer output shape, params, MACs, receptive field, the paper's figures, and latency.
 
     SPEC is a YAML file or a built-in spec name (default: googlenet)."""
-    from googlenet_cost.views.report import (conventions, latency_panel, levels_shown, parse_columns, render,
-                                             table_depth, to_rich_table)
+    from googlenet_cost.views.columns import parse_columns
+    from googlenet_cost.views.formats import render
+    from googlenet_cost.views.prose import latency_panel
+    from googlenet_cost.views.table import analyze_view
     from googlenet_cost.analysis import analyze as run_analysis
-    from googlenet_cost.options import DEFAULT_MODEL_DEPTH, RunOptions
+    from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_source
 
     from .render import Progress, emit, fit_width, say, say_progress, warn
@@ -63,7 +64,7 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
     chosen = parse_columns(columns)
     batches = int_list(batch, option="--batch")
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer, verify=verify, strict=strict,
-                         depth=DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth),
+                         depth=measured_depth(depth),
                          timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"],
                          bound_batches=batches[1:])
     source = open_source(spec, model_ref, input_text, model_args)
@@ -80,11 +81,8 @@ def analyze(spec, model_ref, model_args, input_text, fmt, output, train, step, o
         report = run_analysis(source, options, progress=progress)
 
     def views() -> list:
-        panel = [latency_panel(report.timed)] if report.timed else []
-        shown, left_out = table_depth(report, depth)
-        table, dropped = to_rich_table(report, shown, width=None if output else fit_width(), columns=chosen)
-        notes = [note for note in (left_out, dropped) if note]
-        return [table, *notes, conventions(report), *panel]
+        table, words = analyze_view(report, depth, width=None if output else fit_width(), columns=chosen)
+        return [table, *words, *([latency_panel(report.timed)] if report.timed else [])]
 
     emit(render(report, fmt, depth or "branches", columns=chosen), views, output)
     for note in report.notes:  # --verify's agreement is a finding, not a warning: said plainly

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import click
 
-from googlenet_cost.gate import metrics as gate_metrics
-from googlenet_cost.views.check import FORMATS as CHECK_FORMATS
+from googlenet_cost import metrics as gate_metrics
+from googlenet_cost.views.gate import FORMATS as CHECK_FORMATS
 
-from .options import (DEVICE, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, guard_outputs, model_options,
+from .flags import (DEVICE, OUTPUT, STRICT, TRAIN, batch_option, complete_spec, guard_outputs, model_options,
                       step_options)
 
 
 def _limit_options(fn):
-    """A --max-* option per metric of the gate's table (gate/metrics.py), its value passed under
+    """A --max-* option per metric of the gate's table (googlenet_cost/metrics.py), its value passed under
     the metric's budget key (max_params, ...)."""
     for metric in reversed(gate_metrics.METRICS):
         fn = click.option(metric.option, metric.budget_key, metavar="N",
@@ -69,11 +69,11 @@ def check(specs, model_ref, model_args, input_text, budgets_path, baseline_path,
     from dataclasses import replace
 
     from googlenet_cost.errors import GcostError
-    from googlenet_cost.gate.check import run_check
+    from googlenet_cost.gate.run import run_check
     from googlenet_cost.gate.github import running_in_actions
     from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_sources
-    from googlenet_cost.views import check as check_view
+    from googlenet_cost.views import gate as check_view
 
     from .render import emit, environment_size, say, warn
 
@@ -116,7 +116,7 @@ def _tell_actions(result, data_on_stdout: bool) -> None:
     import os
 
     from googlenet_cost.gate import github
-    from googlenet_cost.views import check as check_view
+    from googlenet_cost.views import gate as check_view
 
     from .render import warn
 
@@ -133,7 +133,7 @@ def _tell_actions_it_could_not_run(message: str) -> None:
     import os
 
     from googlenet_cost.gate import github
-    from googlenet_cost.views import check as check_view
+    from googlenet_cost.views import gate as check_view
 
     from .render import warn
 
@@ -178,7 +178,7 @@ def _baseline_command(specs, model_refs, model_args, input_text, result, device:
 def baseline(specs, model_ref, model_args, input_text, output, with_latency, device, train, step, optimizer, batch):
     """Record today's numbers (params, weights, MACs, activations, per layer) in a lock file."""
     from googlenet_cost.files import atomic_write_text
-    from googlenet_cost.gate.check import run_baseline
+    from googlenet_cost.gate.run import run_baseline
     from googlenet_cost.gate.lock import lock_document
     from googlenet_cost.options import RunOptions
     from googlenet_cost.sources import open_sources

@@ -4,10 +4,11 @@ from __future__ import annotations
 import click
 
 from googlenet_cost.errors import quoted
+from googlenet_cost.options import DEFAULT_MODEL_DEPTH
 
-from .options import (FORMAT, OUTPUT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
-                      interval_options, model_options, roofline_from, roofline_options, step_options, timing_from,
-                      timing_options)
+from .flags import (FORMAT, OUTPUT, TRAIN, batch_option, complete_spec, depth_choice, guard_outputs, int_list,
+                      interval_options, measured_depth, model_options, roofline_from, roofline_options, step_options,
+                      timing_from, timing_options)
 
 
 def _record(kind: str):
@@ -62,8 +63,10 @@ def _floats(value: str) -> list[float]:
 @click.option("--module", "module_glob", metavar="GLOB",
               help="Vary only inside the rows whose path matches, e.g. 'inception_4*' or 'layer2/*' (each must "
                    "change), and show only those rows (--depth counts from them); totals stay whole.")
-@click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default="top", show_default=True,
-              metavar="top|branches|all|N", help="Rows: top-level layers, or their branches too.")
+@click.option("--depth", callback=lambda ctx, param, value: depth_choice(value), default=None,
+              metavar="top|branches|all|N",
+              help="Rows: top-level layers (the default), or their branches too; a Python model is also measured "
+                   f"N levels deep (default {DEFAULT_MODEL_DEPTH}), as analyze measures it.")
 @model_options("Compare a Python model too (after the specs)", repeatable=True)
 @TRAIN
 @step_options
@@ -121,6 +124,7 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
     variants = entries_of(build_variants(list(specs), requested, module_glob)) if specs or not models else []
     variants += [Entry(model.key, model) for model in models]
     options = RunOptions(batch=batches[0], train=train, step=step, optimizer=optimizer,
+                         depth=measured_depth(depth),
                          timing=timing_from(timing, batches, per_layer=per_layer), dtype=timing["dtype"])
     options = roofline_from(roofline, peaks_choice, timing, options)
     with Progress(enabled=fmt == "table" and output is None) as progress:
@@ -131,6 +135,7 @@ def compare(ctx, specs, module_glob, depth, model_ref, model_args, input_text, t
         for message in report.warnings:
             warn(f"{label}: {message}")
     shown = module_glob if specs or not models else None
+    depth = depth or "top"
     emit(comparison_view.render(result, fmt, depth, shown),
          lambda: [*comparison_view.to_rich(result, depth, None if output else fit_width(), shown),
                   summary_text(result)], output)

@@ -18,12 +18,11 @@ from googlenet_cost.errors import GcostError, first_line
 
 from googlenet_cost.escaping import printable
 
-from .options import complete_spec
+from .flags import complete_spec
 from .render import say
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
-EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141
 
 
@@ -61,7 +60,7 @@ def usage_line(error: click.UsageError) -> str:
 
 
 def _interrupted() -> click.exceptions.Exit:
-    from .interrupts import ending
+    from .interrupts import EXIT_INTERRUPTED, ending
 
     ending()  # a second signal must not break the way out
     say("gcost: interrupted")
@@ -206,8 +205,7 @@ def main() -> None:
     try:
         code = gcost.main(prog_name="gcost", standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
-        _interrupted()
-        _exit(EXIT_INTERRUPTED)
+        _exit(_interrupted().exit_code)
     except BrokenPipeError:
         _exit(_stdout_closed().exit_code)
     except click.exceptions.Exit as e:

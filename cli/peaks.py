@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from googlenet_cost.timing.options import DTYPE_BYTES
+from googlenet_cost.timing.settings import DTYPE_BYTES
 
-from .options import DEVICE_HELP, Number
+from .flags import DEVICE_HELP, Number
 
 JSON_SCHEMA = 1
 
@@ -59,7 +59,7 @@ def peaks(device, dtype, threads, remeasure, choice, fmt):
 def _views(entries: list, notes: list[str]) -> list:
     from rich.table import Table
 
-    from googlenet_cost.views.report import printable
+    from googlenet_cost.escaping import printable
 
     from .render import plain_text
 

@@ -136,7 +136,7 @@ def emit(text: str | None, renderables: Callable[[], list], output: str | None) 
         for item in renderables():
             if isinstance(item, str):  # a view's sentence names user files: plain text, never rich markup
                 item = plain_text(item)
-            needed = getattr(item, "needed_width", 0)  # views.report.Rendered, views.check.FittedTable: never cut
+            needed = getattr(item, "needed_width", 0)  # views.fit.Rendered, views.gate.FittedTable: never cut
             width = plain.width
             plain.width = max(width, needed)
             plain.print(item)

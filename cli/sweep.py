@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from googlenet_cost.gate import metrics as gate_metrics
+from googlenet_cost import metrics as gate_metrics
 
-from .options import (FORMAT, OUTPUT, Number, batch_option, complete_spec, guard_outputs, timing_from,
+from .flags import (FORMAT, OUTPUT, Number, batch_option, complete_spec, guard_outputs, timing_from,
                       timing_options)
 
 LATENCY_MODES = ("predicted", "measured", "none")
@@ -128,9 +128,10 @@ def _run(spec, options, executor: str, address: str | None, kinds: str | None, s
     if executor == "ray":
         from googlenet_cost.space.ray_executor import RayExecutor, parse_kinds
 
-        runner = RayExecutor(timing, address=address, kinds=parse_kinds(kinds), progress=say_progress)
+        runner = RayExecutor(timing, dtype=options.run.dtype, address=address, kinds=parse_kinds(kinds),
+                             progress=say_progress)
     else:
-        runner = LocalExecutor(timing)
+        runner = LocalExecutor(timing, dtype=options.run.dtype)
     store = open_store(store_path, say_progress) if options.latency != "none" else None
     try:
         with Progress(enabled=progress_shown) as progress:

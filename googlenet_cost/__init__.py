@@ -37,7 +37,7 @@ def __getattr__(name: str) -> Any:
 
         return Report
     if name == "TimingOptions":
-        from .timing.options import TimingOptions
+        from .timing.settings import TimingOptions
 
         return TimingOptions
     if name == "testing":  # googlenet_cost.testing.assert_within_budget after a plain `import googlenet_cost`

@@ -6,16 +6,17 @@ and with --per-layer each row's latency too; the Report is assembled here and no
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from .errors import GcostError
-from .report import COUNTING_RULE, Counted, Report, totals_of
+from .report import COUNTING_RULE, Counted, Report, SourceInfo, TrainingSummary, totals_of
 
 if TYPE_CHECKING:
     from .count.units import UnitCache
     from .inputs import Inputs
     from .options import RunOptions
     from .timing.measure import TimingTarget
+    from .timing.stats import LatencyStats
 
 Progress = Callable[..., Any]
 
@@ -35,7 +36,7 @@ class Source(Protocol):
     budget: Mapping[str, Any]
     inputs: Inputs
 
-    def info(self) -> dict[str, Any]: ...
+    def info(self) -> SourceInfo: ...
 
     def count(self, options: RunOptions, cache: UnitCache) -> Counted: ...
 
@@ -60,7 +61,7 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
 
         timing = with_thread_choice(options.timing)  # one thread count for every pass
         target = source.timing_target(options, counted)
-        per_sample = counted.training.step_macs if counted.training and options.training else totals_of(rows).macs
+        per_sample = timed_macs(counted.training, totals_of(rows).macs, options)
         latency = tuple(measure_latency(target, timing, macs=per_sample, progress=progress))
         warnings += [warning for stats in latency for warning in stats.warnings]
         if timing.per_layer:
@@ -80,6 +81,17 @@ def analyze(source: Source, options: RunOptions, *, progress: Progress | None = 
                   latency=latency, layer_latency=layer_latency, training=counted.training, warnings=warnings,
                   notes=list(counted.notes),
                   dtype=options.dtype, machine=options.roofline)
+
+
+def timed_macs(training: TrainingSummary | None, forward_macs: int, options: RunOptions) -> int:
+    """MACs per sample of what is timed: a training step's when the options time one, else the forward's."""
+    return training.step_macs if training is not None and options.training else forward_macs
+
+
+def forward_median_ms(latency: Sequence[LatencyStats], options: RunOptions) -> float | None:
+    """The timed forward's median at the first batch, what a roofline bound is held against; None
+    when nothing was timed or a training step was (the bound is the forward's)."""
+    return latency[0].median_ms if latency and not options.training else None
 
 
 def with_layer_latency(rows: list, layer_latency: Any) -> list:
@@ -109,8 +121,7 @@ def _roofline(rows: list, options: RunOptions, latency: tuple, batch: int) -> tu
     peaks = options.roofline
     rows = with_limits(with_bounds(rows, batch, options.itemsize, peaks), peaks.operators)
     bound_ms = model_bound_ms(rows)
-    median = latency[0].median_ms if latency and latency[0].step != "train" else None  # the bound is the forward's
-    found = contradictions(rows, bound_ms, median, peaks, on_gpu=bool(latency) and latency[0].device_type == "cuda")
+    found = contradictions(rows, bound_ms, forward_median_ms(latency, options), peaks, on_gpu=bool(latency) and latency[0].device_type == "cuda")
     return rows, bound_ms, found
 
 

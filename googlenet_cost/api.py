@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .options import RunOptions
     from .report import Report
     from .sources import ModuleSource, SpecSource
-    from .timing.options import TimingOptions
+    from .timing.settings import TimingOptions
 
 def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]] | None = None, *,
             input_data: Any = None, dtypes: Sequence[Any] | None = None, depth: int | None = DEFAULT_MODEL_DEPTH, device: Any = None, batch: int | None = None,
@@ -45,7 +45,7 @@ def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]] | No
     - `timing`: False or None (no latency), True (default TimingOptions) or a TimingOptions;
       `device` is where latency is measured ("auto", "cpu", "cuda", "cuda:N").
     - `step="train"` (or an `optimizer` given) adds a training step's cost with that optimizer
-      (sgd, momentum, adam); `dtype` (fp32, tf32, fp16, bf16) sizes the bytes moved; `roofline`: a
+      (sgd, momentum, adam); `dtype` (fp32, tf32, fp16, bf16) sizes the bytes moved and is timed; `roofline`: a
       datasheet name, a peaks YAML file, True for this machine's measured peaks, or a Peaks.
 
     The model is deep-copied: its parameters, hooks, train/eval mode and device are left as they were."""
@@ -279,21 +279,18 @@ def run_options(batch: int, *, train: bool = False, step: str | None = None, opt
     if step == "inference" and optimizer is not None:
         raise TypeError(f"optimizer={optimizer!r} is a training step's: give step='train' (or leave step out)")
     timing = timing_options(timing, device)
-    if step is not None and timing is not None:
-        timing = replace(timing, step=step)  # the step said outright wins over the timing's own
     if step == "train":
         optimizer = optimizer or "momentum"
     if dtype is not None and not isinstance(dtype, str):
         raise TypeError(f"dtype must be a name like 'fp16', got {_kind(dtype)}")
-    run_dtype = dtype or (timing.dtype if timing is not None else "fp32")
     return from_keywords(batch, train=train, verify=verify, strict=strict, depth=_depth(depth), timing=timing,
-                         optimizer=optimizer, dtype=dtype, roofline=_peaks(roofline, device, run_dtype, timing))
+                         optimizer=optimizer, dtype=dtype, roofline=_peaks(roofline, device, dtype or "fp32", timing))
 
 
 def timing_options(timing: Any, device: Any = None) -> TimingOptions | None:
     """None for False or None; TimingOptions() for True; a TimingOptions as given. `device` sets
     where latency is measured (it may not contradict the TimingOptions' own)."""
-    from .timing.options import TimingOptions
+    from .timing.settings import TimingOptions
 
     if device is not None and not isinstance(device, str):
         import sys

@@ -219,7 +219,7 @@ def compare(variants: list, options: RunOptions, *,
     interleaved in this process. Counting runs at options.batch (the first timed batch). `variants`
     are spec variants (spec.variants.Variant) or Entries of any Source: Python models compare
     like specs."""
-    from .analysis import analyze
+    from .analysis import analyze, timed_macs
     from .count.units import UnitCache
     from .report import Counted
 
@@ -238,13 +238,12 @@ def compare(variants: list, options: RunOptions, *,
     if timing is not None:
         from .timing.measure import measure_interleaved, with_thread_choice
 
-        per_sample = [r.training.step_macs if r.training and options.training else r.totals.macs
-                      for r in reports]
+        per_sample = [timed_macs(r.training, r.totals.macs, options) for r in reports]
         targets = [entry.source.timing_target(options, Counted(rows=report.layers, training=report.training))
                    for entry, report in zip(entries, reports)]
         timing = with_thread_choice(timing)  # one thread count for the rounds and the per-layer passes
         timed = measure_interleaved(targets, timing, macs=per_sample, progress=progress)
-        reports = [_with_latency(report, [run.stats[k] for run in timed]) for k, report in enumerate(reports)]
+        reports = [_with_latency(report, [run.stats[k] for run in timed], options) for k, report in enumerate(reports)]
         if timing.per_layer:
             reports = [_with_layer_latency(report, target, timing, progress)
                        for report, target in zip(reports, targets)]
@@ -270,13 +269,16 @@ def _with_layer_latency(report: Report, target: Any, timing: Any, progress: Call
                    warnings=report.warnings + found.warnings)
 
 
-def _with_latency(report: Report, stats: list[LatencyStats]) -> Report:
+def _with_latency(report: Report, stats: list[LatencyStats], options: RunOptions) -> Report:
     """A report counted without timing, with its interleaved latency: the warnings of both, and
-    with --roofline the model's measured median checked against its bound."""
+    with --roofline the model's measured forward checked against its bound."""
+    from .analysis import forward_median_ms
+
     warnings = report.warnings + [w for s in stats for w in s.warnings]
-    if report.machine is not None and stats and stats[0].step != "train":  # the bound is the forward's
+    median = forward_median_ms(stats, options)
+    if report.machine is not None and median is not None:
         from .roofline.bound import contradictions
 
-        warnings += contradictions([], report.totals.bound_ms or 0.0, stats[0].median_ms, report.machine,
+        warnings += contradictions([], report.totals.bound_ms or 0.0, median, report.machine,
                                    on_gpu=stats[0].device_type == "cuda")
     return replace(report, latency=tuple(stats), warnings=warnings)

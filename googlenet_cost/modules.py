@@ -11,7 +11,7 @@ from torch import nn
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss with a discount weight (0.3)"
 
 
-def row_modules(model: nn.Module, depth: int | None = 2) -> Iterator[tuple[str, str | None, nn.Module]]:
+def row_modules(model: nn.Module, depth: int | None) -> Iterator[tuple[str, str | None, nn.Module]]:
     """(row name, parent row name, module) for every row, parents before their children.
 
     A built SpecNet gives the spec's rows (plan_rows' order, every level of nesting: `depth` is

@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .timing.options import DTYPE_BYTES, TimingOptions
+from .optimizers import OPTIMIZERS
+from .timing.settings import DTYPE_BYTES, TimingOptions
 
 if TYPE_CHECKING:
-    from .roofline.peaks import Peaks
+    from .roofline.roofs import Peaks
 
 STEPS = ("inference", "train")
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # fp32 tensors of state per parameter
-OPTIMIZERS = tuple(OPTIMIZER_STATES)
 DEFAULT_MODEL_DEPTH = 2  # a Python model's rows: its module tree this many levels deep
 
 
@@ -28,25 +27,19 @@ class RunOptions:
     verify: bool = False  # cross-check every row's MACs with fvcore
     strict: bool = False  # a Python model's operators with no MAC formula are an error
     timing: TimingOptions | None = None  # None: no latency measured
-    dtype: str | None = None  # the report's floating-point type (bytes moved); None: the timing's, else fp32
+    dtype: str = "fp32"  # the floating-point type counted (bytes moved) and timed: fp32, tf32, fp16, bf16
     roofline: Peaks | None = None  # --roofline: the peaks that bound every row (resolved at the edge); None: no bounds
     bound_batches: tuple[int, ...] = ()  # --roofline --batch 1,8,64: the further batches each row is bounded at
 
     def __post_init__(self) -> None:
-        if self.dtype is None:
-            object.__setattr__(self, "dtype", self.timing.dtype if self.timing is not None else "fp32")
         if self.dtype not in DTYPE_BYTES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {self.dtype!r}")
-        if self.timing is not None and self.timing.dtype != self.dtype:
-            object.__setattr__(self, "timing", replace(self.timing, dtype=self.dtype))
         if self.roofline is not None and self.roofline.dtype != self.dtype:
             raise ValueError(f"the roofline's peaks are of {self.roofline.dtype}, the run is {self.dtype}")
         if self.step not in STEPS:
             raise ValueError(f"step must be one of {', '.join(STEPS)}, got {self.step!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.timing is not None and (self.timing.step, self.timing.optimizer) != (self.step, self.optimizer):
-            object.__setattr__(self, "timing", replace(self.timing, step=self.step, optimizer=self.optimizer))
 
     @property
     def itemsize(self) -> int:
@@ -87,8 +80,6 @@ def from_keywords(batch: int = 1, *, train: bool = False, verify: bool = False, 
     optimizer given asks for a training step with it: the one place that reading is made."""
     if timing is not None and not isinstance(timing, TimingOptions):
         raise TypeError(f"timing must be a TimingOptions or None, got {type(timing).__name__}")
-    if optimizer is None and timing is not None and timing.step == "train":  # a timed step asked for by its timing
-        optimizer = timing.optimizer
     step = "inference" if optimizer is None else "train"
     return RunOptions(batch=batch, train=train, step=step, optimizer=optimizer or "momentum", depth=depth,
-                      verify=verify, strict=strict, timing=timing, dtype=dtype, roofline=roofline)
+                      verify=verify, strict=strict, timing=timing, dtype=dtype or "fp32", roofline=roofline)

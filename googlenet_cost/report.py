@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .inputs import Inputs
-    from .roofline.peaks import Peaks
+    from .roofline.roofs import Peaks
     from .timing.per_layer import LayerLatency, OpTime
     from .timing.stats import LatencyStats
 
@@ -34,6 +34,26 @@ COUNTING_RULE = {
 
 SCHEMA_VERSION = 3  # 2: latency p99_ms may be null; layer_latency reshaped. 3: bytes, intensity, roofline
 # (3 grew, compatibly: operators, bytes_fused; with --roofline roof, expected_ms, limit_ops, batches)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a report describes (a Source's `info()`): a spec's name, file, cited source and
+    description, or a Python model's reference with source "python". `to_dict()` is the JSON's
+    "spec" object."""
+
+    name: str
+    path: str | None = None  # the spec's file; None for a Python model
+    source: str | None = None  # where a spec's figures come from (a paper, a URL); "python" for a Python model
+    description: str | None = None
+    input_shape: tuple[int, ...] = ()  # one sample's input (its first tensor's, for several)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "source": self.source, "description": self.description,
+                "input_shape": list(self.input_shape)}
 
 
 @dataclass(frozen=True)
@@ -119,6 +139,7 @@ class LayerRow:
     expected_ms: float | None = None  # --roofline with measured operator rates: its operators at those rates
     limit_ops: tuple[str, ...] = ()  # --roofline: the operators responsible for a kernel or overhead limit
     batches: tuple[BatchBound, ...] = ()  # --roofline --batch 1,8,64: bytes and bound at each batch
+    passes_through: bool = False  # a spec row whose output is its last child's (a sequence, a repeat): no tensor of its own
 
     @property
     def activations(self) -> int:
@@ -194,7 +215,7 @@ class Counted:
 
 @dataclass(frozen=True)
 class Report:
-    spec: dict[str, Any]
+    spec: SourceInfo  # what was analyzed (the JSON's "spec")
     counting: dict[str, Any]
     input_shape: list[int]
     batch: int
@@ -233,7 +254,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION,
-            "spec": self.spec,
+            "spec": self.spec.to_dict(),
             "counting": self.counting,
             "input_shape": self.input_shape,
             "inputs": self.arguments.to_list(),
@@ -294,10 +315,6 @@ def _latency_dict(latency: tuple[LatencyStats, ...]) -> Any:
     return latency[0].to_dict()
 
 
-# Spec rows whose output is their last child's output, not a tensor of their own
-PASS_THROUGH_TYPES = ("sequence", "repeat", "aux")
-
-
 def totals_of(rows: list[LayerRow], batch: int = 1) -> Totals:
     """Totals are the sums of the top-level rows (a module row already sums its children).
     Activations: for a spec, the outputs of every row that makes a tensor, children included
@@ -305,7 +322,7 @@ def totals_of(rows: list[LayerRow], batch: int = 1) -> Totals:
     for a Python model, every element its operators write, which the top-level rows hold."""
     top = [row for row in rows if row.parent is None]
     measured = any(row.written is not None for row in rows)
-    made = [row for row in rows if row.type not in PASS_THROUGH_TYPES]
+    made = [row for row in rows if not row.passes_through]
     macs, moved = sum(r.macs for r in top), sum(r.bytes for r in top)
     paper = [r.paper for r in top if r.paper is not None]
     params_figures = [p.params for p in paper if p.params is not None]

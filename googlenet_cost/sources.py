@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from .errors import PASSES_THROUGH, GcostError, model_raised
 from .factories import load_factory, room_for_depth
 from .inputs import Inputs, as_inputs, parse_inputs
+from .report import SourceInfo
 from .spec.load import load_spec
 from .spec.model import DEFAULT_SPEC, Spec
 
@@ -57,8 +58,8 @@ class SpecSource(_Analyzed):
         """A spec's network takes one image."""
         return Inputs.single(self.spec.input_shape)
 
-    def info(self) -> dict[str, Any]:
-        return self.spec.to_dict()
+    def info(self) -> SourceInfo:
+        return SourceInfo(**self.spec.to_dict())
 
     def count(self, options: RunOptions, cache: UnitCache) -> Counted:
         from .count.spec_counts import count_spec
@@ -66,12 +67,14 @@ class SpecSource(_Analyzed):
         return count_spec(self.spec, options, cache)
 
     def timing_target(self, options: RunOptions, counted: Counted) -> TimingTarget:
-        return spec_target(self.spec)
+        """The spec's model to time (`counted` is not needed: the plan sizes it)."""
+        return spec_target(self.spec, options)
 
 
-def spec_target(spec: Spec) -> TimingTarget:
+def spec_target(spec: Spec, options: RunOptions) -> TimingTarget:
     """A spec's model to time: built fresh in eval mode on the timing's device (its training step
-    sets train mode itself), sized for the memory check from the plan."""
+    sets train mode itself), sized for the memory check from the plan; a training step timed as
+    `options` says."""
     from .build.builder import build_model
     from .spec.layers import numel
     from .spec.plan import plan_rows
@@ -82,7 +85,8 @@ def spec_target(spec: Spec) -> TimingTarget:
                         make_model=lambda device: build_model(spec, train=False, device=device),
                         inputs=Inputs.single(spec.input_shape),
                         params=sum(r.cost.params for r in rows if r.parent is None),
-                        activation_sizes=tuple(numel(r.out_shape) for r in rows))
+                        activation_sizes=tuple(numel(r.out_shape) for r in rows),
+                        dtype=options.dtype, depth=options.depth, step_optimizer=options.step_optimizer)
 
 
 @dataclass(frozen=True)
@@ -104,9 +108,8 @@ class ModuleSource(_Analyzed):
     def budget(self) -> Mapping[str, Any]:
         return {}  # a Python model has no budget block
 
-    def info(self) -> dict[str, Any]:
-        return {"name": self.reference, "path": None, "source": "python", "description": None,
-                "input_shape": list(self.inputs.shape)}
+    def info(self) -> SourceInfo:
+        return SourceInfo(self.reference, source="python", input_shape=self.inputs.shape)
 
     def make_model(self, device: Any):
         """A model of gcost's own: the factory's result, deep-copied, so that nothing gcost does
@@ -143,7 +146,7 @@ class ModuleSource(_Analyzed):
         return TimingTarget(name=self.reference, make_model=self.make_model, inputs=self.inputs,
                             params=sum(r.params for r in rows if r.parent is None),
                             activation_sizes=tuple(r.activations for r in rows), user_code=True,
-                            depth=options.depth)
+                            dtype=options.dtype, depth=options.depth, step_optimizer=options.step_optimizer)
 
 
 def open_source(spec: str | None = None, model: str | None = None, input_text: str | None = None,

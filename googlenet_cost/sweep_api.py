@@ -31,7 +31,7 @@ def sweep(spec: Any = "googlenet", grid: Mapping[str, Sequence[Any]] | Sequence[
     timing: a TimingOptions for how to time (device, threads, limits), else the defaults on `device`;
     store: the latency store's file (default: in gcost's cache folder)."""
     from .api import run_options, spec_source
-    from .gate.metrics import parse_limits
+    from .metrics import parse_limits
     from .space.executors import LocalExecutor
     from .space.grid import parse_grid
     from .space.options import SweepOptions
@@ -48,11 +48,11 @@ def sweep(spec: Any = "googlenet", grid: Mapping[str, Sequence[Any]] | Sequence[
     if executor == "ray":
         from .space.ray_executor import RayExecutor
 
-        runner: Any = RayExecutor(run.timing, address=ray_address, kinds=tuple(device_kinds or ("cpu",)))
+        runner: Any = RayExecutor(run.timing, dtype=run.dtype, address=ray_address, kinds=tuple(device_kinds or ("cpu",)))
     elif executor == "local":
         if ray_address is not None or device_kinds is not None:
             raise GcostError("ray_address and device_kinds go with executor='ray'")
-        runner = LocalExecutor(run.timing)
+        runner = LocalExecutor(run.timing, dtype=run.dtype)
     else:
         raise ValueError(f"executor must be 'local' or 'ray', got {quoted(executor)}")
     opened = open_store(os.fspath(store) if store is not None else None, lambda line: None) \

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .gate.metrics import METRICS, any_training, metric_values, parse_limits
+from .metrics import METRICS, metric_values, parse_limits
 
 # Every budget key but the timed metrics' (latency): a test suite runs on noisy machines, and timing
 # belongs in benchmarks.
@@ -21,8 +21,11 @@ def assert_within_budget(network: Any, input_size: Sequence[int] | Sequence[Sequ
     a Spec, a path or a built-in name (batch 1 unless given), or an nn.Module with `input_size` as
     torchinfo reads it, the batch first (or `input_data`; several inputs as googlenet_cost.summary
     takes them)."""
+    from dataclasses import replace
+
     from .analysis import analyze
     from .api import is_module, module_source, run_options, spec_source
+    from .gate.run import options_for
 
     if any(key in _TIMED for key in budget):
         raise TypeError("assert_within_budget does not time; latency is too noisy for a test")
@@ -36,8 +39,7 @@ def assert_within_budget(network: Any, input_size: Sequence[int] | Sequence[Sequ
             raise TypeError("a spec carries its own input shape: input_size and input_data go with a torch.nn.Module")
         source, batch = spec_source(network, "assert_within_budget"), 1 if batch is None else batch
     limits = parse_limits(budget, where=source.key)
-    step = "train" if any_training(limits) else "inference"  # a training metric's limit: measure a step
-    options = run_options(batch, train=train, step=step, optimizer=optimizer if step == "train" else None)
+    options = options_for(limits, replace(run_options(batch, train=train), optimizer=optimizer))
     values = metric_values(analyze(source, options))
     over = [f"{metric} {values[metric]:,} > {limit:,}" for metric, limit in limits.items() if values[metric] > limit]
     assert not over, f"{source.key} is over budget: " + "; ".join(over)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -93,9 +94,22 @@ def failing_rename(monkeypatch):
 
 
 def invoke(runner: CliRunner, *args: str):
-    from cli.main import gcost
+    from gcost_cli.main import gcost
 
     return runner.invoke(gcost, list(args), catch_exceptions=False)
+
+
+def recorded_lock(runner: CliRunner, path: Path, spec: str, *args: str) -> dict:
+    """`gcost baseline SPEC ARGS -o PATH`, the lock it wrote read back: where every test that edits
+    a lock starts."""
+    assert invoke(runner, "baseline", spec, *args, "-o", str(path)).exit_code == 0
+    return json.loads(path.read_text())
+
+
+def write_lock(path: Path, document: dict | str) -> str:
+    """A lock (a document, edited, or text) written to `path`; the path, for --baseline."""
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return str(path)
 
 
 def run_together(*commands: list[str], timeout: float = 120, **popen) -> list[subprocess.CompletedProcess]:

@@ -540,11 +540,13 @@ class FakeGpuModel(nn.Module):
             static.copy_(self._compute(x))
 
 
-def fake_target(cuda: FakeCuda, **model_options):
+def fake_target(cuda: FakeCuda, *, dtype: str = "fp32", step_optimizer: str | None = None, **model_options):
+    """The fake model to time at `dtype`: its forward, or a training step with `step_optimizer`."""
     from googlenet_cost.timing.measure import TimingTarget
 
     return TimingTarget(name="fake", make_model=lambda device: FakeGpuModel(cuda, **model_options),
-                        inputs=(3, 8, 8), params=0, activation_sizes=(256,))
+                        inputs=(3, 8, 8), params=0, activation_sizes=(256,), dtype=dtype, depth=None,
+                        step_optimizer=step_optimizer)
 
 
 def matmul_precision() -> str:

@@ -7,22 +7,22 @@ elementwise ops are not counted. Params include biases and normalization paramet
 the parameters that a MAC-carrying operator reads as a matrix or kernel (conv and linear kernels,
 attention's projections, recurrent weight matrices, an einsum's parameter), never biases.
 
-Two independent measurements live here: PyTorch's FlopCounterMode on the meta device (the
-default: no memory, fast) and fvcore's FlopCountAnalysis on real tensors (`--verify`; fvcore
-cannot trace meta tensors). Neither changes the model: hooks are removed in `finally`.
+PyTorch's FlopCounterMode measures here, on the meta device (no memory, fast); its independent
+twin, fvcore's FlopCountAnalysis on real tensors (`--verify`), is count/cross_check.py. Neither
+changes the model: hooks are removed in `finally`.
 """
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 from torch import nn
 
 from ..build.builder import build_row
-from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
-from ..inputs import Call, Inputs, as_inputs, kind_hint
+from ..errors import PASSES_THROUGH, GcostError, model_raised
+from ..inputs import Inputs, as_inputs, kind_hint
 from ..modules import model_device, row_modules, storage_id
 from ..spec.layers import Layer, Shape, Traffic
 from ..spec.plan import PlannedRow
@@ -31,7 +31,6 @@ from .operators import Fused, FusedTracker, Tallies, combine
 from .recorder import MAC_NAME, NOT_MACS, OpRecorder, might_hide_macs  # noqa: F401 - the counting's names
 from .units import MeasurementPlan, UnitCache
 
-FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 OUTSIDE_ROW = "(outside submodules)"  # what a Python model's own forward holds and runs
 
 
@@ -65,20 +64,13 @@ class Measurement:
     uncounted: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class FvcoreCount:
-    """fvcore's MACs per row, and per row the operators fvcore skipped that might hide MACs."""
-
-    macs: dict[str, int]
-    blind: dict[str, set[str]]
-
-
 def _weights(module: nn.Module, operands: set[int], recurse: bool = True) -> int:
     """Elements of the module's parameters that a MAC-carrying operator read as a matrix or kernel."""
     return sum(p.numel() for p in module.parameters(recurse=recurse) if storage_id(p) in operands)
 
 
-def _fqns(model: nn.Module) -> dict[int, str]:
+def module_paths(model: nn.Module) -> dict[int, str]:
+    """Every module's path in `model` (named_modules), by the module's id."""
     return {id(module): name for name, module in model.named_modules()}
 
 
@@ -100,16 +92,18 @@ def _without_dynamo_import(mode_class: type) -> None:
 
 
 def measure_rows(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, device: str | None = None,
-                 user_code: str | None = None, depth: int | None = 2) -> list[MeasuredRow]:
+                 user_code: str | None = None, *, depth: int | None) -> list[MeasuredRow]:
     """measure_model's rows."""
     return measure_model(model, inputs, batch, device=device, user_code=user_code, depth=depth).rows
 
 
 def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, device: str | None = None,
-                  user_code: str | None = None, depth: int | None = 2) -> Measurement:
+                  user_code: str | None = None, *, depth: int | None) -> Measurement:
     """Run one forward pass under FlopCounterMode on `device` (by default the one the model's
     parameters are on, else meta), attention through its math path, attributing counts and
     output shapes to rows. `inputs`: the model's (inputs.Inputs), or one tensor's shape per sample.
+    `depth`: a Python model's rows, its module tree this many levels deep (RunOptions.depth; None:
+    all); a built spec gives every row of its plan whatever it says (modules.row_modules).
 
     Operators with no formula that might hide MACs are its `uncounted`. With `user_code`
     (the model's reference), any exception the model's forward raises is the user's error
@@ -120,12 +114,13 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
     for mode_class in (getattr(flop_counter, "_FlopCounterMode", FlopCounterMode), OpRecorder):
         _without_dynamo_import(mode_class)
     rows = list(row_modules(model, depth))
-    shapes: dict[str, tuple[int, ...]] = {}
     device = device or model_device(model)
-    call = as_inputs(inputs).make(batch, device)
+    inputs = as_inputs(inputs)
+    call = inputs.make(batch, device)
     counter = flop_counter_mode()
     fused = FusedTracker({storage_id(t) for t in (*model.parameters(), *model.buffers())})
-    with tracked_rows(rows, shapes, on_output=fused.finish) as active:
+    with tracked_rows(rows, on_output=fused.finish) as tracked:
+        active = tracked.active
         recorder = OpRecorder(active, counter, fused)
         try:
             with torch.no_grad(), math_attention(), counter, recorder:
@@ -135,7 +130,7 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
         except (RuntimeError, ValueError) as e:  # torch's own checks (shapes, batch norm in training)
             if user_code is None:
                 raise GcostError(f"the built model failed on a {tuple(call.tensors[0].shape)} input: {e}") from e
-            raise model_raised(user_code, e, active[-1] if active else None, kind_hint(e, as_inputs(inputs))) from e
+            raise model_raised(user_code, e, active[-1] if active else None, kind_hint(e, inputs)) from e
         except PASSES_THROUGH:
             raise
         except BaseException as e:  # the user's forward: whatever it raises is theirs to see, in one line
@@ -144,12 +139,12 @@ def measure_model(model: nn.Module, inputs: Inputs | Shape, batch: int = 1, devi
             raise model_raised(user_code, e, active[-1] if active else None) from e
     counts = counter.get_flop_counts()
     prefix = type(model).__name__
-    fqn = _fqns(model)
+    fqn = module_paths(model)
     operands = recorder.operand_storages
     result = []
     for name, parent, module in rows:
         flops = sum(counts.get(f"{prefix}.{fqn[id(module)]}", {}).values())
-        result.append(MeasuredRow(name, parent, shapes.get(name, ()),
+        result.append(MeasuredRow(name, parent, tracked.shapes.get(name, ()),
                                   sum(p.numel() for p in module.parameters()), _weights(module, operands),
                                   flops // 2 // batch, type(module).__name__, _kernel_text(module),
                                   recorder.written.get(name, 0) // batch, recorder.traffic.get(name, Traffic()),
@@ -229,7 +224,8 @@ def per_distinct_layer(layers: Iterable[tuple[Layer, Shape]], measure: Callable[
         yield (layer.name, *cache.get(key, lambda: (layer.name, measure(layer, in_shape))))
 
 
-def _renamed(row_name: str, measured_as: str, name: str) -> str:
+def renamed_row(row_name: str, measured_as: str, name: str) -> str:
+    """A row measured inside a unit built as `measured_as`, named as in the row `name` it stands for."""
     return name + row_name[len(measured_as):]
 
 
@@ -250,7 +246,7 @@ def measure_plan(plan: MeasurementPlan, batch: int = 1, *, train: bool, device: 
     def build_and_measure(unit: PlannedRow) -> tuple[str, list[MeasuredRow]]:
         try:
             model = build_row(unit.layer, unit.in_shape, device).train(train)
-            return unit.layer.name, measure_rows(model, unit.in_shape, batch, device=device)
+            return unit.layer.name, measure_rows(model, unit.in_shape, batch, device=device, depth=None)
         except GcostError as e:
             raise e.located(layer=unit.name) from e
 
@@ -258,8 +254,8 @@ def measure_plan(plan: MeasurementPlan, batch: int = 1, *, train: bool, device: 
         if row.name in units:
             key = ("count", batch, train, row.build_key)  # the device does not change a count
             measured_as, measured = cache.get(key, lambda: build_and_measure(row))
-            return [replace(r, name=_renamed(r.name, measured_as, row.name),
-                            parent=_renamed(r.parent, measured_as, row.name) if r.parent else row.parent)
+            return [replace(r, name=renamed_row(r.name, measured_as, row.name),
+                            parent=renamed_row(r.parent, measured_as, row.name) if r.parent else row.parent)
                     for r in measured]
         rows: list[MeasuredRow] = []
         direct: list[MeasuredRow] = []
@@ -283,21 +279,6 @@ def path_fused(parts: list[Fused]) -> Fused:
     if not moving:
         return Fused()
     return Fused(moving[0].inputs, sum((part.weights for part in moving), Traffic()), moving[-1].outputs)
-
-
-def fvcore_layers(layers: Iterable[tuple[Layer, Shape]], batch: int = 1, *, train: bool,
-                  cache: UnitCache | None = None) -> FvcoreCount:
-    """fvcore_count per row, for top-level layers built alone as measure_plan builds its units (on the CPU)."""
-
-    def measure(layer: Layer, in_shape: Shape) -> FvcoreCount:
-        return fvcore_count(build_row(layer, in_shape).train(train), in_shape, batch)
-
-    macs: dict[str, int] = {}
-    blind: dict[str, set[str]] = {}
-    for name, measured_as, count in per_distinct_layer(layers, measure, cache, ("fvcore", batch, train)):
-        macs.update({_renamed(row, measured_as, name): value for row, value in count.macs.items()})
-        blind.update({_renamed(row, measured_as, name): ops for row, ops in count.blind.items()})
-    return FvcoreCount(macs, blind)
 
 
 def _outside_row(model: nn.Module, rows: list[MeasuredRow], total_macs: int, operands: set[int],
@@ -326,19 +307,26 @@ def _kernel_text(module: nn.Module) -> str:
     return f"{kh}x{kw}/{sh if sh == sw else f'{sh}x{sw}'}"
 
 
+@dataclass(frozen=True)
+class TrackedRows:
+    """What tracked_rows keeps while its block runs: the rows running now (outermost first) and
+    each row's output shape per sample, once it has run."""
+
+    active: list[str] = field(default_factory=list)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
 @contextlib.contextmanager
-def tracked_rows(rows: list, shapes: dict | None = None,
-                 on_output: Callable[[str, object], None] | None = None) -> Iterator[list[str]]:
-    """Forward hooks on every row's module, for the duration of the block, that keep the list it
-    yields as the rows running now (outermost first) and record each row's output shape (and
-    hand `on_output` each row's name and output)."""
-    active: list[str] = []
-    recorded = {} if shapes is None else shapes
+def tracked_rows(rows: list, on_output: Callable[[str, object], None] | None = None) -> Iterator[TrackedRows]:
+    """Forward hooks on every row's module, for the duration of the block, that keep the
+    TrackedRows it yields (and hand `on_output` each row's name and output)."""
+    tracked = TrackedRows()
+    active = tracked.active
     handles = [h for name, _, module in rows
                for h in (module.register_forward_pre_hook(lambda m, a, name=name: active.append(name)),
-                         module.register_forward_hook(_shape_recorder(recorded, name, active, on_output)))]
+                         module.register_forward_hook(_shape_recorder(tracked.shapes, name, active, on_output)))]
     try:
-        yield active
+        yield tracked
     finally:
         for handle in handles:
             handle.remove()
@@ -356,74 +344,6 @@ def _shape_recorder(shapes: dict, name: str, active: list[str], on_output: Calla
             shapes[name] = tuple(output.shape[1:])
 
     return hook
-
-
-def fvcore_macs(model: nn.Module, inputs: Inputs | Shape, batch: int = 1,
-                depth: int | None = 2) -> dict[str, int]:
-    """fvcore_count's MACs per row."""
-    return fvcore_count(model, inputs, batch, depth).macs
-
-
-def fvcore_count(model: nn.Module, inputs: Inputs | Shape, batch: int = 1,
-                 depth: int | None = 2) -> FvcoreCount:
-    """MACs per row from fvcore's FlopCountAnalysis (one fused multiply-add = one flop), on real
-    CPU tensors. Only conv and linear-like operators are summed, to follow the counting rule.
-    Each row that holds an operator fvcore skipped and that might hide MACs (attention,
-    padding="same" convolutions ...) is `blind`, with those operators' names."""
-    try:
-        from fvcore.nn import FlopCountAnalysis
-    except ImportError:
-        raise GcostError("--verify needs fvcore: pip install fvcore") from None
-    call = as_inputs(inputs).make(batch, "cpu")
-    traced = _Positional(model, call) if call.kwargs or len(call.tensors) != len(call.args) else model
-    analysis = FlopCountAnalysis(traced, tuple(call.tensors))
-
-    def at(path: str) -> str:  # the model's module path in what fvcore traced
-        return path if traced is model else f"model.{path}" if path else "model"
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
-    try:
-        by_module = analysis.by_module_and_operator()  # the trace runs here
-    except (RuntimeError, ValueError, TypeError) as e:  # torch.jit.trace refusing the model's outputs
-        raise GcostError(f"--verify: fvcore traces the model with torch.jit.trace, which could not follow it "
-                         f"(it takes outputs that are tensors, or tuples, lists or dicts of them): "
-                         f"{type(e).__name__}: {first_line(e, 160)}") from None
-    fqn = _fqns(model)
-    rows = [(name, parent, fqn[id(module)]) for name, parent, module in row_modules(model, depth)]
-
-    def macs(path: str) -> int:
-        return sum(by_module.get(at(path), {}).get(op, 0) for op in FVCORE_MAC_OPS) // batch
-
-    def skipped(path: str) -> set[str]:
-        return {op for op, count in analysis.unsupported_ops(at(path)).items()
-                if count and MAC_NAME.search(op.split("::")[-1].lstrip("_"))}
-
-    result = {name: macs(path) for name, _, path in rows}
-    top = [path for _, parent, path in rows if parent is None]
-    outside = macs("") - sum(macs(path) for path in top)
-    if outside:
-        result[OUTSIDE_ROW] = outside
-    blind = {name: skipped(path) for name, _, path in rows if skipped(path)}
-    unattributed = skipped("") - set().union(*(skipped(path) for path in top))
-    if unattributed:
-        blind[OUTSIDE_ROW] = unattributed
-    return FvcoreCount(result, blind)
-
-
-class _Positional(nn.Module):
-    """The model called with `call`'s keyword and non-tensor arguments bound: fvcore traces with
-    torch.jit, which hands a module its tensors positionally and nothing else."""
-
-    def __init__(self, model: nn.Module, call: Call):
-        super().__init__()
-        self.model = model
-        self.call = call
-
-    def forward(self, *tensors: torch.Tensor):
-        given = iter(tensors)
-        args = [next(given) if isinstance(value, torch.Tensor) else value for value in self.call.args]
-        kwargs = {name: next(given) if isinstance(value, torch.Tensor) else value
-                  for name, value in self.call.kwargs.items()}
-        return self.model(*args, **kwargs)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ MakeModel = Callable[[Any], Any]  # device -> a new torch.nn.Module of the user'
 
 
 def count_module(make_model: MakeModel, inputs: Inputs, name: str, options: RunOptions) -> Counted:
-    from .counting import fvcore_count
+    from .cross_check import fvcore_count
     from .operators import op_counts
     from .spec_counts import fvcore_agreement, fvcore_disagreements
 

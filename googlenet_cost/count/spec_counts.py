@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import GcostError
 from ..report import Counted, LayerRow, PaperComparison, intensity
-from ..spec.layers import Traffic, numel
+from ..spec.layers import Traffic, numel, passes_through
 from ..spec.layers.base import INDEX_BYTES
 from ..spec.plan import PlannedRow, plan_rows, top_layers
 from .units import MeasurementPlan, UnitCache, require_cpu_memory
@@ -17,7 +17,8 @@ from .units import MeasurementPlan, UnitCache, require_cpu_memory
 if TYPE_CHECKING:
     from ..options import RunOptions
     from ..spec.model import Spec
-    from .counting import FvcoreCount, MeasuredRow
+    from .counting import MeasuredRow
+    from .cross_check import FvcoreCount
 
 
 VERIFIED = "--verify: fvcore's MACs equal gcost's on "  # how the agreement line begins (a note, not a warning)
@@ -25,7 +26,8 @@ VERIFIED = "--verify: fvcore's MACs equal gcost's on "  # how the agreement line
 
 def count_spec(spec: Spec, options: RunOptions, cache: UnitCache) -> Counted:
     """Count (per sample) the network `spec` describes, in the mode `options` asks for."""
-    from .counting import fvcore_layers, measure_plan
+    from .counting import measure_plan
+    from .cross_check import fvcore_layers
 
     planned = plan_rows(spec, train=options.train_mode)
     plan = MeasurementPlan.of(planned)
@@ -70,8 +72,7 @@ def single_value_norm(planned: list[PlannedRow]) -> str | None:
     """The first row whose batch norm sees one value per channel in a sample (a 1x1 map, as
     Inception v3's auxiliary head): training mode needs a batch of 2 or more to run it."""
     for row in planned:
-        norms = row.type == "batchnorm" or getattr(row.layer, "norm", "none") == "batchnorm"
-        if norms and numel(row.out_shape[1:]) == 1:
+        if row.layer.normalizes_batch() and numel(row.out_shape[1:]) == 1:
             return row.name
     return None
 
@@ -139,7 +140,8 @@ def _row(plan: PlannedRow, measured: MeasuredRow, batch: int, itemsize: int) -> 
                     receptive_field=list(plan.field.size), paper=_paper(plan, measured),
                     bytes=moved, arithmetic_intensity=intensity(measured.macs, batch, moved),
                     depth=table1.depth(plan.layer, plan.in_shape), filters=table1.filters(plan.layer),
-                    operators=op_counts(measured.operators, itemsize), bytes_fused=measured.fused.total.bytes(itemsize))
+                    operators=op_counts(measured.operators, itemsize), bytes_fused=measured.fused.total.bytes(itemsize),
+                    passes_through=passes_through(plan.layer))
 
 
 def fused_traffic(plan: PlannedRow, batch: int, train: bool) -> Traffic:
@@ -161,9 +163,9 @@ def fused_traffic(plan: PlannedRow, batch: int, train: bool) -> Traffic:
 def _batch_norms(layer, in_shape):
     """The channels of every batch norm inside `layer` (a conv's own norm included)."""
     from ..spec.layers import walk
-    from ..spec.layers.plain import BatchNormSpec, ConvSpec
+    from ..spec.layers import BatchNormSpec, ConvSpec
 
-    if isinstance(layer, ConvSpec) and layer.norm == "batchnorm":
+    if isinstance(layer, ConvSpec) and layer.normalizes_batch():
         yield layer.width(in_shape[0])
     elif isinstance(layer, BatchNormSpec):
         yield in_shape[0]

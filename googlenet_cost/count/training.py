@@ -22,14 +22,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..errors import GcostError
 from ..inputs import Inputs, as_inputs
 from ..modules import model_device, row_modules, storage_id, tensor_leaves, training_loss
-from ..options import OPTIMIZER_STATES
+from ..optimizers import OPTIMIZER_STATES
 from ..report import TrainingSummary
 from ..spec.layers import passes_through
 from ..spec.plan import PlannedRow
+from ..timing.memory import parameter_state_bytes
 from .counting import flop_counter_mode, math_attention, tracked_rows
 from .units import MeasurementPlan, UnitCache
 
-FP32_BYTES = 4
 NOT_COUNTED = ("allocator overhead, cuDNN/cuBLAS workspaces, temporaries of the backward itself, the "
                "input's gradient")
 
@@ -42,7 +42,7 @@ class TrainingMeasurement:
 
 
 def measure_training(model: nn.Module, inputs: Inputs | tuple[int, ...], batch: int = 1, *,
-                     input_requires_grad: bool = False, depth: int | None = 2,
+                     input_requires_grad: bool = False, depth: int | None,
                      device: Any = None, whole_model: bool = False) -> TrainingMeasurement:
     """One forward and backward pass of `model` (in the mode the caller set) on zeros (`inputs`:
     the model's, or one tensor's shape per sample). A `whole_model` is a network trained as
@@ -63,7 +63,8 @@ def measure_training(model: nn.Module, inputs: Inputs | tuple[int, ...], batch: 
             saved[key] = (tensor.untyped_storage().nbytes(), tuple(active))
         return tensor
 
-    with tracked_rows(rows) as active, math_attention(), flop_counter_mode() as counter:
+    with tracked_rows(rows) as tracked, math_attention(), flop_counter_mode() as counter:
+        active = tracked.active
         owners = _NodeOwners(active)
         with _RowFlops(counter, active, owners) as flops:
             with saved_tensors_hooks(pack, lambda tensor: tensor), owners:
@@ -152,8 +153,8 @@ def step_memory(*, params: int, trainable: int, saved_bytes: int, optimizer: str
     (momentum SGD keeps one tensor per parameter, Adam two) and the saved activations."""
     if optimizer not in OPTIMIZER_STATES:
         raise GcostError(f"unknown optimizer {optimizer!r}: use {', '.join(OPTIMIZER_STATES)}")
-    memory = {"param_bytes": FP32_BYTES * params, "grad_bytes": FP32_BYTES * trainable,
-              "optimizer_bytes": FP32_BYTES * trainable * OPTIMIZER_STATES[optimizer], "saved_bytes": saved_bytes}
+    memory = {**parameter_state_bytes(params=params, trainable=trainable, optimizer=optimizer, dtype="fp32"),
+              "saved_bytes": saved_bytes}
     return {**memory, "train_bytes": sum(memory.values())}
 
 
@@ -178,7 +179,7 @@ def spec_training(spec: Any, plan: MeasurementPlan, rows: list, batch: int, devi
     def step_macs(unit: PlannedRow) -> int:
         model = build_row(unit.layer, unit.in_shape, device).train(True)
         return measure_training(model, unit.in_shape, batch, input_requires_grad=unit.input_needs_grad,
-                                device=device).step_macs[""]
+                                depth=None, device=device).step_macs[""]
 
     step: dict[str, int] = {}
     children: dict[str, list[str]] = {}
@@ -190,8 +191,8 @@ def spec_training(spec: Any, plan: MeasurementPlan, rows: list, batch: int, devi
     for row in reversed(planned):
         if passes_through(row.layer):
             step[row.name] = sum(step[name] for name in children[row.name])
-    whole = measure_training(build_model(spec, train=True, device="meta"), spec.input_shape, batch, device="meta",
-                             whole_model=True)
+    whole = measure_training(build_model(spec, train=True, device="meta"), spec.input_shape, batch, depth=None,
+                             device="meta", whole_model=True)
     warnings = []
     out = []
     for planned_row, row in zip(planned, rows):

@@ -106,9 +106,9 @@ class UnitCache:
 def require_cpu_memory(need_bytes: int, what: str) -> None:
     """Refuse work on real CPU tensors that would not fit in what this process may use."""
     from ..errors import GcostError
-    from ..timing.memory import cpu_available_bytes
+    from ..timing.memory import cpu_available_bytes, too_large
 
     free = cpu_available_bytes()
-    if free is not None and need_bytes > 0.9 * free:
+    if too_large(need_bytes, free):
         raise GcostError(f"{what} needs about {need_bytes / 2**30:,.1f} GiB of memory, only "
                          f"{free / 2**30:,.1f} GiB are free to this process")

@@ -2,7 +2,7 @@
 the job summary ($GITHUB_STEP_SUMMARY) and step outputs ($GITHUB_OUTPUT).
 
 The protocol only: escaping, the command lines, appending to the runner's files. The sentences an
-annotation carries are written in views/check.py. An annotation's title, message and file are first
+annotation carries are written in views/gate.py. An annotation's title, message and file are first
 made inert by gcost's one rule (escaping.printable: no control character, no `##[`, no `::`
 starting a word; a newline stays, for GitHub's escaping), then escaped as the Actions toolkit does
 (@actions/core `command.ts`): data escapes `%`, CR and LF; property values also `:` and `,`.

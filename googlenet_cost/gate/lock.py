@@ -4,6 +4,7 @@ condition. Which metrics an entry must, may or must not record comes from the me
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -11,7 +12,7 @@ from ..errors import GcostError, quoted
 from ..files import read_text
 from ..quantity import MAX_COUNT
 from ..report import Report
-from .metrics import METRICS, metric_named, metric_values
+from ..metrics import METRICS, metric_named, metric_values
 
 LOCK_SCHEMA = 3  # 2: the run's conditions (mode, step, batch, input, dtype, optimizer) recorded and compared; 3: bytes
 # The conditions a lock entry's numbers were measured under, each with the option that sets it: a
@@ -30,14 +31,94 @@ def run_conditions(report: Report) -> dict[str, Any]:
             "inputs": None if report.arguments.plain else report.arguments.text()}
 
 
-def lock_entry(report: Report) -> dict[str, Any]:
-    conditions = {key: value for key, value in run_conditions(report).items() if key != "inputs" or value}
-    entry = {"path": report.spec.get("path"), **conditions, "metrics": metric_values(report),
-             "layers": {row.name: {"params": row.params, "macs": row.macs, "bytes": row.bytes}
-                        for row in report.layers if row.parent is None}}
-    if report.timed:
-        entry["latency_device_type"] = report.timed[0].device_type
-    return entry
+@dataclass(frozen=True)
+class LayerCounts:
+    """What the lock records of a top-level layer."""
+    params: int
+    macs: int
+    bytes: int  # memory traffic of its forward at the run's batch
+
+    KEYS = ("params", "macs", "bytes")  # in the order sentences name them
+
+    def get(self, key: str) -> int:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, int]:
+        return {key: self.get(key) for key in self.KEYS}
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One network's record in a lock file: its numbers, per metric and per top-level layer, and
+    the conditions (CONDITIONS) they were measured under. `to_dict()` is its JSON, in this order."""
+
+    path: str | None  # the spec's file; None for a Python model
+    mode: str  # "eval" or "train"
+    step: str  # "inference" or "train"
+    batch: int
+    input: tuple[int, ...]  # the first tensor's shape
+    dtype: str
+    optimizer: str | None  # a training step's; None otherwise
+    metrics: dict[str, float] = field(default_factory=dict)  # by metric key (googlenet_cost/metrics.py)
+    layers: dict[str, LayerCounts] = field(default_factory=dict)  # top-level rows, by name
+    inputs: str | None = None  # the --input text, only for a model with several or non-float inputs
+    latency_device_type: str | None = None  # where latency_ms was timed; None: no latency recorded
+
+    @classmethod
+    def of(cls, report: Report) -> LockEntry:
+        """What a lock records of a report."""
+        return cls(path=report.spec.path, **{**run_conditions(report), "input": tuple(report.input_shape)},
+                   metrics=metric_values(report),
+                   layers={row.name: LayerCounts(row.params, row.macs, row.bytes)
+                           for row in report.layers if row.parent is None},
+                   latency_device_type=report.timed[0].device_type if report.timed else None)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LockEntry:
+        """An entry read back (validated by `lock_problem` first; keys it does not know are ignored)."""
+        return cls(path=data.get("path"), mode=data["mode"], step=data["step"], batch=data["batch"],
+                   input=tuple(data["input"]), dtype=data["dtype"], optimizer=data.get("optimizer"),
+                   metrics=dict(data["metrics"]),
+                   layers={name: LayerCounts(*(counts[key] for key in LayerCounts.KEYS))
+                           for name, counts in data.get("layers", {}).items()},
+                   inputs=data.get("inputs"), latency_device_type=data.get("latency_device_type"))
+
+    def conditions(self) -> dict[str, Any]:
+        """The conditions as `run_conditions` gives a run's, to compare key by key."""
+        return {"mode": self.mode, "step": self.step, "batch": self.batch, "input": list(self.input),
+                "dtype": self.dtype, "optimizer": self.optimizer, "inputs": self.inputs}
+
+    def to_dict(self) -> dict[str, Any]:
+        conditions = {key: value for key, value in self.conditions().items() if key != "inputs" or value}
+        entry = {"path": self.path, **conditions, "metrics": dict(self.metrics),
+                 "layers": {name: counts.to_dict() for name, counts in self.layers.items()}}
+        if self.latency_device_type is not None:
+            entry["latency_device_type"] = self.latency_device_type
+        return entry
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A lock file: an entry per network, and the versions (and, with latency, the time) that
+    recorded them. `to_dict()` is the file's JSON."""
+
+    specs: dict[str, LockEntry]
+    gcost_version: str | None = None
+    torch_version: str | None = None
+    latency_timed_at: str | None = None  # ISO 8601, only where latency is recorded
+
+    @property
+    def timed(self) -> bool:
+        """Whether any entry records latency."""
+        return any(entry.latency_device_type is not None for entry in self.specs.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"schema": LOCK_SCHEMA, "gcost_version": self.gcost_version,
+                                    "torch_version": self.torch_version}
+        if self.latency_timed_at is not None:
+            document["latency_timed_at"] = self.latency_timed_at
+        document["specs"] = {name: entry.to_dict() for name, entry in self.specs.items()}
+        return document
 
 
 def versions() -> dict[str, str]:
@@ -55,23 +136,22 @@ def lock_document(reports: dict[str, Report]) -> str:
     networks recorded again give the same bytes (a lock is committed: no churn in its diffs); the
     one time it holds is `latency_timed_at`, only where latency is recorded (a measurement of that
     day and machine, which re-recording changes anyway)."""
-    document: dict[str, Any] = {"schema": LOCK_SCHEMA, **versions()}
-    if any(report.timed for report in reports.values()):
-        document["latency_timed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    document["specs"] = {name: lock_entry(report) for name, report in reports.items()}
-    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    timed = any(report.timed for report in reports.values())
+    lock = Lock({name: LockEntry.of(report) for name, report in reports.items()}, **versions(),
+                latency_timed_at=datetime.now(timezone.utc).isoformat(timespec="seconds") if timed else None)
+    return json.dumps(lock.to_dict(), indent=2, sort_keys=False) + "\n"
 
 
-def version_difference(lock: dict[str, Any]) -> str | None:
+def version_difference(lock: Lock) -> str | None:
     """How the versions a lock was recorded with differ from this run's, as a clause ("torch
     2.99.0+cu999 (this run: 2.13.0+cpu)"), or None when they are the same."""
     now = versions()
-    differences = [f"{key.removesuffix('_version')} {str(lock.get(key) or 'unknown')[:40]} (this run: {value})"
-                   for key, value in now.items() if lock.get(key) != value]
+    differences = [f"{key.removesuffix('_version')} {str(getattr(lock, key) or 'unknown')[:40]} (this run: {value})"
+                   for key, value in now.items() if getattr(lock, key) != value]
     return ", ".join(differences) or None
 
 
-def read_lock(path: str) -> dict[str, Any]:
+def read_lock(path: str) -> Lock:
     """A lock file, validated whole: any other shape is a one-line error saying where."""
     try:
         data = json.loads(read_text(path, max_bytes=100_000_000), object_pairs_hook=_no_duplicate_keys)
@@ -95,7 +175,9 @@ def read_lock(path: str) -> dict[str, Any]:
     problem = lock_problem(data)
     if problem:
         raise GcostError(f"not a gcost lock file: {problem}", file=path)
-    return data
+    return Lock({str(name): LockEntry.from_dict(entry) for name, entry in data["specs"].items()},
+                gcost_version=data.get("gcost_version"), torch_version=data.get("torch_version"),
+                latency_timed_at=data.get("latency_timed_at"))
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -193,29 +275,29 @@ def _metrics_problem(metrics: Any, training: bool) -> str | None:
     return None
 
 
-def compare_conditions(name: str, report: Report, locked: dict[str, Any], where: str) -> None:
+def compare_conditions(name: str, report: Report, locked: LockEntry, where: str) -> None:
     """Refuse (exit 2) a check whose run differs from the baseline's in any condition its numbers
     depend on: train-mode numbers include the auxiliary heads, a training step's memory its batch,
     and so on, so comparing across them could hide growth."""
-    now = run_conditions(report)
+    now, recorded = run_conditions(report), locked.conditions()
     for key, option in CONDITIONS.items():
-        if locked.get(key) != now[key]:
-            raise GcostError(f"{name}: the baseline was recorded with {key} {_shown(locked.get(key))}, this run "
+        if recorded[key] != now[key]:
+            raise GcostError(f"{name}: the baseline was recorded with {key} {_shown(recorded[key])}, this run "
                              f"has {key} {_shown(now[key])}: check with the same {option} as the baseline, or "
                              "record the baseline again (gcost baseline)", file=where)
 
 
-def compare_latency(name: str, report: Report, locked: dict[str, Any], where: str, asked: bool) -> None:
+def compare_latency(name: str, report: Report, locked: LockEntry, where: str, asked: bool) -> None:
     """A timed run against a baseline: refuse (exit 2) what cannot be compared, so that no latency
     the user asked to compare (--latency) passes uncompared."""
     if not report.timed:
         return
-    if not any(metric_named(key).timed for key in locked["metrics"]):
+    if not any(metric_named(key).timed for key in locked.metrics):
         if asked:
             raise GcostError(f"{name}: --latency, but the baseline records no latency: record it with "
                              "gcost baseline --latency, or check without --latency", file=where)
         return
-    recorded, now = locked["latency_device_type"], report.timed[0].device_type
+    recorded, now = locked.latency_device_type, report.timed[0].device_type
     if recorded != now:
         raise GcostError(f"{name}: the baseline's latency was timed on {recorded}, this run on {now}: check on the "
                          "same kind of device, or without --latency", file=where)

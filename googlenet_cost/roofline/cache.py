@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import GcostError
 from ..files import atomic_write_text, exclusive_lock, read_own_file
 from ..quantity import parse_int, parse_real
-from .datasheets import MAX_RATE, MIN_RATE
+from ..datasheets import MAX_RATE, MIN_RATE
 from .oprates import MAC_CLASSES, OpRates
 from .roofs import Peaks, Progress, check_dtype
 

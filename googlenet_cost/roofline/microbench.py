@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..errors import GcostError
-from ..timing.options import DTYPE_BYTES
+from ..timing.settings import DTYPE_BYTES
 from .roofs import Peaks, Progress, check_dtype
 
 
@@ -195,7 +195,7 @@ def _measure_cuda(where, dtype: str, sizes: PeakSizes, cuda, kernels: Any, clock
     import torch
 
     from ..timing.cuda import CudaTimer, cuda_numerics
-    from .datasheets import dense_flops
+    from ..datasheets import dense_flops
     from .opbench import CUDA_OP_SIZES, measure_op_rates
     from .readers import datasheet_for_device
 

@@ -7,7 +7,7 @@ can be derived, the theoretical peak beside the measured one.
 
 Three sources, chosen by `resolve_peaks`: this machine, measured once and cached per machine
 identity, threads, torch and dtype and re-probed before use (cache.py, machine.py; the measurement
-in microbench.py and opbench.py); a shipped datasheet (datasheets.yaml, every figure cited); a
+in microbench.py and opbench.py); a shipped datasheet (googlenet_cost/datasheets.yaml, every figure cited); a
 user's YAML file (readers.py). torch is imported only by the measurement. Method: docs/roofline.md.
 """
 from __future__ import annotations

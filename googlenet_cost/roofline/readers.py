@@ -1,4 +1,5 @@
-"""Peaks that are not measured here: a shipped datasheet's (datasheets.yaml, every figure cited)
+"""Peaks that are not measured here: a shipped datasheet's (googlenet_cost/datasheets.yaml, read by
+the bottom module datasheets.py; every figure cited)
 and a user's device described in YAML. Every bad field of a user's file is one GcostError naming
 the file and the key."""
 from __future__ import annotations
@@ -8,7 +9,7 @@ from typing import Any
 from ..errors import GcostError, did_you_mean, quoted
 from ..files import load_yaml, read_text
 from ..quantity import NumberError, parse_int, parse_real, shown
-from .datasheets import _datasheets, _rate
+from ..datasheets import _datasheets, _rate
 from .roofs import DTYPES, Peaks, check_dtype
 
 MAX_CACHE_BYTES = 2**40

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import GcostError, did_you_mean, quoted
-from ..timing.options import DTYPE_BYTES
+from ..timing.settings import DTYPE_BYTES
 
 if TYPE_CHECKING:
     from .oprates import OpRates

@@ -14,9 +14,8 @@ from typing import Sequence
 
 from ..count.units import MeasurementPlan
 from ..errors import GcostError
-from ..report import PASS_THROUGH_TYPES
 from ..spec.edits import set_keys
-from ..spec.layers import Layer, Shape, numel
+from ..spec.layers import Layer, Shape, numel, passes_through
 from ..spec.model import Spec
 from ..spec.plan import plan_rows
 from ..spec.tree import Scope
@@ -66,7 +65,7 @@ def count_candidate(spec: Spec, index: int, label: str, edits: str, *, batch: in
     top = [row for row in rows if row.parent is None]
     counts = Counts(params=sum(row.cost.params for row in top), weights=sum(row.cost.weights for row in top),
                     macs=sum(row.cost.macs for row in top),
-                    activations=sum(numel(row.out_shape) for row in rows if row.type not in PASS_THROUGH_TYPES),
+                    activations=sum(numel(row.out_shape) for row in rows if not passes_through(row.layer)),
                     bytes=sum(row.layer.traffic(row.in_shape, batch, False).bytes(itemsize) for row in top))
     timed = tuple(row.build_key for row in MeasurementPlan.of(rows).counted) if units else ()
     return Counted(index, label, edits, counts, units=timed)

@@ -15,7 +15,7 @@ from .table import Conditions
 if TYPE_CHECKING:
     from ..spec.model import Spec
     from ..timing.cuda import TorchCuda
-    from ..timing.options import TimingOptions
+    from ..timing.settings import TimingOptions
     from .table import Timed
 
 Progress = Callable[..., Any]  # (label, fraction[, detail]), as cli/render.Progress takes it
@@ -58,8 +58,8 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, timing: TimingOptions | None, cuda: TorchCuda | None = None):
-        self.timing, self.cuda = timing, cuda
+    def __init__(self, timing: TimingOptions | None, cuda: TorchCuda | None = None, *, dtype: str):
+        self.timing, self.cuda, self.dtype = timing, cuda, dtype  # dtype: the run's (RunOptions.dtype)
         self._decided: TimingOptions | None = None
 
     def count(self, spec: Spec, items: Sequence[tuple[int, str, str]], *, batch: int, itemsize: int, units: bool,
@@ -77,7 +77,7 @@ class LocalExecutor:
 
         if self._decided is None:
             assert self.timing is not None, "a sweep without timing measures nothing"
-            self._decided = decided(self.timing, self.cuda)
+            self._decided = decided(self.timing, self.dtype, self.cuda)
         return self._decided
 
     def devices(self) -> list[Device]:
@@ -85,24 +85,24 @@ class LocalExecutor:
         from .measure import conditions
 
         options = self.options()
-        return [Device(resolve_device(options.device, self.cuda).type, conditions(options, self.cuda))]
+        return [Device(resolve_device(options.device, self.cuda).type, conditions(options, self.dtype, self.cuda))]
 
     def warm(self, device: Device, spec: Spec) -> None:
         from .measure import warm_process
 
-        warm_process(spec, self.options(), self.cuda)
+        warm_process(spec, self.options(), self.dtype, self.cuda)
 
     def measure_units(self, device: Device, units: Sequence[Unit], done: Done) -> None:
         from .measure import time_unit
 
         for position, unit in enumerate(units):
-            done(position, time_unit(unit, self.options(), self.cuda))
+            done(position, time_unit(unit, self.options(), self.dtype, self.cuda))
 
     def measure_networks(self, device: Device, specs: Sequence[Spec], done: Done) -> None:
         from .measure import time_network
 
         for position, spec in enumerate(specs):
-            done(position, time_network(spec, self.options(), self.cuda))
+            done(position, time_network(spec, self.options(), self.dtype, self.cuda))
 
     def close(self) -> None:
         pass

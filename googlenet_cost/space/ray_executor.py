@@ -22,7 +22,7 @@ from .executors import Device, Done, Progress, chunks
 
 if TYPE_CHECKING:
     from ..spec.model import Spec
-    from ..timing.options import TimingOptions
+    from ..timing.settings import TimingOptions
     from .table import Conditions, Timed
 
 # A local cluster's settings, read when Ray is first imported: its services on the loopback address
@@ -61,39 +61,39 @@ def import_ray(local: bool) -> Any:
 class Measurer:
     """The actor of one device kind: times units and networks there, one at a time."""
 
-    def __init__(self, timing: TimingOptions):
+    def __init__(self, timing: TimingOptions, dtype: str):
         from .measure import decided
 
-        self.options = decided(timing)
+        self.options, self.dtype = decided(timing, dtype), dtype
 
     def conditions(self) -> Conditions:
         from .measure import conditions
 
-        return conditions(self.options)
+        return conditions(self.options, self.dtype)
 
     def warm(self, spec: Spec) -> None:
         from .measure import warm_process
 
-        warm_process(spec, self.options)
+        warm_process(spec, self.options, self.dtype)
 
     def time_unit(self, unit: Unit) -> Timed:
         from .measure import time_unit
 
-        return time_unit(unit, self.options)
+        return time_unit(unit, self.options, self.dtype)
 
     def time_network(self, spec: Spec) -> Timed:
         from .measure import time_network
 
-        return time_network(spec, self.options)
+        return time_network(spec, self.options, self.dtype)
 
 
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, timing: TimingOptions | None, *, address: str | None, kinds: Sequence[str] = ("cpu",),
-                 progress: Callable[[str], None] | None = None):
+    def __init__(self, timing: TimingOptions | None, *, dtype: str, address: str | None,
+                 kinds: Sequence[str] = ("cpu",), progress: Callable[[str], None] | None = None):
         self.ray = import_ray(local=address is None)
-        self.timing, self.kinds = timing, tuple(kinds)
+        self.timing, self.kinds, self.dtype = timing, tuple(kinds), dtype  # dtype: the run's (RunOptions.dtype)
         self._started = not self.ray.is_initialized()
         if self._started:
             if progress:
@@ -152,7 +152,7 @@ class RayExecutor:
             else:
                 resources = {"num_cpus": 1, "num_gpus": 1, "accelerator_type": kind}
                 timing = replace(self.timing, device="cuda")
-            self._actors[kind] = self.ray.remote(Measurer).options(**resources).remote(timing)
+            self._actors[kind] = self.ray.remote(Measurer).options(**resources).remote(timing, self.dtype)
         return self._actors[kind]
 
     def devices(self) -> list[Device]:

@@ -19,7 +19,7 @@ from ..quantity import NumberError, parse_int, parse_real
 from .layers import (INCEPTION_COLUMNS, MAX_CHANNELS, MAX_ROWS, ActivationSpec, ConvSpec, InceptionSpec, Layer,
                      RepeatSpec, SESpec)
 from .model import Spec
-from .parse import MAX_SPATIAL
+from .reader import MAX_SPATIAL
 from .tree import MAX_SCALE, Scope, glob_matches, listed, no_match_hint, rewrite, row_paths
 
 
@@ -97,7 +97,7 @@ def layer_keys(layer: Layer) -> list[str]:
     if isinstance(layer, InceptionSpec):
         return [*INCEPTION_COLUMNS, "kernel_5x5"]
     if isinstance(layer, ActivationSpec):
-        return ["slope"] if layer.type_name == "leaky_relu" else []
+        return list(layer.numeric_keys)
     return [f.name for f in fields(layer) if f.init and f.name in KEYS]
 
 

@@ -1,6 +1,6 @@
 """Loading a spec: read the file, parse the YAML into a Spec (spec/model.py and spec/parse.py: keys
 and values), then validate what needs the stages after it: the `budget:` block
-(gate/metrics.parse_limits) and every shape, aux heads included (spec/plan.plan_rows, whose rows
+(metrics.parse_limits) and every shape, aux heads included (spec/plan.plan_rows, whose rows
 the Spec keeps). One step above the spec data and its consumers, so spec/model.py imports neither."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def load_spec(path_or_name: str | Path) -> Spec:
 
 def parse_spec(text: str, *, where: str = "<spec>") -> Spec:
     """Validate spec text (YAML) into a Spec; `where` names it in errors."""
-    from ..gate.metrics import parse_limits
+    from ..metrics import parse_limits
     from .plan import plan_rows
 
     try:

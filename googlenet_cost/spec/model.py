@@ -12,7 +12,8 @@ from typing import Any, Mapping
 
 from ..errors import SpecError, did_you_mean, quoted
 from .layers import Layer, SequenceSpec, Shape
-from .parse import NAME_PATTERN, Defaults, Reader, check_size, parse_layers, parse_shape
+from .parse import Defaults, parse_layers, parse_shape
+from .reader import NAME_PATTERN, Reader, check_size
 
 
 
@@ -48,7 +49,7 @@ class Spec:
 def builtin_specs() -> dict[str, Path]:
     """Specs shipped with gcost, by name (the file name without .yaml)."""
     try:
-        folder = resources.files("googlenet_cost.specs")
+        folder = resources.files("googlenet_cost.networks")
     except ModuleNotFoundError:  # running from a source tree: specs/ beside the package
         folder = Path(__file__).resolve().parents[2] / "specs"
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}

@@ -24,7 +24,7 @@ from .edits import set_keys
 from .layers import (AdaptiveAvgPoolSpec, AvgPoolSpec, BranchesSpec, ConvSpec, GlobalAvgPoolSpec, InceptionSpec, Layer,
                      LinearSpec, SequenceSpec, factorized_5x5)
 from .model import Spec
-from .parse import MAX_CHANNELS
+from .reader import MAX_CHANNELS
 from .tree import MAX_SCALE, Scope, listed, module_scope, rewrite, row_paths  # noqa: F401 (row_paths: API)
 
 
@@ -167,14 +167,6 @@ def apply_change(spec: Spec, change: Change, scope: Scope) -> Variant:
                          file=spec.path)
     notes = (f"{change.near_note}: {listed(near)}",) if near else ()
     return _validated(change.label, varied, notes)
-
-
-def apply_to_modules(spec: Spec, change: Change, scope: Scope, *, strict: bool = False) -> Variant:
-    """apply_change under its former name (`strict` is now the scope's: a --module glob is strict)."""
-    return apply_change(spec, change, scope)
-
-
-modules_matching = module_scope  # its former name
 
 
 def _roles_hint(spec: Spec) -> str:

@@ -22,9 +22,10 @@ from ..errors import PASSES_THROUGH, GcostError, first_line, model_raised
 from .cuda import TorchCuda, events_vs_wall, oom_errors, timer_overhead_ms
 from .device import check_options, cuda_backend, device_label, resolve_device
 from .loop import Clock, LoopResult, RoundsPlan, run_loop, run_rounds
-from .options import TimingOptions  # noqa: F401 (the options timing reads)
-from .prepare import Prepared, TimingTarget, dynamo_limits, prepare, timing_context  # noqa: F401 (TimingTarget)
-from .stats import LatencyStats, known_peak, stats_from_loop
+from .settings import TimingOptions  # noqa: F401 (the options timing reads)
+from .prepare import Prepared, dynamo_limits, prepare, timing_context
+from .target import TimingTarget
+from .stats import GpuState, LatencyStats, SelfCheck, known_peak, stats_from_loop
 from .step import TrainingStep
 from .threads import choose_threads
 from .timers import Timer, make_timer
@@ -50,16 +51,16 @@ def measure_latency(target: TimingTarget, options: TimingOptions, *, macs: int,
     """Time the forward pass for every batch size in options.batches (one entry each)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
-    check_options(options, device)
+    check_options(options, device, target)
     options = with_thread_choice(options, cuda)
     return [_measure_one(target, options, device, batch, macs, progress, cuda, clock) for batch in options.batches]
 
 
 def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.device, batch: int, macs: int,
                  progress: Progress | None, cuda: TorchCuda, clock: Clock) -> LatencyStats:
-    label = f"timing batch {batch} ({options.dtype}) on {device.type}"
+    label = f"timing batch {batch} ({target.dtype}) on {device.type}"
     show = (lambda f: progress(label, f)) if progress else None
-    with users_errors([target]), timing_context(options, device, cuda), \
+    with users_errors([target]), timing_context(options, device, cuda, target), \
             out_of_memory(cuda, device, target.name, batch):
         prepared = prepare(target, options, device, batch, cuda)
         timer = None
@@ -67,7 +68,7 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
             timer = make_timer(prepared, options, device, cuda, clock)
             if device.type == "cpu":
                 loop = run_loop(timer, options.limits, clock=clock, progress=show, after_warmup=timer.arm)
-                return _stats(loop, options, device, batch, macs, prepared, cuda)
+                return _stats(loop, options, device, batch, macs, target, prepared, cuda)
             overhead = timer_overhead_ms(cuda, device, clock)
             sensors: dict[str, Any] = {}
 
@@ -78,8 +79,8 @@ def _measure_one(target: TimingTarget, options: TimingOptions, device: torch.dev
 
             loop = run_loop(timer, options.limits, clock=clock, after_warmup=after_warmup, progress=show)
             sensors["after"] = cuda.sensors(device)
-            return _stats(loop, options, device, batch, macs, prepared, cuda,
-                          peak_memory=_peak_memory(cuda, device, prepared, timer), gpu_state=sensors,
+            return _stats(loop, options, device, batch, macs, target, prepared, cuda,
+                          peak_memory=_peak_memory(cuda, device, prepared, timer), gpu_state=GpuState.of(sensors),
                           self_check=_self_check(loop, overhead, timer))
         finally:
             if timer is not None:
@@ -124,28 +125,28 @@ def out_of_memory(cuda: TorchCuda, device: torch.device, name: str, batch: int) 
                          "--batch, or --no-latency to count only", file=name) from None
 
 
-def _self_check(loop: LoopResult, overhead_ms: float, timer: Timer) -> dict[str, Any]:
-    """The JSON `latency.self_check` of a CUDA measurement (docs/latency.md)."""
-    return {"events_vs_wall": events_vs_wall(loop.samples, overhead_ms), "timer_overhead_ms": overhead_ms,
-            **timer.graph_check}
+def _self_check(loop: LoopResult, overhead_ms: float, timer: Timer) -> SelfCheck:
+    """A CUDA measurement's self-check (docs/latency.md)."""
+    return SelfCheck(events_vs_wall(loop.samples, overhead_ms), overhead_ms, **timer.graph_check)
 
 
 def _stats(loop: LoopResult, options: TimingOptions, device: torch.device, batch: int, macs: int,
-           prepared: Prepared | None, cuda: TorchCuda, **extra: Any) -> LatencyStats:
+           target: TimingTarget, prepared: Prepared | None, cuda: TorchCuda, **extra: Any) -> LatencyStats:
     threads = torch.get_num_threads()
     name = device_label(device, threads, cuda)
     choice = options.thread_choice if device.type == "cpu" else None
     phases = prepared.forward.phases(loop.warmup_iterations) \
         if prepared is not None and isinstance(prepared.forward, TrainingStep) else None
     return stats_from_loop(
-        loop, macs_per_sample=macs, batch=batch, peak_tflops=known_peak(name, options.dtype),
+        loop, macs_per_sample=macs, batch=batch, peak_tflops=known_peak(name, target.dtype),
         check_launch_bound=device.type == "cuda" and not options.cuda_graph,
-        device=name, device_type=device.type, dtype=options.dtype,
+        device=name, device_type=device.type, dtype=target.dtype,
         peak_memory_bytes=extra.pop("peak_memory", None),
         cuda_graph=options.cuda_graph, channels_last=options.channels_last, compiled=options.compile,
-        cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None, step=options.step,
+        cold_cache=options.cold_cache, threads=threads if device.type == "cpu" else None,
+        step="train" if target.training else "inference",
         threads_reason=choice.reason if choice is not None else None,
-        contention=choice.to_dict() if choice is not None else None,
+        contention=choice,
         compile_s=prepared.compile_s if prepared else None, torch_version=torch.__version__,
         phases=phases, **extra)
 
@@ -180,7 +181,9 @@ def measure_interleaved(targets: list[TimingTarget], options: TimingOptions, *, 
     within options.precision or options.max_time_s is spent (split evenly over the batches)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
-    check_options(options, device)
+    if len({(target.dtype, target.step_optimizer) for target in targets}) > 1:
+        raise ValueError("interleaved models are timed alike: at one dtype, all a training step or all the forward")
+    check_options(options, device, targets[0])
     options = with_thread_choice(options, cuda)
     plan = RoundsPlan(options.limits, options.precision, options.max_time_s / len(options.batches), options.min_effect)
     return [_interleave_one(targets, options, device, batch, macs, plan, progress, cuda, clock)
@@ -192,7 +195,7 @@ def _interleave_one(targets: list[TimingTarget], options: TimingOptions, device:
                     clock: Clock) -> Interleaved:
     label = f"timing {len(targets)} models interleaved, batch {batch}"
     compiled = dynamo_limits(len(targets)) if options.compile else contextlib.nullcontext()
-    with users_errors(targets), timing_context(options, device, cuda), \
+    with users_errors(targets), timing_context(options, device, cuda, targets[0]), \
             out_of_memory(cuda, device, targets[0].name, batch), compiled:
         if options.compile:
             import torch._dynamo
@@ -210,9 +213,9 @@ def _interleave_one(targets: list[TimingTarget], options: TimingOptions, device:
                                 after_warmup=lambda: [timer.arm() for timer in timers],
                                 progress=(lambda f, detail: progress(label, f, detail)) if progress else None)
             overhead = timer_overhead_ms(cuda, device, clock) if device.type == "cuda" else None
-            stats = [_stats(loop, options, device, batch, m, p, cuda, interleaved=True, clock=result.clock,
+            stats = [_stats(loop, options, device, batch, m, target, p, cuda, interleaved=True, clock=result.clock,
                             self_check=None if overhead is None else _self_check(loop, overhead, t))
-                     for loop, m, p, t in zip(result.loops, macs, prepared, timers)]
+                     for loop, m, target, p, t in zip(result.loops, macs, targets, prepared, timers)]
         finally:
             for timer in timers:
                 timer.close()

@@ -6,10 +6,25 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from .options import DTYPE_BYTES
+from ..optimizers import OPTIMIZER_STATES
+from .settings import DTYPE_BYTES
 
 COLD_CACHE_BYTES = 256 * 1024 * 1024  # larger than any current GPU's L2, as triton's do_bench
 CUDA_WORKSPACE_BYTES = 256 * 1024 * 1024  # cuDNN / cuBLAS workspaces and autotuning, an allowance
+USABLE_SHARE = 0.9  # of the free memory, what a run may plan to take: the rest for what estimates leave out
+
+
+def too_large(need_bytes: int, free_bytes: int | None) -> bool:
+    """Whether work needing `need_bytes` is refused where `free_bytes` are free (None: unknown, never)."""
+    return free_bytes is not None and need_bytes > USABLE_SHARE * free_bytes
+
+
+def parameter_state_bytes(*, params: int, trainable: int, optimizer: str, dtype: str) -> dict[str, int]:
+    """What a training step holds per parameter at `dtype`: the parameters, the trainable ones'
+    gradients and the optimizer's state (momentum SGD keeps one tensor per parameter, Adam two)."""
+    element = DTYPE_BYTES[dtype]
+    return {"param_bytes": element * params, "grad_bytes": element * trainable,
+            "optimizer_bytes": element * trainable * OPTIMIZER_STATES[optimizer]}
 
 
 def estimate_bytes(*, params: int, activation_sizes: tuple[int, ...], input_bytes: int,

@@ -84,9 +84,9 @@ def measure_layer_latency(target: TimingTarget, options: TimingOptions, iteratio
     afterwards (the next batch or variant starts from the same free memory)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
-    check_options(options, device)
+    check_options(options, device, target)
     batch = options.batches[0]
-    with users_errors([target]), timing_context(options, device, cuda), \
+    with users_errors([target]), timing_context(options, device, cuda, target), \
             out_of_memory(cuda, device, target.name, batch):
         prepared: Prepared | None = None
         try:

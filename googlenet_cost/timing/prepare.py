@@ -7,49 +7,35 @@ import contextlib
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import torch
 
 from ..errors import GcostError, first_line
-from ..inputs import Call, Inputs, as_inputs
+from ..inputs import Call
 from .cpus import usable_cpus
 from .cuda import TorchCuda, cuda_numerics, oom_errors, out_of_memory_in
 from .device import DTYPES
-from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes
-from .options import DTYPE_BYTES, TimingOptions
+from .memory import COLD_CACHE_BYTES, cpu_available_bytes, estimate_bytes, parameter_state_bytes, too_large
+from .settings import DTYPE_BYTES, TimingOptions
 from .step import TrainingStep, phase_marks
-
-
-@dataclass(frozen=True)
-class TimingTarget:
-    """What to time: a model on a device, its inputs, and its size for the memory check."""
-
-    name: str
-    make_model: Callable[[torch.device], torch.nn.Module]
-    inputs: Inputs  # or one tensor's shape per sample
-    params: int
-    activation_sizes: tuple[int, ...]  # output elements per sample of every row
-    owned: bool = True  # make_model returns a new model; False: it may be the caller's (copy it)
-    user_code: bool = False  # a Python model: what its code raises while timed is the user's error
-    depth: int | None = 2  # a Python model's rows: its module tree this deep (None: all), as counted
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "inputs", as_inputs(self.inputs))  # a shape: one tensor of it
+from .target import TimingTarget
 
 
 @contextlib.contextmanager
-def timing_context(options: TimingOptions, device: torch.device, cuda: TorchCuda) -> Iterator[None]:
-    """The device current, numerics and thread count set for the timing only, then restored."""
+def timing_context(options: TimingOptions, device: torch.device, cuda: TorchCuda,
+                   target: TimingTarget) -> Iterator[None]:
+    """The device current, numerics (the target's dtype) and thread count set for the timing only,
+    then restored; inference mode unless the target is a training step (it needs autograd)."""
     threads = torch.get_num_threads()
     try:
-        inference = torch.inference_mode(options.step != "train")  # a training step needs autograd
+        inference = torch.inference_mode(not target.training)
         if device.type == "cpu":
             torch.set_num_threads(options.threads or usable_cpus())
             with inference:
                 yield
             return
-        with cuda.use_device(device), cuda_numerics(options.dtype == "tf32"), inference:
+        with cuda.use_device(device), cuda_numerics(target.dtype == "tf32"), inference:
             yield
     finally:
         torch.set_num_threads(threads)
@@ -60,6 +46,7 @@ class Prepared:
     """A model ready to time on one device, with its input buffers."""
 
     model: torch.nn.Module
+    dtype: str  # the target's: what a CUDA graph's outputs are checked against eager at
     forward: Callable
     inputs: list
     compile_s: float | None
@@ -76,36 +63,35 @@ class Prepared:
 def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, batch: int,
             cuda: TorchCuda, *, reset_dynamo: bool = True) -> Prepared:
     need = estimate_bytes(params=target.params, activation_sizes=target.activation_sizes,
-                          input_bytes=target.inputs.element_bytes(DTYPE_BYTES[options.dtype]), batch=batch,
-                          dtype=options.dtype,
+                          input_bytes=target.inputs.element_bytes(DTYPE_BYTES[target.dtype]), batch=batch,
+                          dtype=target.dtype,
                           inputs=options.inputs, cold_cache=options.cold_cache, cuda=device.type == "cuda")
-    if options.step == "train":  # gradients and optimizer state, and the activations kept for backward
-        from ..options import OPTIMIZER_STATES
-
-        element = 2 if options.dtype in ("fp16", "bf16") else 4
-        need += element * (target.params * (1 + OPTIMIZER_STATES[options.optimizer])
-                           + 2 * batch * sum(target.activation_sizes))
+    if target.training:  # gradients and optimizer state, and the activations kept for backward
+        state = parameter_state_bytes(params=target.params, trainable=target.params,
+                                      optimizer=target.step_optimizer, dtype=target.dtype)
+        need += state["grad_bytes"] + state["optimizer_bytes"]
+        need += DTYPE_BYTES[target.dtype] * 2 * batch * sum(target.activation_sizes)
     if device.type == "cuda":
         cuda.empty_cache()  # PyTorch's own cached blocks are free for this run
         free = cuda.free_memory(device)
     else:
         free = cpu_available_bytes()
-    if free is not None and need > 0.9 * free:
+    if too_large(need, free):
         advice = "use a smaller --batch" if batch > 1 else "too large to time here; --no-latency still counts it"
         raise GcostError(f"batch {batch} needs about {need / 2**30:,.1f} GiB on {device}, only "
                          f"{free / 2**30:,.1f} GiB are free to this process: {advice}", file=target.name)
     place = cuda.tensor_device(device) if device.type == "cuda" else device
-    dtype = DTYPES[options.dtype]
+    dtype = DTYPES[target.dtype]
     memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
     model = target.make_model(place)
     if not target.owned:
         model = copy.deepcopy(model)  # the caller's model keeps its dtype, device, mode and buffers
-    model = model.train(options.step == "train").to(device=place, dtype=dtype, memory_format=memory_format)
+    model = model.train(target.training).to(device=place, dtype=dtype, memory_format=memory_format)
     inputs = [target.inputs.make(batch, place, dtype, random=True, memory_format=memory_format)
               for _ in range(options.inputs)]
     forward, compile_s = (lambda call: call.into(model)), None
-    if options.step == "train":
-        forward = TrainingStep(model, options.optimizer, phase_marks(device, cuda))
+    if target.step_optimizer is not None:
+        forward = TrainingStep(model, target.step_optimizer, phase_marks(device, cuda))
     if options.compile:
         forward, compile_s = compile_model(model, inputs[0], target.name, reset=reset_dynamo,
                                            oom=oom_errors(cuda, device))
@@ -113,7 +99,7 @@ def prepare(target: TimingTarget, options: TimingOptions, device: torch.device, 
     if options.cold_cache:
         flush = (torch.empty(COLD_CACHE_BYTES, dtype=torch.int8, device=place) if device.type == "cuda"
                  else torch.empty(COLD_CACHE_BYTES // 4, dtype=torch.int32))
-    return Prepared(model, forward, inputs, compile_s, need, flush)
+    return Prepared(model, target.dtype, forward, inputs, compile_s, need, flush)
 
 
 def compile_model(model: torch.nn.Module, example: Call, name: str, *, reset: bool,

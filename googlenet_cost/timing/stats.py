@@ -12,6 +12,7 @@ from typing import Any
 
 from .clocks import EVENTS, ON_CPU, choose_clock, contended, values_ms, waited_share
 from .loop import LoopResult
+from .threads import ThreadChoice
 
 P99_MIN_SAMPLES = 100
 UNSTABLE_IQR = 0.05  # interquartile range / median above this: an unstable run (warned)
@@ -93,6 +94,56 @@ def load_seen(samples: list) -> LoadSeen | None:
 
 
 @dataclass(frozen=True)
+class Phases:
+    """A training step's parts: the median milliseconds of each over the timed steps (timing/step.py)."""
+
+    forward_ms: float
+    backward_ms: float
+    optimizer_ms: float
+
+    def parts(self) -> tuple[tuple[str, float], ...]:
+        """(part, milliseconds), in the order a step runs them."""
+        return ("forward", self.forward_ms), ("backward", self.backward_ms), ("optimizer", self.optimizer_ms)
+
+    @property
+    def total_ms(self) -> float:
+        return self.forward_ms + self.backward_ms + self.optimizer_ms
+
+
+@dataclass(frozen=True)
+class Sensors:
+    """One reading of a GPU's sensors through NVML (timing/cuda.py: `sensors`); None: not readable."""
+
+    sm_clock_mhz: float | None = None
+    temperature_c: float | None = None
+    power_mw: float | None = None
+
+
+@dataclass(frozen=True)
+class GpuState:
+    """The GPU's sensors after the warm-up (`before` the timed loop) and after it; None without NVML."""
+
+    before: Sensors | None = None
+    after: Sensors | None = None
+
+    @classmethod
+    def of(cls, readings: dict[str, dict[str, float | None] | None]) -> GpuState:
+        """From `cuda.sensors()`' readings by moment ("before", "after")."""
+        return cls(*(None if readings.get(when) is None else Sensors(**readings[when]) for when in ("before", "after")))
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """A CUDA measurement's checks of itself (docs/latency.md): CUDA event time over the host's wall
+    time of the same iterations, and with --cuda-graph the replayed output against the eager one."""
+
+    events_vs_wall: float | None
+    timer_overhead_ms: float
+    graph_matches_eager: bool | None = None  # None without --cuda-graph, or for a model returning no tensors
+    graph_max_difference: float | None = None
+
+
+@dataclass(frozen=True)
 class LatencyStats:
     """One timed configuration. `to_dict()` is the "latency" object of the JSON contract."""
 
@@ -118,19 +169,19 @@ class LatencyStats:
     compiled: bool
     cold_cache: bool = False
     step: str = "inference"  # "train": each sample is a whole training step
-    phases: dict | None = None  # "train": median forward_ms, backward_ms, optimizer_ms of a step
+    phases: Phases | None = None  # "train": the median forward, backward and optimizer step of a step
     interleaved: bool = False  # timed in turn with other models (compare): L2 is shared with them
     threads: int | None = None
     threads_reason: str | None = None  # CPU: why this many threads (timing/threads.py)
     clock: str = "wall"  # what the figures time: "wall", "on_cpu" (one thread, a shared CPU) or "cuda_events"
     wall_median_ms: float | None = None  # with the on-CPU clock: the wall-clock median beside it
     load: LoadSeen | None = None  # CPU: other work seen while timing
-    contention: dict | None = None  # CPU: the probe before timing (timing/cpus.Contention)
+    contention: ThreadChoice | None = None  # CPU: the thread decision and the probes behind it (timing/threads.py)
     enqueue_median_ms: float | None = None
     compile_s: float | None = None  # the first compiled call (compilation), outside the warm-up
     torch_version: str = ""
-    gpu_state: dict | None = None  # {"before": {...}, "after": {...}} from NVML, read only
-    self_check: dict | None = None  # CUDA: events_vs_wall and the CUDA-graph output check
+    gpu_state: GpuState | None = None  # CUDA: the sensors before and after the timed loop, read only
+    self_check: SelfCheck | None = None  # CUDA: events_vs_wall and the CUDA-graph output check
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -141,7 +192,9 @@ class LatencyStats:
 
     def to_dict(self) -> dict[str, Any]:
         """Every NaN or infinity is null: JSON has neither, and a NaN would read as a number."""
-        return _finite(asdict(self))
+        data = asdict(self)
+        data["contention"] = None if self.contention is None else self.contention.to_dict()
+        return _finite(data)
 
 
 def _finite(value: Any) -> Any:
@@ -155,7 +208,7 @@ def _finite(value: Any) -> Any:
 
 
 def stats_from_loop(loop: LoopResult, *, macs_per_sample: int, batch: int, peak_tflops: float | None,
-                    check_launch_bound: bool, self_check: dict | None = None, clock: str | None = None,
+                    check_launch_bound: bool, self_check: SelfCheck | None = None, clock: str | None = None,
                     **fields: Any) -> LatencyStats:
     """The loop's statistics on `clock` (chosen from its samples when None: clocks.choose_clock)."""
     device_type = fields.get("device_type", "cpu")
@@ -192,7 +245,7 @@ def remedy(load: LoadSeen | None, threads: int | None, clock: str) -> str:
     return "clocks or other load changed: stop other work, or raise --min-time for more samples"
 
 
-def _warnings(timed: list[float], summary: Summary, enqueue: float | None, self_check: dict | None,
+def _warnings(timed: list[float], summary: Summary, enqueue: float | None, self_check: SelfCheck | None,
               load: LoadSeen | None, threads: int | None, clock: str) -> list[str]:
     warnings = []
     spread = summary.iqr_ms / summary.median_ms if summary.median_ms else 0.0
@@ -207,7 +260,7 @@ def _warnings(timed: list[float], summary: Summary, enqueue: float | None, self_
         warnings.append(f"launch-bound: the host needs {enqueue:.3f} ms to issue a forward whose CUDA "
                         f"events span {summary.median_ms:.3f} ms (GPU work plus the GPU's idle time "
                         "waiting for the host); try --cuda-graph")
-    ratio = (self_check or {}).get("events_vs_wall")
+    ratio = self_check.events_vs_wall if self_check is not None else None
     low, high = EVENTS_VS_WALL_RANGE
     if ratio is not None and not low <= ratio <= high:
         warnings.append(f"self-check: CUDA event time is {ratio:.2f}x the host's wall time of the same "
@@ -217,8 +270,8 @@ def _warnings(timed: list[float], summary: Summary, enqueue: float | None, self_
 
 
 def known_peak(device_name: str, dtype: str) -> float | None:
-    """The datasheet's dense peak in TFLOP/s of a CUDA device by its exact name (roofline/datasheets.yaml)."""
-    from ..roofline.datasheets import dense_flops
+    """The datasheet's dense peak in TFLOP/s of a CUDA device by its exact name (googlenet_cost/datasheets.yaml)."""
+    from ..datasheets import dense_flops
 
     flops = dense_flops(device_name, dtype)
     return None if flops is None else flops / 1e12

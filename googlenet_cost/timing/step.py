@@ -9,6 +9,7 @@ import torch
 
 from ..inputs import Call
 from .cuda import TorchCuda
+from .stats import Phases
 
 
 class TrainingStep:
@@ -48,7 +49,7 @@ class TrainingStep:
         if self.marks is not None:
             self.marks.collect()
 
-    def phases(self, skip: int) -> dict[str, float] | None:
+    def phases(self, skip: int) -> Phases | None:
         """Median milliseconds of forward, backward and optimizer step over the timed calls (the
         first `skip` were warm-up)."""
         import statistics
@@ -56,8 +57,7 @@ class TrainingStep:
         timed = self.marks.steps[skip:] if self.marks is not None else []
         if not timed:
             return None
-        names = ("forward_ms", "backward_ms", "optimizer_ms")
-        return {name: statistics.median(step[i] for step in timed) for i, name in enumerate(names)}
+        return Phases(*(statistics.median(step[i] for step in timed) for i in range(3)))
 
 
 class PhaseMarks:

@@ -11,7 +11,7 @@ import torch
 from .cpus import RunQueueWait
 from .cuda import CudaTimer, TorchCuda, capture_graphs, check_graph_outputs
 from .loop import Clock, Sample
-from .options import TimingOptions
+from .settings import TimingOptions
 from .prepare import Prepared
 from .step import TrainingStep
 
@@ -44,7 +44,7 @@ def make_timer(prepared: Prepared, options: TimingOptions, device: torch.device,
     if options.cuda_graph:
         captured = capture_graphs(cuda, device, prepared.forward, inputs)
         graphs = captured.graphs
-        worst = check_graph_outputs(cuda, device, prepared.forward, inputs, graphs, captured.outputs, options.dtype)
+        worst = check_graph_outputs(cuda, device, prepared.forward, inputs, graphs, captured.outputs, prepared.dtype)
         return Timer(CudaTimer(cuda, device, lambda index: graphs[index % len(graphs)].replay(), prepared.flush,
                                clock),
                      graph_check={"graph_matches_eager": None if worst is None else True,

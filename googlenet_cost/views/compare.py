@@ -9,7 +9,8 @@ from ..comparison import Comparison, LatencyRatio
 from ..escaping import json_text, printable
 from ..timing.paired import SAME
 from .compare_text import summary_text, variant_sentence
-from .report import csv_cells, indented, markdown_table, ms_text
+from .cells import indented, levels_shown, ms_text, row_level
+from .formats import csv_cells, markdown_name, markdown_table
 
 
 def _ratio(value: float, base: float) -> str:
@@ -22,7 +23,7 @@ def column_label(comparison: Comparison, index: int) -> str:
     """The baseline column is named after its spec: "googlenet (baseline)" (one line, inert: a
     label may be a model's path)."""
     label = comparison.labels[index]
-    label = f"{comparison.reports[0].spec.get('name')} (baseline)" if index == 0 and label == "baseline" else label
+    label = f"{comparison.reports[0].spec.name} (baseline)" if index == 0 and label == "baseline" else label
     return printable(label, one_line=True)
 
 
@@ -52,8 +53,6 @@ def grid(comparison: Comparison, depth: str = "top", variants: list[int] | None 
     FIELD_VARIANTS variant, each variant's receptive field. `variants` picks the non-baseline
     variants (all by default). `module` (compare's --module glob) shows only the rows it chose in
     the baseline and, by `depth`, the rows inside them; the totals stay the whole network's."""
-    from .report import levels_shown
-
     keep = [0] + (variants if variants is not None else list(range(1, len(comparison.reports))))
     reports = [comparison.reports[k] for k in keep]
     level = _row_levels(comparison, module)
@@ -155,8 +154,6 @@ def path_cells(path: tuple[str, str], by_name: list[dict], full_names: bool, sho
 def _row_levels(comparison: Comparison, module: str | None) -> Callable[[str], int | None]:
     """A row's level as the table counts it: from the top (0), or with `module` from the row the
     glob chose that holds it; None for a row outside every chosen row."""
-    from .report import row_level
-
     if module is None:
         return row_level
     from ..spec.tree import outermost_matches
@@ -231,26 +228,24 @@ def to_rich(comparison: Comparison, depth: str = "top", width: int | None = None
     its params, MACs and ratio; then its MACs and ratio; then the ratio alone, the totals keeping
     every value), and a legend. Narrower still, the table says how wide it needs to be
     (Rendered.needed_width) and wraps in the terminal rather than cutting a number."""
-    from .report import Rendered, rich_table, table_width
+    from .fit import Layout, fit
 
-    def table(detail: str):
-        headers, rows = grid(comparison, depth, detail=detail, repeat_labels=False, module=module)
-        styles = ["bold" if cells[0].startswith(("total", "latency", "training", "bytes", "roofline")) else None
-                  for cells in rows]
-        drawn = rich_table("variants side by side (first columns: the baseline)", headers, rows,
-                           right=set(range(1, len(headers))), styles=styles)
-        return Rendered(drawn, table_width(headers, rows)), detail, any(PATH + " (" in cells[0] for cells in rows)
+    def layouts():
+        for detail in DETAILS if len(comparison.reports) > 1 else DETAILS[:1]:
+            headers, rows = grid(comparison, depth, detail=detail, repeat_labels=False, module=module)
+            styles = ["bold" if cells[0].startswith(("total", "latency", "training", "bytes", "roofline")) else None
+                      for cells in rows]
+            yield Layout("variants side by side (first columns: the baseline)", headers, rows,
+                         set(range(1, len(headers))), styles=styles, name=detail)
 
-    for detail in DETAILS:
-        chosen, chosen_detail, paths = table(detail)
-        if width is None or chosen.needed_width <= width or len(comparison.reports) < 2:
-            break
-    return [chosen, legend(comparison, chosen_detail, module, paths)]
+    table = fit(layouts(), width)
+    paths = any(PATH + " (" in cells[0] for cells in table.layout.rows)
+    return [table, legend(comparison, table.layout.name, module, paths)]
 
 
 def legend(comparison: Comparison, detail: str, module: str | None = None, paths: bool = False) -> str:
     """What the columns hold, under the table."""
-    text = f"Ratios are a variant's value over the baseline's ({comparison.reports[0].spec.get('name')}); MACs per sample."
+    text = f"Ratios are a variant's value over the baseline's ({comparison.reports[0].spec.name}); MACs per sample."
     if module is not None:
         text += f" Rows: those inside --module {module}; the totals are the whole network's."
     if paths:
@@ -284,8 +279,6 @@ def render(comparison: Comparison, fmt: str, depth: str = "top", module: str | N
         writer.writerows(csv_cells(row) for row in rows)
         return buffer.getvalue()
     if fmt == "markdown":
-        from .report import markdown_name
-
         body = markdown_table(headers, [[markdown_name(r[0]), *r[1:]] for r in rows], set(range(1, len(headers))))
         return body + "\n" + printable(summary_text(comparison)) + "\n"
     return None

@@ -27,7 +27,7 @@ def _latency_panel(comparison: Comparison):
 def figure_title(comparison: Comparison) -> str:
     """Spec, and where the latency was measured: "googlenet: what each variant costs (CPU timing,
     fp32, batch 1)"."""
-    name = comparison.reports[0].spec.get("name")
+    name = comparison.reports[0].spec.name
     first = comparison.reports[0].timed
     if not first:
         return f"{name}: what each variant costs (counts only)"

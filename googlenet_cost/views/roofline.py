@@ -182,7 +182,7 @@ def _bandwidth_panel(axis: Any, machine, points: list[tuple[float, float, float]
 
 def title(report: Report, what: str) -> str:
     machine = report.machine
-    return (f"{report.spec.get('name')}: {what} on {machine.device} ({machine.source} peaks), {report.dtype}, "
+    return (f"{report.spec.name}: {what} on {machine.device} ({machine.source} peaks), {report.dtype}, "
             f"batch {report.batch}")
 
 
@@ -233,7 +233,7 @@ def plot_report(report: Report, path: str, kind: str = "roofline") -> None:
     if kind == "bars":
         save_figure(build_bars(report, title(report, "measured, expected and bound per row")), path)
         return
-    save_figure(build([report], [str(report.spec.get("name"))], title(report, "roofline")), path)
+    save_figure(build([report], [report.spec.name], title(report, "roofline")), path)
 
 
 def plot_comparison(comparison: Comparison, path: str) -> None:

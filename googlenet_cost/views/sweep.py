@@ -11,7 +11,9 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from ..space.result import Candidate, SweepResult
-from .report import Rendered, csv_cells, markdown_table, printable, rich_table, table_width
+from ..escaping import printable
+from .fit import Rendered, rich_table, table_width
+from .formats import csv_cells, markdown_table
 
 if TYPE_CHECKING:
     from ..space.result import DeviceSummary

@@ -1,5 +1,5 @@
 """A Report where Python users look at it: `print(report)` (the table `gcost analyze` prints, drawn
-by views/report.py into a string at the terminal's width, or `report.to_text(width=...)`), the HTML
+by views/table.py into a string at the terminal's width, or `report.to_text(width=...)`), the HTML
 table of a notebook, a pandas DataFrame. Nothing here counts or computes: every cell comes from the
 same columns as the terminal table, CSV and Markdown.
 
@@ -16,9 +16,12 @@ from dataclasses import dataclass, fields
 from typing import Any, Sequence
 
 from ..errors import GcostError
-from ..report import LayerRow, Report
-from .report import (NUMERIC, _columns, _headings, _rows, _totals_row, conventions, latency_panel, markdown_name,
-                     parse_columns, printable, table_depth, to_rich_table)
+from ..escaping import printable
+from ..report import Report
+from .columns import body, columns_of, frame_columns, headings, parse_columns, totals_row
+from .formats import markdown_name
+from .prose import conventions, latency_panel
+from .table import analyze_view, rows_shown, table_depth
 
 TEXT_WIDTH = 100  # str(report) where no terminal says its width (a pipe, a file, a test): 100 columns
 WIDE = 100_000  # a notebook's output: the table as wide as it needs, the text unwrapped
@@ -67,9 +70,8 @@ def report_renderables(report: Report, width: int | None = TEXT_WIDTH, *, depth:
     latency panel, the notes (--verify's agreement), the warnings."""
     from rich.text import Text
 
-    shown, left_out = table_depth(report, depth, remedy=API_ROWS_REMEDY)
-    table, dropped = to_rich_table(report, shown, width=width, columns=columns, remedy=API_COLUMNS_REMEDY)
-    words = [note for note in (left_out, dropped) if note] + [conventions(report)]
+    table, words = analyze_view(report, depth, width=width, columns=columns, rows_remedy=API_ROWS_REMEDY,
+                                columns_remedy=API_COLUMNS_REMEDY)
     items = [table, *(Text(printable(text)) for text in words)]
     items += [latency_panel(report.timed)] if report.timed else []
     items += [Text(printable(note)) for note in report.notes]
@@ -85,7 +87,7 @@ def report_text(report: Report, width: int = TEXT_WIDTH, *, depth: str | None = 
     buffer = io.StringIO()
     console = _console(buffer, width)
     for item in report_renderables(report, width if width < WIDE else None, depth=depth, columns=columns):
-        console.width = max(width, getattr(item, "needed_width", 0))  # views.report.Rendered: never cut
+        console.width = max(width, getattr(item, "needed_width", 0))  # views.fit.Rendered: never cut
         console.print(item)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
@@ -94,19 +96,18 @@ def report_html(report: Report) -> str:
     """The table as HTML for a notebook (`_repr_html_`), with the totals row, the counting rule, the
     latency and the warnings. Every cell is escaped: layer names come from users' modules and files."""
     depth, left_out = table_depth(report, None, remedy=API_ROWS_REMEDY)
-    columns = _columns(report)
-    keys = [key for key, _, _ in columns]
-    right = [key in NUMERIC or key == "output" for key in keys]
+    columns = columns_of(report)
+    right = [column.aligned_right for column in columns]
 
     def cells(tag: str, texts: list[str]) -> str:
         return "<tr>" + "".join(f'<{tag} style="text-align:{"right" if r else "left"}">{_escaped(text)}</{tag}>'
                                 for text, r in zip(texts, right)) + "</tr>"
 
-    body = [cells("td", [markdown_name(display(row)) for _, _, display in columns]) for row in _rows(report, depth)]
+    rows = [cells("td", [markdown_name(cell) for cell in texts]) for texts in body(rows_shown(report, depth), columns)]
     parts = ['<div class="gcost-report">', "<table>",
-             f"<caption>{_escaped(str(report.spec.get('name')))}: per-layer cost</caption>",
-             f"<thead>{cells('th', _headings(report, keys))}</thead>", "<tbody>", *body, "</tbody>",
-             f"<tfoot>{cells('th', _totals_row(report, keys))}</tfoot>", "</table>"]
+             f"<caption>{_escaped(report.spec.name)}: per-layer cost</caption>",
+             f"<thead>{cells('th', headings(report, columns))}</thead>", "<tbody>", *rows, "</tbody>",
+             f"<tfoot>{cells('th', totals_row(report, columns))}</tfoot>", "</table>"]
     parts += [f"<p>{_escaped(text)}</p>" for text in (left_out, conventions(report)) if text]
     if report.timed:
         parts.append(f"<pre>{_escaped(_plain(latency_panel(report.timed)))}</pre>")
@@ -136,32 +137,17 @@ def _plain(renderable: Any) -> str:
     return buffer.getvalue()
 
 
-# report.to_pandas(): one row per layer. `output` is the table's text (HxWxC for a feature map, as the
-# paper prints it); `output_size` the output tensor's size in torch's order with the batch first, as
-# torchinfo gives it ([1, 64, 16, 16]); the receptive field as text; None where a row has no such figure.
-FRAME_COLUMNS = ("name", "parent", "type", "kernel", "output", "output_size", "params", "frozen_params", "weights",
-                 "macs", "activations", "bytes", "arithmetic_intensity", "receptive_field", "latency_ms", "bound_ms",
-                 "limit", "efficiency", "backward_macs", "saved_bytes")
+# report.to_pandas(): one row per layer, the columns with a Column.frame (views/columns.py): `output`
+# the table's text (HxWxC for a feature map, as the paper prints it), `output_size` the output
+# tensor's size in torch's order with the batch first, as torchinfo gives it ([1, 64, 16, 16]), the
+# receptive field as text; None where a row has no such figure.
+FRAME_COLUMNS = tuple(column.key for column in frame_columns())
 
 
 def frame_records(report: Report) -> list[dict[str, Any]]:
     """The rows of `report.to_pandas()`, one dict per layer with FRAME_COLUMNS as keys."""
-    return [_record(row, report.batch) for row in report.layers]
-
-
-def _record(row: LayerRow, batch: int) -> dict[str, Any]:
-    from .report import shape_text
-
-    def joined(sizes: list[int]) -> str | None:
-        return "x".join(map(str, sizes)) if sizes else None
-
-    return {"name": row.name, "parent": row.parent, "type": row.type, "kernel": row.kernel or None,
-            "output": shape_text(row.output_shape) or None, "output_size": [batch, *row.output_shape] if row.output_shape else None,
-            "params": row.params, "frozen_params": row.frozen_params, "weights": row.weights,
-            "macs": row.macs, "activations": row.activations, "bytes": row.bytes,
-            "arithmetic_intensity": row.arithmetic_intensity, "receptive_field": joined(row.receptive_field),
-            "latency_ms": row.latency_ms, "bound_ms": row.bound_ms, "limit": row.limit,
-            "efficiency": row.efficiency, "backward_macs": row.backward_macs, "saved_bytes": row.saved_bytes}
+    columns = frame_columns()
+    return [{column.key: column.frame_value(row, report.batch) for column in columns} for row in report.layers]
 
 
 def report_frame(report: Report) -> Any:
@@ -170,7 +156,7 @@ def report_frame(report: Report) -> Any:
         import pandas
     except ImportError:
         raise GcostError("to_pandas needs pandas: pip install pandas") from None
-    return pandas.DataFrame(frame_records(report), columns=list(FRAME_COLUMNS))
+    return pandas.DataFrame(frame_records(report), columns=[column.key for column in frame_columns()])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import googlenet_cost as gc
 from googlenet_cost.analysis import analyze
 from googlenet_cost.options import RunOptions
 from googlenet_cost.sources import SpecSource
-from googlenet_cost.views.report import shape_text
+from googlenet_cost.views.cells import shape_text
 from googlenet_cost.views.text import FRAME_COLUMNS, report_text
 
 
@@ -31,7 +31,7 @@ def small():
 def test_str_is_the_table_gcost_analyze_prints_at_100_columns(runner, monkeypatch, name):
     """googlenet does not fit 100 columns: the same columns are left out, and the note names what a
     Python user does about it (the CLI's names its flags)."""
-    from cli.main import gcost
+    from gcost_cli.main import gcost
 
     monkeypatch.setenv("COLUMNS", "100")
     result = runner.invoke(gcost, ["analyze", name, "--no-latency"], env={"COLUMNS": "100"}, catch_exceptions=False)

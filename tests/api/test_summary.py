@@ -14,7 +14,7 @@ import googlenet_cost as gc
 from conftest import invoke
 from googlenet_cost.api import timing_options
 from googlenet_cost.timing.loop import LoopLimits
-from googlenet_cost.timing.options import TimingOptions
+from googlenet_cost.timing.settings import TimingOptions
 from resnet_like import ResNetLike
 
 RESNET_FILE = Path(__file__).parent / "resnet_like.py"

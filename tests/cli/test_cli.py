@@ -186,7 +186,7 @@ def test_python_model_errors_are_exit_2(runner, args, fragment):
 @pytest.mark.slow
 def test_installed_command_runs_in_a_real_process(tmp_path):
     out = tmp_path / "r.csv"
-    done = subprocess.run([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency", "--format", "csv",
+    done = subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", "googlenet", "--no-latency", "--format", "csv",
                            "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert out.read_text().splitlines()[0].startswith("name,parent,type")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.main import gcost
+from gcost_cli.main import gcost
 
 # Flags whose help differs by command on purpose: the difference is the meaning.
 DIFFERS = {

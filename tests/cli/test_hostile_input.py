@@ -19,7 +19,7 @@ GOOD = "name: t\ninput: [3, 8, 8]\nlayers:\n  - {name: c1, type: conv, out: 4, k
 
 
 def gcost(*args, timeout=120, **kwargs):
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gcost_cli", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, **kwargs)
 
 
@@ -131,7 +131,7 @@ def test_gate_numbers_that_could_never_fail_are_usage_errors(runner, option, val
 @pytest.mark.slow
 def test_sys_exit_in_the_model_cannot_pass_the_gate():
     factories = ["exits_in_factory", "exits_in_forward"]
-    done = run_together(*([sys.executable, "-m", "cli", "check", "--model", f"tests.pymodels:{factory}", "--input",
+    done = run_together(*([sys.executable, "-m", "gcost_cli", "check", "--model", f"tests.pymodels:{factory}", "--input",
                            "3x8x8", "--max-params", "1"] for factory in factories), cwd=ROOT)
     for factory, process in zip(factories, done):
         assert process.returncode == 2 and "sys.exit(0)" in process.stderr, (factory, process.stderr)
@@ -189,7 +189,7 @@ def test_ctrl_c_is_130_and_never_aborted_even_while_torch_loads():
 def test_a_closed_stdout_is_a_quiet_exit():
     """The reader is gone before gcost writes (as `| head` is once it has its lines): no
     traceback, no message, exit 141; for rich's table and for plain text (JSON), run at once."""
-    readers = {fmt: subprocess.Popen([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency",
+    readers = {fmt: subprocess.Popen([sys.executable, "-m", "gcost_cli", "analyze", "googlenet", "--no-latency",
                                       "--format", fmt], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                for fmt in ("table", "json")}
     for reader in readers.values():
@@ -204,7 +204,7 @@ def test_a_full_disk_on_stdout_is_a_usage_error():
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")
     with open("/dev/full", "w") as full:
-        done = subprocess.run([sys.executable, "-m", "cli", "analyze", "googlenet", "--no-latency", "--format", "json"],
+        done = subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", "googlenet", "--no-latency", "--format", "json"],
                               cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 2 and "No space left" in done.stderr
 
@@ -309,7 +309,7 @@ def test_user_text_cannot_reach_the_terminal_raw(runner, write_spec):
 
 
 def test_warnings_show_markup_as_text(capsys):
-    from cli.render import warn
+    from gcost_cli.render import warn
 
     warn("model [bold]x[/bold] \x1b[31mred")
     err = capsys.readouterr().err

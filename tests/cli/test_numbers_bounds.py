@@ -41,7 +41,7 @@ def refused(result, *named: str) -> str:
 def run(*args: str, env: dict | None = None):
     from click.testing import CliRunner
 
-    from cli.main import gcost
+    from gcost_cli.main import gcost
 
     return CliRunner().invoke(gcost, list(args), env=env, catch_exceptions=False)
 
@@ -141,7 +141,7 @@ def test_an_option_written_in_other_scripts_digits_is_refused_naming_it(runner, 
 @pytest.mark.parametrize("value", ["²", "٣", "8O", DIGITS_5000])
 def test_a_terminal_size_variable_that_is_no_ascii_number_is_ignored_with_one_warning(tiny, variable, value):
     """As terminals and GNU tools do: one warning naming the variable, the default size, exit 0."""
-    from cli import render
+    from gcost_cli import render
 
     render._size_from.cache_clear()
     plain = run("analyze", tiny, "--no-latency")
@@ -199,7 +199,7 @@ def test_huge_or_non_positive_counts_are_refused(runner, tiny, args):
 @pytest.mark.slow
 def test_more_threads_than_the_machine_can_run_is_refused_before_torch_starts_them(tiny):
     """100,000 threads under a memory cap once made libgomp abort the process (exit 1, no message)."""
-    done = subprocess.run([sys.executable, "-m", "cli", "analyze", tiny, "--device", "cpu", "--threads", "100000",
+    done = subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", tiny, "--device", "cpu", "--threads", "100000",
                            "--min-time", "0", "--warmup", "0", "--min-iters", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
@@ -215,11 +215,13 @@ def test_the_thread_bound_is_four_per_cpu_and_checked_with_the_options():
     from googlenet_cost.errors import GcostError
     from googlenet_cost.timing.cpus import max_threads
     from googlenet_cost.timing.device import TimingOptions, check_options
+    from googlenet_cost.timing.target import TimingTarget
 
+    target = TimingTarget("x", torch.nn.Identity, (1,), 0, (1,), dtype="fp32", depth=None, step_optimizer=None)
     assert max_threads() == 4 * (os.cpu_count() or 1)
-    check_options(TimingOptions(threads=max_threads()), torch.device("cpu"))
+    check_options(TimingOptions(threads=max_threads()), torch.device("cpu"), target)
     with pytest.raises(GcostError, match=f"at most {max_threads():,}"):
-        check_options(TimingOptions(threads=max_threads() + 1), torch.device("cpu"))
+        check_options(TimingOptions(threads=max_threads() + 1), torch.device("cpu"), target)
 
 
 # 5. Timing options: NaN and infinities, checked with or without --no-latency
@@ -237,7 +239,7 @@ def test_timing_options_that_are_no_finite_number_in_range_are_refused(runner, t
 
 
 def test_valid_timing_options_still_read():
-    from cli.options import Fraction, Number
+    from gcost_cli.flags import Fraction, Number
 
     assert Number(0, 86_400).convert("0.25", None, None) == 0.25
     assert Number(0, 86_400).convert(1.0, None, None) == 1.0  # a default

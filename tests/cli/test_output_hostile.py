@@ -127,7 +127,7 @@ WIDE = "name: a_network_with_a_long_name\ninput: [3, 64, 64]\nlayers:\n  - {name
 def test_check_keeps_its_verdict_and_whole_numbers_at_every_width(runner, tmp_path, columns):
     path = tmp_path / "wide.yaml"
     path.write_text(WIDE)
-    from cli.main import gcost
+    from gcost_cli.main import gcost
 
     result = runner.invoke(gcost, ["check", str(path), "--max-params", "1", "--max-macs", "10G"],
                            env={"COLUMNS": str(columns)}, catch_exceptions=False)

@@ -31,16 +31,28 @@ def test_wheel_finds_builtin_specs_by_name(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     with zipfile.ZipFile(wheel) as archive:
-        shipped = {name for name in archive.namelist() if name.startswith("googlenet_cost/") and name.endswith(".py")}
+        names = archive.namelist()
+        shipped = {name for name in names
+                   if name.startswith(("googlenet_cost/", "gcost_cli/")) and name.endswith(".py")}
+        (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "googlenet_cost").rglob("*.py")}
-    modules |= {f"googlenet_cost/specs/{p.name}" for p in (ROOT / "specs").glob("*.py")}  # setup.cfg's package_dir
+    modules |= {f"googlenet_cost/networks/{p.name}" for p in (ROOT / "specs").glob("*.py")}  # setup.cfg's package_dir
+    modules |= {f"gcost_cli/{p.relative_to(ROOT / 'cli').as_posix()}" for p in (ROOT / "cli").rglob("*.py")}
     assert shipped == modules  # today's modules, none left over from an earlier build
+    assert "googlenet_cost/datasheets.yaml" in names  # the bottom's table, read by timing and the roofline
+    assert "gcost = gcost_cli.entry:main" in scripts  # the console script: the name the tests import
     script = ("import googlenet_cost, sys; assert googlenet_cost.__file__.startswith(sys.argv[1]); "
               "from gcost_cli.main import gcost; gcost(['analyze', 'googlenet', '--no-latency', '--format', 'csv'])")
     done = subprocess.run([sys.executable, "-c", script, str(target)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(target)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1].startswith("conv1,,conv,7x7/2,112x112x64,9472,118013952")
+    module = subprocess.run([sys.executable, "-m", "gcost_cli", "peaks", "--peaks", "h100-sxm", "--format", "json"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(target)})
+    assert module.returncode == 0, module.stderr  # python -m gcost_cli, and the datasheets found in the wheel
+    assert '"peak_flops_per_s": 67000000000000.0' in module.stdout
 
 
 # The set-up installs from requirements/lock.txt (make test, make demo, CI); `make test-latest`

@@ -132,7 +132,7 @@ REAL_PROCESS_RUNS = {
 @pytest.fixture(scope="module")
 def real_process() -> dict[str, subprocess.CompletedProcess]:
     names = list(REAL_PROCESS_RUNS)
-    done = run_together(*([sys.executable, "-m", "cli", *REAL_PROCESS_RUNS[name]] for name in names), cwd=ROOT)
+    done = run_together(*([sys.executable, "-m", "gcost_cli", *REAL_PROCESS_RUNS[name]] for name in names), cwd=ROOT)
     return dict(zip(names, done))
 
 

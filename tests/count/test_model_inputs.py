@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import googlenet_cost as gc
-from googlenet_cost.count.counting import fvcore_count
+from googlenet_cost.count.cross_check import fvcore_count
 from googlenet_cost.count.spec_counts import VERIFIED
 from googlenet_cost.inputs import Constant, Inputs, TensorInput, parse_inputs
 from googlenet_cost.sources import open_source
@@ -128,8 +128,8 @@ def test_fvcore_is_given_every_input_and_agrees(runner):
 def test_cpu_timing_feeds_every_input_in_its_kind(dtype):
     input_models.SEEN.clear()
     target = TimingTarget("image_text", lambda device: ImageText(), parse_inputs(IMAGE_TEXT), params=PARAMS,
-                          activation_sizes=(2048,))
-    [stats] = measure_latency(target, TimingOptions(device="cpu", dtype=dtype, batches=(2,), limits=FAST), macs=1)
+                          activation_sizes=(2048,), dtype=dtype, depth=None, step_optimizer=None)
+    [stats] = measure_latency(target, TimingOptions(device="cpu", batches=(2,), limits=FAST), macs=1)
     float_type = torch.float32 if dtype == "fp32" else torch.bfloat16
     assert stats.median_ms > 0 and len(input_models.SEEN) >= FAST.min_iters
     assert set(input_models.SEEN) == {(float_type, torch.int64, torch.bool, True, 2)}
@@ -153,11 +153,12 @@ def test_the_fake_cuda_backend_captures_and_profiles_a_model_of_several_inputs()
     cuda = FakeCuda()
     models = []
     target = TimingTarget("fake", lambda device: models.append(Wrapped(cuda)) or models[-1],
-                          parse_inputs("3x8x8,5:int64,mask=5:bool"), params=0, activation_sizes=(256,))
+                          parse_inputs("3x8x8,5:int64,mask=5:bool"), params=0, activation_sizes=(256,),
+                          dtype="fp32", depth=None, step_optimizer=None)
     limits = LoopLimits(warmup_min_iters=3, warmup_min_s=0.0, min_iters=12, min_time_s=0.0)
     [graphed] = measure_latency(target, TimingOptions(device="cuda", cuda_graph=True, limits=limits), macs=1,
                               cuda=cuda, clock=cuda.clock)
-    assert graphed.cuda_graph and graphed.self_check["graph_matches_eager"] is True
+    assert graphed.cuda_graph and graphed.self_check.graph_matches_eager is True
     assert {seen for model in models for seen in model.seen} == {(torch.float32, torch.int64, torch.bool, (1, 5))}
     layers = measure_layer_latency(target, TimingOptions(device="cuda"), iterations=3, cuda=cuda)
     assert "inner" in layers.by_row

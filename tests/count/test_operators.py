@@ -80,7 +80,7 @@ def test_the_names_are_the_ones_torch_profiler_shows_for_the_same_calls():
                           nn.MaxPool2d(3, 2, ceil_mode=True), nn.LocalResponseNorm(5), nn.AvgPool2d(2),
                           nn.Conv2d(8, 8, 3, groups=8, padding=1), nn.SiLU(), nn.GELU(), nn.AdaptiveAvgPool2d(1),
                           nn.Flatten(), nn.Linear(8, 4), nn.Softmax(-1), nn.LayerNorm(4)).eval()
-    recorded = {op.name for row in measure_model(model, (3, 16, 16), 1, device="cpu").rows for op in row.operators}
+    recorded = {op.name for row in measure_model(model, (3, 16, 16), 1, device="cpu", depth=2).rows for op in row.operators}
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as run:
         model(torch.randn(1, 3, 16, 16))
     assert recorded and recorded <= {event.name for event in run.events()}
@@ -133,7 +133,7 @@ def test_a_view_row_moves_nothing_fused_or_not():
 
 def test_a_python_models_rows_are_fused_by_the_recorder():
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 1))
-    rows = {row.name: row for row in measure_model(model, (3, 5, 5), 1).rows}
+    rows = {row.name: row for row in measure_model(model, (3, 5, 5), 1, depth=2).rows}
     first = rows["0"].fused.total.elements
     assert first == 3 * 25 + 4 * 27 + 4 + 4 * 25
     assert rows["1"].fused.total.elements == 2 * 4 * 25

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import googlenet_cost as gc
 from googlenet_cost.count.counting import measure_plan, measure_rows
 from googlenet_cost.count.units import MeasurementPlan
 from googlenet_cost.errors import SpecError
-from googlenet_cost.spec.layers import ACTIVATION_CHOICES, ACTIVATIONS
+from googlenet_cost.spec.layers import ACTIVATION_CHOICES, ACTIVATIONS, LAYER_TYPES
 from googlenet_cost.spec.plan import plan_rows
 
 from conftest import invoke
@@ -28,59 +28,115 @@ def _fits(layer: dict, shape: list[int]):
     return list(plan_rows(spec, train=False)[0].out_shape)
 
 
+def _conv(draw, c: int, name: str) -> dict:
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
+    conv = {"name": name, "type": "conv", "out": groups * draw(st.integers(1, 6)), "groups": groups,
+            "kernel": draw(st.integers(1, 5)), "stride": draw(st.integers(1, 3)),
+            "padding": draw(st.integers(0, 2)), "bias": draw(st.booleans()),
+            "norm": draw(st.sampled_from(["none", "batchnorm"])),
+            "activation": draw(st.sampled_from(ACTIVATION_CHOICES)), "dilation": draw(st.integers(1, 3))}
+    width = draw(st.sampled_from(["out", "out", "expansion", "depthwise", "depthwise expansion"]))
+    if width != "out":  # a width relative to the input's (MobileNetV2's expand and depthwise convs)
+        conv = {key: value for key, value in conv.items() if key not in ("out", "groups")}
+        conv |= {"depthwise": True} if width.startswith("depthwise") else {}
+        conv |= {"expansion": draw(st.sampled_from([0.5, 1, 2, 2.5, 6]))} if width.endswith("expansion") else {}
+    return conv
+
+
+def _pool(draw, c: int, name: str, kind: str) -> dict:
+    kernel = draw(st.integers(1, 3))
+    return {"name": name, "type": kind, "kernel": kernel, "stride": draw(st.integers(1, 2)),
+            "padding": draw(st.integers(0, kernel // 2)), "ceil_mode": draw(st.booleans())}
+
+
+def _inception(draw, c: int, name: str) -> dict:
+    widths = {col: draw(st.integers(1, 8)) for col in ("1x1", "3x3", "5x5")}
+    widths |= {col: draw(st.one_of(st.none(), st.integers(1, 8))) for col in ("3x3_reduce", "5x5_reduce", "pool_proj")}
+    return {"name": name, "type": "inception", **widths}
+
+
+def _branches(draw, c: int, name: str) -> dict:
+    merge = draw(st.sampled_from(["concat", "add"]))
+    paths = []
+    for b in range(draw(st.integers(1, 3))):
+        if merge == "add" and draw(st.booleans()):
+            paths.append([])  # identity shortcut
+        else:
+            out = c if merge == "add" else draw(st.integers(1, 6))
+            paths.append([{"name": f"p{b}", "type": "conv", "out": out, "kernel": 3, "padding": 1}])
+    return {"name": name, "type": "branches", "merge": merge, "branches": paths}
+
+
+def _activation(draw, c: int, name: str, function: str) -> dict:
+    return {"name": name, "type": function, **({"slope": 0.2} if LAYER_TYPES[function].numeric_keys else {})}
+
+
+def _keeping(kind: str):
+    return lambda draw, c, name: draw(keeping_layer(c, name, depth=2, kind=kind))
+
+
+# An example of every registered layer type on a C x H x W input of c channels (any H x W it may
+# change). test_every_registered_layer_type_has_an_example fails on a type without one.
+EXAMPLES = {
+    "conv": _conv,
+    "maxpool": lambda draw, c, name: _pool(draw, c, name, "maxpool"),
+    "avgpool": lambda draw, c, name: _pool(draw, c, name, "avgpool"),
+    "adaptive_maxpool": lambda draw, c, name: {"name": name, "type": "adaptive_maxpool",
+                                               "output": [draw(st.integers(1, 3)), draw(st.integers(1, 3))]},
+    "adaptive_avgpool": lambda draw, c, name: {"name": name, "type": "adaptive_avgpool",
+                                               "output": [draw(st.integers(1, 3)), draw(st.integers(1, 3))]},
+    "dropout": lambda draw, c, name: {"name": name, "type": "dropout", "p": draw(st.sampled_from([0.0, 0.4, 1.0]))},
+    "linear": lambda draw, c, name: {"name": name, "type": "sequence", "layers": [
+        {"name": "flat", "type": "flatten"}, {"name": "fc", "type": "linear", "out": draw(st.integers(1, 10)),
+                                              "activation": draw(st.sampled_from(ACTIVATION_CHOICES))}]},
+    "inception": _inception,
+    "branches": _branches,
+    **{kind: (lambda draw, c, name, kind=kind: {"name": name, "type": kind})
+       for kind in ("lrn", "batchnorm", "global_maxpool", "global_avgpool", "softmax", "flatten")},
+    **{kind: _keeping(kind) for kind in ("sequence", "repeat", "se", "layernorm", "layer_scale", "channel_shuffle")},
+    **{function: (lambda draw, c, name, function=function: _activation(draw, c, name, function))
+       for function in ACTIVATIONS},
+}
+# More shapes of some types, drawn as often as a type: a dilated conv with `same` padding, branches of
+# nested composites, channel slices (`split`)
+EXTRA_KINDS = {"same_dilated": lambda draw, c, name: {
+                   "name": name, "type": "conv", "out": draw(st.integers(1, 6)), "kernel": draw(st.sampled_from([1, 3, 5])),
+                   "dilation": draw(st.integers(1, 3)), "padding": "same"},
+               "nested": _keeping("nested"), "split": _keeping("split")}
+KINDS = {**EXAMPLES, **EXTRA_KINDS}
+
+
 @st.composite
 def random_layer(draw, shape, name):
-    c = shape[0]
-    kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "inception", "branches", "lrn", "batchnorm",
-                                 "activation", "global_maxpool", "adaptive_maxpool", "same_dilated", "nested",
-                                 "dropout", "softmax", "global_avgpool", "adaptive_avgpool",
-                                 "nested", "nested", "repeat", "repeat", "se", "layernorm", "layer_scale",
-                                 "channel_shuffle", "split", "split"]))
-    if kind in ("nested", "repeat", "se", "layernorm", "layer_scale", "channel_shuffle", "split"):
-        return draw(keeping_layer(c, name, depth=2, kind=kind))
-    if kind in ("adaptive_maxpool", "adaptive_avgpool"):
-        return {"name": name, "type": kind, "output": [draw(st.integers(1, 3)), draw(st.integers(1, 3))]}
-    if kind == "dropout":
-        return {"name": name, "type": kind, "p": draw(st.sampled_from([0.0, 0.4, 1.0]))}
-    if kind == "same_dilated":
-        return {"name": name, "type": "conv", "out": draw(st.integers(1, 6)), "kernel": draw(st.sampled_from([1, 3, 5])),
-                "dilation": draw(st.integers(1, 3)), "padding": "same"}
-    if kind == "activation":
-        function = draw(st.sampled_from(ACTIVATIONS))
-        return {"name": name, "type": function, **({"slope": 0.2} if function == "leaky_relu" else {})}
-    if kind == "conv":
-        groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
-        conv = {"name": name, "type": "conv", "out": groups * draw(st.integers(1, 6)), "groups": groups,
-                "kernel": draw(st.integers(1, 5)), "stride": draw(st.integers(1, 3)),
-                "padding": draw(st.integers(0, 2)), "bias": draw(st.booleans()),
-                "norm": draw(st.sampled_from(["none", "batchnorm"])),
-                "activation": draw(st.sampled_from(ACTIVATION_CHOICES)), "dilation": draw(st.integers(1, 3))}
-        width = draw(st.sampled_from(["out", "out", "expansion", "depthwise", "depthwise expansion"]))
-        if width != "out":  # a width relative to the input's (MobileNetV2's expand and depthwise convs)
-            conv = {key: value for key, value in conv.items() if key not in ("out", "groups")}
-            conv |= {"depthwise": True} if width.startswith("depthwise") else {}
-            conv |= {"expansion": draw(st.sampled_from([0.5, 1, 2, 2.5, 6]))} if width.endswith("expansion") else {}
-        return conv
-    if kind in ("maxpool", "avgpool"):
-        kernel = draw(st.integers(1, 3))
-        return {"name": name, "type": kind, "kernel": kernel, "stride": draw(st.integers(1, 2)),
-                "padding": draw(st.integers(0, kernel // 2)), "ceil_mode": draw(st.booleans())}
-    if kind == "inception":
-        widths = {col: draw(st.integers(1, 8)) for col in ("1x1", "3x3", "5x5")}
-        widths |= {col: draw(st.one_of(st.none(), st.integers(1, 8)))
-                   for col in ("3x3_reduce", "5x5_reduce", "pool_proj")}
-        return {"name": name, "type": "inception", **widths}
-    if kind == "branches":
-        merge = draw(st.sampled_from(["concat", "add"]))
-        paths = []
-        for b in range(draw(st.integers(1, 3))):
-            if merge == "add" and draw(st.booleans()):
-                paths.append([])  # identity shortcut
-            else:
-                out = c if merge == "add" else draw(st.integers(1, 6))
-                paths.append([{"name": f"p{b}", "type": "conv", "out": out, "kernel": 3, "padding": 1}])
-        return {"name": name, "type": "branches", "merge": merge, "branches": paths}
-    return {"name": name, "type": kind}
+    """A layer of any kind, the activations drawn as one kind (each function as often as the others)."""
+    kind = draw(st.sampled_from(sorted(set(KINDS) - set(ACTIVATIONS)) + ["activation"]))
+    kind = draw(st.sampled_from(ACTIVATIONS)) if kind == "activation" else kind
+    return KINDS[kind](draw, shape[0], name)
+
+
+def test_every_registered_layer_type_has_an_example():
+    """The property tests below draw from EXAMPLES: a layer type registered without one would go untested."""
+    assert sorted(set(LAYER_TYPES) - set(EXAMPLES)) == []
+    assert sorted(set(EXAMPLES) - set(LAYER_TYPES)) == []
+
+
+@pytest.mark.parametrize("kind", sorted(LAYER_TYPES))
+@settings(max_examples=3, deadline=None)
+@given(data=st.data())
+def test_each_layer_types_closed_form_is_its_built_module(kind, data):
+    """Every registered type alone, on a random input: its planned shapes and params are its built
+    module's, and its closed-form MACs are what FlopCounterMode counts on it (no warning)."""
+    shape = [data.draw(st.integers(2, 6)), data.draw(st.integers(6, 12)), data.draw(st.integers(6, 12))]
+    layer = EXAMPLES[kind](data.draw, shape[0], "l0")
+    assume(_fits(layer, shape) is not None)
+    spec = gc.parse_spec(yaml.safe_dump({"name": "one", "input": shape, "layers": [layer]}))
+    report = gc.analyze(spec, batch=2)
+    assert report.warnings == []
+    model = gc.build_model(spec)
+    assert sum(p.numel() for p in model.parameters()) == report.totals.params
+    with torch.no_grad():
+        out = model(torch.randn(2, *spec.input_shape))
+    assert list(out.shape[1:]) == report.layers[0].output_shape
 
 
 @st.composite
@@ -181,7 +237,7 @@ def test_closed_form_equals_the_built_model_and_a_real_forward(data):
     model = gc.build_model(spec)
     assert sum(p.numel() for p in model.parameters()) == report.totals.params
     by_layer = measure_plan(MeasurementPlan.of(planned), 2, train=False, device="cpu")
-    assert by_layer == measure_rows(model, spec.input_shape, 2)
+    assert by_layer == measure_rows(model, spec.input_shape, 2, depth=None)
     with torch.no_grad():
         out = model.eval()(torch.randn(2, *spec.input_shape))
     assert list(out.shape[1:]) == [r.output_shape for r in report.layers if r.parent is None][-1]

@@ -10,7 +10,8 @@ import torch
 
 import googlenet_cost as gc
 from googlenet_cost.build.builder import build_model
-from googlenet_cost.count.counting import fvcore_layers, fvcore_macs, measure_plan, measure_rows
+from googlenet_cost.count.counting import measure_plan, measure_rows
+from googlenet_cost.count.cross_check import fvcore_layers, fvcore_macs
 from googlenet_cost.count.spec_counts import fused_traffic
 from googlenet_cost.count.units import MeasurementPlan
 from googlenet_cost.spec.plan import plan_rows, top_layers
@@ -46,7 +47,7 @@ def whole_model_rows(path, train: bool) -> tuple:
     compare with, measured once per spec and mode (seconds each for the full-size networks). The
     rows are frozen; each test gets its own list."""
     spec = gc.load_spec(path)
-    return tuple(measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2))
+    return tuple(measure_rows(build_model(spec, train=train, device="meta"), spec.input_shape, batch=2, depth=None))
 
 
 @pytest.mark.parametrize("path", SPEC_PARAMS)
@@ -98,8 +99,8 @@ def test_output_shapes_equal_a_real_forward_pass(path):
 @pytest.mark.slow
 def test_counting_on_cpu_and_on_meta_agree():
     spec = gc.load_spec("googlenet")
-    on_meta = measure_rows(build_model(spec, train=True, device="meta"), spec.input_shape)
-    on_cpu = measure_rows(build_model(spec, train=True, device="cpu"), spec.input_shape)
+    on_meta = measure_rows(build_model(spec, train=True, device="meta"), spec.input_shape, depth=None)
+    on_cpu = measure_rows(build_model(spec, train=True, device="cpu"), spec.input_shape, depth=None)
     assert on_meta == on_cpu
 
 
@@ -111,7 +112,7 @@ def test_analysis_leaves_a_model_untouched():
     model = build_model(spec, train=True)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     hooks_before = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
-    measure(model, spec.input_shape)
+    measure(model, spec.input_shape, depth=None)
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert set(before) == set(model.state_dict())

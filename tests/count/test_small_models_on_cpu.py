@@ -48,7 +48,7 @@ def test_the_bound_reads_params_and_input_elements():
 
 def test_both_devices_count_the_same():
     model = Recording(16)
-    on_cpu = measure_model(model, (3, 32, 32), 2, device="cpu").rows
-    on_meta = measure_model(Recording(16).to("meta"), (3, 32, 32), 2, device="meta").rows
+    on_cpu = measure_model(model, (3, 32, 32), 2, device="cpu", depth=2).rows
+    on_meta = measure_model(Recording(16).to("meta"), (3, 32, 32), 2, device="meta", depth=2).rows
     assert [(r.name, r.output_shape, r.params, r.weights, r.macs, r.traffic) for r in on_cpu] == \
         [(r.name, r.output_shape, r.params, r.weights, r.macs, r.traffic) for r in on_meta]

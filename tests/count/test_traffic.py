@@ -81,12 +81,12 @@ def test_a_python_models_rows_are_recorded_and_in_place_moves_the_same():
     def model(inplace: bool) -> nn.Module:
         return nn.Sequential(nn.Conv2d(2, 3, 1, bias=False), nn.ReLU(inplace=inplace), nn.Flatten(), nn.Linear(12, 5))
 
-    rows = {row.name: row for row in measure_model(model(True), (2, 2, 2), batch=2).rows}
+    rows = {row.name: row for row in measure_model(model(True), (2, 2, 2), batch=2, depth=2).rows}
     assert rows["0"].traffic.bytes(4) == 4 * (2 * 8 + 6 + 2 * 12)
     assert rows["1"].traffic.bytes(4) == 4 * 2 * 2 * 12
     assert rows["2"].traffic.bytes(4) == 0  # a view
     assert rows["3"].traffic.bytes(4) == 4 * (2 * 12 + 12 * 5 + 5 + 2 * 5)
-    out_of_place = {row.name: row.traffic for row in measure_model(model(False), (2, 2, 2), batch=2).rows}
+    out_of_place = {row.name: row.traffic for row in measure_model(model(False), (2, 2, 2), batch=2, depth=2).rows}
     assert out_of_place == {name: row.traffic for name, row in rows.items()}
 
 
@@ -114,9 +114,9 @@ def test_reads_are_the_memory_spanned_lookups_broadcasts_and_slices():
             a, b = x.chunk(2, 1)
             return a * b
 
-    lookup = {r.name: r.traffic for r in measure_model(Lookup(), (4,), batch=2).rows}
+    lookup = {r.name: r.traffic for r in measure_model(Lookup(), (4,), batch=2, depth=2).rows}
     assert lookup["table"] == Traffic(2 * 2 * 4 * 64, 8 * 2 * 4)  # 8 rows read and written, int64 indices
-    broadcast = measure_model(Broadcast(), (8,), batch=2).rows[-1].traffic
+    broadcast = measure_model(Broadcast(), (8,), batch=2, depth=2).rows[-1].traffic
     assert broadcast == Traffic(16 + 8 + 16)  # x, the one bias row, the sum
-    halves = measure_model(Halves(), (8,), batch=2).rows[-1].traffic
+    halves = measure_model(Halves(), (8,), batch=2, depth=2).rows[-1].traffic
     assert halves == Traffic(16 + 8)  # both halves of x read, the product written

@@ -10,7 +10,8 @@ import torch
 import googlenet_cost as gc
 from googlenet_cost.spec.plan import plan_rows
 from googlenet_cost.sources import open_source
-from googlenet_cost.options import OPTIMIZER_STATES
+from googlenet_cost.optimizers import OPTIMIZER_STATES
+from googlenet_cost.options import RunOptions
 from tests.conftest import SPEC_PARAMS, invoke
 
 
@@ -122,7 +123,7 @@ def test_a_timed_training_step_leaves_a_held_model_untouched():
     from tests import pymodels
 
     before = {k: v.clone() for k, v in pymodels.HELD.state_dict().items()}
-    timing = TimingOptions(device="cpu", step="train", limits=LoopLimits(1, 0.0, 3, 0.0))
+    timing = TimingOptions(device="cpu", limits=LoopLimits(1, 0.0, 3, 0.0))
     open_source(None, "tests.pymodels:held", "3x8x8").analyze(timing=timing, optimizer="momentum")
     assert all(torch.equal(v, before[k]) for k, v in pymodels.HELD.state_dict().items())
     assert all(p.grad is None for p in pymodels.HELD.parameters())
@@ -140,11 +141,10 @@ def test_a_training_step_reports_its_forward_backward_and_optimizer_shares():
     from googlenet_cost.timing.measure import TimingOptions, measure_latency
     from googlenet_cost.sources import spec_target
 
-    [stats] = measure_latency(spec_target(gc.load_spec("example_3x3_bottleneck")),
-                            TimingOptions(device="cpu", step="train", limits=LoopLimits(1, 0.0, 5, 0.0)), macs=1)
-    assert stats.step == "train" and set(stats.phases) == {"forward_ms", "backward_ms", "optimizer_ms"}
-    assert all(ms > 0 for ms in stats.phases.values())
-    assert sum(stats.phases.values()) <= stats.p90_ms * 1.5  # the phases are parts of one step
+    [stats] = measure_latency(spec_target(gc.load_spec("example_3x3_bottleneck"), RunOptions(step="train")),
+                            TimingOptions(device="cpu", limits=LoopLimits(1, 0.0, 5, 0.0)), macs=1)
+    assert stats.step == "train" and [name for name, _ in stats.phases.parts()] == ["forward", "backward", "optimizer"]
+    assert all(ms > 0 for _, ms in stats.phases.parts())
 
 
 def test_training_step_phases_on_the_fake_gpu_come_from_events_on_its_stream():
@@ -153,11 +153,11 @@ def test_training_step_phases_on_the_fake_gpu_come_from_events_on_its_stream():
     from tests.fake_cuda import FakeCuda, fake_target
 
     cuda = FakeCuda(devices=2)
-    [stats] = measure_latency(fake_target(cuda, ms=5.0), TimingOptions(device="cuda:1", step="train",
-                                                                     limits=LoopLimits(2, 0.0, 5, 0.0)),
+    [stats] = measure_latency(fake_target(cuda, ms=5.0, step_optimizer="momentum"),
+                            TimingOptions(device="cuda:1", limits=LoopLimits(2, 0.0, 5, 0.0)),
                             macs=1, cuda=cuda, clock=cuda.clock)
-    assert stats.phases["forward_ms"] == pytest.approx(5.0, rel=0.05)  # the fake model's device work
-    assert stats.phases["backward_ms"] == pytest.approx(0.0, abs=0.01)  # its backward runs no device work
+    assert stats.phases.forward_ms == pytest.approx(5.0, rel=0.05)  # the fake model's device work
+    assert stats.phases.backward_ms == pytest.approx(0.0, abs=0.01)  # its backward runs no device work
     assert {device for what, device in cuda.log if what == "record"} == {1}
 
 
@@ -197,12 +197,12 @@ def test_the_gate_times_the_training_step_it_records_at_its_batch(runner, tmp_pa
     timed = []
 
     def record(target, options, **kwargs):
-        timed.append(options)
+        timed.append((target, options))
         raise measure.GcostError("stop here: the options are what this test reads")
 
     monkeypatch.setattr(measure, "measure_latency", record)
     args = ["-o", str(tmp_path / "lock.json")] if command == "baseline" else []
     invoke(runner, command, "example_5x5_conv", "--latency", "--device", "cpu", "--step", "train",
            "--batch", "2", "--optimizer", "adam", *args)
-    [options] = timed
-    assert (options.step, options.optimizer, options.batches) == ("train", "adam", (2,))
+    [(target, options)] = timed
+    assert (target.step_optimizer, options.batches) == ("adam", (2,))

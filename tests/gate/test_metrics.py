@@ -1,4 +1,4 @@
-"""The gate's metric table (googlenet_cost/gate/metrics.py) drives everything the gate knows about a
+"""The gate's metric table (googlenet_cost/metrics.py) drives everything the gate knows about a
 metric: `gcost check`'s --max-* options, the budget keys parse_limits accepts, the values read from
 a report, the lock file's checks and the keys testing.assert_within_budget accepts. A metric added
 to the table alone reaches all of them."""
@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 
 from googlenet_cost.errors import GcostError
-from googlenet_cost.gate import metrics
+from googlenet_cost import metrics
 from googlenet_cost.gate.lock import lock_problem
-from googlenet_cost.gate.metrics import METRICS, metric_values, parse_limits
+from googlenet_cost.metrics import METRICS, metric_values, parse_limits
 from googlenet_cost.testing import assert_within_budget
 
 from conftest import ROOT, invoke
@@ -135,11 +135,11 @@ import json
 import sys
 
 from click.testing import CliRunner
-from googlenet_cost.gate import metrics
+from googlenet_cost import metrics
 
 metrics.METRICS += (metrics.Metric("layers", "top-level layers",
                                    lambda report: sum(row.parent is None for row in report.layers)),)
-from cli.main import gcost
+from gcost_cli.main import gcost
 
 shown = CliRunner().invoke(gcost, ["check", "--help"])
 checked = CliRunner().invoke(gcost, ["check", sys.argv[1], "--max-layers", "0", "--format", "json"])

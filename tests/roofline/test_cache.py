@@ -331,7 +331,7 @@ def test_the_python_api_measures_with_the_timing_options_threads(measurements):
     import yaml
 
     import googlenet_cost as gc
-    from googlenet_cost.timing.options import TimingOptions
+    from googlenet_cost.timing.settings import TimingOptions
 
     spec = gc.parse_spec(yaml.safe_dump({"name": "t", "input": [3, 8, 8], "layers": [
         {"name": "c", "type": "conv", "out": 4, "kernel": 3}]}))

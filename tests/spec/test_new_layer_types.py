@@ -33,17 +33,6 @@ def test_layernorm_has_2c_params_no_macs_on_a_map_and_on_a_vector():
     assert rows["lnf"].bytes == 4 * (576 + 2 * 288 + 576 + 2 * 2)  # a vector: one group per sample
 
 
-def test_layernorm_on_a_map_normalizes_each_positions_channels_as_convnext():
-    """torchvision's LayerNorm2d: permute to N x H x W x C, F.layer_norm over C, permute back."""
-    spec = _spec([{"name": "ln", "type": "layernorm", "eps": 1e-6}])
-    model = gc.build_model(spec)
-    x = torch.randn(2, 8, 6, 6)
-    reference = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (8,), eps=1e-6).permute(0, 3, 1, 2)
-    with torch.no_grad():
-        assert torch.allclose(model(x), reference, atol=1e-6)
-    assert model(x).is_contiguous()
-
-
 def test_layer_scale_has_c_params_and_multiplies_each_channel():
     spec = _spec([{"name": "ls", "type": "layer_scale", "init": 0.5}])
     rows = _rows(spec, batch=2)

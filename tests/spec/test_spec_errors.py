@@ -41,7 +41,7 @@ def test_a_folder_is_not_a_spec(runner, tmp_path):
 
 def test_real_process_prints_no_traceback_for_a_bad_spec():
     bad = ROOT / "tests" / "bad_specs" / "kernel_too_large.yaml"
-    done = subprocess.run([sys.executable, "-m", "cli", "analyze", str(bad), "--no-latency"],
+    done = subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", str(bad), "--no-latency"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

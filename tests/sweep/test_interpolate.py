@@ -10,7 +10,7 @@ from googlenet_cost.space.interpolate import channel_leaves, plan_interpolation
 from googlenet_cost.space.options import SweepOptions
 from googlenet_cost.space.run import run_sweep
 from googlenet_cost.space.store import Store
-from googlenet_cost.timing.options import TimingOptions
+from googlenet_cost.timing.settings import TimingOptions
 from tests.fake_executor import FakeExecutor, tiny, tiny_path  # noqa: F401 (fixtures)
 
 

@@ -15,7 +15,7 @@ from googlenet_cost.space.options import SweepOptions
 from googlenet_cost.space.run import run_sweep
 from googlenet_cost.space.store import Store
 from googlenet_cost.timing.loop import LoopLimits
-from googlenet_cost.timing.options import TimingOptions
+from googlenet_cost.timing.settings import TimingOptions
 from tests.conftest import invoke
 from tests.fake_executor import tiny, tiny_path  # noqa: F401 (fixtures)
 
@@ -41,8 +41,8 @@ def test_the_ray_run_counts_what_the_local_one_counts(cluster, tiny):
     from googlenet_cost.space.ray_executor import RayExecutor
 
     options = SweepOptions(parse_grid(GRID), latency="none")
-    executor = RayExecutor(None, address=None)
-    here = run_sweep(tiny, options, LocalExecutor(None), None).to_dict()
+    executor = RayExecutor(None, dtype="fp32", address=None)
+    here = run_sweep(tiny, options, LocalExecutor(None, dtype="fp32"), None).to_dict()
     there = run_sweep(tiny, options, executor, None).to_dict()
     executor.close()
     assert cluster.is_initialized()  # a cluster the executor did not start is left running
@@ -56,10 +56,10 @@ def test_the_table_its_cpu_actor_builds_is_the_one_a_local_sweep_reuses(cluster,
 
     options = SweepOptions(parse_grid(["block/reduce.out=4|8", "fc.out=10|20"]), RunOptions(timing=FAST), measure=1)
     with Store.open(tmp_path / "t.sqlite") as store:
-        executor = RayExecutor(FAST, address=None, kinds=("cpu",))
+        executor = RayExecutor(FAST, dtype="fp32", address=None, kinds=("cpu",))
         remote = run_sweep(tiny, options, executor, store)
         executor.close()
-        local = run_sweep(tiny, options, LocalExecutor(FAST), store)
+        local = run_sweep(tiny, options, LocalExecutor(FAST, dtype="fp32"), store)
     assert remote.devices[0].use.measured_layers > 0
     assert (local.devices[0].use.measured_layers, local.devices[0].use.measured_networks) == (0, 0)
     assert remote.devices[0].conditions == local.devices[0].conditions
@@ -70,7 +70,7 @@ def test_a_device_kind_the_cluster_lacks_is_one_line(cluster):
     from googlenet_cost.space.ray_executor import RayExecutor
 
     with pytest.raises(GcostError) as raised:
-        RayExecutor(FAST, address=None, kinds=("cpu", "H100"))
+        RayExecutor(FAST, dtype="fp32", address=None, kinds=("cpu", "H100"))
     assert str(raised.value).startswith("--device-kinds H100: no node of the Ray cluster offers it")
 
 

@@ -42,7 +42,7 @@ def test_to_pandas_without_pandas_says_how_to_get_it(monkeypatch, tiny_path):
 
 def test_a_timed_sweep_uses_the_store_it_is_given(tiny_path, tmp_path):
     from googlenet_cost.timing.loop import LoopLimits
-    from googlenet_cost.timing.options import TimingOptions
+    from googlenet_cost.timing.settings import TimingOptions
 
     timing = TimingOptions(device="cpu", threads=1, limits=LoopLimits(warmup_min_s=0.0, min_time_s=0.02, min_iters=3))
     store = tmp_path / "mine.sqlite"

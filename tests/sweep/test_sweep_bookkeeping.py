@@ -14,7 +14,7 @@ from googlenet_cost.space.options import SweepOptions
 from googlenet_cost.space.predict import kendall_tau
 from googlenet_cost.space.run import run_sweep
 from googlenet_cost.space.store import Store
-from googlenet_cost.timing.options import TimingOptions
+from googlenet_cost.timing.settings import TimingOptions
 from tests.fake_executor import FakeExecutor, network_ms, tiny, tiny_path, unit_ms  # noqa: F401 (fixtures)
 
 GRID = ["block/reduce.out=4|8|12", "fc.out=10|20"]

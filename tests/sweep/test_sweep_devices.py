@@ -12,7 +12,7 @@ from googlenet_cost.space.options import SweepOptions
 from googlenet_cost.space.run import run_sweep
 from googlenet_cost.space.store import Store
 from googlenet_cost.timing.loop import LoopLimits
-from googlenet_cost.timing.options import TimingOptions
+from googlenet_cost.timing.settings import TimingOptions
 from tests.fake_cuda import FakeCuda
 from tests.fake_executor import tiny, tiny_path  # noqa: F401 (fixtures)
 from tests.house.test_imports import graph
@@ -22,10 +22,10 @@ FAST = LoopLimits(warmup_min_iters=2, warmup_min_s=0.0, min_iters=3, min_time_s=
 
 def test_on_a_gpu_the_table_is_the_gpu_s_by_name_and_has_no_thread_count(tiny, tmp_path):
     cuda = FakeCuda(name="NVIDIA A100-SXM4-80GB")
-    timing = TimingOptions(device="cuda", dtype="fp16", limits=FAST)
-    options = SweepOptions(parse_grid(["fc.out=10|20"]), RunOptions(timing=timing), measure=1)
+    timing = TimingOptions(device="cuda", limits=FAST)
+    options = SweepOptions(parse_grid(["fc.out=10|20"]), RunOptions(timing=timing, dtype="fp16"), measure=1)
     with Store.open(tmp_path / "t.sqlite") as store:
-        result = run_sweep(tiny, options, LocalExecutor(timing, cuda), store)
+        result = run_sweep(tiny, options, LocalExecutor(timing, cuda, dtype=options.run.dtype), store)
         stored = list(store.entries())
     device = result.devices[0]
     assert (device.kind, device.conditions.device, device.conditions.threads) == ("cuda", "NVIDIA A100-SXM4-80GB", None)

@@ -11,6 +11,7 @@ from googlenet_cost.errors import GcostError
 from googlenet_cost.timing.cuda import TorchCuda
 from googlenet_cost.timing.loop import LoopLimits
 from googlenet_cost.timing.measure import TimingOptions, measure_interleaved, measure_latency
+from googlenet_cost.options import RunOptions
 from googlenet_cost.sources import spec_target
 from googlenet_cost.timing.per_layer import measure_layer_latency
 
@@ -19,11 +20,11 @@ FAST = LoopLimits(warmup_min_iters=5, warmup_min_s=0.2, min_iters=30, min_time_s
 MACS = 1_582_671_872  # googlenet, eval (tests/spec/test_googlenet_golden.py)
 
 
-def _googlenet(**options):
-    """The stats of each batch timed (options' batches), one entry each."""
+def _googlenet(dtype: str = "fp32", **options):
+    """The stats of each batch timed (options' batches) at `dtype`, one entry each."""
     options.setdefault("limits", FAST)
-    return measure_latency(spec_target(gc.load_spec("googlenet")), TimingOptions(device="cuda", **options),
-                           macs=MACS)
+    return measure_latency(spec_target(gc.load_spec("googlenet"), RunOptions(dtype=dtype)),
+                           TimingOptions(device="cuda", **options), macs=MACS)
 
 
 def _googlenet_one(**options):
@@ -37,12 +38,12 @@ def test_cuda_timing_per_dtype_passes_its_self_check(dtype):
     assert stats.device_type == "cuda" and stats.dtype == dtype and stats.iterations >= 30
     assert stats.peak_memory_bytes and stats.peak_memory_bytes > 0
     assert stats.p10_ms <= stats.median_ms <= stats.p90_ms
-    assert 0.9 <= stats.self_check["events_vs_wall"] <= 1.1
+    assert 0.9 <= stats.self_check.events_vs_wall <= 1.1
 
 
 def test_graph_replay_is_not_slower_than_eager_at_batch_1():
     eager, graph = _googlenet_one(), _googlenet_one(cuda_graph=True)
-    assert graph.self_check["graph_matches_eager"] is True
+    assert graph.self_check.graph_matches_eager is True
     assert graph.median_ms <= eager.median_ms * 1.05
 
 
@@ -64,7 +65,7 @@ def test_cuda_graph_and_channels_last_per_batch():
 
 def test_per_layer_children_do_not_exceed_their_parent():
     spec = gc.load_spec("googlenet")
-    layers = measure_layer_latency(spec_target(spec), TimingOptions(device="cuda"), iterations=10)
+    layers = measure_layer_latency(spec_target(spec, RunOptions()), TimingOptions(device="cuda"), iterations=10)
     assert layers.activity == "cuda" and layers.coverage_of == "kernel time"
     assert layers.by_row["inception_4a"] > 0
     children = sum(ms for name, ms in layers.by_row.items() if name.startswith("inception_4a/"))
@@ -74,10 +75,10 @@ def test_per_layer_children_do_not_exceed_their_parent():
 
 def test_interleaved_compare_on_the_gpu():
     spec = gc.load_spec("googlenet")
-    [run] = measure_interleaved([spec_target(spec), spec_target(spec)],
+    [run] = measure_interleaved([spec_target(spec, RunOptions()), spec_target(spec, RunOptions())],
                                 TimingOptions(device="cuda", limits=FAST, max_time_s=20), macs=[MACS, MACS])
     assert run.ratios[0].ci95[0] <= run.ratios[0].median <= run.ratios[0].ci95[1]
-    assert all(0.9 <= s.self_check["events_vs_wall"] <= 1.1 for s in run.stats)
+    assert all(0.9 <= s.self_check.events_vs_wall <= 1.1 for s in run.stats)
 
 
 def allocates_nothing_on(backend, device: torch.device, run):
@@ -95,11 +96,11 @@ def allocates_nothing_on(backend, device: torch.device, run):
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_cuda_1_times_on_device_1():
     stats = allocates_nothing_on(TorchCuda(), torch.device("cuda", 0), lambda: measure_latency(
-        spec_target(gc.load_spec("googlenet")), TimingOptions(device="cuda:1", limits=FAST), macs=MACS)[0])
-    assert 0.9 <= stats.self_check["events_vs_wall"] <= 1.1
+        spec_target(gc.load_spec("googlenet"), RunOptions()), TimingOptions(device="cuda:1", limits=FAST), macs=MACS)[0])
+    assert 0.9 <= stats.self_check.events_vs_wall <= 1.1
 
 
 def test_memory_check_refuses_an_impossible_batch():
     with pytest.raises(GcostError, match="smaller --batch"):
-        measure_latency(spec_target(gc.load_spec("vgg16")),
+        measure_latency(spec_target(gc.load_spec("vgg16"), RunOptions()),
                         TimingOptions(device="cuda", batches=(1_000_000,), limits=FAST), macs=1)

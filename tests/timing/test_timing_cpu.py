@@ -14,6 +14,7 @@ import googlenet_cost as gc
 from googlenet_cost.errors import GcostError
 from googlenet_cost.timing.loop import LoopLimits
 from googlenet_cost.timing.paired import RatioEstimate
+from googlenet_cost.options import RunOptions
 from googlenet_cost.sources import spec_target
 from googlenet_cost.timing.measure import TimingOptions, TimingTarget, measure_interleaved, measure_latency
 from googlenet_cost.timing.threads import ThreadChoice
@@ -26,11 +27,11 @@ def test_cpu_timing_uses_the_thread_choice_says_so_and_restores_torchs_threads()
     spec = gc.load_spec("example_5x5_conv")
     before = torch.get_num_threads()
     chosen = ThreadChoice(2, "2 of 2 CPUs idle")
-    [stats] = measure_latency(spec_target(spec), TimingOptions(device="cpu", limits=FAST, thread_choice=chosen), macs=1)
+    [stats] = measure_latency(spec_target(spec, RunOptions()), TimingOptions(device="cpu", limits=FAST, thread_choice=chosen), macs=1)
     assert stats.threads == 2 and stats.threads_reason == "2 of 2 CPUs idle"
     assert stats.device.endswith("(2 threads)")
     assert torch.get_num_threads() == before
-    [one] = measure_latency(spec_target(spec), TimingOptions(device="cpu", threads=1, limits=FAST), macs=1)
+    [one] = measure_latency(spec_target(spec, RunOptions()), TimingOptions(device="cpu", threads=1, limits=FAST), macs=1)
     assert one.device.endswith("(1 thread)") and one.threads_reason == "--threads 1"
 
 
@@ -59,7 +60,7 @@ def eager_compile(monkeypatch):
 @pytest.mark.slow
 def test_compile_is_static_per_batch_and_reset_between(eager_compile):
     spec = gc.load_spec("example_5x5_conv")
-    results = measure_latency(spec_target(spec), TimingOptions(device="cpu", compile=True, batches=(1, 2),
+    results = measure_latency(spec_target(spec, RunOptions()), TimingOptions(device="cpu", compile=True, batches=(1, 2),
                                                                limits=FAST), macs=1)
     assert eager_compile.compile == [{"dynamic": False}, {"dynamic": False}]
     assert eager_compile.reset == 2
@@ -70,7 +71,7 @@ def test_compile_is_static_per_batch_and_reset_between(eager_compile):
 def test_compare_compiles_more_variants_than_dynamos_default_recompile_limit(eager_compile):
     import torch._dynamo
 
-    target = spec_target(gc.load_spec("example_5x5_conv"))
+    target = spec_target(gc.load_spec("example_5x5_conv"), RunOptions())
     # precision=1.0: no interval is asserted, so stop at the first check (10 rounds) instead of waiting
     # up to max_time_s for ten identical models' ratios to reach +-2%
     [run] = measure_interleaved([target] * 10, TimingOptions(device="cpu", compile=True, limits=FAST,
@@ -89,7 +90,7 @@ def test_a_compile_failure_is_a_usage_error(monkeypatch):
     monkeypatch.setattr(torch, "compile", broken)
     spec = gc.load_spec("example_5x5_conv")
     with pytest.raises(GcostError, match="--compile: torch.compile failed: RuntimeError: InductorError"):
-        measure_latency(spec_target(spec), TimingOptions(device="cpu", compile=True, limits=FAST), macs=1)
+        measure_latency(spec_target(spec, RunOptions()), TimingOptions(device="cpu", compile=True, limits=FAST), macs=1)
 
 
 class Held(nn.Module):
@@ -106,8 +107,9 @@ def test_timing_leaves_a_model_the_caller_holds_untouched():
     held = Held().train()
     hook = held.register_forward_hook(lambda *args: None)
     state = {k: v.clone() for k, v in held.state_dict().items()}
-    target = TimingTarget("held", lambda device: held, (3, 8, 8), 0, (256,), owned=False)
-    measure_latency(target, TimingOptions(device="cpu", dtype="bf16", threads=1, limits=FAST), macs=1)
+    target = TimingTarget("held", lambda device: held, (3, 8, 8), 0, (256,), owned=False, dtype="bf16", depth=None,
+                          step_optimizer=None)
+    measure_latency(target, TimingOptions(device="cpu", threads=1, limits=FAST), macs=1)
     assert held.training and held.conv.weight.dtype == torch.float32
     assert all(torch.equal(state[k], v) for k, v in held.state_dict().items())
     assert list(held._forward_hooks) == [hook.id]

@@ -16,6 +16,7 @@ from googlenet_cost.timing import cuda as cuda_module
 from googlenet_cost.timing.cuda import TorchCuda
 from googlenet_cost.timing.loop import LoopLimits
 from googlenet_cost.timing.measure import TimingOptions, measure_interleaved, measure_latency, resolve_device
+from googlenet_cost.timing.stats import GpuState, Sensors
 from tests.fake_cuda import SYNC_MS, FakeCuda, FakeEvent, FakeGpuModel, FakeOutOfMemory, fake_target
 
 FAST = LoopLimits(warmup_min_iters=3, warmup_min_s=0.0, min_iters=12, min_time_s=0.0)
@@ -326,7 +327,7 @@ def test_cuda_n_runs_everything_on_device_n():
     assert set(cuda.launches) == {1}
     assert {device for what, device in cuda.log if what in ("record", "synchronize")} == {1}
     assert stats.median_ms == pytest.approx(5.0, rel=0.05)  # the model's 5 ms of device work
-    assert 0.9 <= stats.self_check["events_vs_wall"] <= 1.1
+    assert 0.9 <= stats.self_check.events_vs_wall <= 1.1
     assert cuda.current_device == 0  # the current device is restored
     # a GPU's figures are its events': no thread decision, no CPU contention, no on-CPU clock
     assert stats.clock == "cuda_events" and stats.threads is None and stats.threads_reason is None
@@ -377,8 +378,8 @@ def test_cuda_graph_replays_checked_graphs_without_launch_overhead():
     cuda = FakeCuda()
     graphed = time_fake(cuda, cuda_graph=True)
     assert cuda.replays >= FAST.min_iters and graphed.cuda_graph
-    assert graphed.self_check["graph_matches_eager"] is True
-    assert graphed.self_check["graph_max_difference"] == 0.0
+    assert graphed.self_check.graph_matches_eager is True
+    assert graphed.self_check.graph_max_difference == 0.0
     assert graphed.median_ms < eager.median_ms  # the host's launches no longer delay the device
     assert ("capture", 0) in cuda.log
 
@@ -393,7 +394,7 @@ def test_a_capture_failure_is_a_usage_error_and_leaves_the_devices_stream_as_it_
     assert cuda.capturing is None
     assert cuda.current_stream(0) is cuda.default_stream(0) and cuda.current_device == 0
     stats = time_fake(cuda)  # the next measurement works, its events on the device's stream
-    assert stats.median_ms == pytest.approx(5.0, rel=0.05) and 0.9 <= stats.self_check["events_vs_wall"] <= 1.1
+    assert stats.median_ms == pytest.approx(5.0, rel=0.05) and 0.9 <= stats.self_check.events_vs_wall <= 1.1
 
 
 def test_out_of_memory_during_capture_is_out_of_memory_not_a_capture_failure():
@@ -447,7 +448,7 @@ def test_latency_json_never_holds_nan():
     from dataclasses import replace
 
     stats = time_fake(FakeCuda())
-    odd = replace(stats, self_check={**stats.self_check, "graph_max_difference": float("nan")}, tflops=math.inf)
+    odd = replace(stats, self_check=replace(stats.self_check, graph_max_difference=float("nan")), tflops=math.inf)
     data = json.loads(json.dumps(odd.to_dict(), allow_nan=False))
     assert data["self_check"]["graph_max_difference"] is None and data["tflops"] is None
 
@@ -505,8 +506,8 @@ def test_sensors_are_read_after_the_warm_up_and_after_the_loop():
     """"Before" describes the warm device the timed loop starts on (issue 24, #9)."""
     cuda = FakeCuda()
     stats = time_fake(cuda)
-    assert stats.gpu_state == {"before": {"sm_clock_mhz": 1980, "temperature_c": 40, "power_mw": 300_000},
-                               "after": {"sm_clock_mhz": 1980, "temperature_c": 40, "power_mw": 300_000}}
+    assert stats.gpu_state == GpuState(Sensors(sm_clock_mhz=1980, temperature_c=40, power_mw=300_000),
+                                       Sensors(sm_clock_mhz=1980, temperature_c=40, power_mw=300_000))
     reads = [i for i, (what, _) in enumerate(cuda.log) if what == "sensors"]
     [reset] = [i for i, (what, _) in enumerate(cuda.log) if what == "reset_peak"]
     records = [i for i, (what, _) in enumerate(cuda.log) if what == "record"]
@@ -514,7 +515,7 @@ def test_sensors_are_read_after_the_warm_up_and_after_the_loop():
     assert sum(reads[0] < r < reads[1] for r in records) == 2 * stats.iterations
     without = FakeCuda()
     without.nvml = False
-    assert time_fake(without).gpu_state == {"before": None, "after": None}
+    assert time_fake(without).gpu_state == GpuState(None, None)
 
 
 # Training steps on the fake device
@@ -526,9 +527,9 @@ def test_a_training_step_creates_no_cuda_event_while_timed():
     for iterations in (6, 24):
         cuda = FakeCuda()
         limits = LoopLimits(warmup_min_iters=2, warmup_min_s=0.0, min_iters=iterations, min_time_s=0.0)
-        stats = time_fake(cuda, step="train", limits=limits)
+        stats = time_fake(cuda, fake_target(cuda, step_optimizer="momentum"), limits=limits)
         made[iterations] = sum(what == "event" for what, _ in cuda.log)
-        assert stats.phases["forward_ms"] == pytest.approx(5.0, rel=0.05)
+        assert stats.phases.forward_ms == pytest.approx(5.0, rel=0.05)
     assert made[6] == made[24] == 2 + 2 + 4  # calibration's, the timer's, the step's marks
 
 
@@ -543,7 +544,7 @@ def test_interleaved_cuda_timing_gives_paired_ratios():
     assert run.stopped_by == "precision" and set(cuda.launches) == {1}
     assert run.ratios[0].verdict == "faster" and run.ratios[0].median == pytest.approx(0.5, rel=0.05)
     assert run.ratios[1].verdict == "no measurable difference"
-    assert all(s.interleaved and 0.9 <= s.self_check["events_vs_wall"] <= 1.1 for s in run.stats)
+    assert all(s.interleaved and 0.9 <= s.self_check.events_vs_wall <= 1.1 for s in run.stats)
     assert run.clock == "cuda_events" and all(r.dropped_rounds == r.contended_rounds == 0 for r in run.ratios)
 
 
@@ -557,7 +558,7 @@ def _per_layer(cuda: FakeCuda, **model_options):
         models.append(FakeGpuModel(cuda, **model_options))
         return models[-1]
 
-    target = TimingTarget("fake", make, (3, 8, 8), 0, (256,))
+    target = TimingTarget("fake", make, (3, 8, 8), 0, (256,), dtype="fp32", depth=None, step_optimizer=None)
     return measure_layer_latency(target, TimingOptions(device="cuda"), iterations=3, cuda=cuda), models
 
 
@@ -633,7 +634,7 @@ def test_the_progress_bar_is_drawn_only_between_iterations(monkeypatch):
 
     from rich.console import Console
 
-    from cli import render
+    from gcost_cli import render
 
     screen = io.StringIO()
     monkeypatch.setattr(render, "console", lambda stderr=False: Console(file=screen, force_terminal=True, width=80))

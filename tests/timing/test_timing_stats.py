@@ -10,7 +10,7 @@ import pytest
 from googlenet_cost.errors import GcostError
 from googlenet_cost.timing.loop import LoopLimits, RoundsPlan, Sample, run_loop, run_rounds
 from googlenet_cost.timing.paired import ratio_of_medians
-from googlenet_cost.timing.stats import drift, known_peak, stats_from_loop, summarize
+from googlenet_cost.timing.stats import SelfCheck, drift, known_peak, stats_from_loop, summarize
 
 STATS_FIELDS = dict(device="x", dtype="fp32", peak_memory_bytes=None, cuda_graph=False, channels_last=False,
                     compiled=False)
@@ -145,7 +145,7 @@ def test_launch_bound_message_does_not_call_idle_time_gpu_work():
 
 @pytest.mark.parametrize("ratio, flagged", [(0.98, False), (1.05, False), (0.5, True), (1.3, True)])
 def test_events_vs_wall_outside_range_is_a_warning(ratio, flagged):
-    stats = _stats([2.0] * 10, self_check={"events_vs_wall": ratio})
+    stats = _stats([2.0] * 10, self_check=SelfCheck(events_vs_wall=ratio, timer_overhead_ms=0.01))
     assert any("self-check" in w and f"{ratio:.2f}x" in w for w in stats.warnings) == flagged
 
 

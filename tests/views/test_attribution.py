@@ -8,7 +8,7 @@ import json
 import pytest
 
 from googlenet_cost.comparison import attribute, summarize
-from googlenet_cost.report import LayerRow, Report, totals_of
+from googlenet_cost.report import LayerRow, Report, SourceInfo, totals_of
 from googlenet_cost.views.compare_text import variant_sentence
 
 
@@ -18,7 +18,7 @@ def row(name, parent=None, macs=0, moved=100, params=0, ms=None, shape=(8,), kin
 
 
 def report(rows) -> Report:
-    return Report(spec={"name": "t"}, counting={}, input_shape=[3, 8, 8], batch=1, mode="eval", layers=rows,
+    return Report(spec=SourceInfo("t"), counting={}, input_shape=[3, 8, 8], batch=1, mode="eval", layers=rows,
                   totals=totals_of(rows))
 
 

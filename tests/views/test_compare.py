@@ -101,9 +101,9 @@ def test_module_glob_limits_the_variant():
 def test_a_loaded_spec_is_never_mutated():
     spec = gc.load_spec("googlenet")
     before = repr(spec)
-    from googlenet_cost.spec.variants import apply_to_modules, modules_matching, no_reduce
+    from googlenet_cost.spec.variants import apply_change, module_scope, no_reduce
 
-    apply_to_modules(spec, no_reduce(), modules_matching(spec, None))
+    apply_change(spec, no_reduce(), module_scope(spec, None))
     assert repr(spec) == before
 
 
@@ -224,7 +224,7 @@ def test_each_reduce_path_is_a_row_counting_what_the_variant_removed(runner):
     assert path[4] == f"{28 * 28 * 192 * 32 * 25:,}" == "120,422,400" and path[5] == "9.68x"
     three = rows["inception_3a/3x3 path (3x3_reduce + 3x3)"]
     assert three[5] == f"{(28 * 28 * 192 * 128 * 9) / (28 * 28 * 192 * 96 + 28 * 28 * 96 * 128 * 9):.2f}x"
-    from cli.main import gcost
+    from gcost_cli.main import gcost
 
     table = runner.invoke(gcost, ["compare", "--no-reduce", "--module", "inception_3a", "--depth", "branches",
                                   "--no-latency"], env={"COLUMNS": "200"}, catch_exceptions=False)

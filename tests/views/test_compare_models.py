@@ -12,7 +12,7 @@ from googlenet_cost.comparison import Entry, compare
 from googlenet_cost.options import RunOptions
 from googlenet_cost.sources import ModuleSource, SpecSource
 from googlenet_cost.timing.loop import LoopLimits
-from googlenet_cost.timing.options import TimingOptions
+from googlenet_cost.timing.settings import TimingOptions
 from googlenet_cost.views.compare_text import variant_sentence
 
 

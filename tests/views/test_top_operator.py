@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from googlenet_cost.analysis import with_layer_latency
-from googlenet_cost.report import LayerRow, OpCount, Report, totals_of
+from googlenet_cost.report import LayerRow, OpCount, Report, SourceInfo, totals_of
 from googlenet_cost.roofline.roofs import Peaks
 from googlenet_cost.timing.per_layer import LayerLatency, OpTime
 from googlenet_cost.views.compare_text import bound_words
-from googlenet_cost.views.report import parse_columns, to_csv, to_rich_table
+from googlenet_cost.views.columns import parse_columns
+from googlenet_cost.views.formats import to_csv
+from googlenet_cost.views.table import to_rich_table
 
 
 def row(name, **fields):
@@ -21,7 +23,7 @@ def row(name, **fields):
 
 
 def report(rows, machine=None) -> Report:
-    return Report(spec={"name": "t"}, counting={}, input_shape=[3, 8, 8], batch=1, mode="eval", layers=rows,
+    return Report(spec=SourceInfo("t"), counting={}, input_shape=[3, 8, 8], batch=1, mode="eval", layers=rows,
                   totals=totals_of(rows), machine=machine)
 
 

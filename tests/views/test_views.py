@@ -38,7 +38,7 @@ def compare_json():
 @pytest.mark.parametrize("width", [*WIDTHS, None], ids=[*map(str, WIDTHS), "piped"])
 def test_the_analyze_table_never_cuts_a_name_or_a_number(runner, googlenet_json, width):
     env = {"COLUMNS": str(width)} if width else {"COLUMNS": ""}
-    result = runner.invoke(__import__("cli.main", fromlist=["gcost"]).gcost, ["analyze", "googlenet", "--no-latency"],
+    result = runner.invoke(__import__("gcost_cli.main", fromlist=["gcost"]).gcost, ["analyze", "googlenet", "--no-latency"],
                            env=env, catch_exceptions=False)
     text = result.stdout
     assert result.exit_code == 0 and "…" not in text
@@ -61,7 +61,7 @@ def test_the_analyze_table_never_cuts_a_name_or_a_number(runner, googlenet_json,
 def test_the_compare_table_is_one_table_at_every_width_with_every_total(runner, compare_json, width):
     """One table, the baseline once: narrower, the variants' absolute columns go first and their
     ratios stay, and every total stays visible (exact, or on its 'value' row); never a cut number."""
-    from cli.main import gcost
+    from gcost_cli.main import gcost
     from googlenet_cost.quantity import human
 
     env = {"COLUMNS": str(width)} if width else {"COLUMNS": ""}
@@ -120,7 +120,7 @@ def test_help_shows_whole_first_sentences(runner):
 
 
 def test_shell_completion_offers_builtin_specs_and_yaml_files(tmp_path, monkeypatch):
-    from cli.options import complete_spec
+    from gcost_cli.flags import complete_spec
 
     (tmp_path / "mine.yaml").write_text("")
     (tmp_path / "notes.txt").write_text("")
@@ -163,7 +163,7 @@ def test_per_layer_profiling_leaks_nothing_to_stderr():
 
     from conftest import ROOT
 
-    done = subprocess.run([sys.executable, "-m", "cli", "analyze", "example_3x3_bottleneck", "--per-layer",
+    done = subprocess.run([sys.executable, "-m", "gcost_cli", "analyze", "example_3x3_bottleneck", "--per-layer",
                            "--format", "json", "--min-time", "0", "--min-iters", "3", "--warmup", "0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "profiler" not in done.stderr

@@ -1,6 +1,11 @@
 """The base of every layer spec: the Layer dataclass, its cost and receptive field, the registry of
 YAML `type`s, and walking a path of layers. Pure Python (no torch).
 
+A layer type is one class, registered once with `@layer_type("name")`: it reads its own YAML keys
+(`parse`), knows its shape, cost, traffic and receptive field, and says which nn.Module it is
+(`build`), naming torch's modules through the `ModuleKit` build/ hands it: so spec/ imports neither
+torch nor build/, and the type's name is written in its class's file alone.
+
 Every layer knows, from its input shape alone, its output shape, its cost (params, weights, MACs)
 and how it widens the receptive field. The counting rule: MACs are the multiply-accumulates of
 conv and linear layers, per sample; params include biases and normalization affine parameters;
@@ -11,10 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Protocol
 
 from ..geometry import ShapeError
 from ...quantity import Quantity
+
+if TYPE_CHECKING:
+    from ..reader import Reader
 
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
@@ -98,6 +106,18 @@ class PaperFigures:
     output: Shape | None = None  # (C, H, W), parsed from the paper's HxWxC
 
 
+class ModuleKit(Protocol):
+    """What a layer's `build` is handed by build/builder.py, which imports torch: torch.nn, the
+    device of the parameters, gcost's own modules (build/blocks.py) and the building of paths."""
+
+    nn: Any  # torch.nn
+    device: Any  # torch.device
+    blocks: Any  # googlenet_cost.build.blocks: Parallel, LayerNorm2d, ChannelShuffle, ...
+
+    def path(self, layers: tuple["Layer", ...], in_shape: Shape) -> Any:
+        """Layers in order as one module (build/blocks.Path), each row named."""
+
+
 LAYER_TYPES: dict[str, type["Layer"]] = {}
 
 
@@ -119,6 +139,13 @@ def numel(shape: Shape) -> int:
     return math.prod(shape)
 
 
+def pair_text(kernel: Pair, stride: Pair) -> str:
+    """A kernel and its stride as a report's kernel column shows them: 3x3/2."""
+    k = f"{kernel[0]}x{kernel[1]}"
+    s = str(stride[0]) if stride[0] == stride[1] else f"{stride[0]}x{stride[1]}"
+    return f"{k}/{s}"
+
+
 def feature_map(in_shape: Shape, what: str) -> Shape:
     if len(in_shape) != 3:
         raise ShapeError(f"{what} needs a C x H x W feature map, got the flat vector {in_shape}")
@@ -130,6 +157,16 @@ class Layer:
     name: str
     paper: PaperFigures | None = None
     type_name: ClassVar[str] = ""
+
+    @classmethod
+    def parse(cls, r: "Reader") -> "Layer":
+        """The layer its YAML mapping describes, every key read through `r` (the name and the
+        type are read already; a key nobody reads is an error). By default a layer of no keys."""
+        return cls(name=r.name)
+
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        """Its nn.Module on this input, made with `kit` (torch.nn, the device, gcost's blocks)."""
+        raise NotImplementedError(f"layer type {self.type_name!r} has no build")
 
     def out_shape(self, in_shape: Shape) -> Shape:
         return in_shape
@@ -151,6 +188,11 @@ class Layer:
 
     def kernel_text(self) -> str:
         return ""
+
+    def normalizes_batch(self) -> bool:
+        """Whether it runs a batch norm itself (a batchnorm; a conv with `norm: batchnorm`), which in
+        training mode needs more than one value per channel."""
+        return False
 
     def branches(self, in_shape: Shape) -> tuple[tuple["Layer", ...], ...]:
         """The parallel paths of a composite layer on this input (a squeeze-and-excitation block's

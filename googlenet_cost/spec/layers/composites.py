@@ -1,17 +1,15 @@
-"""Composite layer specs: layers made of paths of other layers (sequence, branches, inception),
-which may nest; their cost is the sum of their children's."""
+"""Composite layer specs: layers made of paths of other layers (sequence, repeat, branches), which
+may nest; their cost is the sum of their children's. The named blocks (inception, se) are in blocks.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from ...quantity import shown
 from ..geometry import ShapeError
-from .base import Cost, Field, Layer, Shape, Traffic, elementwise, feature_map, layer_type, numel, path_out, walk
-from .plain import MAX_CHANNELS, ConvSpec, GlobalAvgPoolSpec, MaxPoolSpec
-
-MAX_ROWS = 50_000  # rows of one spec (every nested child included): more is too large to analyze
-MAX_PATHS = 50_000  # parallel paths of one spec (Layer.path_count), bounded like rows
+from ..reader import MAX_CHANNELS, MAX_PATHS, MAX_ROWS, Reader, check_size
+from .activations import ACTIVATION_CHOICES, activation_module
+from .base import Cost, Field, Layer, ModuleKit, Shape, Traffic, elementwise, feature_map, layer_type, numel, path_out, walk
 
 
 class CompositeSpec(Layer):
@@ -68,6 +66,16 @@ class SequenceSpec(CompositeSpec):
 
     layers: tuple[Layer, ...]
 
+    @classmethod
+    def parse(cls, r: Reader) -> Layer:
+        layers = r.layers(r.sequence("layers", required=True), context=r.layer)
+        if not layers:
+            raise r.error("layers must list at least one layer")
+        return cls(name=r.name, layers=layers)
+
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        return kit.path(self.layers, in_shape)
+
     def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
         return (self.layers,)
 
@@ -84,6 +92,31 @@ class RepeatSpec(SequenceSpec):
 
     times: int
     body: tuple[Layer, ...] = field(default=(), compare=False, repr=False)  # as written: what more blocks copy
+
+    @classmethod
+    def parse(cls, r: Reader) -> Layer:
+        times = r.count("times", limit=MAX_ROWS)
+        first = r.layers(r.sequence("first"), context=f"{r.layer}/0")
+        body = r.layers(r.sequence("layers", required=True), context=f"{r.layer}/{1 if first else 0}")
+        if not body:
+            raise r.error("layers must list at least one layer (the body to repeat)")
+        rows = sum(layer.row_count() for layer in first) + (times - bool(first)) * sum(layer.row_count() for layer in body)
+        paths = _block_paths(first) + (times - bool(first)) * _block_paths(body)
+        check_size(r.error, f"{times:,} copies", rows, paths)
+        return repeated(r.name, body, times, first)
+
+    @classmethod
+    def times_key(cls, r: Reader, kind: type[Layer]) -> Any:
+        """The `repeat:` key any other layer type may carry, as written; None without one."""
+        return None if issubclass(kind, cls) else r.raw("repeat", None)
+
+    @classmethod
+    def around(cls, r: Reader, layer: Layer, times: Any) -> "RepeatSpec":
+        """`{type: branches, repeat: 3, ...}` (any layer type): the same as `{type: repeat, times: 3,
+        layers: [{type: branches, ...}]}`, rows `<name>/0` ..."""
+        times = r.check_count("repeat", times, MAX_ROWS)
+        check_size(r.error, f"repeat: {times:,} copies", times * layer.row_count(), times * layer.path_count())
+        return repeated(layer.name, (layer,), times)
 
     def with_times(self, times: int) -> "RepeatSpec":
         """`times` blocks: the first `times` of these, then new copies of the body as written."""
@@ -106,6 +139,11 @@ def repeated(name: str, body: tuple[Layer, ...], times: int, first: tuple[Layer,
     return RepeatSpec(name=name, layers=blocks, times=times, body=body)
 
 
+def _block_paths(layers: tuple[Layer, ...]) -> int:
+    """Paths of one block of a repeat (repeated() wraps a body of several layers in a sequence)."""
+    return sum(layer.path_count() for layer in layers) + (len(layers) > 1)
+
+
 def passes_through(layer: Layer) -> bool:
     """A sequence or repeat (an aux head too): its output is its last child's and its counts the
     sum of its children's, so counting measures its children one by one instead of it."""
@@ -125,6 +163,12 @@ class ParallelSpec(CompositeSpec):
     def merge_activation(self) -> str:
         """The activation applied to the merged output (ACTIVATION_CHOICES)."""
         return "none"
+
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        inputs = self.path_inputs(in_shape)
+        split = tuple(shape[0] for shape in inputs) if self.split else None
+        paths = [kit.path(path, path_in) for path, path_in in zip(self.branches(in_shape), inputs)]
+        return kit.blocks.Parallel(paths, self.merge, activation_module(self.merge_activation(), kit), split)
 
     def out_shape(self, in_shape: Shape) -> Shape:
         outs = [path_out(path, path_in) for path, path_in in self.paths_with_inputs(in_shape)]
@@ -153,7 +197,7 @@ class ParallelSpec(CompositeSpec):
                 and all(layer.aliases_input(train) for layer in paths[0]))
 
     def merge_traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        """What Parallel.forward (build/builder.py) moves to merge its paths: a concat reads every
+        """What Parallel.forward (build/blocks.py) moves to merge its paths: a concat reads every
         path's output and writes the whole; add and mul fold the outputs pairwise, each step
         reading its two operands and writing their (broadcast) result; then the activation. An
         output that is the block's input (an empty path: the identity) is one tensor however
@@ -202,6 +246,25 @@ class BranchesSpec(ParallelSpec):
     # order (ShuffleNetV2's x.chunk(2, dim=1)); False: every path reads the whole input
     split: bool | tuple[int, ...] = False
 
+    @classmethod
+    def parse(cls, r: Reader) -> Layer:
+        paths = r.sequence("branches", required=True)
+        if len(paths) < 1:
+            raise r.error("branches must list at least one path")
+        if len(paths) > MAX_PATHS:
+            raise r.error(f"branches lists {len(paths):,} paths, more than {MAX_PATHS:,}: too large to analyze")
+        parsed = []
+        rows = total_paths = 0
+        for index, path in enumerate(paths):
+            if not isinstance(path, list):
+                raise r.error(f"branch {index} must be a list of layers (an empty list is the identity)")
+            parsed.append(r.layers(path, context=r.layer, prefix=f"b{index}_"))
+            rows += sum(layer.row_count() for layer in parsed[-1])
+            total_paths += 1 + sum(layer.path_count() for layer in parsed[-1])
+            check_size(r.error, "its branches", rows, total_paths, final=False)
+        return cls(name=r.name, paths=tuple(parsed), merge=r.choice("merge", MERGES, "concat"),
+                   activation=r.choice("activation", ACTIVATION_CHOICES, "none"), split=_split(r, len(parsed)))
+
     def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
         return self.paths
 
@@ -229,6 +292,17 @@ class BranchesSpec(ParallelSpec):
         return self.activation
 
 
+def _split(r: Reader, paths: int) -> bool | tuple[int, ...]:
+    """`split: true` (equal slices of the input's channels) or one width per path."""
+    value = r.raw("split", False)
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, list) or len(value) != paths:
+        raise r.error(f"split must be true, false or a list of {paths} channel counts (one per path), "
+                      f"got {shown(value)}")
+    return tuple(r.check_count("split", item, MAX_CHANNELS) for item in value)
+
+
 def _broadcast(outs: list[Shape]) -> Shape:
     """The shape of the elementwise product of tensors of these shapes (PyTorch broadcasting, all
     of one rank: a size-1 dimension stretches to the other's size)."""
@@ -248,124 +322,3 @@ def _shapes_text(outs: list[Shape]) -> str:
     return ", ".join("x".join(map(str, o)) for o in outs)
 
 
-@layer_type("se")
-@dataclass(frozen=True, kw_only=True)
-class SESpec(ParallelSpec):
-    """Squeeze-and-excitation (Hu et al. 2018), as torchvision's SqueezeExcitation: a global
-    average pool, a 1x1 conv to the squeeze width with `activation`, a 1x1 conv back to the input's
-    channels with the `gate` activation, multiplied onto the input. Child rows pool, fc1, fc2.
-
-    The squeeze width is `reduce` when it is a whole number, else max(1, floor(C x reduce)) of the
-    input's C channels, rounded to a multiple of `divisor` as torchvision's _make_divisible does
-    (MobileNetV3: reduce 0.25, divisor 8)."""
-
-    merge: ClassVar[str] = "mul"
-    reduce: int | float
-    divisor: int = 1
-    activation: str = "relu"
-    gate: str = "sigmoid"
-    bias: bool = True
-
-    def squeeze(self, channels: int) -> int:
-        if isinstance(self.reduce, int):
-            return self.reduce
-        width = max(1, int(channels * self.reduce + 1e-9))
-        return width if self.divisor == 1 else make_divisible(width, self.divisor)
-
-    def children(self) -> tuple[Layer, ...]:
-        return self.branches((1, 1, 1))[1]
-
-    def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
-        channels = in_shape[0] if len(in_shape) == 3 else 1
-        fc = ConvSpec(name="", out=1, kernel=(1, 1), bias=self.bias)
-        return ((), (GlobalAvgPoolSpec(name="pool"),
-                     replace(fc, name="fc1", out=self.squeeze(channels), activation=self.activation),
-                     replace(fc, name="fc2", out=channels, activation=self.gate)))
-
-    def out_shape(self, in_shape: Shape) -> Shape:
-        if len(in_shape) != 3:
-            raise ShapeError(f"se needs a C x H x W feature map, got the flat vector {in_shape}")
-        return super().out_shape(in_shape)
-
-
-def make_divisible(value: float, divisor: int) -> int:
-    """torchvision's _make_divisible: the nearest multiple of `divisor` (at least `divisor`), one
-    step up when rounding down would lose more than 10%."""
-    result = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return result + divisor if result < 0.9 * value else result
-
-
-INCEPTION_COLUMNS = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
-REDUCE_COLUMNS = ("3x3_reduce", "5x5_reduce")
-COLUMN_ROLES = {"3x3_reduce": "reduce", "5x5_reduce": "reduce", "pool_proj": "pool_proj"}  # implicit roles
-
-
-@layer_type("inception")
-@dataclass(frozen=True, kw_only=True)
-class InceptionSpec(ParallelSpec):
-    """The paper's module; `widths` are the six Table 1 columns, in INCEPTION_COLUMNS order.
-
-    A reduce width or pool_proj of None removes that 1x1 conv (all three None is the paper's
-    Figure 2(a) "naive" module). `kernel_5x5` exists for torchvision's GoogLeNet, whose "5x5"
-    branch is a 3x3 (pytorch/vision#906).
-    """
-
-    widths: tuple[int | None, ...]
-    kernel_5x5: int = 5
-    factorize_5x5: bool = False  # Inception v2: the 5x5 conv as two stacked 3x3 convs (compare --factorize)
-    conv: ConvSpec | None = None  # template carrying bias / activation / norm for every conv
-
-    def width(self, column: str) -> int | None:
-        return self.widths[INCEPTION_COLUMNS.index(column)]
-
-    def with_widths(self, **changes: int | None) -> "InceptionSpec":
-        widths = tuple(changes.get(c, w) for c, w in zip(INCEPTION_COLUMNS, self.widths))
-        return replace(self, widths=widths)
-
-    def branches(self, in_shape: Shape) -> tuple[tuple[Layer, ...], ...]:
-        return self._branches
-
-    def column_conv(self, column: str) -> ConvSpec | None:
-        """The conv of a Table 1 column (None where its width is None), with the column's implicit
-        role; the 5x5 column's as written, before any factorization."""
-        width = self.width(column)
-        if width is None:
-            return None
-        kernel = {"3x3": 3, "5x5": self.kernel_5x5}.get(column, 1)
-        pad = (kernel - 1) // 2
-        template = self.conv or ConvSpec(name="", out=1, kernel=(1, 1))
-        return replace(template, name=column, out=width, kernel=(kernel, kernel), stride=(1, 1), padding=(pad, pad),
-                       groups=1, paper=None, role=COLUMN_ROLES.get(column))
-
-    @cached_property
-    def _branches(self) -> tuple[tuple[Layer, ...], ...]:
-        """Expanded once per (immutable) module; planning, counting and building all read it."""
-        def conv(column: str) -> tuple[Layer, ...]:
-            layer = self.column_conv(column)
-            if layer is None:
-                return ()
-            return (factorized_5x5(layer),) if column == "5x5" and self.factorize_5x5 else (layer,)
-
-        pool = MaxPoolSpec(name="pool", kernel=(3, 3), stride=(1, 1), padding=(1, 1), ceil_mode=True)
-        return (
-            conv("1x1"),
-            conv("3x3_reduce") + conv("3x3"),
-            conv("5x5_reduce") + conv("5x5"),
-            (pool,) + conv("pool_proj"),
-        )
-
-
-def factorized_5x5(conv: ConvSpec) -> SequenceSpec:
-    """A 5x5 conv at stride 1 as two stacked 3x3 convs (Inception v2), in a sequence named as the
-    5x5 so rows compare across variants: the first maps the 5x5's input width to its output width,
-    the second keeps it, both with its bias, normalization and activation. Padding p becomes
-    ceil(p/2) then floor(p/2) ("same" stays "same"), which keeps the output size and the receptive
-    field: two 3x3 windows span 5 pixels."""
-    if conv.padding == "same":
-        pads: tuple = ("same", "same")
-    else:
-        pads = (tuple((p + 1) // 2 for p in conv.padding), tuple(p // 2 for p in conv.padding))
-    first = replace(conv, name="3x3_1", kernel=(3, 3), padding=pads[0], paper=None)
-    # the second keeps the first's width: a relative width (expansion) is applied once
-    keep = {} if conv.expansion is None else {"expansion": 1.0}
-    return SequenceSpec(name=conv.name, layers=(first, replace(first, name="3x3_2", padding=pads[1], **keep)))

@@ -1,209 +1,13 @@
-"""Plain layer specs (no children): convolution, pooling, normalization, linear and the rest."""
+"""Plain layer specs without weights of a kernel: normalization, dropout, flatten, softmax, layer
+scale and channel shuffle."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
-from ..geometry import ShapeError, same_padding, window_out
-from .base import (INDEX_BYTES, Cost, Field, Layer, Pair, Shape, Traffic, batch_norm_traffic, elementwise, feature_map,
-                   layer_type, numel)
-
-MAX_CHANNELS = 1 << 20  # channels of a feature map (a conv's out, a concat's sum), features of a linear layer
-
-
-def _pair_text(kernel: Pair, stride: Pair) -> str:
-    k = f"{kernel[0]}x{kernel[1]}"
-    s = str(stride[0]) if stride[0] == stride[1] else f"{stride[0]}x{stride[1]}"
-    return f"{k}/{s}"
-
-
-# What a conv is for, which compare's variants select by (docs/spec-format.md, "Roles"): reduce
-# (a 1x1 narrowing the channels in front of a larger conv: --reduce, --reduce-scale, --no-reduce,
-# --naive), pool_proj (the 1x1 after an inception pool: --naive), expand (a 1x1 widening the
-# channels), project (the 1x1 to a block's output width), shortcut (a residual block's projection).
-ROLES = ("reduce", "pool_proj", "expand", "project", "shortcut")
-
-
-@layer_type("conv")
-@dataclass(frozen=True, kw_only=True)
-class ConvSpec(Layer):
-    out: int | None  # its width; None: relative to its input's (expansion, or a depthwise conv's own)
-    kernel: Pair
-    stride: Pair = (1, 1)
-    padding: Pair | str = (0, 0)  # or "same"
-    groups: int = 1
-    dilation: Pair = (1, 1)
-    bias: bool = True
-    activation: str = "relu"  # one of ACTIVATION_CHOICES
-    norm: str = "none"  # "batchnorm" or "none"; a batchnorm sits between conv and activation
-    norm_eps: float = 1e-5
-    # one of ROLES or None: what the conv is for; it builds nothing, so equal convs of other roles
-    # are equal (built and measured once)
-    role: str | None = field(default=None, compare=False)
-    # A width relative to the input's, so that a block's widths follow what reaches it (MobileNetV2's
-    # inverted residual: the expand conv is `expansion` times the block's input, its depthwise conv as
-    # wide as that): the width round(input x expansion), at least 1; `depthwise`: groups = the input's
-    # channels, and the width the input's unless `out` or `expansion` says otherwise.
-    expansion: float | None = None
-    depthwise: bool = False
-
-    def width(self, in_channels: int) -> int:
-        """The output channels, given the input's."""
-        if self.out is not None:
-            return self.out
-        if self.expansion is not None:
-            return max(1, round(in_channels * self.expansion))
-        return in_channels
-
-    def group_count(self, in_channels: int) -> int:
-        return in_channels if self.depthwise else self.groups
-
-    def span(self) -> Pair:
-        """The input window one output sees: dilation x (kernel - 1) + 1 in each direction."""
-        return (self.dilation[0] * (self.kernel[0] - 1) + 1, self.dilation[1] * (self.kernel[1] - 1) + 1)
-
-    def resolved_padding(self) -> Pair:
-        if self.padding == "same":
-            if self.stride != (1, 1):
-                raise ShapeError("padding 'same' needs stride 1")
-            return (same_padding(self.span()[0]), same_padding(self.span()[1]))
-        return self.padding  # type: ignore[return-value]
-
-    def out_shape(self, in_shape: Shape) -> Shape:
-        c, h, w = feature_map(in_shape, "conv")
-        out, groups = self.width(c), self.group_count(c)
-        if out > MAX_CHANNELS:
-            raise ShapeError(f"expansion {self.expansion:g} makes {out:,} channels of its input's {c:,} "
-                             f"(at most {MAX_CHANNELS:,})")
-        if c % groups or out % groups:
-            raise ShapeError(f"groups {groups} must divide both input channels {c} and out {out}")
-        ph, pw = self.resolved_padding()
-        (kh, kw) = self.span()
-        return (out, window_out(h, kh, self.stride[0], ph), window_out(w, kw, self.stride[1], pw))
-
-    def cost(self, in_shape: Shape) -> Cost:
-        out, h, w = self.out_shape(in_shape)
-        per_output = (in_shape[0] // self.group_count(in_shape[0])) * self.kernel[0] * self.kernel[1]
-        weights = out * per_output
-        extra = (out if self.bias else 0) + (2 * out if self.norm == "batchnorm" else 0)
-        return Cost(weights + extra, weights, out * h * w * per_output)
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        """The convolution reads its input, kernel and bias and writes its output; then the batch
-        norm and the activation, each over the output."""
-        width = self.out_shape(in_shape)[0]
-        out = batch * numel(self.out_shape(in_shape))
-        kernel = width * (in_shape[0] // self.group_count(in_shape[0])) * self.kernel[0] * self.kernel[1]
-        total = Traffic(batch * numel(in_shape) + kernel + (width if self.bias else 0) + out)
-        if self.norm == "batchnorm":
-            total = total + batch_norm_traffic(width, out, train)
-        return total + (elementwise(out) if self.activation != "none" else Traffic())
-
-    def receptive(self, rf: Field, in_shape: Shape) -> Field:
-        return rf.through(self.span(), self.stride)
-
-    def kernel_text(self) -> str:
-        dilated = f" d{self.dilation[0]}" if self.dilation == (self.dilation[0],) * 2 else f" d{self.dilation[0]}x{self.dilation[1]}"
-        return _pair_text(self.kernel, self.stride) + ("" if self.dilation == (1, 1) else dilated)
-
-
-@dataclass(frozen=True, kw_only=True)
-class _PoolSpec(Layer):
-    kernel: Pair
-    stride: Pair
-    padding: Pair = (0, 0)
-    ceil_mode: bool = False
-
-    def out_shape(self, in_shape: Shape) -> Shape:
-        c, h, w = feature_map(in_shape, self.type_name)
-        for k, p in zip(self.kernel, self.padding):
-            if p > k // 2:
-                raise ShapeError(f"padding {p} must be at most half the kernel {k}")
-        return (c, window_out(h, self.kernel[0], self.stride[0], self.padding[0], ceil_mode=self.ceil_mode),
-                window_out(w, self.kernel[1], self.stride[1], self.padding[1], ceil_mode=self.ceil_mode))
-
-    def receptive(self, rf: Field, in_shape: Shape) -> Field:
-        return rf.through(self.kernel, self.stride)
-
-    def kernel_text(self) -> str:
-        return _pair_text(self.kernel, self.stride)
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch)
-
-
-def _pooling(layer: Layer, in_shape: Shape, batch: int, indices: bool = False) -> Traffic:
-    """A pooling operator reads its input and writes its output (a max pool also its int64
-    indices, which PyTorch's eager max pool computes for a backward even without one)."""
-    out = batch * numel(layer.out_shape(in_shape))
-    return Traffic(batch * numel(in_shape) + out, INDEX_BYTES * out if indices else 0)
-
-
-@layer_type("maxpool")
-@dataclass(frozen=True, kw_only=True)
-class MaxPoolSpec(_PoolSpec):
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch, indices=True)
-
-
-@layer_type("avgpool")
-@dataclass(frozen=True, kw_only=True)
-class AvgPoolSpec(_PoolSpec):
-    pass
-
-
-@layer_type("global_avgpool")
-@dataclass(frozen=True, kw_only=True)
-class GlobalAvgPoolSpec(Layer):
-    def out_shape(self, in_shape: Shape) -> Shape:
-        return (feature_map(in_shape, "global_avgpool")[0], 1, 1)
-
-    def receptive(self, rf: Field, in_shape: Shape) -> Field:
-        return rf.whole(in_shape)
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch)
-
-
-@layer_type("global_maxpool")
-@dataclass(frozen=True, kw_only=True)
-class GlobalMaxPoolSpec(GlobalAvgPoolSpec):
-    """The largest value of each channel: C x 1 x 1."""
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch, indices=True)
-
-
-@layer_type("adaptive_avgpool")
-@dataclass(frozen=True, kw_only=True)
-class AdaptiveAvgPoolSpec(Layer):
-    output: Pair
-
-    def out_shape(self, in_shape: Shape) -> Shape:
-        c, h, w = feature_map(in_shape, "adaptive_avgpool")
-        if self.output[0] > h or self.output[1] > w:
-            raise ShapeError(f"output {self.output[0]}x{self.output[1]} is larger than its input {h}x{w}")
-        return (c, *self.output)
-
-    def receptive(self, rf: Field, in_shape: Shape) -> Field:
-        # PyTorch's adaptive window i spans [floor(i*n/o), ceil((i+1)*n/o)); take the widest
-        def widest(n: int, o: int) -> int:
-            return max(-(-(i + 1) * n // o) - (i * n // o) for i in range(o))
-
-        _, h, w = in_shape
-        (oh, ow) = self.output
-        return rf.through((widest(h, oh), widest(w, ow)), (max(h // oh, 1), max(w // ow, 1)))
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch)
-
-
-@layer_type("adaptive_maxpool")
-@dataclass(frozen=True, kw_only=True)
-class AdaptiveMaxPoolSpec(AdaptiveAvgPoolSpec):
-    """Max over PyTorch's adaptive windows: the same output shape and receptive field."""
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        return _pooling(self, in_shape, batch, indices=True)
+from ..geometry import ShapeError
+from ..reader import MAX_CHANNELS, Reader
+from .base import Cost, Field, Layer, ModuleKit, Shape, Traffic, batch_norm_traffic, elementwise, feature_map, layer_type, numel
 
 
 @layer_type("lrn")
@@ -214,8 +18,16 @@ class LRNSpec(Layer):
     beta: float = 0.75
     k: float = 1.0
 
+    @classmethod
+    def parse(cls, r: Reader) -> "LRNSpec":
+        return cls(name=r.name, size=r.count("size", 5, limit=MAX_CHANNELS), alpha=r.number("alpha", 1e-4),
+                   beta=r.number("beta", 0.75), k=r.number("k", 1.0))
+
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        return kit.blocks.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
     def out_shape(self, in_shape: Shape) -> Shape:
-        return feature_map(in_shape, "lrn")
+        return feature_map(in_shape, self.type_name)
 
     def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
         """PyTorch's local_response_norm, operator by operator: x*x (2N), the squares padded along
@@ -234,8 +46,19 @@ class BatchNormSpec(Layer):
     eps: float = 1e-5
     momentum: float = 0.1  # running statistics' update rate in training; no cost
 
+    @classmethod
+    def parse(cls, r: Reader) -> "BatchNormSpec":
+        return cls(name=r.name, eps=r.number("eps", 1e-5, high=1.0),
+                   momentum=r.number("momentum", 0.1, low=0.0, low_open=False, high=1.0))
+
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        return kit.nn.BatchNorm2d(in_shape[0], eps=self.eps, momentum=self.momentum, device=kit.device)
+
     def out_shape(self, in_shape: Shape) -> Shape:
-        return feature_map(in_shape, "batchnorm")
+        return feature_map(in_shape, self.type_name)
+
+    def normalizes_batch(self) -> bool:
+        return True
 
     def cost(self, in_shape: Shape) -> Cost:
         return Cost(params=2 * in_shape[0])
@@ -247,13 +70,21 @@ class BatchNormSpec(Layer):
 @layer_type("softmax")
 @dataclass(frozen=True, kw_only=True)
 class SoftmaxSpec(Layer):
-    pass
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        return kit.nn.Softmax(dim=1)
 
 
 @layer_type("dropout")
 @dataclass(frozen=True, kw_only=True)
 class DropoutSpec(Layer):
     p: float
+
+    @classmethod
+    def parse(cls, r: Reader) -> "DropoutSpec":
+        return cls(name=r.name, p=r.number("p", low=0.0, high=0.999999, low_open=False))
+
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        return kit.nn.Dropout(self.p)
 
     def aliases_input(self, train: bool) -> bool:
         return not train or self.p == 0
@@ -270,6 +101,9 @@ class DropoutSpec(Layer):
 @layer_type("flatten")
 @dataclass(frozen=True, kw_only=True)
 class FlattenSpec(Layer):
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        return kit.nn.Flatten(1)
+
     def out_shape(self, in_shape: Shape) -> Shape:
         return (numel(in_shape),)
 
@@ -283,32 +117,6 @@ class FlattenSpec(Layer):
         return Traffic()  # a view
 
 
-@layer_type("linear")
-@dataclass(frozen=True, kw_only=True)
-class LinearSpec(Layer):
-    out: int
-    bias: bool = True
-    activation: str = "none"
-
-    def out_shape(self, in_shape: Shape) -> Shape:
-        if len(in_shape) != 1:
-            raise ShapeError(f"linear needs a flat input, got a feature map {in_shape}: add a flatten layer before "
-                             "it for one output per sample, or, to apply it to every pixel over the channels (a "
-                             "per-pixel linear, as ConvNeXt's MLP), write it as a 1x1 conv: {type: conv, out: N, "
-                             "kernel: 1} has the same weights and MACs")
-        return (self.out,)
-
-    def cost(self, in_shape: Shape) -> Cost:
-        weights = in_shape[0] * self.out
-        return Cost(weights + (self.out if self.bias else 0), weights, weights)
-
-    def traffic(self, in_shape: Shape, batch: int, train: bool) -> Traffic:
-        """The matrix product reads the input, the weight and the bias and writes the output; then
-        the activation."""
-        out = batch * self.out
-        moved = Traffic(batch * in_shape[0] + self.cost(in_shape).params + out)
-        return moved + (elementwise(out) if self.activation != "none" else Traffic())
-
 
 @layer_type("layernorm")
 @dataclass(frozen=True, kw_only=True)
@@ -319,6 +127,14 @@ class LayerNormSpec(Layer):
     2C params, no MACs."""
 
     eps: float = 1e-5
+
+    @classmethod
+    def parse(cls, r: Reader) -> "LayerNormSpec":
+        return cls(name=r.name, eps=r.number("eps", 1e-5, high=1.0))
+
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        norm = kit.blocks.LayerNorm2d if len(in_shape) == 3 else kit.nn.LayerNorm
+        return norm(in_shape[0], eps=self.eps, device=kit.device)
 
     def cost(self, in_shape: Shape) -> Cost:
         return Cost(params=2 * in_shape[0])
@@ -341,6 +157,13 @@ class LayerScaleSpec(Layer):
 
     init: float = 1e-6
 
+    @classmethod
+    def parse(cls, r: Reader) -> "LayerScaleSpec":
+        return cls(name=r.name, init=r.number("init", 1e-6, low=-1e6, low_open=False, high=1e6))
+
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        return kit.blocks.LayerScale(in_shape, self.init, kit.device)
+
     def cost(self, in_shape: Shape) -> Cost:
         return Cost(params=in_shape[0])
 
@@ -358,8 +181,16 @@ class ChannelShuffleSpec(Layer):
 
     groups: int
 
+    @classmethod
+    def parse(cls, r: Reader) -> "ChannelShuffleSpec":
+        return cls(name=r.name, groups=r.count("groups"))
+
+    def build(self, in_shape: Shape, kit: ModuleKit) -> Any:
+        return kit.blocks.ChannelShuffle(self.groups)
+
     def out_shape(self, in_shape: Shape) -> Shape:
-        c = feature_map(in_shape, "channel_shuffle")[0]
+        c = feature_map(in_shape, self.type_name)[0]
         if c % self.groups:
             raise ShapeError(f"groups {self.groups} must divide the input's {c} channels")
         return in_shape
+

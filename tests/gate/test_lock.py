@@ -1,14 +1,61 @@
-"""The size gate compares like with like or refuses: no lock file, however damaged or mismatched,
+"""gate/lock.py: the lock file (`gcost baseline`) as records, written and read back whole.
+
+A lock is committed, so it is deterministic, and it says what recorded it (issue 34): the same
+networks recorded again give the same bytes (no timestamp churn in every PR's diff), and a check
+against a lock recorded by another gcost or torch says so (a note; --strict-versions: exit 2).
+
+The size gate compares like with like or refuses: no lock file, however damaged or mismatched,
 lets `gcost check` pass (exit 0) a network it did not really compare. Each case here once passed."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
+import torch
 
-from conftest import invoke
+import googlenet_cost as gc
+from googlenet_cost import __version__
+from googlenet_cost.gate import lock as lock_module
+from googlenet_cost.gate.lock import LayerCounts, Lock, LockEntry, lock_document, read_lock
+
+from conftest import invoke, recorded_lock, write_lock
 
 SPEC = "example_5x5_conv"  # 760 params: fast to count
+
+
+# ---- the records ----------------------------------------------------------------------------------
+
+def test_a_lock_read_back_is_the_records_it_was_written_from(tmp_path):
+    report = gc.analyze(SPEC)
+    text = lock_document({SPEC: report})
+    path = tmp_path / "lock.json"
+    path.write_text(text)
+    lock = read_lock(str(path))
+    assert isinstance(lock, Lock) and lock.specs == {SPEC: LockEntry.of(report)}
+    entry = lock.specs[SPEC]
+    top = [row for row in report.layers if row.parent is None]
+    assert entry.layers == {row.name: LayerCounts(row.params, row.macs, row.bytes) for row in top}
+    assert (entry.mode, entry.step, entry.batch, entry.input, entry.optimizer) == ("eval", "inference", 1,
+                                                                                   tuple(report.input_shape), None)
+    assert entry.metrics["params"] == report.totals.params and entry.latency_device_type is None
+    assert json.dumps(lock.to_dict(), indent=2) + "\n" == text  # the file again, byte for byte
+    assert list(entry.to_dict()) == ["path", "mode", "step", "batch", "input", "dtype", "optimizer", "metrics",
+                                     "layers"]  # no inputs (one image), no latency_device_type (not timed)
+
+
+def test_an_entry_keeps_the_keys_it_records_only_when_they_hold_something():
+    entry = LockEntry(path=None, mode="train", step="train", batch=2, input=(3, 8, 8), dtype="fp32",
+                      optimizer="adam", metrics={"params": 1}, layers={"c": LayerCounts(1, 2, 3)},
+                      inputs="3x8x8,4:int64", latency_device_type="cpu")
+    data = entry.to_dict()
+    assert list(data) == ["path", "mode", "step", "batch", "input", "dtype", "optimizer", "inputs", "metrics",
+                          "layers", "latency_device_type"]
+    assert data["layers"] == {"c": {"params": 1, "macs": 2, "bytes": 3}} and data["input"] == [3, 8, 8]
+    assert LockEntry.from_dict(json.loads(json.dumps(data))) == entry
+
+
+# ---- refusals -------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -18,15 +65,13 @@ def recorded(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("locks")
     runner = CliRunner()
-    for name, extra in (("eval", []), ("train", ["--train"]), ("step", ["--step", "train", "--batch", "2"])):
-        assert invoke(runner, "baseline", SPEC, "-o", str(folder / f"{name}.json"), *extra).exit_code == 0
-    return {name: json.loads((folder / f"{name}.json").read_text()) for name in ("eval", "train", "step")}
+    return {name: recorded_lock(runner, folder / f"{name}.json", SPEC, *extra)
+            for name, extra in (("eval", []), ("train", ["--train"]), ("step", ["--step", "train", "--batch", "2"]))}
 
 
 def check_with(runner, tmp_path, document, *args):
     lock = tmp_path / "lock.json"
-    lock.write_text(document if isinstance(document, str) else json.dumps(document))
-    return invoke(runner, "check", SPEC, "--baseline", str(lock), *args), lock
+    return invoke(runner, "check", SPEC, "--baseline", write_lock(lock, document), *args), lock
 
 
 def test_the_recorded_lock_passes_as_recorded(runner, tmp_path, recorded):
@@ -209,3 +254,82 @@ def test_a_new_network_with_no_other_limit_is_said_to_be_unchecked(runner, tmp_p
     assert result.exit_code == 0, result.output
     assert "new_net: not in the baseline (--allow-new): no other limit applies, so none of it is checked" in \
         result.stderr
+
+
+# ---- versions and time --------------------------------------------------------------------------
+
+
+class LaterEachCall:
+    """A clock that moves a day on at each call: a recording that reads it differs each time."""
+
+    calls = 0
+
+    @classmethod
+    def now(cls, tz=None):
+        cls.calls += 1
+        return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=cls.calls)
+
+
+def test_recording_the_same_networks_again_gives_the_same_bytes(runner, tmp_path, monkeypatch):
+    monkeypatch.setattr(lock_module, "datetime", LaterEachCall, raising=False)
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    for path in (first, second):
+        assert invoke(runner, "baseline", SPEC, "--model", "tests.pymodels:tiny", "--input", "3x32x32",
+                      "-o", str(path)).exit_code == 0
+    assert first.read_bytes() == second.read_bytes()
+    document = json.loads(first.read_text())
+    assert list(document) == ["schema", "gcost_version", "torch_version", "specs"]  # no time: nothing was timed
+    assert (document["gcost_version"], document["torch_version"]) == (__version__, torch.__version__)
+
+
+@pytest.mark.slow  # over a second: the model is timed
+def test_a_lock_with_latency_says_when_it_was_timed(runner, tmp_path):
+    path = tmp_path / "timed.json"
+    assert invoke(runner, "baseline", SPEC, "--latency", "--device", "cpu", "-o", str(path)).exit_code == 0
+    document = json.loads(path.read_text())
+    timed_at = datetime.fromisoformat(document["latency_timed_at"])
+    assert abs(datetime.now(timezone.utc) - timed_at) < timedelta(minutes=10)
+    assert invoke(runner, "check", SPEC, "--baseline", str(path)).exit_code == 0  # read back whole
+
+
+@pytest.fixture
+def lock_of_other_versions(runner, tmp_path):
+    path = tmp_path / "gcost.lock.json"
+    assert invoke(runner, "baseline", SPEC, "-o", str(path)).exit_code == 0
+    document = json.loads(path.read_text())
+    document.update(torch_version="2.99.0+cu999", gcost_version="9.9.9")
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_a_lock_recorded_by_other_versions_is_a_note(runner, lock_of_other_versions):
+    result = invoke(runner, "check", SPEC, "--baseline", str(lock_of_other_versions))
+    assert result.exit_code == 0, result.output
+    (note,) = [line for line in result.stderr.splitlines() if "recorded with" in line]
+    assert note.startswith(f"warning: the baseline was recorded with gcost 9.9.9 (this run: {__version__}), "
+                           f"torch 2.99.0+cu999 (this run: {torch.__version__}): counts can differ for that alone")
+    result = invoke(runner, "check", SPEC, "--baseline", str(lock_of_other_versions), "--format", "json")
+    assert any("torch 2.99.0+cu999" in note for note in json.loads(result.stdout)["notes"])
+
+
+def test_strict_versions_makes_it_an_error(runner, lock_of_other_versions):
+    result = invoke(runner, "check", SPEC, "--baseline", str(lock_of_other_versions), "--strict-versions")
+    (line,) = result.stderr.splitlines()
+    assert result.exit_code == 2 and result.stdout == ""
+    assert line.startswith(f"gcost: error: {lock_of_other_versions}: --strict-versions: the baseline was recorded "
+                           "with gcost 9.9.9")
+
+
+def test_the_same_versions_say_nothing_even_when_strict(runner, tmp_path):
+    path = tmp_path / "gcost.lock.json"
+    assert invoke(runner, "baseline", SPEC, "-o", str(path)).exit_code == 0
+    result = invoke(runner, "check", SPEC, "--baseline", str(path), "--strict-versions")
+    assert result.exit_code == 0 and "recorded with" not in result.stderr
+
+
+def test_a_version_that_is_not_text_is_a_damaged_lock(runner, lock_of_other_versions):
+    document = json.loads(lock_of_other_versions.read_text())
+    document["torch_version"] = ["2.13.0"]
+    lock_of_other_versions.write_text(json.dumps(document))
+    result = invoke(runner, "check", SPEC, "--baseline", str(lock_of_other_versions))
+    assert result.exit_code == 2 and "not a gcost lock file: torch_version must be text" in result.stderr

@@ -1,4 +1,4 @@
-"""The check behind `gcost check` (and the run behind `gcost baseline`).
+"""The run behind `gcost check` and `gcost baseline` (the command is cli/check.py).
 
 Limits come from (highest precedence first) command-line flags, a budgets file, the spec's own
 `budget:` block, and a baseline lock file (its values plus a tolerance). A check compares each
@@ -13,11 +13,11 @@ from ..errors import GcostError, did_you_mean, quoted
 from ..files import load_yaml, read_text
 from ..options import RunOptions
 from ..report import Report
-from .lock import compare_conditions, compare_latency, read_lock, version_difference
-from .metrics import METRICS, any_timed, any_training, metric_values, parse_limits, parse_tolerance
+from .lock import LayerCounts, Lock, LockEntry, compare_conditions, compare_latency, read_lock, version_difference
+from ..metrics import METRICS, any_timed, any_training, metric_values, parse_limits, parse_tolerance
 
 if TYPE_CHECKING:
-    from ..timing.options import TimingOptions
+    from ..timing.settings import TimingOptions
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,6 @@ class CheckEntry:
                 "over_by": self.value - self.limit,
                 "over_by_pct": (self.value - self.limit) / self.limit * 100 if self.limit else None,
                 "growth_pct": self.growth * 100 if self.growth is not None else None}
-
-
-@dataclass(frozen=True)
-class LayerCounts:
-    """What the lock records of a top-level layer."""
-    params: int
-    macs: int
-    bytes: int  # memory traffic of its forward at the run's batch
-
-    KEYS = ("params", "macs", "bytes")  # in the order sentences name them
-
-    def get(self, key: str) -> int:
-        return getattr(self, key)
 
 
 @dataclass(frozen=True)
@@ -134,7 +121,7 @@ def load_budgets_file(path: str) -> dict[str, dict[str, float]]:
 
 
 def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[str, dict[str, dict[str, float]]]],
-                  lock: dict[str, Any] | None, tolerance: float, latency_tolerance: float,
+                  lock: Lock | None, tolerance: float, latency_tolerance: float,
                   lock_path: str = "the baseline", allow_new: bool = False,
                   latency_asked: bool = False) -> CheckResult:
     """Compare every report with the first source that sets each metric's limit. With a baseline,
@@ -144,7 +131,7 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
     notes: list[str] = []
     for name, report in reports.items():
         values = metric_values(report)
-        locked = lock["specs"].get(name) if lock else None
+        locked = lock.specs.get(name) if lock else None
         if lock is not None and locked is None and not allow_new:
             raise GcostError(f"{name}: not in the baseline (new, or renamed?): record it with gcost baseline, "
                              "or pass --allow-new to check it against its other limits only", file=lock_path)
@@ -166,9 +153,9 @@ def check_reports(reports: dict[str, Report], *, limits_by_source: list[tuple[st
             grown_rows = _grown_layers(report, locked)
             if grown_rows:
                 grown[name] = grown_rows
-    recorded = lock["specs"] if lock else {}
+    recorded = lock.specs if lock else {}
     return CheckResult(entries, grown, notes, baseline=lock_path if lock else None,
-                       baseline_timed=any("latency_device_type" in entry for entry in recorded.values()),
+                       baseline_timed=lock is not None and lock.timed,
                        not_checked=tuple(name for name in recorded if name not in reports))
 
 
@@ -180,7 +167,7 @@ def _entry(name: str, metric: str, values: dict[str, float], sources, locked, to
     if metric not in values:
         return None
     # for a timed metric, compare_latency refused a baseline timed on another kind of device
-    base = locked.get("metrics", {}).get(metric) if locked else None
+    base = locked.metrics.get(metric) if locked else None
     for source, limits in sources:
         if metric in limits.get(name, {}):
             limit = limits[name][metric]
@@ -192,8 +179,8 @@ def _entry(name: str, metric: str, values: dict[str, float], sources, locked, to
     return None
 
 
-def _grown_layers(report: Report, locked: dict[str, Any]) -> list[GrownLayer]:
-    before = locked.get("layers", {})
+def _grown_layers(report: Report, locked: LockEntry) -> list[GrownLayer]:
+    before = locked.layers
     grown = []
     for row in report.layers:
         if row.parent is not None:
@@ -203,18 +190,23 @@ def _grown_layers(report: Report, locked: dict[str, Any]) -> list[GrownLayer]:
         if old is None:
             grown.append(GrownLayer(row.name, now))
             continue
-        old = LayerCounts(*(old[key] for key in LayerCounts.KEYS))
         if any(now.get(key) > old.get(key) for key in LayerCounts.KEYS):
             grown.append(GrownLayer(row.name, now, old))
     return grown
 
 
 def gate_timing(device: str, options: RunOptions) -> TimingOptions:
-    """How check and baseline time: at the run's batch, on `device`; held by the run's RunOptions,
-    which sets the step and optimizer, so a training step is timed when the lock records one."""
-    from ..timing.options import TimingOptions
+    """How check and baseline time: at the run's batch, on `device`; the run's RunOptions says
+    whether a training step is timed (as when the lock records one)."""
+    from ..timing.settings import TimingOptions
 
     return TimingOptions(device=device, batches=(options.batch,))
+
+
+def options_for(limited: set[str] | Mapping[str, Any], options: RunOptions) -> RunOptions:
+    """The run a check of these metrics needs: a training step (with the options' optimizer) when
+    any of them is a training step's, else the run as the options say."""
+    return replace(options, step="train") if any_training(limited) and not options.training else options
 
 
 def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], budgets_path: str | None = None,
@@ -246,9 +238,7 @@ def run_check(sources: list, options: RunOptions, *, flags: Mapping[str, Any], b
                          "gcost baseline, or check with the versions that recorded it", file=baseline_path)
     limit_sources = [("flag", {key: flag_limits for key in keys}), ("budgets", file_limits), ("spec", spec_limits)]
     limited = {metric for _, by_key in limit_sources for limits in by_key.values() for metric in limits}
-    if any_training(limited) and not options.training:
-        options = replace(options, step="train")
-    options = options.with_timing(gate_timing(device, options) if with_latency or any_timed(limited) else None)
+    options = options_for(limited, options).with_timing(gate_timing(device, options) if with_latency or any_timed(limited) else None)
     reports = {source.key: analyze(source, options) for source in sources}
     if not limited and lock is None and not allow_empty:  # after the analysis: a broken spec says so first
         raise GcostError("no limits to check: give --max-*, --budgets, a spec budget: block or --baseline "

@@ -6,8 +6,8 @@ from typing import Any, Callable
 import click
 
 from googlenet_cost.errors import quoted
-from googlenet_cost.timing.options import DTYPE_BYTES
-from googlenet_cost.views.report import FORMATS
+from googlenet_cost.timing.settings import DTYPE_BYTES
+from googlenet_cost.views.formats import FORMATS
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS),
                       default="table", show_default=True, help="Output format.")
@@ -170,6 +170,15 @@ def depth_choice(value: str | None) -> str | None:
                                  f"got {quoted(value)}", param_hint="--depth") from None
 
 
+def measured_depth(depth: str | None) -> int | None:
+    """The levels a Python model is measured at (RunOptions.depth): those --depth shows (top 1,
+    branches and all every level), or DEFAULT_MODEL_DEPTH when --depth is not given."""
+    from googlenet_cost.options import DEFAULT_MODEL_DEPTH
+    from googlenet_cost.views.cells import levels_shown
+
+    return DEFAULT_MODEL_DEPTH if depth is None else levels_shown(depth)
+
+
 def int_list(value: str | None, *, option: str, high: int = MAX_BATCH) -> tuple[int, ...]:
     """'1,8,64' -> (1, 8, 64), each from 1 to `high`; a clear usage error otherwise."""
     from googlenet_cost.quantity import NumberError, parse_int
@@ -217,7 +226,8 @@ def timing_options(fn: Callable) -> Callable:
 
 def step_options(fn: Callable) -> Callable:
     """--step and --optimizer: what a training step costs (backward MACs, memory, step latency)."""
-    from googlenet_cost.options import OPTIMIZERS, STEPS
+    from googlenet_cost.optimizers import OPTIMIZERS
+    from googlenet_cost.options import STEPS
 
     fn = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="momentum",
                       show_default=True, help="With --step train: optimizer state in the memory (momentum: "
@@ -294,11 +304,11 @@ def interval_options(fn: Callable) -> Callable:
 def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bool = False):
     """TimingOptions from the options `timing_options` (and `interval_options`) added, or None
     with --no-latency. Their values were checked when click read them (Number, Fraction), with
-    or without --no-latency. RunOptions sets their step and optimizer."""
+    or without --no-latency. The dtype and the step are the RunOptions' (a command builds it beside)."""
     if options["no_latency"]:
         return None
     from googlenet_cost.timing.loop import LoopLimits
-    from googlenet_cost.timing.options import TimingOptions
+    from googlenet_cost.timing.settings import TimingOptions
 
     limits = LoopLimits(warmup_min_s=options["warmup"], min_time_s=options["min_time"],
                         min_iters=options["min_iters"])
@@ -306,7 +316,7 @@ def timing_from(options: dict[str, Any], batches: tuple[int, ...], per_layer: bo
     if "precision" in options:
         extra = {"precision": options["precision"], "max_time_s": options["max_time"],
                  "min_effect": options["min_effect"]}
-    return TimingOptions(device=options["device"], dtype=options["dtype"], batches=batches,
+    return TimingOptions(device=options["device"], batches=batches,
                          channels_last=options["channels_last"], cuda_graph=options["cuda_graph"],
                          compile=options["compiled"], cold_cache=options["cold_cache"],
                          threads=options["threads"], per_layer=per_layer, limits=limits, **extra)

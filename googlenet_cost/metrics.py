@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from ..errors import GcostError, did_you_mean
-from ..quantity import MAX_COUNT, NumberError, parse_count, parse_fraction, parse_real, shown
+from .errors import GcostError, did_you_mean
+from .quantity import MAX_COUNT, NumberError, parse_count, parse_fraction, parse_real, shown
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The shipped datasheet table (datasheets.yaml, every figure cited), read and checked once, and the
-one bounded reader of a rate ("4.8T", 4.8e12). At the bottom of the house: no torch, nothing of
-timing, so that timing's "% of peak" and the roofline's datasheet peaks read one table."""
+one bounded reader of a rate ("4.8T", 4.8e12). At the bottom of the house (no torch, nothing above
+errors, files and quantity): timing's "% of peak" (timing/stats.py) and the roofline's datasheet
+peaks (roofline/readers.py) read one table, and neither imports the other's folder for it."""
 from __future__ import annotations
 
 import functools
@@ -8,9 +9,9 @@ import re
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..errors import GcostError
-from ..files import load_yaml
-from ..quantity import NumberError, parse_quantity, parse_real, shown
+from .errors import GcostError
+from .files import load_yaml
+from .quantity import NumberError, parse_quantity, parse_real, shown
 
 MAX_RATE = 1e18  # FLOP/s or bytes/s: more is a typo, not a device
 MIN_RATE = 1e3  # less is a typo too (and would make bounds overflow to infinity)
@@ -31,7 +32,7 @@ def _datasheets() -> Mapping[str, Mapping[str, Any]]:
     cuda_names, flops: {dtype: (value, citation)}, bytes: (value, citation)}}."""
     from importlib.resources import files
 
-    where = "googlenet_cost/roofline/datasheets.yaml"
+    where = "googlenet_cost/datasheets.yaml"
     data = load_yaml(files(__package__).joinpath("datasheets.yaml").read_text(encoding="utf-8"), where=where)
     sources, table = data["sources"], {}
     for name, entry in data["devices"].items():

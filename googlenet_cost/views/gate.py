@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..escaping import json_text, printable
-from ..gate.metrics import metric_named
-from .report import FORMATS as REPORT_FORMATS
-from .report import csv_cells, markdown_table
+from ..metrics import metric_named
+from .fit import Layout, fit
+from .formats import FORMATS as REPORT_FORMATS
+from .formats import csv_cells, markdown_table
 
 if TYPE_CHECKING:  # cli/check.py reads FORMATS when gcost starts: the gate is imported when it runs
-    from ..gate.check import CheckEntry, CheckResult, GrownLayer
+    from ..gate.run import CheckEntry, CheckResult, GrownLayer
     from ..gate.github import Annotation
 
 FORMATS = (*REPORT_FORMATS, "codequality")  # codequality: GitLab's Code Quality report (JSON)
@@ -143,46 +144,38 @@ NUMBERS = {"value", "limit", "value - limit", "vs baseline"}
 LEFT_OUT_FIRST = ("limit from", "value - limit", "vs baseline", "spec")
 
 
+def _layouts(result: CheckResult) -> list[Layout]:
+    """The check table, then without each LEFT_OUT_FIRST column in turn."""
+    headers, rows = _table(result)
+    styles = [None if entry.ok else "bold red" for entry in result.entries]
+    one_network = len({entry.network for entry in result.entries}) == 1
+    keep, layouts = list(range(len(headers))), []
+    for header in (None, *(h for h in LEFT_OUT_FIRST if h in headers and (h != "spec" or one_network))):
+        if header is not None:
+            keep.remove(headers.index(header))
+        layouts.append(Layout(title(result), [headers[i] for i in keep], [[row[i] for i in keep] for row in rows],
+                              {k for k, i in enumerate(keep) if headers[i] in NUMBERS}, styles=styles,
+                              left_out=(*layouts[-1].left_out, header) if header else ()))
+    return layouts
+
+
 class FittedTable:
-    """The check table fitted to the width it is drawn at (rich asks at print time): columns in
-    LEFT_OUT_FIRST order are left out until it fits, and a line says which. `needed_width` is
-    its narrowest: drawn in a narrower terminal it wraps there (cli/render.emit), so the result
-    column is never dropped and no number is ever cut."""
+    """The check table fitted (views/fit.py) to the width it is drawn at (rich asks at print time),
+    and a line naming the columns left out. `needed_width` is its narrowest: drawn in a narrower
+    terminal it wraps there (cli/render.emit), so the result column is never dropped and no
+    number is ever cut."""
 
     def __init__(self, result: CheckResult):
-        self.result = result
-        self.headers, self.rows = _table(result)
-        self.needed_width = self._width(self._fit(0)[0])
-
-    def _width(self, keep: list[int]) -> int:
-        from .report import table_width
-
-        return table_width([self.headers[i] for i in keep], [[row[i] for i in keep] for row in self.rows])
-
-    def _fit(self, width: int) -> tuple[list[int], list[str]]:
-        keep, left_out = list(range(len(self.headers))), []
-        one_network = len({entry.network for entry in self.result.entries}) == 1
-        for header in LEFT_OUT_FIRST:
-            if header not in self.headers:
-                continue
-            if self._width(keep) <= width or (header == "spec" and not one_network):
-                break
-            keep.remove(self.headers.index(header))
-            left_out.append(header)
-        return keep, left_out
+        self.layouts = _layouts(result)
+        self.needed_width = self.layouts[-1].width
 
     def __rich_console__(self, console, options):
         from rich.text import Text
 
-        from .report import rich_table
-
-        keep, left_out = self._fit(options.max_width)
-        yield rich_table(title(self.result), [self.headers[i] for i in keep],
-                         [[row[i] for i in keep] for row in self.rows],
-                         right={k for k, i in enumerate(keep) if self.headers[i] in NUMBERS},
-                         styles=[None if e.ok else "bold red" for e in self.result.entries])
-        if left_out:
-            named = [header + (" (named in the title)" if header == "spec" else "") for header in left_out]
+        table = fit(self.layouts, options.max_width)
+        yield table
+        if table.layout.left_out:
+            named = [header + (" (named in the title)" if header == "spec" else "") for header in table.layout.left_out]
             yield Text(f"Left out to fit the terminal: {', '.join(named)}; --format markdown or json has them all.")
 
 

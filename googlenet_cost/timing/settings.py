@@ -1,6 +1,7 @@
-"""TimingOptions: how to time (device, dtype, batches, the loop's limits, compare's precision).
-No torch: the CLI builds it before torch is imported; RunOptions (googlenet_cost/options.py)
-holds it and sets its step and optimizer, so they are decided once."""
+"""TimingOptions: how to time (device, batches, the loop's limits, compare's precision).
+No torch: the CLI builds it before torch is imported. The dtype and whether a training step is
+timed are the TimingTarget's (what is timed), read from RunOptions, which decides them once. Here too,
+the element size of each dtype that memory is sized by (the optimizers' state is googlenet_cost/optimizers.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}  # bytes per floating
 @dataclass(frozen=True)
 class TimingOptions:
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
-    dtype: str = "fp32"
     batches: tuple[int, ...] = (1,)
     channels_last: bool = False
     cuda_graph: bool = False
@@ -32,5 +32,3 @@ class TimingOptions:
     precision: float = 0.02  # compare: stop once every ratio's 95% interval is within +-this
     max_time_s: float = 30.0  # compare: time budget for all variants (warm-up included), a hard cap
     min_effect: float = 0.01  # compare: a latency ratio within +-this of 1.0 is "no meaningful difference"
-    step: str = "inference"  # "train": time a whole training step (zero_grad, forward, loss, backward, step)
-    optimizer: str = "momentum"  # the training step's optimizer: sgd, momentum or adam
