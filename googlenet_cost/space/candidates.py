@@ -32,7 +32,7 @@ class Counts:
     bytes: int  # at the sweep's batch and dtype
 
     def metric(self, key: str) -> float | None:
-        """Its value of a gate metric (gate/metrics.py's keys); None for one it does not count."""
+        """Its value of a gate metric (googlenet_cost/metrics.py's keys); None for one it does not count."""
         values = {"params": self.params, "weights": self.weights, "macs": self.macs, "bytes": self.bytes,
                   "activation_bytes": 4 * self.activations}  # fp32, as the gate's metric reads it
         return values.get(key)
