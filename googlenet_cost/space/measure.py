@@ -42,9 +42,7 @@ def decided(options: TimingOptions, dtype: str, cuda: TorchCuda | None = None) -
     """The options with the CPU's thread count decided once for the whole sweep (every entry it
     times records the threads it was timed with) and the device and dtype checked."""
     cuda = cuda or cuda_backend()
-    probe = TimingTarget(name="a sweep", make_model=lambda device: torch.nn.Identity(), inputs=Inputs.single((1,)),
-                         params=0, activation_sizes=(), dtype=dtype, depth=None, step_optimizer=None)
-    check_options(options, resolve_device(options.device, cuda), probe)
+    check_options(options, resolve_device(options.device, cuda), dtype=dtype, training=False)
     return with_thread_choice(options, cuda)
 
 

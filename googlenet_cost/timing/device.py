@@ -10,7 +10,6 @@ from ..errors import GcostError
 from .cpus import THREADS_PER_CPU, cpu_model, max_threads
 from .cuda import TorchCuda
 from .settings import TimingOptions
-from .target import TimingTarget
 
 DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -49,18 +48,18 @@ def device_label(device: torch.device, threads: int, cuda: TorchCuda | None = No
     return f"{cpu_model()} ({threads} thread{'s' if threads != 1 else ''})"
 
 
-def check_options(options: TimingOptions, device: torch.device, target: TimingTarget) -> None:
-    """The timing options that cannot run here, or not with the target's dtype or training step,
-    refused in one line."""
-    if target.dtype not in DTYPES:
-        raise GcostError(f"unknown dtype {target.dtype!r}: use {', '.join(DTYPES)}")
-    if target.training:
+def check_options(options: TimingOptions, device: torch.device, *, dtype: str, training: bool) -> None:
+    """The timing options that cannot run here, or not at `dtype` or for a training step (what a
+    TimingTarget holds, or a sweep's before it has any), refused in one line."""
+    if dtype not in DTYPES:
+        raise GcostError(f"unknown dtype {dtype!r}: use {', '.join(DTYPES)}")
+    if training:
         for flag, name in ((options.cuda_graph, "--cuda-graph"), (options.compile, "--compile"),
                            (options.per_layer, "--per-layer")):
             if flag:
                 raise GcostError(f"{name} times inference only; leave it out with --step train")
     if device.type == "cpu":
-        for flag, name in ((options.cuda_graph, "--cuda-graph"), (target.dtype == "tf32", "--dtype tf32")):
+        for flag, name in ((options.cuda_graph, "--cuda-graph"), (dtype == "tf32", "--dtype tf32")):
             if flag:
                 raise GcostError(f"{name} needs a CUDA device; this run times on the CPU")
     if any(b < 1 for b in options.batches):

@@ -51,7 +51,7 @@ def measure_latency(target: TimingTarget, options: TimingOptions, *, macs: int,
     """Time the forward pass for every batch size in options.batches (one entry each)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
-    check_options(options, device, target)
+    check_options(options, device, dtype=target.dtype, training=target.training)
     options = with_thread_choice(options, cuda)
     return [_measure_one(target, options, device, batch, macs, progress, cuda, clock) for batch in options.batches]
 
@@ -183,7 +183,7 @@ def measure_interleaved(targets: list[TimingTarget], options: TimingOptions, *, 
     device = resolve_device(options.device, cuda)
     if len({(target.dtype, target.step_optimizer) for target in targets}) > 1:
         raise ValueError("interleaved models are timed alike: at one dtype, all a training step or all the forward")
-    check_options(options, device, targets[0])
+    check_options(options, device, dtype=targets[0].dtype, training=targets[0].training)
     options = with_thread_choice(options, cuda)
     plan = RoundsPlan(options.limits, options.precision, options.max_time_s / len(options.batches), options.min_effect)
     return [_interleave_one(targets, options, device, batch, macs, plan, progress, cuda, clock)

@@ -84,7 +84,7 @@ def measure_layer_latency(target: TimingTarget, options: TimingOptions, iteratio
     afterwards (the next batch or variant starts from the same free memory)."""
     cuda = cuda or cuda_backend()
     device = resolve_device(options.device, cuda)
-    check_options(options, device, target)
+    check_options(options, device, dtype=target.dtype, training=target.training)
     batch = options.batches[0]
     with users_errors([target]), timing_context(options, device, cuda, target), \
             out_of_memory(cuda, device, target.name, batch):

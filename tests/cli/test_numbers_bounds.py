@@ -215,13 +215,11 @@ def test_the_thread_bound_is_four_per_cpu_and_checked_with_the_options():
     from googlenet_cost.errors import GcostError
     from googlenet_cost.timing.cpus import max_threads
     from googlenet_cost.timing.device import TimingOptions, check_options
-    from googlenet_cost.timing.target import TimingTarget
-
-    target = TimingTarget("x", torch.nn.Identity, (1,), 0, (1,), dtype="fp32", depth=None, step_optimizer=None)
     assert max_threads() == 4 * (os.cpu_count() or 1)
-    check_options(TimingOptions(threads=max_threads()), torch.device("cpu"), target)
+    check_options(TimingOptions(threads=max_threads()), torch.device("cpu"), dtype="fp32", training=False)
     with pytest.raises(GcostError, match=f"at most {max_threads():,}"):
-        check_options(TimingOptions(threads=max_threads() + 1), torch.device("cpu"), target)
+        check_options(TimingOptions(threads=max_threads() + 1), torch.device("cpu"), dtype="fp32",
+                      training=False)
 
 
 # 5. Timing options: NaN and infinities, checked with or without --no-latency
