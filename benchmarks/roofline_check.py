@@ -39,7 +39,7 @@ def counting_seconds(with_bytes: bool) -> float:
     from googlenet_cost.spec.layers import Layer, Traffic
 
     spec = gc.load_spec("googlenet")
-    patches = [] if with_bytes else [mock.patch.object(recorder, "op_traffic", lambda *a: Traffic()),
+    patches = [] if with_bytes else [mock.patch.object(recorder, "io_traffic", lambda *a: Traffic()),
                                      *(mock.patch.object(cls, "traffic", lambda self, *a: Traffic())
                                        for cls in {type(layer) for layer in _all_layers(spec)} | {Layer})]
     for patch in patches:

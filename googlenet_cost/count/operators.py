@@ -3,7 +3,7 @@ sees them: the outermost operators below torch's CompositeImplicitAutograd decom
 their schema (`func._schema.name`: "aten::convolution", "aten::avg_pool3d"), the names torch.profiler
 shows for the same calls.
 
-- `op_traffic`: one operator's memory traffic in eager execution (the traffic model of
+- `io_traffic`: one operator's memory traffic in eager execution (the traffic model of
   spec.layers.Traffic, docs/roofline.md);
 - `OpTally`: a row's calls, FLOPs (FlopCounterMode's, 2 per MAC) and traffic of one operator and
   kind, summed over the row; `op_kind`: the kind that changes an operator's rate (a convolution's
@@ -94,7 +94,7 @@ def op_kind(func, args: tuple, flops: int) -> str:
 
 def op_io(func, args: tuple, kwargs: dict, result) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[int, int]]:
     """(what one operator reads, what it writes, caps on what it reads by tensor id) as the traffic
-    model counts them (op_traffic). Views and allocations read and write nothing."""
+    model counts them (io_traffic). Views and allocations read and write nothing."""
     name = func._overloadpacket.__name__
     if func.is_view or name in ALLOCATES_ONLY:
         return [], [], {}
@@ -113,15 +113,14 @@ def op_io(func, args: tuple, kwargs: dict, result) -> tuple[list[torch.Tensor], 
     return inputs, outputs, caps
 
 
-def op_traffic(func, args: tuple, kwargs: dict, result) -> Traffic:
-    """The memory traffic of one operator in eager execution (the traffic model of
-    spec.layers.Traffic): each input read once, as the memory it spans (tensors sharing memory, as
+def io_traffic(inputs: list[torch.Tensor], outputs: list[torch.Tensor], caps: dict[int, int]) -> Traffic:
+    """The memory traffic of one operator in eager execution, from its tensors as op_io finds them
+    (the traffic model of spec.layers.Traffic): each input read once, as the memory it spans (tensors sharing memory, as
     x and x in x * x or x and its view, are read once; a broadcast, stride-0 view reads what it
     spans, not its logical size; disjoint slices of one tensor add up), each output and each
     argument the operator's schema says it writes, written once; a lookup (embedding, gather,
     index_select ...) reads at most as many table elements as it writes. Views and allocations move
     nothing."""
-    inputs, outputs, caps = op_io(func, args, kwargs, result)
     return moved(inputs, caps) + moved(outputs)
 
 
@@ -206,6 +205,7 @@ class FusedTracker:
     def __init__(self, state: set[int]):
         self.state = state  # storages of the model's parameters and buffers
         self.reads: dict[str, list[Span]] = {}
+        self.read_keys: dict[str, set[int]] = {}  # the storages in reads, per row (kept beside it, not rebuilt)
         self.written: dict[str, set[int]] = {}
         self.updated: dict[str, list[Span]] = {}  # in-place writes to what the row had read from outside
         self.result: dict[str, Fused] = {}
@@ -218,7 +218,8 @@ class FusedTracker:
             written = self.written.setdefault(row, set())
             outside = [s for s in read if s[0] not in written]
             self.reads.setdefault(row, []).extend(outside)
-            read_from_outside = {s[0] for s in self.reads[row]}
+            read_from_outside = self.read_keys.setdefault(row, set())
+            read_from_outside.update(s[0] for s in outside)
             self.updated.setdefault(row, []).extend(s for s in wrote if s[0] in read_from_outside)
             written.update(s[0] for s in wrote)
 

@@ -10,7 +10,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..modules import storage_id
 from ..spec.layers import Traffic
 from .formulas import formulas
-from .operators import ALLOCATES_ONLY, FusedTracker, OpTally, Tallies, op_io, op_kind, op_traffic, tensors
+from .operators import ALLOCATES_ONLY, FusedTracker, OpTally, Tallies, io_traffic, op_io, op_kind, tensors
 
 # Which operators might hide multiply-accumulates. The counter's own formulas cover conv, mm,
 # addmm, bmm, baddbmm and the attention kernels. Of the rest, torch's operator tags settle most:
@@ -76,7 +76,7 @@ class OpRecorder(TorchDispatchMode):
         result = func(*args, **kwargs)
         flops = self._flops() - before
         reads, writes, caps = op_io(func, args, kwargs, result)
-        moved = op_traffic(func, args, kwargs, result)
+        moved = io_traffic(reads, writes, caps)
         elements = 0
         if not out:
             elements = sum(t.numel() for t in (result if isinstance(result, (tuple, list)) else (result,))
