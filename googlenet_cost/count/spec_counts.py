@@ -83,10 +83,10 @@ def _disagreements(planned: list[PlannedRow], measured: list[MeasuredRow], batch
         return [f"rows disagree between {left} and {right}: the built model does not follow the spec"]
     problems = []
     for plan, meas in zip(planned, measured):
+        traffic = plan.layer.traffic(plan.in_shape, batch, train)
         expected = {"output_shape": plan.out_shape, "params": plan.cost.params,
-                    "weights": plan.cost.weights, "macs": plan.cost.macs,
-                    "traffic": plan.layer.traffic(plan.in_shape, batch, train),
-                    "fused traffic": fused_traffic(plan, batch, train)}
+                    "weights": plan.cost.weights, "macs": plan.cost.macs, "traffic": traffic,
+                    "fused traffic": fused_traffic(plan, batch, train, traffic=traffic)}
         for key, value in expected.items():
             found = meas.fused.total if key == "fused traffic" else getattr(meas, key)
             if found != value:
@@ -144,15 +144,15 @@ def _row(plan: PlannedRow, measured: MeasuredRow, batch: int, itemsize: int) -> 
                     passes_through=passes_through(plan.layer))
 
 
-def fused_traffic(plan: PlannedRow, batch: int, train: bool) -> Traffic:
+def fused_traffic(plan: PlannedRow, batch: int, train: bool, *, traffic: Traffic | None = None) -> Traffic:
     """The closed form of a row's bytes_fused: its input and output once per sample, its
     parameters and batch norms' running statistics once (in training the statistics also written,
     and each norm's int64 step counter read and written); nothing for a row whose operators move
-    nothing (a flatten, dropout in eval)."""
+    nothing (a flatten, dropout in eval). `traffic`: the row's eager traffic, where the caller has it."""
     layer = plan.layer
-    if layer.traffic(plan.in_shape, batch, train) == Traffic():
+    if (traffic if traffic is not None else layer.traffic(plan.in_shape, batch, train)) == Traffic():
         return Traffic()
-    norms = list(_batch_norms(layer, plan.in_shape))
+    norms = list(_batch_norms(layer, plan.in_shape, plan.out_shape))
     channels = sum(norms)
     activations = batch * (numel(plan.in_shape) + numel(plan.out_shape))
     if not train:
@@ -160,18 +160,16 @@ def fused_traffic(plan: PlannedRow, batch: int, train: bool) -> Traffic:
     return Traffic(activations + plan.cost.params + 4 * channels, 2 * INDEX_BYTES * len(norms))
 
 
-def _batch_norms(layer, in_shape):
-    """The channels of every batch norm inside `layer` (a conv's own norm included)."""
+def _batch_norms(layer, in_shape, out_shape):
+    """The channels of every batch norm inside `layer` (a conv's own norm included: it normalizes
+    the conv's output channels)."""
     from ..spec.layers import walk
-    from ..spec.layers import BatchNormSpec, ConvSpec
 
-    if isinstance(layer, ConvSpec) and layer.normalizes_batch():
-        yield layer.width(in_shape[0])
-    elif isinstance(layer, BatchNormSpec):
-        yield in_shape[0]
-    for path, path_in in (layer.paths_with_inputs(in_shape) if hasattr(layer, "paths_with_inputs") else ()):
-        for child, child_in, _ in walk(path, path_in):
-            yield from _batch_norms(child, child_in)
+    if layer.normalizes_batch():
+        yield out_shape[0]
+    for path, path_in in zip(layer.branches(in_shape), layer.path_inputs(in_shape)):
+        for child, child_in, child_out in walk(path, path_in):
+            yield from _batch_norms(child, child_in, child_out)
 
 
 def _paper(plan: PlannedRow, measured: MeasuredRow) -> PaperComparison | None:
