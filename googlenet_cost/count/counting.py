@@ -25,6 +25,7 @@ from ..errors import PASSES_THROUGH, GcostError, model_raised
 from ..inputs import Inputs, as_inputs, kind_hint
 from ..modules import model_device, row_modules, storage_id
 from ..spec.layers import Layer, Shape, Traffic
+from ..spec.layers.base import pair_text
 from ..spec.plan import PlannedRow
 from .formulas import formulas
 from .operators import Fused, FusedTracker, Tallies, combine
@@ -303,8 +304,7 @@ def _kernel_text(module: nn.Module) -> str:
     if kernel is None or stride is None:
         return ""
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
-    (kh, kw), (sh, sw) = pair(kernel), pair(stride)
-    return f"{kh}x{kw}/{sh if sh == sw else f'{sh}x{sw}'}"
+    return pair_text(pair(kernel), pair(stride))
 
 
 @dataclass(frozen=True)
