@@ -105,9 +105,6 @@ class BatchBound:
         return asdict(self)
 
 
-LIMITS = ("compute", "memory", "kernel", "overhead")  # what a row's time is limited by (roofline/limits.py)
-
-
 @dataclass(frozen=True)
 class LayerRow:
     name: str
@@ -127,7 +124,7 @@ class LayerRow:
     bytes: int = 0  # memory traffic of its operators' forward, at the batch and the report's dtype
     arithmetic_intensity: float | None = None  # FLOP per byte moved (2 x MACs x batch / bytes); None: no bytes
     bound_ms: float | None = None  # --roofline: the least time the machine's peaks allow (roofline/bound.py)
-    limit: str | None = None  # --roofline: one of LIMITS, what its time is limited by (roofline/limits.py)
+    limit: str | None = None  # --roofline: compute, memory, kernel or overhead (roofline/limits.py)
     efficiency: float | None = None  # --roofline --per-layer: bound / measured latency (1.0: at the roof)
     ops: tuple[OpTime, ...] | None = None  # --per-layer: its operators' profiled time, slowest first
     frozen_params: int = 0  # of its params, those that need no gradient (requires_grad False): a frozen stem

@@ -110,7 +110,7 @@ def _summed(parts: list[Bound]) -> Bound:
 
 
 def with_bounds(rows: list[LayerRow], batch: int, itemsize: int, peaks: Peaks) -> list[LayerRow]:
-    """The rows with bound_ms, roof (and limit, the roof until limits.with_limits judges it) and,
+    """The rows with bound_ms, roof (limits.with_limits then judges each row's limit) and,
     where a per-layer latency was measured, efficiency = bound / measured: 1.0 is a row running
     at its roof."""
     bounds = row_bounds(rows, batch, itemsize, peaks)
@@ -118,10 +118,10 @@ def with_bounds(rows: list[LayerRow], batch: int, itemsize: int, peaks: Peaks) -
     for row in rows:
         bound = bounds[row.name]
         if bound.bound_ms <= 0:  # nothing computed, nothing moved (a view, dropout in eval): no roof to sit under
-            result.append(replace(row, bound_ms=0.0, roof=None, limit=None, efficiency=None))
+            result.append(replace(row, bound_ms=0.0, roof=None, efficiency=None))
             continue
         efficiency = bound.bound_ms / row.latency_ms if row.latency_ms else None
-        result.append(replace(row, bound_ms=bound.bound_ms, roof=bound.roof, limit=bound.roof, efficiency=efficiency))
+        result.append(replace(row, bound_ms=bound.bound_ms, roof=bound.roof, efficiency=efficiency))
     return result
 
 

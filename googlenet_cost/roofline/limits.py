@@ -97,13 +97,13 @@ def limit_of(row: LayerRow, found: Expected | None) -> tuple[str | None, tuple[s
     if row.roof is None or not row.bound_ms or not time_ms:
         return row.roof, ()
     if found is not None and found.call_ms >= OVERHEAD_SHARE * max(time_ms, found.ms):
-        return "overhead", _named(found, share_of="calls")
+        return "overhead", _named(found)
     if row.bound_ms < KERNEL_EFFICIENCY * time_ms and time_ms >= KERNEL_MIN_MS:
-        return "kernel", _named(found, share_of="time") if found else ()
+        return "kernel", _named(found) if found else ()
     return row.roof, ()
 
 
-def _named(found: Expected, share_of: str) -> tuple[str, ...]:
+def _named(found: Expected) -> tuple[str, ...]:
     """The operators taking most of the row's expected time: by time, until NAMED_SHARE of it."""
     ranked = sorted(found.by_op.items(), key=lambda item: -item[1])
     named, covered = [], 0.0
