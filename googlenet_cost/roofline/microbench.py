@@ -194,13 +194,12 @@ def _measure_cuda(where, dtype: str, sizes: PeakSizes, cuda, kernels: Any, clock
                   op_sizes: Any) -> Measurement:
     import torch
 
-    from ..timing.cuda import CudaTimer, cuda_numerics
+    from ..timing.cuda import CudaTimer, cuda_numerics, oom_errors
     from ..datasheets import dense_flops
     from .opbench import CUDA_OP_SIZES, measure_op_rates
     from .readers import datasheet_for_device
 
-    errors: tuple[type[BaseException], ...] = (cuda.oom_error,) + ((torch.OutOfMemoryError,)
-                                                                    if hasattr(torch, "OutOfMemoryError") else ())
+    errors = oom_errors(cuda, where)
     with cuda.use_device(where), cuda_numerics(dtype == "tf32"), torch.inference_mode():
         cuda.empty_cache()
         array = min(sizes.memory_bytes or MIN_MEMORY_BYTES, cuda.free_memory(where) // 8)
@@ -247,7 +246,7 @@ def probe(device, dtype: str, threads: int | None, recipe: Recipe, cuda=None, *,
     quick = PeakSizes(matmul_n=min(recipe.matmul_n, quick.probe_matmul_n), matmul_min_n=1, matmul_s=quick.probe_s,
                       memory_s=quick.probe_s / 2, min_iterations=2)
     if where.type == "cuda":
-        from ..timing.cuda import CudaTimer, cuda_numerics
+        from ..timing.cuda import CudaTimer, cuda_numerics, oom_errors
 
         with cuda.use_device(where), cuda_numerics(dtype == "tf32"), torch.inference_mode():
             bench = Bench(cuda.tensor_device(where), dtype, quick, kernels,
