@@ -241,7 +241,7 @@ def _entry_problem(entry: Any) -> str | None:
     if not isinstance(layers, dict):
         return ".layers must be a mapping"
     for layer, counts in layers.items():
-        if not isinstance(counts, dict) or not all(_is_number(counts.get(k)) for k in ("params", "macs", "bytes")):
+        if not isinstance(counts, dict) or not all(_is_number(counts.get(k)) for k in LayerCounts.KEYS):
             return f".layers.{str(layer)[:40]} must hold params, macs and bytes numbers"
     for key in ("path", "latency_device_type", "inputs"):
         if entry.get(key) is not None and not isinstance(entry[key], str):

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import GcostError, quoted
 from ..spec.layers import Layer
+from ..timing.stats import UNSTABLE_IQR  # the same 5% that calls a run unstable
 from .candidates import Unit
 
 SCHEMA = "gcost.latency-table/1"
@@ -87,7 +88,6 @@ def entry_key(kind: str, config: Mapping[str, Any], conditions: Conditions) -> s
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-UNSTEADY_IQR = 0.05  # an entry whose interquartile range is above this share of its median varied a lot
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Timed:
 
     @property
     def unsteady(self) -> bool:
-        return self.iqr_ms > UNSTEADY_IQR * self.median_ms
+        return self.iqr_ms > UNSTABLE_IQR * self.median_ms
 
 
 @dataclass(frozen=True)
