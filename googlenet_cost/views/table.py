@@ -52,20 +52,24 @@ def to_rich_table(report: Report, depth: str = "branches", *, width: int | None 
 
 
 def _layouts(report: Report, rows: list[LayerRow], columns: list[Column], dropping: bool) -> Iterator[Layout]:
-    """The table with every column, then (`dropping`) without each droppable column in turn."""
+    """The table with every column, then (`dropping`) without each droppable column in turn: the
+    cells are made once and each layout keeps some of them (views/gate.py's way)."""
     title = f"{report.spec.name}: per-layer cost"
     styles = ["dim" if row.parent else ("yellow" if row.paper is not None and not row.paper.ok else None)
               for row in rows]
-    left_out: tuple[str, ...] = ()
+    headers, cells, totals = headings(report, columns), body(rows, columns), totals_row(report, columns)
+    droppable = sorted((i for i, column in enumerate(columns) if column.drop is not None),
+                       key=lambda i: columns[i].drop)
+    keep, left_out = list(range(len(columns))), ()
     while True:
-        yield Layout(title, headings(report, columns), body(rows, columns),
-                     {i for i, column in enumerate(columns) if column.aligned_right}, totals_row(report, columns),
+        yield Layout(title, [headers[i] for i in keep], [[row[i] for i in keep] for row in cells],
+                     {k for k, i in enumerate(keep) if columns[i].aligned_right}, [totals[i] for i in keep],
                      styles, left_out)
-        droppable = sorted((column for column in columns if column.drop is not None), key=lambda c: c.drop)
         if not dropping or not droppable:
             return
-        columns = [column for column in columns if column is not droppable[0]]
-        left_out += (droppable[0].heading(report),)
+        dropped = droppable.pop(0)
+        keep.remove(dropped)
+        left_out += (columns[dropped].heading(report),)
 
 
 def analyze_view(report: Report, depth: str | None, *, width: int | None, columns: tuple[str, ...] | None = None,
